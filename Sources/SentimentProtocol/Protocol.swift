@@ -1,0 +1,2 @@
+// JSON-RPC envelope and method types shared by sentimentd and sentimentctl.
+enum SentimentProtocolNamespace {}

@@ -1,0 +1,2 @@
+import SentimentML
+enum SentimentServiceNamespace {}

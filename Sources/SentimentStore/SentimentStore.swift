@@ -1,0 +1,2 @@
+// SQLite schema and queries land here (labels, runs, model versions, activations).
+enum SentimentStoreNamespace {}

@@ -1,0 +1,11 @@
+import XCTest
+@testable import SentimentML
+
+final class ModelConfigTests: XCTestCase {
+    func testUnknownModelTypeIsRejectedByName() throws {
+        let obj: [String: JSONValue] = ["model_type": .string("gpt2"), "hidden_size": .number(8)]
+        XCTAssertThrowsError(try ModelConfig(json: obj, path: "x/config.json")) { error in
+            XCTAssertEqual(error as? ConfigError, .unsupportedModelType(path: "x/config.json", modelType: "gpt2"))
+        }
+    }
+}
