@@ -1,0 +1,150 @@
+import Foundation
+
+/// Error codes on the wire. The -32700…-32600 range is JSON-RPC 2.0's own; -32001… are sentimentd's
+/// application errors (the "server error" range the specification reserves for implementations).
+public enum RPCErrorCode: Int, Sendable, CaseIterable, Codable {
+    case parseError = -32700
+    case invalidRequest = -32600
+    case methodNotFound = -32601
+    case invalidParams = -32602
+    case internalError = -32603
+
+    case unauthorised = -32001
+    case modelNotFound = -32002
+    case noModelLoaded = -32003
+    case overloaded = -32004
+    case textTooLong = -32005
+    case tooManyTexts = -32006
+    case requestTooLarge = -32007
+    case shuttingDown = -32008
+    case activationFailed = -32009
+    case configRejected = -32010
+
+    /// A stable, machine-readable name (sent as `error.data.kind`).
+    public var kind: String {
+        switch self {
+        case .parseError: return "parse_error"
+        case .invalidRequest: return "invalid_request"
+        case .methodNotFound: return "method_not_found"
+        case .invalidParams: return "invalid_params"
+        case .internalError: return "internal_error"
+        case .unauthorised: return "unauthorised"
+        case .modelNotFound: return "model_not_found"
+        case .noModelLoaded: return "no_model_loaded"
+        case .overloaded: return "overloaded"
+        case .textTooLong: return "text_too_long"
+        case .tooManyTexts: return "too_many_texts"
+        case .requestTooLarge: return "request_too_large"
+        case .shuttingDown: return "shutting_down"
+        case .activationFailed: return "activation_failed"
+        case .configRejected: return "config_rejected"
+        }
+    }
+}
+
+/// Every error the daemon answers with. The message is a sentence for a person; `code` and `data.kind` are for
+/// programs.
+public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
+    case parseError(String)
+    case invalidRequest(String)
+    case methodNotFound(String)
+    case invalidParams(String)
+    case internalError(String)
+
+    /// A state-changing method from a peer that is neither root, the daemon's own user, nor in the admin group.
+    case unauthorised(method: String, uid: UInt32, daemonUID: UInt32, adminGroup: String?)
+    /// `predict {"model": V}`, `models.activate V` or `rollback --to V` named a version the daemon does not have.
+    case modelNotFound(version: String, reason: String?)
+    /// No model is active (empty models directory, or every version rejected).
+    case noModelLoaded
+    /// The queue or the connection table is full.
+    case overloaded(String)
+    /// One text exceeds `max_text_chars` (characters, before tokenization; longer texts within the limit are
+    /// truncated by tokens like the model does).
+    case textTooLong(index: Int, characters: Int, limit: Int)
+    case tooManyTexts(count: Int, limit: Int)
+    /// A request line longer than `request_line_bytes`.
+    case requestTooLarge(limit: Int)
+    case shuttingDown
+    case activationFailed(version: String, reason: String)
+    /// `reload` read a configuration file that is not valid; the running configuration is kept.
+    case configRejected(String)
+
+    public var code: RPCErrorCode {
+        switch self {
+        case .parseError: return .parseError
+        case .invalidRequest: return .invalidRequest
+        case .methodNotFound: return .methodNotFound
+        case .invalidParams: return .invalidParams
+        case .internalError: return .internalError
+        case .unauthorised: return .unauthorised
+        case .modelNotFound: return .modelNotFound
+        case .noModelLoaded: return .noModelLoaded
+        case .overloaded: return .overloaded
+        case .textTooLong: return .textTooLong
+        case .tooManyTexts: return .tooManyTexts
+        case .requestTooLarge: return .requestTooLarge
+        case .shuttingDown: return .shuttingDown
+        case .activationFailed: return .activationFailed
+        case .configRejected: return .configRejected
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case let .parseError(m): return "parse error: \(m)"
+        case let .invalidRequest(m): return "invalid request: \(m)"
+        case let .methodNotFound(name): return "unknown method \"\(name)\""
+        case let .invalidParams(m): return "invalid params: \(m)"
+        case let .internalError(m): return "internal error: \(m)"
+        case let .unauthorised(method, uid, daemonUID, group):
+            let who = group.map { "uid 0, uid \(daemonUID) (the daemon's user) or a member of group \"\($0)\"" }
+                ?? "uid 0 or uid \(daemonUID) (the daemon's user); no admin group is configured"
+            return "\(method) changes the daemon's state and is allowed only to \(who); the caller is uid \(uid)"
+        case let .modelNotFound(version, reason):
+            return "no model version \"\(version)\"" + (reason.map { ": \($0)" } ?? "")
+        case .noModelLoaded:
+            return "no model is loaded: put a checkpoint folder into the models directory or activate a version"
+        case let .overloaded(m): return "overloaded: \(m)"
+        case let .textTooLong(index, characters, limit):
+            return "texts[\(index)] has \(characters) characters; the limit is \(limit) (max_text_chars)"
+        case let .tooManyTexts(count, limit):
+            return "\(count) texts in one request; the limit is \(limit) (max_texts): split the request"
+        case let .requestTooLarge(limit):
+            return "request line longer than \(limit) bytes (request_line_bytes); it was discarded"
+        case .shuttingDown: return "the daemon is shutting down"
+        case let .activationFailed(version, reason): return "cannot activate \"\(version)\": \(reason)"
+        case let .configRejected(m): return "configuration rejected, the running one is kept: \(m)"
+        }
+    }
+
+    public var description: String { message }
+
+    public var wireObject: RPCErrorObject {
+        RPCErrorObject(code: code.rawValue, message: message, data: RPCErrorData(kind: code.kind))
+    }
+}
+
+/// `error.data` of a response.
+public struct RPCErrorData: Sendable, Equatable, Codable {
+    public var kind: String
+    public init(kind: String) { self.kind = kind }
+}
+
+/// The JSON-RPC error object as it is on the wire; what a client gets back.
+public struct RPCErrorObject: Error, Sendable, Equatable, Codable, CustomStringConvertible {
+    public var code: Int
+    public var message: String
+    public var data: RPCErrorData?
+
+    public init(code: Int, message: String, data: RPCErrorData? = nil) {
+        self.code = code
+        self.message = message
+        self.data = data
+    }
+
+    /// The typed code, when it is one this build knows.
+    public var knownCode: RPCErrorCode? { RPCErrorCode(rawValue: code) }
+
+    public var description: String { "\(message) (code \(code))" }
+}

@@ -1,0 +1,285 @@
+import Foundation
+
+/// One JSON-RPC method: its name, its parameter and result types, and whether it changes the daemon's state
+/// (state-changing methods need uid 0, the daemon's uid or the admin group; see `RPCError.unauthorised`).
+///
+/// New methods (labels.*, train, runs) are new conforming types; both executables pick them up by type.
+public protocol RPCMethod {
+    associatedtype Params: Codable & Sendable
+    associatedtype Result: Codable & Sendable
+    static var name: String { get }
+    static var changesState: Bool { get }
+}
+
+/// Params of methods that take none. Decodes from an absent `params`, `{}` or `[]`.
+public struct NoParams: Codable, Sendable, Equatable {
+    public init() {}
+    public init(from decoder: Decoder) throws {}
+    public func encode(to encoder: Encoder) throws {
+        _ = encoder.container(keyedBy: AnyKey.self)
+    }
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}
+
+// MARK: - predict
+
+public enum PredictMethod: RPCMethod {
+    public static let name = "predict"
+    public static let changesState = false
+
+    public struct Params: Codable, Sendable, Equatable {
+        public var texts: [String]
+        /// A loaded version to ask instead of the active one.
+        public var model: String?
+        public init(texts: [String], model: String? = nil) {
+            self.texts = texts
+            self.model = model
+        }
+    }
+
+    public struct Result: Codable, Sendable, Equatable {
+        /// The version that answered.
+        public var model: String
+        /// Label names by class index; `probabilities` of every prediction is indexed the same way.
+        public var labels: [String]
+        public var predictions: [Prediction]
+        public init(model: String, labels: [String], predictions: [Prediction]) {
+            self.model = model
+            self.labels = labels
+            self.predictions = predictions
+        }
+    }
+
+    public struct Prediction: Codable, Sendable, Equatable {
+        public var label: String
+        public var labelIndex: Int
+        /// One probability per label, in the order of `Result.labels`; they sum to 1.
+        public var probabilities: [Float]
+        /// Tokens the model saw, special tokens included (after truncation to the model's maximum).
+        public var tokens: Int
+        public var truncated: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case label
+            case labelIndex = "label_index"
+            case probabilities, tokens, truncated
+        }
+
+        public init(label: String, labelIndex: Int, probabilities: [Float], tokens: Int, truncated: Bool) {
+            self.label = label
+            self.labelIndex = labelIndex
+            self.probabilities = probabilities
+            self.tokens = tokens
+            self.truncated = truncated
+        }
+    }
+}
+
+// MARK: - status
+
+public enum StatusMethod: RPCMethod {
+    public static let name = "status"
+    public static let changesState = false
+    public typealias Params = NoParams
+
+    public struct Result: Codable, Sendable, Equatable {
+        /// `serving`, `no_model` or `draining`.
+        public var state: String
+        public var daemonVersion: String
+        public var pid: Int32
+        public var uid: UInt32
+        public var uptimeSeconds: Double
+        /// The version unqualified predictions go to, nil when none is loaded.
+        public var activeModel: String?
+        public var activeSince: Date?
+        public var labels: [String]?
+        public var maxTokens: Int?
+        public var policy: String
+        public var modelsDirectory: String
+        public var socket: String
+        public var connections: Int
+        public var queuedTexts: Int
+        public var requestsServed: UInt64
+        public var textsPredicted: UInt64
+        public var maxBatch: Int
+        public var maxDelayMilliseconds: Int
+        public var configFile: String?
+
+        enum CodingKeys: String, CodingKey {
+            case state
+            case daemonVersion = "daemon_version"
+            case pid, uid
+            case uptimeSeconds = "uptime_seconds"
+            case activeModel = "active_model"
+            case activeSince = "active_since"
+            case labels
+            case maxTokens = "max_tokens"
+            case policy
+            case modelsDirectory = "models_directory"
+            case socket, connections
+            case queuedTexts = "queued_texts"
+            case requestsServed = "requests_served"
+            case textsPredicted = "texts_predicted"
+            case maxBatch = "max_batch"
+            case maxDelayMilliseconds = "max_delay_ms"
+            case configFile = "config_file"
+        }
+
+        public init(state: String, daemonVersion: String, pid: Int32, uid: UInt32, uptimeSeconds: Double,
+                    activeModel: String?, activeSince: Date?, labels: [String]?, maxTokens: Int?, policy: String,
+                    modelsDirectory: String, socket: String, connections: Int, queuedTexts: Int,
+                    requestsServed: UInt64, textsPredicted: UInt64, maxBatch: Int, maxDelayMilliseconds: Int,
+                    configFile: String?) {
+            self.state = state
+            self.daemonVersion = daemonVersion
+            self.pid = pid
+            self.uid = uid
+            self.uptimeSeconds = uptimeSeconds
+            self.activeModel = activeModel
+            self.activeSince = activeSince
+            self.labels = labels
+            self.maxTokens = maxTokens
+            self.policy = policy
+            self.modelsDirectory = modelsDirectory
+            self.socket = socket
+            self.connections = connections
+            self.queuedTexts = queuedTexts
+            self.requestsServed = requestsServed
+            self.textsPredicted = textsPredicted
+            self.maxBatch = maxBatch
+            self.maxDelayMilliseconds = maxDelayMilliseconds
+            self.configFile = configFile
+        }
+    }
+}
+
+// MARK: - models.list
+
+/// One model version as the registry knows it.
+public struct ModelVersionSummary: Codable, Sendable, Equatable {
+    public var version: String
+    /// `active`, `available`, `rejected` or `rolled_back` (as the registry names its states).
+    public var state: String
+    /// Why a version was rejected or rolled back; nil otherwise.
+    public var reason: String?
+    public var loadedAt: Date?
+    public var sha256: String?
+
+    enum CodingKeys: String, CodingKey {
+        case version, state, reason
+        case loadedAt = "loaded_at"
+        case sha256
+    }
+
+    public init(version: String, state: String, reason: String? = nil, loadedAt: Date? = nil, sha256: String? = nil) {
+        self.version = version
+        self.state = state
+        self.reason = reason
+        self.loadedAt = loadedAt
+        self.sha256 = sha256
+    }
+}
+
+public enum ModelsListMethod: RPCMethod {
+    public static let name = "models.list"
+    public static let changesState = false
+    public typealias Params = NoParams
+
+    public struct Result: Codable, Sendable, Equatable {
+        public var active: String?
+        public var models: [ModelVersionSummary]
+        public init(active: String?, models: [ModelVersionSummary]) {
+            self.active = active
+            self.models = models
+        }
+    }
+}
+
+// MARK: - models.activate, rollback
+
+/// What state-changing model methods answer: the version now serving.
+public struct ActivationResult: Codable, Sendable, Equatable {
+    public var active: String
+    public var previous: String?
+    public init(active: String, previous: String?) {
+        self.active = active
+        self.previous = previous
+    }
+}
+
+public enum ModelsActivateMethod: RPCMethod {
+    public static let name = "models.activate"
+    public static let changesState = true
+
+    public struct Params: Codable, Sendable, Equatable {
+        public var version: String
+        public init(version: String) { self.version = version }
+    }
+    public typealias Result = ActivationResult
+}
+
+public enum RollbackMethod: RPCMethod {
+    public static let name = "rollback"
+    public static let changesState = true
+
+    public struct Params: Codable, Sendable, Equatable {
+        /// The version to go back to; nil means the one active before the current one.
+        public var to: String?
+        public init(to: String? = nil) { self.to = to }
+    }
+    public typealias Result = ActivationResult
+}
+
+// MARK: - reload
+
+public enum ReloadMethod: RPCMethod {
+    public static let name = "reload"
+    public static let changesState = true
+    public typealias Params = NoParams
+
+    public struct Result: Codable, Sendable, Equatable {
+        /// The configuration file that was read again (nil when running on defaults).
+        public var configFile: String?
+        /// Settings that changed but take effect only after a restart (socket path, models directory, ...).
+        public var needsRestart: [String]
+        public var active: String?
+
+        enum CodingKeys: String, CodingKey {
+            case configFile = "config_file"
+            case needsRestart = "needs_restart"
+            case active
+        }
+
+        public init(configFile: String?, needsRestart: [String], active: String?) {
+            self.configFile = configFile
+            self.needsRestart = needsRestart
+            self.active = active
+        }
+    }
+}
+
+// MARK: - metrics
+
+public enum MetricsMethod: RPCMethod {
+    public static let name = "metrics"
+    public static let changesState = false
+    public typealias Params = NoParams
+
+    public struct Result: Codable, Sendable, Equatable {
+        /// Prometheus text exposition format, version 0.0.4.
+        public var text: String
+        public init(text: String) { self.text = text }
+    }
+}
+
+extension RPCRequest {
+    /// A request for a typed method.
+    public init<M: RPCMethod>(_ method: M.Type, id: RPCID?, params: M.Params) throws {
+        self.init(id: id, method: M.name, params: try RPCValue(encoding: params))
+    }
+}

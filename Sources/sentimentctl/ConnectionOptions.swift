@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import SentimentProtocol
+
+struct ConnectionOptions: ParsableArguments {
+    static let defaultSocket = "/run/sentimentd/sentimentd.sock"
+
+    @Option(name: .long, help: ArgumentHelp("Path of the daemon's socket.", valueName: "path"),
+            completion: .file())
+    var socket: String?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for an answer.", valueName: "seconds"))
+    var timeout: Double = 120
+
+    var socketPath: String {
+        if let socket { return socket }
+        if let env = ProcessInfo.processInfo.environment["SENTIMENTD_SOCKET"], !env.isEmpty { return env }
+        return Self.defaultSocket
+    }
+
+    func validate() throws {
+        guard timeout > 0 else { throw ValidationError("--timeout must be a positive number of seconds") }
+    }
+
+    func connect() throws -> UnixSocketClient {
+        do {
+            return try UnixSocketClient(path: socketPath, timeoutSeconds: timeout)
+        } catch {
+            throw CtlFailure.from(error)
+        }
+    }
+
+    /// One call on a fresh connection, with every failure sorted into the documented exit codes.
+    func call<M: RPCMethod>(_ method: M.Type, _ params: M.Params) throws -> M.Result {
+        let client = try connect()
+        defer { client.close() }
+        do {
+            return try client.call(method, params)
+        } catch {
+            throw CtlFailure.from(error)
+        }
+    }
+}
+
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print the daemon's JSON result instead of a table.")
+    var json = false
+}
+
+/// Prints an Encodable as one JSON document (pretty, keys sorted: stable for scripts and diffs).
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = RPCCoding.encoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let data = try encoder.encode(value)
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}

@@ -1,0 +1,53 @@
+import Foundation
+import SentimentProtocol
+
+/// The exit codes sentimentctl documents (see `sentimentctl --help`). Scripts rely on them: do not renumber.
+enum CtlExitCode: Int32 {
+    case success = 0
+    case daemonError = 1
+    case usage = 2
+    case cannotConnect = 3
+    case refused = 4
+    case brokenConnection = 5
+}
+
+/// Every way a sentimentctl command fails: one readable line and an exit code.
+enum CtlFailure: Error {
+    case usage(String)
+    case cannotConnect(ClientConnectionError)
+    case daemon(RPCErrorObject)
+    case broken(String)
+
+    var exitCode: CtlExitCode {
+        switch self {
+        case .usage: return .usage
+        case .cannotConnect: return .cannotConnect
+        case let .daemon(error): return error.knownCode == .unauthorised ? .refused : .daemonError
+        case .broken: return .brokenConnection
+        }
+    }
+
+    var message: String {
+        switch self {
+        case let .usage(m): return m
+        case let .cannotConnect(e):
+            return "\(e) (is sentimentd running? the socket is set by --socket or SENTIMENTD_SOCKET)"
+        case let .daemon(e): return "daemon: \(e.message)"
+        case let .broken(m): return m
+        }
+    }
+
+    /// Sorts any error from a connection or a call into the documented classes.
+    static func from(_ error: Error) -> CtlFailure {
+        switch error {
+        case let f as CtlFailure: return f
+        case let e as RPCErrorObject: return .daemon(e)
+        case let e as ClientConnectionError:
+            if case .cannotConnect = e { return .cannotConnect(e) }
+            if case .pathTooLong = e { return .cannotConnect(e) }
+            return .broken("\(e)")
+        case let e as RPCClientError: return .broken("\(e)")
+        default: return .broken("\(error)")
+        }
+    }
+}

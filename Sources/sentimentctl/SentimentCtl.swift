@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import SentimentProtocol
+
+@main
+struct SentimentCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sentimentctl",
+        abstract: "Talk to a running sentimentd: classify texts, inspect and switch model versions.",
+        discussion: """
+        The daemon's socket is --socket, else $SENTIMENTD_SOCKET, else \(ConnectionOptions.defaultSocket).
+        Anyone who can open the socket may predict and read status; activate, rollback and reload need uid 0, \
+        the daemon's user or its admin group.
+
+        Exit codes:
+          0  success
+          1  the daemon answered with an error (unknown version, no model loaded, ...)
+          2  usage error (bad arguments, unreadable input file)
+          3  cannot connect to the daemon (socket missing, refused, permission denied)
+          4  refused: the caller is not allowed to change the daemon's state
+          5  the connection broke or the answer was not understood (timeout, ...)
+
+        Shell completions: sentimentctl --generate-completion-script bash|zsh|fish
+        """,
+        subcommands: [
+            PredictCommand.self, StatusCommand.self, ModelsCommand.self, ActivateCommand.self,
+            RollbackCommand.self, ReloadCommand.self, MetricsCommand.self,
+        ]
+    )
+
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as CtlFailure {
+            FileHandle.standardError.write(Data("sentimentctl: \(failure.message)\n".utf8))
+            Foundation.exit(failure.exitCode.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                // ArgumentParser's usage errors exit 64 by default; scripts get 2, as documented.
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(CtlExitCode.usage.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
+}
