@@ -1,2 +1,0 @@
-import SentimentML
-enum SentimentServiceNamespace {}
