@@ -1,0 +1,131 @@
+import Foundation
+
+/// Which weights file of a Hugging Face folder to read, and how.
+public enum CheckpointFiles {
+    public static let safetensors = "model.safetensors"
+    public static let safetensorsIndex = "model.safetensors.index.json"
+    public static let pytorch = "pytorch_model.bin"
+    public static let pytorchIndex = "pytorch_model.bin.index.json"
+
+    /// In order of preference: safetensors before PyTorch (no pickle to read), a single file before
+    /// a sharded set.
+    public static let lookedFor = [safetensors, safetensorsIndex, pytorch, pytorchIndex]
+
+    /// The weights of the folder as one archive.
+    public static func openWeights(in folder: URL) throws -> TensorArchive {
+        for name in lookedFor {
+            let url = folder.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.path) else { continue }
+            switch name {
+            case safetensors: return try SafetensorsFile(url: url)
+            case pytorch: return try PyTorchCheckpoint(url: url)
+            default: return try ShardedArchive(indexURL: url)
+            }
+        }
+        throw CheckpointError.noWeightsFile(folder: folder.path, lookedFor: lookedFor)
+    }
+
+    /// Opens one weights file by its format: safetensors by extension, anything else as PyTorch.
+    public static func open(_ url: URL) throws -> TensorArchive {
+        url.pathExtension == "safetensors" ? try SafetensorsFile(url: url) : try PyTorchCheckpoint(url: url)
+    }
+}
+
+/// A sharded checkpoint: `*.index.json` with `{"weight_map": {tensor: shard file}}` next to the shards.
+///
+/// Every shard named by the index is opened and validated; each listed tensor must be in its shard,
+/// and no shard may hold a tensor the index assigns elsewhere or does not list.
+public final class ShardedArchive: TensorArchive {
+    public let path: String
+    public let tensorNames: [String]
+    public let metadata: [String: JSONValue]
+    private let owner: [String: any TensorArchive]
+
+    public init(indexURL: URL) throws {
+        let path = indexURL.path
+        self.path = path
+        let folder = indexURL.deletingLastPathComponent()
+        let data: Data
+        do {
+            data = try Data(contentsOf: indexURL)
+        } catch {
+            throw CheckpointError.cannotOpen(path: path, reason: error.localizedDescription)
+        }
+        let root: StrictJSON.Value
+        do {
+            root = try data.withUnsafeBytes { raw in
+                guard String(bytes: raw, encoding: .utf8) != nil else {
+                    throw StrictJSON.ParseError(offset: 0, reason: "not valid UTF-8")
+                }
+                return try StrictJSON.parse(raw)
+            }
+        } catch let e as StrictJSON.ParseError {
+            throw CheckpointError.invalidShardIndex(path: path, reason: e.description)
+        }
+        func invalid(_ reason: String) -> CheckpointError { .invalidShardIndex(path: path, reason: reason) }
+        guard case let .object(members) = root else { throw invalid("the index is \(root.kind), not an object") }
+        guard case let .object(map)? = members.first(where: { $0.key == "weight_map" })?.value else {
+            throw invalid("no 'weight_map' object")
+        }
+        var shardOf: [String: String] = [:]
+        for (tensor, value) in map {
+            guard case let .string(file) = value else { throw invalid("shard of '\(tensor)' is \(value.kind), not a file name") }
+            // Shards sit next to the index: a path that could leave the folder is refused.
+            guard !file.isEmpty, !file.contains("/"), !file.contains("\0"), file != ".", file != ".." else {
+                throw invalid("shard file name '\(file)' of tensor '\(tensor)' is not a plain file name")
+            }
+            shardOf[tensor] = file
+        }
+        var shards: [String: any TensorArchive] = [:]
+        for file in Set(shardOf.values).sorted() {
+            let url = folder.appendingPathComponent(file)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw CheckpointError.missingEntry(path: path, entry: file)
+            }
+            shards[file] = try CheckpointFiles.open(url)
+        }
+        var owner: [String: any TensorArchive] = [:]
+        for (tensor, file) in shardOf {
+            guard let shard = shards[file], shard.info(tensor) != nil else {
+                throw invalid("tensor '\(tensor)' is listed in \(file) but that file does not hold it")
+            }
+            owner[tensor] = shard
+        }
+        for (file, shard) in shards {
+            for tensor in shard.tensorNames where shardOf[tensor] != file {
+                if let other = shardOf[tensor] {
+                    throw CheckpointError.tensorInSeveralShards(path: path, tensor: tensor, first: other, second: file)
+                }
+                throw invalid("\(file) holds tensor '\(tensor)', which the index does not list")
+            }
+        }
+        var metadata: [String: JSONValue] = [:]
+        if case let .object(pairs)? = members.first(where: { $0.key == "metadata" })?.value {
+            for (k, v) in pairs { metadata[k] = v.jsonValue }
+        }
+        self.metadata = metadata
+        self.owner = owner
+        tensorNames = owner.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    public func info(_ name: String) -> TensorInfo? { owner[name]?.info(name) }
+
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let shard = owner[name] else { throw CheckpointError.noSuchTensor(path: path, tensor: name) }
+        return try shard.tensor(name)
+    }
+}
+
+extension StrictJSON.Value {
+    /// The project's general JSON value (numbers through Double: fine for metadata, not for offsets).
+    var jsonValue: JSONValue {
+        switch self {
+        case let .object(pairs): return .object(Dictionary(pairs.map { ($0.key, $0.value.jsonValue) }, uniquingKeysWith: { a, _ in a }))
+        case let .array(items): return .array(items.map(\.jsonValue))
+        case let .string(s): return .string(s)
+        case let .number(text): return .number(Double(text) ?? .nan)
+        case let .bool(b): return .bool(b)
+        case .null: return .null
+        }
+    }
+}
