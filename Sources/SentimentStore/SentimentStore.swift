@@ -1,2 +1,0 @@
-// SQLite schema and queries land here (labels, runs, model versions, activations).
-enum SentimentStoreNamespace {}

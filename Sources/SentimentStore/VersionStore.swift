@@ -1,0 +1,220 @@
+import Foundation
+import GRDB
+
+/// One directory name of models/ as the registry last judged it.
+public struct ModelVersionRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public enum Status: String, Codable, Sendable {
+        /// Seen (new or changed files), not yet validated.
+        case pending
+        /// Passed validation and the smoke test with the files that have `fingerprint`.
+        case valid
+        /// Failed validation; `reason` says why. Never served.
+        case rejected
+        /// The folder is gone from models/.
+        case removed
+    }
+
+    public static let databaseTableName = "model_version"
+
+    public var version: String
+    public var status: Status
+    /// Why it was rejected (or a note for other states).
+    public var reason: String?
+    public var firstSeen: Date
+    /// When the current contents arrived (first seen, or last seen changed).
+    public var arrivedAt: Date
+    /// Strictly increasing over all arrivals: orders "newest" without relying on clock resolution.
+    public var arrivalSequence: Int64
+    public var validatedAt: Date?
+    /// Identity of the files the status refers to (the registry decides how it is computed).
+    public var fingerprint: String
+    /// SHA-256 of the manifest `sentimentd.json`, when the version has one.
+    public var manifestSHA256: String?
+    public var family: String?
+    public var labels: [String]?
+    /// Set by a rollback away from this version; a rescan never re-activates it while set.
+    public var rolledBackAt: Date?
+
+    public var isRolledBack: Bool { rolledBackAt != nil }
+
+    enum CodingKeys: String, CodingKey {
+        case version, status, reason
+        case firstSeen = "first_seen"
+        case arrivedAt = "arrived_at"
+        case arrivalSequence = "arrival_seq"
+        case validatedAt = "validated_at"
+        case fingerprint
+        case manifestSHA256 = "manifest_sha256"
+        case family, labels
+        case rolledBackAt = "rolled_back_at"
+    }
+}
+
+/// One row of the append-only activation history.
+public struct ActivationRecord: Codable, Sendable, Equatable, FetchableRecord {
+    public static let databaseTableName = "activation"
+
+    public var id: Int64
+    public var version: String
+    public var activatedAt: Date
+    /// startup, arrival, rollback or manual (the registry's `ActivationReason` raw values).
+    public var reason: String
+    /// The uid that asked for it (the daemon's own uid for automatic activations).
+    public var uid: UInt32
+    /// The fingerprint of the files that were activated.
+    public var fingerprint: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, version
+        case activatedAt = "activated_at"
+        case reason, uid, fingerprint
+    }
+}
+
+/// Model versions and the activation history, in SQLite.
+public final class VersionStore: Sendable {
+    /// The file this store was opened on.
+    public let path: URL
+    private let database: DatabasePool
+
+    /// Opens (creating and migrating when needed) the database at `path`.
+    public init(path: URL) throws {
+        self.path = path
+        self.database = try StoreDatabase.open(path: path)
+    }
+
+    // MARK: Versions
+
+    /// Records that `version` appeared, or that its files changed: status `pending`, a new arrival sequence.
+    /// `firstSeen` and the rolled-back mark of a known version are kept.
+    @discardableResult
+    public func recordArrival(version: String, fingerprint: String, at date: Date = Date()) throws -> ModelVersionRecord {
+        try database.write { db in
+            let next = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(arrival_seq), 0) + 1 FROM model_version") ?? 1
+            var record = try ModelVersionRecord.fetchOne(db, key: version)
+                ?? ModelVersionRecord(version: version, status: .pending, reason: nil, firstSeen: date, arrivedAt: date,
+                                      arrivalSequence: next, validatedAt: nil, fingerprint: fingerprint,
+                                      manifestSHA256: nil, family: nil, labels: nil, rolledBackAt: nil)
+            record.status = .pending
+            record.reason = nil
+            record.arrivedAt = date
+            record.arrivalSequence = next
+            record.validatedAt = nil
+            record.fingerprint = fingerprint
+            record.manifestSHA256 = nil
+            record.family = nil
+            record.labels = nil
+            try record.save(db)
+            return record
+        }
+    }
+
+    /// Records that the files with `fingerprint` passed validation.
+    public func recordValid(version: String, fingerprint: String, manifestSHA256: String?, family: String?,
+                            labels: [String]?, at date: Date = Date()) throws {
+        try update(version) { record in
+            record.status = .valid
+            record.reason = nil
+            record.validatedAt = date
+            record.fingerprint = fingerprint
+            record.manifestSHA256 = manifestSHA256
+            record.family = family
+            record.labels = labels
+        }
+    }
+
+    /// Records that the files with `fingerprint` failed validation, and why.
+    public func recordRejected(version: String, fingerprint: String, reason: String, at date: Date = Date()) throws {
+        try update(version) { record in
+            record.status = .rejected
+            record.reason = reason
+            record.validatedAt = date
+            record.fingerprint = fingerprint
+        }
+    }
+
+    /// Records that the folder of `version` is gone.
+    public func recordRemoved(version: String, reason: String? = nil) throws {
+        try update(version) { record in
+            record.status = .removed
+            record.reason = reason
+        }
+    }
+
+    /// Sets (a date) or clears (nil) the rolled-back mark of `version`.
+    public func setRolledBack(version: String, at date: Date?) throws {
+        try update(version) { record in record.rolledBackAt = date }
+    }
+
+    public func version(_ version: String) throws -> ModelVersionRecord? {
+        try database.read { db in try ModelVersionRecord.fetchOne(db, key: version) }
+    }
+
+    /// Every recorded version, oldest arrival first.
+    public func versions() throws -> [ModelVersionRecord] {
+        try database.read { db in
+            try ModelVersionRecord.fetchAll(db, sql: "SELECT * FROM model_version ORDER BY arrival_seq")
+        }
+    }
+
+    private func update(_ version: String, _ change: (inout ModelVersionRecord) -> Void) throws {
+        try database.write { db in
+            guard var record = try ModelVersionRecord.fetchOne(db, key: version) else {
+                throw StoreError.unknownVersion(version)
+            }
+            change(&record)
+            try record.update(db)
+        }
+    }
+
+    // MARK: Activations
+
+    /// Appends an activation of a recorded version to the history.
+    @discardableResult
+    public func recordActivation(version: String, reason: String, uid: UInt32, fingerprint: String?,
+                                 at date: Date = Date()) throws -> ActivationRecord {
+        try database.write { db in
+            guard try ModelVersionRecord.fetchOne(db, key: version) != nil else {
+                throw StoreError.unknownVersion(version)
+            }
+            try db.execute(
+                sql: "INSERT INTO activation (version, activated_at, reason, uid, fingerprint) VALUES (?, ?, ?, ?, ?)",
+                arguments: [version, date, reason, Int64(uid), fingerprint])
+            return ActivationRecord(id: db.lastInsertedRowID, version: version, activatedAt: date, reason: reason,
+                                    uid: uid, fingerprint: fingerprint)
+        }
+    }
+
+    /// The activation history, newest first (`limit` rows at most).
+    public func activations(limit: Int? = nil) throws -> [ActivationRecord] {
+        try database.read { db in
+            if let limit {
+                return try ActivationRecord.fetchAll(
+                    db, sql: "SELECT * FROM activation ORDER BY id DESC LIMIT ?", arguments: [limit])
+            }
+            return try ActivationRecord.fetchAll(db, sql: "SELECT * FROM activation ORDER BY id DESC")
+        }
+    }
+
+    /// The most recent activation: the version a restart serves (when it is still valid).
+    public func latestActivation() throws -> ActivationRecord? {
+        try activations(limit: 1).first
+    }
+
+    /// The time of the last activation of each version that has one.
+    public func lastActivationTimes() throws -> [String: Date] {
+        try database.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT version, activated_at FROM activation
+                WHERE id IN (SELECT MAX(id) FROM activation GROUP BY version)
+                """)
+            var times: [String: Date] = [:]
+            for row in rows {
+                let version: String = row["version"]
+                let time: Date = row["activated_at"]
+                times[version] = time
+            }
+            return times
+        }
+    }
+}
