@@ -1,0 +1,38 @@
+import Foundation
+
+/// Why a version folder is not served. The description is what `models.list` shows and SQLite keeps.
+public enum CheckpointRejection: Error, Equatable, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case notADirectory(path: String)
+    case empty(path: String)
+    case manifestUnreadable(path: String, reason: String)
+    case manifestInvalid(path: String, field: String, problem: String)
+    case manifestListsMissingFile(manifest: String, file: String)
+    case fileNotInManifest(manifest: String, file: String)
+    case sizeMismatch(path: String, expected: Int64, actual: Int64)
+    case digestMismatch(path: String, expected: String, actual: String)
+    /// The loader refused the checkpoint (config, tokenizer, tensors, shapes); its message names the file.
+    case loadFailed(reason: String)
+    case smokeTestFailed(probe: String, problem: String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, reason): return "\(path): cannot be read: \(reason)"
+        case let .notADirectory(path): return "\(path): is not a directory"
+        case let .empty(path): return "\(path): holds no files"
+        case let .manifestUnreadable(path, reason): return "\(path): manifest cannot be read: \(reason)"
+        case let .manifestInvalid(path, field, problem): return "\(path): manifest field \"\(field)\" \(problem)"
+        case let .manifestListsMissingFile(manifest, file):
+            return "\(manifest): lists \"\(file)\", which is not in the folder (copy incomplete?)"
+        case let .fileNotInManifest(manifest, file):
+            return "\(manifest): the folder holds \"\(file)\", which the manifest does not list"
+        case let .sizeMismatch(path, expected, actual):
+            return "\(path): size is \(actual) bytes, the manifest says \(expected) (truncated or replaced?)"
+        case let .digestMismatch(path, expected, actual):
+            return "\(path): SHA-256 is \(actual), the manifest says \(expected) (corrupt or replaced?)"
+        case let .loadFailed(reason): return reason
+        case let .smokeTestFailed(probe, problem):
+            return "smoke test failed on probe \"\(probe)\": \(problem)"
+        }
+    }
+}
