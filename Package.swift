@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "sentimentd", targets: ["sentimentd"]),
         .executable(name: "sentimentctl", targets: ["sentimentctl"]),
+        .library(name: "SentimentML", targets: ["SentimentML"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -1,0 +1,58 @@
+/// SIMD transcendental functions. Swift does not vectorise calls to `expf`/`erff`, so the hot
+/// kernels (softmax, GELU) use these polynomial forms, accurate to a few float ulps.
+public typealias V8 = SIMD8<Float>
+
+@inline(__always)
+func simdExp(_ x: V8) -> V8 {
+    // exp(x) = 2^n * exp(r), n = round(x / ln2), r = x - n ln2 in [-ln2/2, ln2/2]; degree-6 polynomial of exp(r).
+    // Rounding and the float->int conversion use the 1.5 * 2^23 trick: generic SIMD rounding and
+    // conversions are not vectorised by the compiler.
+    let lo = V8(repeating: -87.3), hi = V8(repeating: 88.7)
+    let clamped = pointwiseMin(pointwiseMax(x, lo), hi)
+    let magic = V8(repeating: 12_582_912) // 1.5 * 2^23
+    let shifted = clamped * 1.442_695_04 + magic
+    let n = shifted - magic
+    var r = clamped - n * 0.693_145_75 // ln2 hi
+    r = r - n * 1.428_606_8e-6         // ln2 lo
+    var p = V8(repeating: 1.987_569_1e-4)
+    p = p * r + 1.398_199_9e-3
+    p = p * r + 8.333_452e-3
+    p = p * r + 4.166_579_6e-2
+    p = p * r + 1.666_666_5e-1
+    p = p * r + 0.5
+    p = p * r * r + r + 1
+    // The low mantissa bits of `shifted` hold n; (n + 127) << 23 is 2^n (higher bits shift out).
+    let bits = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &+ 127) &<< 23
+    let result = p * unsafeBitCast(bits, to: V8.self)
+    // Inputs below the clamp underflow to 0 like expf.
+    let keep = unsafeBitCast(x .>= lo, to: SIMD8<UInt32>.self) // all-ones lanes where kept
+    return unsafeBitCast(unsafeBitCast(result, to: SIMD8<UInt32>.self) & keep, to: V8.self)
+}
+
+@inline(__always)
+func scalarExp(_ x: Float) -> Float {
+    simdExp(V8(repeating: x))[0]
+}
+
+/// erf(x) by Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, good for exact-erf GELU.
+@inline(__always)
+func simdErf(_ x: V8) -> V8 {
+    let xb = unsafeBitCast(x, to: SIMD8<UInt32>.self)
+    let ax = unsafeBitCast(xb & 0x7FFF_FFFF, to: V8.self)
+    let t = 1 / (1 + 0.327_591_1 * ax)
+    var y = V8(repeating: 1.061_405_429)
+    y = y * t - 1.453_152_027
+    y = y * t + 1.421_413_741
+    y = y * t - 0.284_496_736
+    y = y * t + 0.254_829_592
+    y = y * t
+    let e = 1 - y * simdExp(-ax * ax)
+    // Copy the sign of x onto e (|e| <= 1).
+    return unsafeBitCast(unsafeBitCast(e, to: SIMD8<UInt32>.self) | (xb & 0x8000_0000), to: V8.self)
+}
+
+/// GELU with the exact erf form used by `transformers` ("gelu"): x * 0.5 * (1 + erf(x / sqrt 2)).
+@inline(__always)
+func simdGELU(_ x: V8) -> V8 {
+    x * 0.5 * (1 + simdErf(x * 0.707_106_781_186_547_5))
+}

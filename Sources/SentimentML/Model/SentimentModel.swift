@@ -1,0 +1,90 @@
+import Foundation
+
+/// One text's classification: the winning label and every label's probability (indexed like `id2label`).
+public struct Prediction: Sendable, Equatable {
+    public let labelIndex: Int
+    public let label: String
+    public let probabilities: [Float]
+
+    public init(labelIndex: Int, label: String, probabilities: [Float]) {
+        self.labelIndex = labelIndex
+        self.label = label
+        self.probabilities = probabilities
+    }
+}
+
+/// How a model folder is turned into a classifier.
+public struct ModelLoadOptions: Sendable {
+    /// Apply the cardiffnlp tweet normalisation (`@name` -> `@user`, `http…` -> `http`) before tokenising.
+    /// nil: on for RoBERTa models (the reference twitter-roberta checkpoints expect it), off for BERT.
+    public var normalizeTweets: Bool?
+    /// Longest token sequence (specials included); nil: the model's position limit, at most 512.
+    public var maxLength: Int?
+
+    public init(normalizeTweets: Bool? = nil, maxLength: Int? = nil) {
+        self.normalizeTweets = normalizeTweets
+        self.maxLength = maxLength
+    }
+}
+
+/// A Hugging Face sequence-classification folder loaded for inference: config, tokenizer, weights.
+/// Immutable and thread-safe: concurrent `predict` calls each use their own activations.
+public final class SentimentModel: Sendable {
+    public let config: ModelConfig
+    public let folder: URL
+    public let tokenizer: any Tokenizer
+    public let encoder: TransformerEncoder
+    public let maxLength: Int
+    public let normalizesTweets: Bool
+
+    public var labels: [String] { config.id2label }
+
+    public init(config: ModelConfig, folder: URL, tokenizer: any Tokenizer, weights: EncoderWeights,
+                options: ModelLoadOptions = .init()) {
+        self.config = config
+        self.folder = folder
+        self.tokenizer = tokenizer
+        self.encoder = TransformerEncoder(weights: weights)
+        let limit = min(512, encoder.maxSequenceLength)
+        self.maxLength = max(2, min(options.maxLength ?? limit, limit))
+        self.normalizesTweets = options.normalizeTweets ?? (config.family == .roberta)
+    }
+
+    /// Loads `folder/config.json`, the tokenizer files and `model.safetensors` (or `pytorch_model.bin`),
+    /// validating every tensor's presence and shape. Errors name the file and what is wrong.
+    public static func load(folder: URL, options: ModelLoadOptions = .init()) throws -> SentimentModel {
+        let configURL = folder.appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: configURL.path) else {
+            throw ModelLoadError.missingFile(folder: folder.path, file: "config.json",
+                                             hint: "a model folder is a Hugging Face checkpoint directory")
+        }
+        let config = try ModelConfig.load(from: configURL)
+        let tokenizer = try TokenizerLoader.load(folder: folder, config: config)
+        let archive = try CheckpointFiles.openWeights(in: folder)
+        let weights = try WeightMap.load(archive, config: config, requireHead: true)
+        return SentimentModel(config: config, folder: folder, tokenizer: tokenizer, weights: weights, options: options)
+    }
+
+    /// Token ids of one text as the model sees it: normalised if configured, with specials, truncated.
+    public func encode(_ text: String) -> [Int32] {
+        tokenizer.encode(normalizesTweets ? TweetNormalizer.normalize(text) : text, maxLength: maxLength)
+    }
+
+    /// Logits for already-encoded texts (B, labels).
+    public func logits(encoded: [[Int32]]) -> [[Float]] {
+        encoder.logits(encoded)
+    }
+
+    public func predict(encoded: [[Int32]]) -> [Prediction] {
+        logits(encoded: encoded).map { row in
+            let p = softmax(row)
+            var best = 0
+            for i in p.indices where p[i] > p[best] { best = i }
+            return Prediction(labelIndex: best, label: config.id2label[best], probabilities: p)
+        }
+    }
+
+    public func predict(_ texts: [String]) -> [Prediction] {
+        predict(encoded: texts.map(encode))
+    }
+}
