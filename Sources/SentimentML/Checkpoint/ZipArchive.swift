@@ -182,11 +182,12 @@ enum CRC32 {
     }()
 
     static func checksum(_ data: UnsafeRawBufferPointer) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
         guard let base = data.baseAddress else { return 0 }
-        table.withUnsafeBufferPointer { t in
+        let n = data.count
+        return table.withUnsafeBufferPointer { t -> UInt32 in
+            // Keep the running value local to the closure: a captured var would live in memory.
+            var crc: UInt32 = 0xFFFF_FFFF
             var i = 0
-            let n = data.count
             while i + 8 <= n {
                 let lo = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt32.self)) ^ crc
                 let hi = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self))
@@ -200,7 +201,7 @@ enum CRC32 {
                 crc = t[Int((crc ^ UInt32(base.load(fromByteOffset: i, as: UInt8.self))) & 0xFF)] ^ (crc >> 8)
                 i += 1
             }
+            return crc ^ 0xFFFF_FFFF
         }
-        return crc ^ 0xFFFF_FFFF
     }
 }
