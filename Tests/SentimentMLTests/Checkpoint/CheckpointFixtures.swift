@@ -79,4 +79,24 @@ extension CheckpointFixtures {
             return z ^ (z >> 31)
         }
     }
+
+    /// A scratch file rewritten in place with same-length contents (pwrite, no truncation: much
+    /// cheaper than creating a file per fuzz round).
+    final class ScratchFile {
+        let url: URL
+        private let fd: Int32
+
+        init(_ url: URL, length: Int) {
+            self.url = url
+            fd = open(url.path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
+            precondition(fd >= 0 && ftruncate(fd, off_t(length)) == 0, "cannot create \(url.path)")
+        }
+
+        func overwrite(_ data: Data) {
+            let n = data.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            precondition(n == data.count, "short write to \(url.path)")
+        }
+
+        deinit { close(fd) }
+    }
 }

@@ -86,8 +86,9 @@ final class PyTorchCheckpointTests: XCTestCase {
         let data = try Data(contentsOf: F.url("state_zip.bin"))
         let dir = try F.temporaryDirectory(self)
         let url = dir.appendingPathComponent("cut.bin")
-        for length in stride(from: 0, to: data.count, by: 11) {
-            try data.prefix(length).write(to: url)
+        try data.write(to: url)
+        for length in stride(from: data.count - 1, through: 0, by: -1) {
+            XCTAssertEqual(truncate(url.path, off_t(length)), 0)   // cheaper than rewriting the file
             XCTAssertThrowsError(try PyTorchCheckpoint(url: url), "prefix of \(length) bytes opened")
         }
     }
@@ -96,16 +97,17 @@ final class PyTorchCheckpointTests: XCTestCase {
         let original = try Data(contentsOf: F.url("state_zip.bin"))
         let directoryStart = try XCTUnwrap(original.firstRange(of: Data([0x50, 0x4B, 0x01, 0x02]))).lowerBound
         let dir = try F.temporaryDirectory(self)
-        let url = dir.appendingPathComponent("fuzz.bin")
+        let scratch = CheckpointFixtures.ScratchFile(dir.appendingPathComponent("fuzz.bin"), length: original.count)
+        let url = scratch.url
         var rng = CheckpointFixtures.SplitMix64(seed: 5)
-        for round in 0..<800 {
+        for round in 0..<1500 {
             var data = original
             // Half the rounds hit the central directory and end records, half anywhere.
             let low = round % 2 == 0 ? directoryStart : 0
             for _ in 0..<Int.random(in: 1...3, using: &rng) {
                 data[Int.random(in: low..<data.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
             }
-            try data.write(to: url)
+            scratch.overwrite(data)
             guard let file = try? PyTorchCheckpoint(url: url) else { continue }
             for name in file.tensorNames {
                 if let t = try? file.tensor(name) { XCTAssertEqual(t.count, file.info(name)!.elementCount) }
