@@ -11,6 +11,7 @@ What is written (all small, a few KB each):
 - state_zip.bin: torch.save (zip) of a state dict with F32/F16/BF16/F64/I64 tensors, special values
   (subnormals, inf, nan, -0), non-contiguous views (transposed, strided, stride 0) and views sharing
   one storage; state_zip64.bin is the same archive re-zipped with ZIP64 records forced everywhere;
+  state_nocrc.bin the same state dict saved with torch's CRC computation off (all CRC fields 0);
   state_deflated.bin the same archive with DEFLATE entries (the reader refuses those).
 - state.safetensors: the same tensors (contiguous copies) written by safetensors, with metadata.
 - expected.json: for each tensor its dtype, shape and the float32 bit patterns torch gives for
@@ -21,6 +22,9 @@ What is written (all small, a few KB each):
   which error each one must produce.
 - writer_case.json + writer_reference.safetensors: tensors the Swift writer must turn into exactly
   the bytes safetensors writes.
+
+Rerunning rewrites identical bytes except legacy.bin (torch keys legacy storages by object id) and
+state.safetensors (safetensors writes its two metadata keys in hash order); their content is the same.
 """
 import argparse
 import io
@@ -108,6 +112,11 @@ def torch_save_bytes(obj, **kw):
     return buf.getvalue()
 
 
+def stamped(name):
+    """A zip entry dated like torch's (1980-01-01), so rerunning the script rewrites identical bytes."""
+    return zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+
+
 def rezip(data, compression=zipfile.ZIP_STORED, replace=None, drop=(), force_zip64=False):
     """Copies a zip archive entry by entry, optionally replacing or dropping entries."""
     replace = replace or {}
@@ -130,7 +139,7 @@ def rezip(data, compression=zipfile.ZIP_STORED, replace=None, drop=(), force_zip
                     with dst.open(zipfile.ZipInfo(info.filename), "w", force_zip64=True) as w:
                         w.write(body)
                 else:
-                    dst.writestr(info.filename, body, compress_type=compression)
+                    dst.writestr(stamped(info.filename), body, compress_type=compression)
     finally:
         zipfile.ZIP64_LIMIT, zipfile.ZIP_FILECOUNT_LIMIT = saved
     return out.getvalue()
@@ -179,11 +188,11 @@ def torch_like_zip(state, storages, byteorder=b"little"):
     TorchLikePickler(buf, protocol=2).dump(state)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", buf.getvalue())
-        z.writestr("archive/byteorder", byteorder)
+        z.writestr(stamped("archive/data.pkl"), buf.getvalue())
+        z.writestr(stamped("archive/byteorder"), byteorder)
         for key, body in storages.items():
-            z.writestr(f"archive/data/{key}", body)
-        z.writestr("archive/version", b"3\n")
+            z.writestr(stamped(f"archive/data/{key}"), body)
+        z.writestr(stamped("archive/version"), b"3\n")
     return out.getvalue()
 
 
@@ -343,6 +352,13 @@ def main():
     with open(os.path.join(OUT, "state_zip.bin"), "rb") as f:
         zip_bytes = f.read()
     write("state_zip64.bin", rezip(zip_bytes, force_zip64=True))
+    # torch can skip CRCs (torch.utils.serialization.config.save.compute_crc32 = False): every CRC field is 0.
+    from torch.utils.serialization import config as serialization_config
+    serialization_config.save.compute_crc32 = False
+    try:
+        torch.save(sd, os.path.join(OUT, "state_nocrc.bin"))
+    finally:
+        serialization_config.save.compute_crc32 = True
     save_file({k: v.contiguous().clone() for k, v in sd.items()}, os.path.join(OUT, "state.safetensors"),
               metadata={"format": "pt", "source": "tools/fixtures_checkpoint.py"})
     with open(os.path.join(OUT, "expected.json"), "w") as f:

@@ -13,6 +13,10 @@ final class PyTorchCheckpointTests: XCTestCase {
         try assertMatchesExpected("state_zip64.bin")
     }
 
+    func testArchiveWithoutCRCsReadsTheSame() throws {
+        try assertMatchesExpected("state_nocrc.bin")
+    }
+
     private func assertMatchesExpected(_ fileName: String, line: UInt = #line) throws {
         let file = try PyTorchCheckpoint(url: F.url(fileName))
         let expected = try F.expected()
