@@ -28,7 +28,9 @@ let package = Package(
         .target(
             name: "SentimentML",
             dependencies: ["CBLAS"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            // Optimised in debug builds too: the tests run real forward/backward passes. -O (not
+            // -Ounchecked) keeps bounds and overflow checks, which the checkpoint parsers rely on.
+            swiftSettings: [.unsafeFlags(["-O"])]
         ),
         .target(
             name: "SentimentStore",

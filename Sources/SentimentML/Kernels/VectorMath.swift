@@ -56,3 +56,16 @@ func simdErf(_ x: V8) -> V8 {
 func simdGELU(_ x: V8) -> V8 {
     x * 0.5 * (1 + simdErf(x * 0.707_106_781_186_547_5))
 }
+
+extension SIMD8 where Scalar == Float {
+    /// Eight floats from `p` (no alignment needed).
+    @inline(__always)
+    init(loadFrom p: UnsafePointer<Float>) {
+        self = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    @inline(__always)
+    func store(to p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: self, as: SIMD8<Float>.self)
+    }
+}
