@@ -37,6 +37,8 @@ let package = Package(
             dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(name: "SentimentProtocol"),
+        // Downloads Hugging Face model folders (resumable, checksum-verified, atomic publish).
+        .target(name: "SentimentHub"),
         .target(
             name: "SentimentService",
             dependencies: [
@@ -62,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "sentimentctl",
             dependencies: [
-                "SentimentProtocol",
+                "SentimentProtocol", "SentimentHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -72,6 +74,15 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "SentimentStoreTests", dependencies: ["SentimentStore"]),
+        .testTarget(
+            name: "SentimentHubTests",
+            dependencies: [
+                "SentimentHub",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "SentimentServiceTests",
             dependencies: ["SentimentService", "SentimentProtocol", "SentimentML"]
