@@ -1,0 +1,101 @@
+import Foundation
+import SentimentML
+
+/// A folder that passed validation, with its model loaded.
+struct ValidatedCheckpoint: Sendable {
+    let folder: CheckpointFolder
+    let model: SentimentModel
+    let manifestSHA256: String?
+    var family: String { model.config.family.rawValue }
+    var labels: [String] { model.config.id2label }
+}
+
+/// Manifest check, load and smoke test of one version folder. Runs on the registry's queue, never on the
+/// serving path.
+struct CheckpointValidator: Sendable {
+    /// Fixed probe texts: ordinary tweets, the normaliser's forms, non-ASCII, and one text far longer than any
+    /// model's position table (it must be truncated, not crash).
+    static let probes: [String] = [
+        "I love this so much, best day ever!",
+        "This is the worst service I have ever had.",
+        "The meeting was moved to Tuesday at 3pm.",
+        "@user check this out http",
+        "Qué día tan bonito 😀 — ça va? 東京",
+        String(repeating: "so very long and winding a sentence ", count: 200),
+    ]
+
+    /// Probabilities of one prediction must sum to 1 within this.
+    static let sumTolerance: Float = 1e-4
+
+    let loader: @Sendable (URL) throws -> SentimentModel
+
+    /// Everything but the load: the folder is not empty and matches its manifest when it has one.
+    /// Returns the manifest's own SHA-256 (nil when there is none).
+    func checkFiles(_ folder: CheckpointFolder) throws -> String? {
+        guard !folder.files.isEmpty else { throw CheckpointRejection.empty(path: folder.url.path) }
+        guard folder.hasManifest else { return nil }
+        let manifestURL = folder.url.appendingPathComponent(CheckpointFolder.manifestName)
+        let manifest = try CheckpointManifest.read(at: manifestURL)
+        try manifest.verify(folder)
+        do {
+            return try SHA256Digest.hex(ofFileAt: manifestURL)
+        } catch {
+            throw CheckpointRejection.unreadable(path: manifestURL.path, reason: error.localizedDescription)
+        }
+    }
+
+    /// Loads the folder and runs the probes through it.
+    func loadAndProbe(_ folder: CheckpointFolder) throws -> SentimentModel {
+        let model: SentimentModel
+        do {
+            model = try loader(folder.url)
+        } catch {
+            throw CheckpointRejection.loadFailed(reason: "\(error)")
+        }
+        try Self.smokeTest(model)
+        return model
+    }
+
+    func validate(_ folder: CheckpointFolder) throws -> ValidatedCheckpoint {
+        let manifestSHA = try checkFiles(folder)
+        let model = try loadAndProbe(folder)
+        return ValidatedCheckpoint(folder: folder, model: model, manifestSHA256: manifestSHA)
+    }
+
+    static func smokeTest(_ model: SentimentModel) throws {
+        let labels = model.config.id2label
+        guard !labels.isEmpty else {
+            throw CheckpointRejection.smokeTestFailed(probe: probes[0], problem: "the model has no labels")
+        }
+        let predictions = model.predict(probes)
+        guard predictions.count == probes.count else {
+            throw CheckpointRejection.smokeTestFailed(
+                probe: probes[0], problem: "\(predictions.count) predictions for \(probes.count) texts")
+        }
+        for (probe, prediction) in zip(probes, predictions) {
+            let shown = probe.count > 40 ? String(probe.prefix(40)) + "…" : probe
+            try check(prediction, labels: labels, probe: shown)
+        }
+    }
+
+    static func check(_ prediction: Prediction, labels: [String], probe: String) throws {
+        let p = prediction.probabilities
+        guard p.count == labels.count else {
+            throw CheckpointRejection.smokeTestFailed(
+                probe: probe, problem: "\(p.count) probabilities for \(labels.count) labels")
+        }
+        if let bad = p.firstIndex(where: { !$0.isFinite || $0 < 0 || $0 > 1 }) {
+            throw CheckpointRejection.smokeTestFailed(
+                probe: probe, problem: "probability of \"\(labels[bad])\" is \(p[bad]), not a finite value in [0, 1]")
+        }
+        let sum = p.reduce(Float(0), +)
+        guard abs(sum - 1) <= sumTolerance else {
+            throw CheckpointRejection.smokeTestFailed(probe: probe, problem: "probabilities sum to \(sum), not 1")
+        }
+        guard labels.indices.contains(prediction.labelIndex), prediction.label == labels[prediction.labelIndex],
+              p[prediction.labelIndex] == p.max() else {
+            throw CheckpointRejection.smokeTestFailed(
+                probe: probe, problem: "label \(prediction.labelIndex) \"\(prediction.label)\" is not the most probable")
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import SentimentML
+
+/// What the registry does with a valid arrival (`[models] activate` in the config).
+public enum ActivationPolicy: String, Sendable {
+    /// Each valid arrival (a new folder, or changed files) becomes active, unless it was rolled back.
+    case newest
+    /// Arrivals are validated and recorded; only `activate` and `rollback` change what is served.
+    case manual
+}
+
+/// Why a version became active; kept in the activation history.
+public enum ActivationReason: String, Sendable, Codable {
+    /// Chosen at start because the last active version was gone or invalid (or there was none).
+    case startup
+    /// A valid arrival under policy `newest`.
+    case arrival
+    case rollback
+    case manual
+}
+
+/// A loaded version. A batch keeps the `ActiveModel` it started with, so a swap never changes the model under
+/// it, and the old model's memory goes when the last batch holding it finishes.
+public struct ActiveModel: Sendable {
+    public let version: String
+    public let model: SentimentModel
+    /// Fingerprint of the folder's files when this copy was loaded.
+    public let fingerprint: String
+    /// When this copy became active (or was loaded, for a non-active version).
+    public let since: Date
+
+    public init(version: String, model: SentimentModel, fingerprint: String, since: Date = Date()) {
+        self.version = version
+        self.model = model
+        self.fingerprint = fingerprint
+        self.since = since
+    }
+}
+
+/// One version as `models.list` shows it.
+public struct ModelVersionInfo: Sendable, Codable, Equatable {
+    public enum State: String, Sendable, Codable {
+        /// Serving unqualified predictions.
+        case active
+        /// Valid; can be activated.
+        case available
+        /// Failed validation (see `reason`); never served.
+        case rejected
+        /// Valid, but rolled back from: an arrival or restart never activates it; `activate` or `rollback --to` can.
+        case rolledBack
+        /// New or changed files being validated.
+        case loading
+        /// The folder is gone.
+        case removed
+    }
+
+    public let version: String
+    public let state: State
+    /// Why it was rejected; for an active version whose folder changed or vanished, what is being served instead.
+    public let reason: String?
+    public let firstSeen: Date
+    /// When the current files arrived.
+    public let arrivedAt: Date
+    public let lastActivatedAt: Date?
+    public let rolledBackAt: Date?
+    /// See `CheckpointFolder`: size, mtime and inode of every file.
+    public let fingerprint: String
+    /// SHA-256 of the folder's manifest `sentimentd.json` (nil without one).
+    public let manifestSHA256: String?
+    public let family: String?
+    public let labels: [String]?
+}
+
+public enum RegistryError: Error, Equatable, CustomStringConvertible {
+    case unknownVersion(String)
+    case rejected(version: String, reason: String)
+    /// The version's files are being validated; try again shortly.
+    case notReady(version: String)
+    case removed(version: String)
+    case alreadyActive(version: String)
+    case nothingToRollBackTo(reason: String)
+    case modelsDirectoryUnavailable(path: String, reason: String)
+    case database(reason: String)
+    case notStarted
+    case alreadyStarted
+
+    public var description: String {
+        switch self {
+        case let .unknownVersion(v):
+            return "no model version \"\(v)\" (a version is a folder name in the models directory; see `sentimentctl models`)"
+        case let .rejected(v, reason): return "model version \"\(v)\" was rejected: \(reason)"
+        case let .notReady(v): return "model version \"\(v)\" is still being validated; try again in a moment"
+        case let .removed(v): return "model version \"\(v)\" is no longer in the models directory"
+        case let .alreadyActive(v): return "model version \"\(v)\" is already active"
+        case let .nothingToRollBackTo(reason): return "nothing to roll back to: \(reason)"
+        case let .modelsDirectoryUnavailable(path, reason): return "\(path): models directory unusable: \(reason)"
+        case let .database(reason): return "model registry database error: \(reason)"
+        case .notStarted: return "the model registry has not been started"
+        case .alreadyStarted: return "the model registry was already started"
+        }
+    }
+}

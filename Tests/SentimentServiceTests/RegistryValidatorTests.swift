@@ -1,0 +1,49 @@
+import Foundation
+import SentimentML
+import XCTest
+@testable import SentimentService
+
+/// The smoke test's rules on single predictions (the registry tests run it on real, damaged checkpoints).
+final class RegistryValidatorTests: XCTestCase {
+    private let labels = ["negative", "neutral", "positive"]
+
+    private func problem(_ index: Int, _ label: String, _ p: [Float]) -> String? {
+        do {
+            try CheckpointValidator.check(Prediction(labelIndex: index, label: label, probabilities: p),
+                                          labels: labels, probe: "probe")
+            return nil
+        } catch let rejection as CheckpointRejection {
+            guard case let .smokeTestFailed(probe, problem) = rejection else { return "unexpected \(rejection)" }
+            XCTAssertEqual(probe, "probe")
+            return problem
+        } catch {
+            return "unexpected \(error)"
+        }
+    }
+
+    func testCheck_acceptsAWellFormedPrediction() {
+        XCTAssertNil(problem(2, "positive", [0.1, 0.2, 0.7]))
+        XCTAssertNil(problem(0, "negative", [0.99995, 0.00003, 0.00002]))
+    }
+
+    func testCheck_rejectsNonFiniteOutOfRangeWrongCountAndBadSums() {
+        XCTAssertEqual(problem(0, "negative", [.nan, 0.5, 0.5]),
+                       "probability of \"negative\" is nan, not a finite value in [0, 1]")
+        XCTAssertNotNil(problem(1, "neutral", [0, .infinity, 0]))
+        XCTAssertNotNil(problem(0, "negative", [1.2, -0.2, 0]))
+        XCTAssertEqual(problem(0, "negative", [0.5, 0.5]), "2 probabilities for 3 labels")
+        let sum = problem(2, "positive", [0.2, 0.2, 0.5]) ?? ""
+        XCTAssertTrue(sum.hasPrefix("probabilities sum to 0.9") && sum.hasSuffix(", not 1"), sum)
+        XCTAssertNotNil(problem(0, "negative", [0.3, 0.3, 0.4002]), "a sum off by 2e-4 passes")
+    }
+
+    func testCheck_rejectsALabelThatIsNotTheMostProbableOrMisnamed() {
+        XCTAssertNotNil(problem(0, "negative", [0.2, 0.3, 0.5]))
+        XCTAssertNotNil(problem(2, "neutral", [0.2, 0.3, 0.5]))
+        XCTAssertNotNil(problem(3, "other", [0.2, 0.3, 0.5]))
+    }
+
+    func testProbes_includeATextLongerThanAnyPositionTable() {
+        XCTAssertTrue(CheckpointValidator.probes.contains { $0.split(separator: " ").count > 600 })
+    }
+}
