@@ -4,7 +4,7 @@
 Run from the repository root with a Python that has torch (CPU) and safetensors:
 
     python tools/fixtures_checkpoint.py                      # (re)write the fixtures
-    python tools/fixtures_checkpoint.py --check-swift-writer # also run the Swift writer test and read
+    python tools/fixtures_checkpoint.py --check-swift-writer # only: run the Swift writer test and read
                                                              # its output back with safetensors
 
 What is written (all small, a few KB each):
@@ -343,6 +343,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--check-swift-writer", action="store_true")
     args = ap.parse_args()
+    if args.check_swift_writer:
+        check_swift_writer()
+        return
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(0)
 
@@ -402,8 +405,6 @@ def main():
     check_python_reads_fixtures(sd)
     total = sum(os.path.getsize(os.path.join(OUT, n)) for n in os.listdir(OUT))
     print(f"wrote {len(os.listdir(OUT))} files, {total} bytes, to {os.path.relpath(OUT, ROOT)}")
-    if args.check_swift_writer:
-        check_swift_writer()
 
 
 if __name__ == "__main__":
