@@ -110,3 +110,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension CheckpointError: LocalizedError {
+    /// So `error.localizedDescription` carries the message too.
+    public var errorDescription: String? { description }
+}

@@ -3,6 +3,9 @@ import Foundation
 /// Writes fp32 tensors as safetensors, byte for byte as the reference implementation does for F32:
 /// compact JSON header (`__metadata__` first, then tensors sorted by name), padded with spaces to a
 /// multiple of 8, then the data in the same order. The file appears atomically (see `AtomicFile`).
+///
+/// `transformers` refuses safetensors without `"format": "pt"` in the metadata: pass it for any file
+/// meant for `from_pretrained`.
 public enum SafetensorsWriter {
     public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String], to url: URL) throws {
         let sorted = try validated(tensors, path: url.path)

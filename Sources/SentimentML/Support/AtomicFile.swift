@@ -38,6 +38,10 @@ public enum AtomicFileError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+extension AtomicFileError: LocalizedError {
+    public var errorDescription: String? { description }
+}
+
 /// Writes files so that a reader sees either the old content or the new, never a part:
 /// temporary name in the same directory, write, fsync the file, rename over the final name,
 /// fsync the directory (so the rename itself survives a crash).
