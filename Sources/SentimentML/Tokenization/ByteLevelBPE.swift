@@ -94,11 +94,42 @@ public struct ByteLevelBPE: Tokenizer {
     private func bpe(_ piece: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
         if piece.count == 1 { out.append(byteIds[Int(piece[0])]); return }
         let cacheable = piece.count <= ByteLevelBPE.maxCachedPieceBytes
-        let key = cacheable ? Array(piece) : []
-        if cacheable, let hit = cache.get(key) { out.append(contentsOf: hit); return }
-        let ids = merge(piece)
-        if cacheable { cache.put(key, ids) }
-        out.append(contentsOf: ids)
+        if cacheable && cache.lookup(piece, into: &out) { return }
+        let start = out.count
+        if piece.count <= ByteLevelBPE.maxCachedPieceBytes {
+            mergeShort(piece, into: &out)
+        } else {
+            out.append(contentsOf: merge(piece))
+        }
+        if cacheable { cache.insert(piece, out[start...]) }
+    }
+
+    /// The same merges as `merge` for short pieces, without a heap: repeatedly merge the adjacent pair with
+    /// the lowest rank, leftmost on ties, which is the order in which `tokenizers`' queue pops them.
+    private func mergeShort(_ piece: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) {
+        let n = piece.count
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 3 * n) { buf in
+            let ids = buf.baseAddress!, rank = ids + n, merged = ids + 2 * n
+            for i in 0..<n { ids[i] = byteIds[Int(piece[i])] }
+            @inline(__always) func pair(_ i: Int) {
+                if let m = merges.lookup(ids[i], ids[i + 1]) { rank[i] = m.rank; merged[i] = m.merged } else { rank[i] = .max }
+            }
+            for i in 0..<(n - 1) { pair(i) }
+            var count = n
+            while count > 1 {
+                var best = 0
+                for i in 1..<(count - 1) where rank[i] < rank[best] { best = i }
+                if rank[best] == .max { break }
+                ids[best] = merged[best]
+                // Drop symbol best+1 and its pair entry.
+                for i in (best + 1)..<(count - 1) { ids[i] = ids[i + 1] }
+                for i in (best + 1)..<max(best + 1, count - 2) { rank[i] = rank[i + 1]; merged[i] = merged[i + 1] }
+                count -= 1
+                if best > 0 { pair(best - 1) }
+                if best < count - 1 { pair(best) }
+            }
+            for i in 0..<count { out.append(ids[i]) }
+        }
     }
 
     /// `tokenizers`' Word::merge_all: repeatedly merge the pair with the lowest rank (leftmost on ties),
@@ -288,22 +319,75 @@ private struct MergeHeap {
     }
 }
 
-/// Piece bytes -> BPE ids, shared by every thread that uses one tokenizer.
+/// Piece bytes -> BPE ids, shared by every thread that uses one tokenizer: an open-addressing table over
+/// flat arrays, looked up straight from the text's bytes. When full it starts over (the working set of a
+/// tweet stream is a few ten thousand pieces).
 final class BPECache: @unchecked Sendable {
     private let lock = NSLock()
-    private var map: [[UInt8]: [Int32]] = [:]
-    private static let capacity = 100_000
+    private static let slotCount = 1 << 17
+    private static let maxEntries = 1 << 16
+    private var slots = [Int32](repeating: -1, count: BPECache.slotCount)
+    private var hashes: [UInt32] = []
+    private var keyEnds: [Int32] = [0]
+    private var keyBytes: [UInt8] = []
+    private var valueEnds: [Int32] = [0]
+    private var values: [Int32] = []
 
-    func get(_ key: [UInt8]) -> [Int32]? {
-        lock.lock()
-        defer { lock.unlock() }
-        return map[key]
+    @inline(__always)
+    private static func hash(_ p: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        var h: UInt32 = 0x811C_9DC5
+        for c in p { h = (h ^ UInt32(c)) &* 0x0100_0193 }
+        return h
     }
 
-    func put(_ key: [UInt8], _ value: [Int32]) {
+    /// Appends the cached ids of `piece` to `out`; false when absent.
+    func lookup(_ piece: UnsafeBufferPointer<UInt8>, into out: inout [Int32]) -> Bool {
+        let h = BPECache.hash(piece)
         lock.lock()
         defer { lock.unlock() }
-        if map.count >= BPECache.capacity { map.removeAll(keepingCapacity: true) }
-        map[key] = value
+        var s = Int(h) & (BPECache.slotCount - 1)
+        while true {
+            let e = Int(slots[s])
+            if e < 0 { return false }
+            if hashes[e] == h && keyMatches(e, piece) {
+                out.append(contentsOf: values[Int(valueEnds[e])..<Int(valueEnds[e + 1])])
+                return true
+            }
+            s = (s + 1) & (BPECache.slotCount - 1)
+        }
+    }
+
+    func insert(_ piece: UnsafeBufferPointer<UInt8>, _ ids: ArraySlice<Int32>) {
+        let h = BPECache.hash(piece)
+        lock.lock()
+        defer { lock.unlock() }
+        if hashes.count >= BPECache.maxEntries {
+            for i in slots.indices { slots[i] = -1 }
+            hashes.removeAll(keepingCapacity: true)
+            keyEnds.removeAll(keepingCapacity: true); keyEnds.append(0)
+            keyBytes.removeAll(keepingCapacity: true)
+            valueEnds.removeAll(keepingCapacity: true); valueEnds.append(0)
+            values.removeAll(keepingCapacity: true)
+        }
+        var s = Int(h) & (BPECache.slotCount - 1)
+        while slots[s] >= 0 {
+            let e = Int(slots[s])
+            if hashes[e] == h && keyMatches(e, piece) { return }  // another thread got there first
+            s = (s + 1) & (BPECache.slotCount - 1)
+        }
+        slots[s] = Int32(hashes.count)
+        hashes.append(h)
+        keyBytes.append(contentsOf: piece)
+        keyEnds.append(Int32(keyBytes.count))
+        values.append(contentsOf: ids)
+        valueEnds.append(Int32(values.count))
+    }
+
+    @inline(__always)
+    private func keyMatches(_ e: Int, _ p: UnsafeBufferPointer<UInt8>) -> Bool {
+        let a = Int(keyEnds[e]), b = Int(keyEnds[e + 1])
+        guard b - a == p.count else { return false }
+        for i in 0..<p.count where keyBytes[a + i] != p[i] { return false }
+        return true
     }
 }

@@ -130,8 +130,15 @@ extension TokenizerLoader.Context {
         }
         var resolved: [(left: Int32, right: Int32, merged: Int32)] = []
         resolved.reserveCapacity(merges.count)
+        var merged: [UInt8] = []
         for m in merges {
-            let merged = m.left + m.right
+            merged.removeAll(keepingCapacity: true)
+            merged.append(contentsOf: m.left)
+            merged.append(contentsOf: m.right)
+            if let l = vocab.id(m.left), let r = vocab.id(m.right), let c = vocab.id(merged) {
+                resolved.append((l, r, c))
+                continue
+            }
             for part in [m.left, m.right, merged] where vocab.id(part) == nil {
                 let line = mergesPath.hasSuffix("merges.txt") ? m.line : nil
                 let which = line == nil ? "model.merges[\(m.line)]: " : ""
@@ -139,7 +146,6 @@ extension TokenizerLoader.Context {
                     reason: "\(which)merge \"\(TokenizerFiles.string(m.left)) \(TokenizerFiles.string(m.right))\" needs "
                         + "\"\(TokenizerFiles.string(part))\", which is not in the vocabulary")
             }
-            resolved.append((vocab.id(m.left)!, vocab.id(m.right)!, vocab.id(merged)!))
         }
 
         let configPrefixSpace = try TokenizerFiles.bool(tokenizerConfig, "add_prefix_space", path: configPath)

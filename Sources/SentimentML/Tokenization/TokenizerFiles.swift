@@ -77,19 +77,22 @@ enum TokenizerFiles {
         let version = Array("#version".utf8)
         while start < bytes.count {
             var end = start
-            while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+            var space = -1, spaces = 0
+            while end < bytes.count && bytes[end] != 0x0A {
+                if bytes[end] == 0x20 { space = end; spaces += 1 }
+                end += 1
+            }
             line += 1
             var stop = end
             if stop > start && bytes[stop - 1] == 0x0D { stop -= 1 }
-            let text = bytes[start..<stop]
+            let lineStart = start
             start = end + 1
-            if text.starts(with: version) { continue }
-            let parts = text.split(separator: 0x20, omittingEmptySubsequences: false)
-            guard parts.count == 2 else {
+            if bytes[lineStart..<stop].starts(with: version) { continue }
+            guard spaces == 1, space < stop else {
                 throw TokenizerError.malformed(path: url.path, line: line,
                     reason: "a merge must be two tokens separated by one space")
             }
-            out.append((Array(parts[0]), Array(parts[1]), line))
+            out.append((Array(bytes[lineStart..<space]), Array(bytes[(space + 1)..<stop]), line))
         }
         return out
     }

@@ -15,18 +15,21 @@ enum UnicodeClasses {
         case whitespace, letter, number, other
     }
 
-    private static let gpt2ASCII: [GPT2] = (0..<128).map { v -> GPT2 in
-        switch v {
-        case 0x09...0x0D, 0x20: return .whitespace
-        case 0x30...0x39: return .number
-        case 0x41...0x5A, 0x61...0x7A: return .letter
-        default: return .other
-        }
+    /// ASCII class bitmaps (bit c of the 128-bit set), literals so the hot path reads no lazy global.
+    @inline(__always)
+    private static func inSet(_ v: UInt32, _ lo: UInt64, _ hi: UInt64) -> Bool {
+        v < 64 ? (lo >> UInt64(v)) & 1 == 1 : (hi >> UInt64(v - 64)) & 1 == 1
     }
 
     @inline(__always)
     static func gpt2(_ v: UInt32) -> GPT2 {
-        if v < 0x80 { return gpt2ASCII[Int(v)] }
+        if v < 0x80 {
+            // letters A-Z a-z; digits 0-9; whitespace \t \n \v \f \r and space.
+            if inSet(v, 0, 0x07FF_FFFE_07FF_FFFE) { return .letter }
+            if inSet(v, 0x03FF_0000_0000_0000, 0) { return .number }
+            if inSet(v, 0x0000_0001_0000_3E00, 0) { return .whitespace }
+            return .other
+        }
         return gpt2NonASCII(v)
     }
 
@@ -107,14 +110,11 @@ enum UnicodeClasses {
         return p.generalCategory == .nonspacingMark && existed(p, in: (8, 0))
     }
 
-    private static let asciiPunctuation: [Bool] = (0..<128).map { v in
-        (0x21...0x2F).contains(v) || (0x3A...0x40).contains(v) || (0x5B...0x60).contains(v) || (0x7B...0x7E).contains(v)
-    }
-
     /// BERT's punctuation: every ASCII symbol and punctuation character, and the P* categories of Unicode 8.0.
     @inline(__always)
     static func isBertPunctuation(_ v: UInt32) -> Bool {
-        if v < 0x80 { return asciiPunctuation[Int(v)] }
+        // ! through /, : through @, [ through `, { through ~
+        if v < 0x80 { return inSet(v, 0xFC00_FFFE_0000_0000, 0x7800_0001_F800_0001) }
         return isBertPunctuationNonASCII(v)
     }
 

@@ -94,9 +94,8 @@ public struct WordPiece: Tokenizer {
 
     // MARK: Normaliser
 
-    private static let asciiLower: [UInt8] = (0..<128).map { c in
-        (0x41...0x5A).contains(c) ? UInt8(c + 0x20) : UInt8(c)
-    }
+    @inline(__always)
+    private static func asciiLower(_ c: UInt8) -> UInt8 { c &- 0x41 < 26 ? c | 0x20 : c }
 
     /// BertNormalizer over one run of text: clean_text, handle_chinese_chars, strip_accents, lowercase,
     /// in that order, each over the whole run. NFD only ever reorders marks between two ASCII characters,
@@ -111,7 +110,7 @@ public struct WordPiece: Tokenizer {
             // ASCII letters, digits, punctuation and the space: the common case.
             if c0 >= 0x20 && c0 < 0x7F {
                 if !pending.isEmpty { flush(&pending, into: &out) }
-                out.append(lower ? WordPiece.asciiLower[Int(c0)] : c0)
+                out.append(lower ? WordPiece.asciiLower(c0) : c0)
                 i += 1
                 continue
             }
@@ -123,7 +122,7 @@ public struct WordPiece: Tokenizer {
             }
             if v < 0x80 {
                 if !pending.isEmpty { flush(&pending, into: &out) }
-                out.append(lower ? WordPiece.asciiLower[Int(v)] : UInt8(v))
+                out.append(lower ? WordPiece.asciiLower(UInt8(v)) : UInt8(v))
             } else if opts.handleChineseChars && UnicodeClasses.isCJK(v) {
                 if !pending.isEmpty { flush(&pending, into: &out) }
                 out.append(0x20)
@@ -171,7 +170,7 @@ public struct WordPiece: Tokenizer {
     @inline(__always)
     private func appendLowered(_ s: Unicode.Scalar, _ lower: Bool, _ out: inout [UInt8]) {
         if !lower { appendUTF8(s.value, to: &out); return }
-        if s.isASCII { out.append(WordPiece.asciiLower[Int(s.value)]); return }
+        if s.isASCII { out.append(WordPiece.asciiLower(UInt8(s.value))); return }
         // Rust's char::to_lowercase: the full, context-free mapping (İ -> i̇, Σ -> σ).
         for l in s.properties.lowercaseMapping.unicodeScalars { appendUTF8(l.value, to: &out) }
     }
