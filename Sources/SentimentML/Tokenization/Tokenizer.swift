@@ -2,7 +2,9 @@
 /// Implementations are immutable after loading and safe to share between threads.
 public protocol Tokenizer: Sendable {
     /// Ids of `text` with the model's special tokens (`<s> … </s>` or `[CLS] … [SEP]`), at most `maxLength` ids;
-    /// truncation drops content tokens from the end and keeps the closing special token.
+    /// truncation drops content tokens from the end and keeps the closing special token (a `maxLength` below 2
+    /// still yields the two special tokens). Special-token strings in the text ("</s>", "[SEP]") become their
+    /// ids, as in `transformers`.
     func encode(_ text: String, maxLength: Int) -> [Int32]
     var padTokenId: Int32 { get }
     /// Number of ids the vocabulary defines (including added special tokens).

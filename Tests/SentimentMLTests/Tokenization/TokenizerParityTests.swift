@@ -118,6 +118,29 @@ final class TokenizerParityTests: XCTestCase {
         F.assertSame(texts.map { fromVendor.encode($0, maxLength: 512) }, want, texts: texts, label: "minilm vendor")
     }
 
+    /// One tokenizer shared by several threads (the BPE cache is shared) gives the same ids as one thread.
+    func testConcurrentEncoding_sameIdsAsSerial() throws {
+        let texts = try F.strings("adversarial") + (try XCTUnwrap((F.expected["sample"] as? [String: Any])?["texts"] as? [String]))
+        let rob = try TokenizerLoader.load(folder: F.root.appendingPathComponent("roberta"),
+                                           config: F.config(.roberta, vocabSize: 50265))
+        let want = try F.idLists("roberta/adversarial/512") + (try F.idLists("roberta/sample"))
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var ids: [[[Int32]]] = Array(repeating: [], count: 4)
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 4) { k in
+            // Each thread walks the texts in a different order so that cache fills interleave.
+            let order = k % 2 == 0 ? Array(texts.indices) : Array(texts.indices.reversed())
+            var got = [[Int32]](repeating: [], count: texts.count)
+            for i in order { got[i] = rob.encode(texts[i], maxLength: 512) }
+            results.lock.lock()
+            results.ids[k] = got
+            results.lock.unlock()
+        }
+        for k in 0..<4 { F.assertSame(results.ids[k], want, texts: texts, label: "thread \(k)") }
+    }
+
     /// All 2,000 TweetEval validation tweets (read from ../shared/data; the fixture holds only ids).
     func testValTweets_allIdsMatchTransformers() throws {
         let file = F.sharedData.appendingPathComponent("tweet-sentiment/val_text.txt")
