@@ -517,6 +517,40 @@ final class RegistryTests: XCTestCase {
         XCTAssertTrue(registry.active?.model === v2.model)
     }
 
+    func testLoadModel_loadsOnTheRegistryQueue_andLoadedModelNeverLoads() async throws {
+        try harness.publish("v1")
+        try harness.publish("v2", from: "tiny-bert")
+        try harness.publish("bad", edit: CheckpointDamage.badConfig)
+        let registry = try harness.makeRegistry(policy: .manual)
+        try await registry.start()
+        try await registry.activate(version: "v1", reason: .manual, byUID: 0)
+        let loadsBefore = harness.loads.count("v2")
+
+        XCTAssertNil(registry.loadedModel(version: "v2"), "not in memory yet")
+        XCTAssertEqual(harness.loads.count("v2"), loadsBefore, "loadedModel must never load")
+        let v2 = try await registry.loadModel(version: "v2")
+        XCTAssertEqual(v2.model.config.family, .bert)
+        XCTAssertTrue(registry.loadedModel(version: "v2")?.model === v2.model)
+        XCTAssertTrue(registry.loadedModel(version: "v1")?.model === registry.active?.model)
+        let again = try await registry.loadModel(version: "v2")
+        XCTAssertTrue(again.model === v2.model)
+        XCTAssertEqual(harness.loads.count("v2"), loadsBefore + 1)
+
+        do {
+            _ = try await registry.loadModel(version: "ghost")
+            XCTFail("loaded an unknown version")
+        } catch let error as RegistryError {
+            XCTAssertEqual(error, .unknownVersion("ghost"))
+        }
+        do {
+            _ = try await registry.loadModel(version: "bad")
+            XCTFail("loaded a rejected version")
+        } catch let error as RegistryError {
+            guard case .rejected(version: "bad", _) = error else { return XCTFail("\(error)") }
+        }
+        assertAnswers(registry, version: "v1")
+    }
+
     func testLifecycle_startTwice_andActBeforeStart_fail() async throws {
         let registry = try harness.makeRegistry()
         do {

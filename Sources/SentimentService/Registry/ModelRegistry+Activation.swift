@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import SentimentML
+import SentimentStore
+
+/// Activation, rollback and the pointer swap. Everything here runs on the registry's queue.
+extension ModelRegistry {
+    func activateOnQueue(_ version: String, reason: ActivationReason, uid: UInt32) throws {
+        let (loaded, isActiveCopy, record) = try prepare(version)
+        if record.isRolledBack && (reason == .manual || reason == .rollback) { try clearRolledBack(version) }
+        if isActiveCopy { return }
+        try commit(loaded, reason: reason, uid: uid)
+    }
+
+    /// `version` ready to serve: the active copy when its files are unchanged (`isActiveCopy`), the copy loaded on
+    /// demand, or a fresh load. Looks at the folder first: it may have changed or vanished since the last event.
+    func prepare(_ version: String) throws -> (ActiveModel, isActiveCopy: Bool, record: ModelVersionRecord) {
+        guard let record = try storeCall({ try self.store.version(version) }) else {
+            throw RegistryError.unknownVersion(version)
+        }
+        switch record.status {
+        case .pending: throw RegistryError.notReady(version: version)
+        case .removed:
+            if !FileManager.default.fileExists(atPath: modelsDirectory.appendingPathComponent(version).path) {
+                throw RegistryError.removed(version: version)
+            }
+        case .valid, .rejected: break
+        }
+        switch examine(version) {
+        case .gone: throw RegistryError.removed(version: version)
+        case .changedDuringValidation: throw RegistryError.notReady(version: version)
+        case .rejected:
+            let why = (try? store.version(version))??.reason ?? "validation failed"
+            throw RegistryError.rejected(version: version, reason: why)
+        case let .valid(checkpoint, _):
+            return (ActiveModel(version: version, model: checkpoint.model, fingerprint: checkpoint.folder.fingerprint),
+                    false, record)
+        case .unchanged:
+            if record.status == .rejected {
+                throw RegistryError.rejected(version: version, reason: record.reason ?? "validation failed")
+            }
+            let folder: CheckpointFolder
+            do {
+                folder = try CheckpointFolder.read(version: version, in: modelsDirectory)
+            } catch {
+                throw RegistryError.rejected(version: version, reason: "\(error)")
+            }
+            let (current, onDemand) = state.withLock { ($0.active, $0.onDemand) }
+            if let current, current.version == version, current.fingerprint == folder.fingerprint {
+                return (current, true, record)
+            }
+            if let onDemand, onDemand.version == version, onDemand.fingerprint == folder.fingerprint {
+                return (onDemand, false, record)
+            }
+            do {
+                let model = try validator.loadAndProbe(folder)
+                return (ActiveModel(version: version, model: model, fingerprint: folder.fingerprint), false, record)
+            } catch {
+                reject(version, fingerprint: folder.fingerprint, because: error)
+                throw RegistryError.rejected(version: version, reason: "\(error)")
+            }
+        }
+    }
+
+    func clearRolledBack(_ version: String) throws {
+        try storeCall { try self.store.setRolledBack(version: version, at: nil) }
+        refreshRecords()
+    }
+
+    func rollbackOnQueue(to target: String?, uid: UInt32) throws -> String {
+        guard let current = active else {
+            throw RegistryError.nothingToRollBackTo(reason: "no version is active")
+        }
+        if let target {
+            guard target != current.version else { throw RegistryError.alreadyActive(version: target) }
+            try activateOnQueue(target, reason: .rollback, uid: uid)
+        } else {
+            let history = try storeCall { try self.store.activations() }
+            var seen: Set<String> = [current.version]
+            var candidates: [String] = []
+            for entry in history where !seen.contains(entry.version) {
+                seen.insert(entry.version)
+                candidates.append(entry.version)
+            }
+            var skipped: [String] = []
+            var chosen: String?
+            for candidate in candidates {
+                guard let record = try storeCall({ try self.store.version(candidate) }) else { continue }
+                if record.isRolledBack {
+                    skipped.append("\"\(candidate)\" was rolled back")
+                    continue
+                }
+                do {
+                    try activateOnQueue(candidate, reason: .rollback, uid: uid)
+                    chosen = candidate
+                    break
+                } catch let error as RegistryError {
+                    skipped.append(error.description)
+                }
+            }
+            guard chosen != nil else {
+                throw RegistryError.nothingToRollBackTo(reason: candidates.isEmpty
+                    ? "\"\(current.version)\" is the only version ever activated"
+                    : "no earlier version can be served (\(skipped.joined(separator: "; ")))")
+            }
+        }
+        try storeCall { try self.store.setRolledBack(version: current.version, at: Date()) }
+        refreshRecords()
+        logger.notice("rolled back", metadata: ["from": "\(current.version)", "to": "\(active?.version ?? "")",
+                                                 "uid": "\(uid)"])
+        return active?.version ?? ""
+    }
+
+    /// Records the activation, then swaps the pointer. A failed write leaves the old model serving.
+    func commit(_ model: ActiveModel, reason: ActivationReason, uid: UInt32) throws {
+        let previous = active?.version
+        try storeCall {
+            try self.store.recordActivation(version: model.version, reason: reason.rawValue, uid: uid,
+                                            fingerprint: model.fingerprint)
+        }
+        install(ActiveModel(version: model.version, model: model.model, fingerprint: model.fingerprint, since: Date()))
+        refreshRecords()
+        logger.notice("model activated", metadata: [
+            "version": "\(model.version)", "reason": "\(reason.rawValue)", "uid": "\(uid)",
+            "previous": "\(previous ?? "none")",
+        ])
+        notifyHandlers(model.version)
+    }
+
+    func install(_ model: ActiveModel) {
+        state.withLock { s in
+            s.active = model
+            if s.onDemand?.version == model.version { s.onDemand = nil }
+        }
+    }
+
+    func notifyHandlers(_ version: String) {
+        for handler in state.withLock({ $0.handlers }) { handler(version) }
+    }
+}
