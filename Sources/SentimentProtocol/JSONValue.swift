@@ -112,6 +112,7 @@ public enum RPCCoding {
     public static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
         e.dateEncodingStrategy = .iso8601
+        e.outputFormatting = [.withoutEscapingSlashes]
         return e
     }
 

@@ -163,25 +163,40 @@ public enum StatusMethod: RPCMethod {
 /// One model version as the registry knows it.
 public struct ModelVersionSummary: Codable, Sendable, Equatable {
     public var version: String
-    /// `active`, `available`, `rejected` or `rolled_back` (as the registry names its states).
+    /// `active`, `available`, `rejected`, `rolled_back`, `loading` or `removed`.
     public var state: String
-    /// Why a version was rejected or rolled back; nil otherwise.
+    /// Why a version was rejected (or what is served instead of a vanished active one); nil otherwise.
     public var reason: String?
-    public var loadedAt: Date?
-    public var sha256: String?
+    /// When its current files arrived.
+    public var arrivedAt: Date?
+    public var lastActivatedAt: Date?
+    public var rolledBackAt: Date?
+    /// SHA-256 of the folder's manifest (`sentimentd.json`), when it has one.
+    public var manifestSHA256: String?
+    public var family: String?
+    public var labels: [String]?
 
     enum CodingKeys: String, CodingKey {
         case version, state, reason
-        case loadedAt = "loaded_at"
-        case sha256
+        case arrivedAt = "arrived_at"
+        case lastActivatedAt = "last_activated_at"
+        case rolledBackAt = "rolled_back_at"
+        case manifestSHA256 = "manifest_sha256"
+        case family, labels
     }
 
-    public init(version: String, state: String, reason: String? = nil, loadedAt: Date? = nil, sha256: String? = nil) {
+    public init(version: String, state: String, reason: String? = nil, arrivedAt: Date? = nil,
+                lastActivatedAt: Date? = nil, rolledBackAt: Date? = nil, manifestSHA256: String? = nil,
+                family: String? = nil, labels: [String]? = nil) {
         self.version = version
         self.state = state
         self.reason = reason
-        self.loadedAt = loadedAt
-        self.sha256 = sha256
+        self.arrivedAt = arrivedAt
+        self.lastActivatedAt = lastActivatedAt
+        self.rolledBackAt = rolledBackAt
+        self.manifestSHA256 = manifestSHA256
+        self.family = family
+        self.labels = labels
     }
 }
 

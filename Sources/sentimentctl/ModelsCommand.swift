@@ -21,15 +21,17 @@ struct ModelsCommand: ParsableCommand {
         let formatter = ISO8601DateFormatter()
         let rows = result.models.map { m -> [String] in
             [m.version == result.active ? "*" : " ", m.version, m.state,
-             m.loadedAt.map { formatter.string(from: $0) } ?? "-", m.reason ?? ""]
+             (m.lastActivatedAt ?? m.arrivedAt).map { formatter.string(from: $0) } ?? "-", m.reason ?? ""]
         }
-        let header = [" ", "VERSION", "STATE", "LOADED", "REASON"]
+        let header = [" ", "VERSION", "STATE", "ACTIVATED/ARRIVED", "REASON"]
         let widths = (0..<header.count).map { i in ([header] + rows).map { $0[i].count }.max() ?? 0 }
         for row in [header] + rows {
             let cells = row.enumerated().map { i, cell in
                 i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
             }
-            print(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+            var line = cells.joined(separator: "  ")
+            while line.last == " " { line.removeLast() }
+            print(line)
         }
     }
 }

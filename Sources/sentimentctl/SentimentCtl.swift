@@ -28,9 +28,29 @@ struct SentimentCtl: ParsableCommand {
         ]
     )
 
+    /// `sentimentctl --socket P status` as well as `sentimentctl status --socket P`: connection options given before the
+    /// subcommand are moved just after it, where the subcommand parses them.
+    static func normalisedArguments(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var rest = arguments[...]
+        while let first = rest.first {
+            if first == "--socket" || first == "--timeout", rest.count >= 2 {
+                leading += rest.prefix(2)
+                rest = rest.dropFirst(2)
+            } else if first.hasPrefix("--socket=") || first.hasPrefix("--timeout=") {
+                leading.append(first)
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        guard !leading.isEmpty, let subcommand = rest.first else { return arguments }
+        return [subcommand] + leading + rest.dropFirst()
+    }
+
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(normalisedArguments(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch let failure as CtlFailure {
             FileHandle.standardError.write(Data("sentimentctl: \(failure.message)\n".utf8))

@@ -1,0 +1,238 @@
+import Foundation
+import Logging
+import TOMLKit
+
+/// What can be wrong with a configuration file. Every case names the file, the key and its line.
+public enum DaemonConfigError: Error, Equatable, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case syntax(path: String, line: Int, column: Int, message: String)
+    case unknownTable(path: String, table: String, line: Int?, known: [String])
+    case unknownKey(path: String, key: String, line: Int?, known: [String])
+    case wrongType(path: String, key: String, line: Int?, expected: String, found: String)
+    case badValue(path: String, key: String, line: Int?, reason: String)
+
+    public var description: String {
+        func at(_ path: String, _ line: Int?) -> String { line.map { "\(path):\($0)" } ?? path }
+        switch self {
+        case let .unreadable(path, reason): return "\(path): cannot read the configuration: \(reason)"
+        case let .syntax(path, line, column, message): return "\(path):\(line):\(column): TOML syntax error: \(message)"
+        case let .unknownTable(path, table, line, known):
+            return "\(at(path, line)): unknown table [\(table)] (known: \(known.map { "[\($0)]" }.joined(separator: ", ")))"
+        case let .unknownKey(path, key, line, known):
+            return "\(at(path, line)): unknown key \"\(key)\" (known here: \(known.joined(separator: ", ")))"
+        case let .wrongType(path, key, line, expected, found):
+            return "\(at(path, line)): \(key) must be \(expected), not \(found)"
+        case let .badValue(path, key, line, reason): return "\(at(path, line)): \(key): \(reason)"
+        }
+    }
+}
+
+/// Reads `sentimentd.conf` (TOML). Tables and keys are a closed set: an unknown one is an error, so a typo never
+/// silently leaves a default in place.
+public enum ConfigFile {
+    /// Where the packaged daemon looks when `--config` is not given.
+    public static let defaultPath = "/etc/sentimentd/sentimentd.conf"
+
+    /// One key: its TOML type and how it lands in `DaemonConfig`.
+    struct Setting {
+        let table: String
+        let key: String
+        let apply: (inout DaemonConfig, Value, Context) throws -> Void
+    }
+
+    /// A value with what is needed to report it.
+    struct Value {
+        let raw: TOMLValueConvertible
+        let name: String
+        let line: Int?
+        let path: String
+
+        func wrongType(_ expected: String) -> DaemonConfigError {
+            .wrongType(path: path, key: name, line: line, expected: expected, found: describe(raw.type))
+        }
+
+        func bad(_ reason: String) -> DaemonConfigError {
+            .badValue(path: path, key: name, line: line, reason: reason)
+        }
+
+        func int(in range: ClosedRange<Int>) throws -> Int {
+            guard raw.type == .int, let i = raw.int else { throw wrongType("an integer") }
+            guard range.contains(i) else { throw bad("\(i) is out of range \(range.lowerBound)...\(range.upperBound)") }
+            return i
+        }
+
+        func string() throws -> String {
+            guard raw.type == .string, let s = raw.string else { throw wrongType("a string") }
+            return s
+        }
+
+        func path(relativeTo base: URL?) throws -> String {
+            let s = try string()
+            guard !s.isEmpty else { throw bad("must not be empty") }
+            guard !s.contains("\0") else { throw bad("contains a NUL character") }
+            if s.hasPrefix("/") || base == nil { return s }
+            return base!.appendingPathComponent(s).standardizedFileURL.path
+        }
+
+        private func describe(_ t: TOMLType) -> String {
+            switch t {
+            case .int: return "an integer"
+            case .double: return "a float"
+            case .string: return "a string"
+            case .bool: return "a boolean"
+            case .array: return "an array"
+            case .table: return "a table"
+            case .date, .time, .dateTime: return "a date/time"
+            }
+        }
+    }
+
+    struct Context {
+        /// Relative paths in the file are relative to the file's folder.
+        let baseDirectory: URL?
+    }
+
+    static let settings: [Setting] = [
+        Setting(table: "server", key: "socket") { c, v, ctx in c.socketPath = try v.path(relativeTo: ctx.baseDirectory) },
+        Setting(table: "server", key: "socket_mode") { c, v, _ in
+            let s = try v.string()
+            guard s.count >= 3, s.count <= 4, let mode = UInt32(s, radix: 8), mode <= 0o777 else {
+                throw v.bad("\"\(s)\" is not an octal permission like \"0660\"")
+            }
+            c.socketMode = mode
+        },
+        Setting(table: "server", key: "max_connections") { c, v, _ in c.maxConnections = try v.int(in: 1...65536) },
+        Setting(table: "server", key: "request_line_bytes") { c, v, _ in
+            c.requestLineBytes = try v.int(in: 1024...(256 << 20))
+        },
+        Setting(table: "server", key: "max_texts") { c, v, _ in c.maxTexts = try v.int(in: 1...100_000) },
+        Setting(table: "server", key: "max_text_chars") { c, v, _ in c.maxTextChars = try v.int(in: 1...(64 << 20)) },
+        Setting(table: "server", key: "max_pipelined") { c, v, _ in c.maxPipelined = try v.int(in: 1...100_000) },
+        Setting(table: "server", key: "admin_group") { c, v, _ in
+            let s = try v.string()
+            if s.isEmpty { c.adminGroup = nil; return }
+            guard s.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }) else {
+                throw v.bad("\"\(s)\" is not a group name")
+            }
+            c.adminGroup = s
+        },
+        Setting(table: "batching", key: "max_batch") { c, v, _ in c.maxBatch = try v.int(in: 1...4096) },
+        Setting(table: "batching", key: "max_delay_ms") { c, v, _ in c.maxDelayMilliseconds = try v.int(in: 0...10_000) },
+        Setting(table: "batching", key: "max_queued_texts") { c, v, _ in c.maxQueuedTexts = try v.int(in: 1...10_000_000) },
+        Setting(table: "models", key: "directory") { c, v, ctx in
+            c.modelsDirectory = try v.path(relativeTo: ctx.baseDirectory)
+        },
+        Setting(table: "models", key: "activate") { c, v, _ in
+            let s = try v.string()
+            guard let policy = DaemonConfig.ActivationSetting(rawValue: s) else {
+                throw v.bad("\"\(s)\" is not a policy (use \"newest\" or \"manual\")")
+            }
+            c.activate = policy
+        },
+        Setting(table: "models", key: "settle_ms") { c, v, _ in c.settleMilliseconds = try v.int(in: 0...600_000) },
+        Setting(table: "store", key: "database") { c, v, ctx in c.databasePath = try v.path(relativeTo: ctx.baseDirectory) },
+        Setting(table: "log", key: "level") { c, v, _ in
+            let s = try v.string()
+            guard let level = Logger.Level(rawValue: s) else {
+                throw v.bad("\"\(s)\" is not a level (\(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            c.logLevel = level
+        },
+    ]
+
+    /// Reads and validates a configuration file; defaults fill what it does not set.
+    public static func load(path: String) throws -> DaemonConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            let reason = FileManager.default.fileExists(atPath: path) ? "not readable UTF-8 text" : "no such file"
+            throw DaemonConfigError.unreadable(path: path, reason: reason)
+        }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+        return try parse(text, path: path, baseDirectory: base)
+    }
+
+    /// Parses configuration text. `path` only names the source in errors.
+    public static func parse(_ text: String, path: String, baseDirectory: URL? = nil) throws -> DaemonConfig {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw DaemonConfigError.syntax(path: path, line: error.source.begin.line, column: error.source.begin.column,
+                                           message: error.description)
+        }
+        let lines = KeyLines(text)
+        let tables = Dictionary(grouping: settings, by: \.table)
+        let tableOrder = ["server", "batching", "models", "store", "log"]
+        var config = DaemonConfig()
+        let context = Context(baseDirectory: baseDirectory)
+        for (tableName, tableValue) in root {
+            guard let known = tables[tableName] else {
+                if tableValue.type == .table {
+                    throw DaemonConfigError.unknownTable(path: path, table: tableName, line: lines.tableLine(tableName),
+                                                         known: tableOrder)
+                }
+                throw DaemonConfigError.unknownKey(path: path, key: tableName, line: lines.keyLine(table: "", key: tableName),
+                                                   known: tableOrder.map { "[\($0)]" })
+            }
+            guard tableValue.type == .table, let table = tableValue.table else {
+                throw DaemonConfigError.wrongType(path: path, key: tableName, line: lines.keyLine(table: "", key: tableName),
+                                                  expected: "a table", found: "a value")
+            }
+            for (key, raw) in table {
+                guard let setting = known.first(where: { $0.key == key }) else {
+                    throw DaemonConfigError.unknownKey(path: path, key: "\(tableName).\(key)",
+                                                       line: lines.keyLine(table: tableName, key: key),
+                                                       known: known.map(\.key))
+                }
+                let value = Value(raw: raw, name: "\(tableName).\(key)", line: lines.keyLine(table: tableName, key: key),
+                                  path: path)
+                try setting.apply(&config, value, context)
+            }
+        }
+        return config
+    }
+}
+
+/// Finds the line of a table header or a key in TOML text. TOMLKit's values carry no positions; this covers
+/// the shapes a configuration file has (`[table]` headers, `key = value` lines, `table.key = value` at top).
+struct KeyLines {
+    private var tables: [String: Int] = [:]
+    private var keys: [String: Int] = [:]
+
+    init(_ text: String) {
+        var current = ""
+        for (i, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("[") && !line.hasPrefix("[[") {
+                if let close = line.firstIndex(of: "]") {
+                    current = Self.unquote(String(line[line.index(after: line.startIndex)..<close]))
+                    if tables[current] == nil { tables[current] = i + 1 }
+                }
+                continue
+            }
+            guard !line.hasPrefix("#"), let eq = line.firstIndex(of: "=") else { continue }
+            let key = Self.unquote(String(line[..<eq]))
+            let full = current.isEmpty ? key : current + "." + key
+            if keys[full] == nil { keys[full] = i + 1 }
+            // `server.socket = ...` at the top level also defines table "server".
+            if current.isEmpty, let dot = key.firstIndex(of: ".") {
+                let t = String(key[..<dot])
+                if tables[t] == nil { tables[t] = i + 1 }
+            }
+        }
+    }
+
+    private static func unquote(_ s: String) -> String {
+        s.split(separator: ".").map {
+            $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+        }.joined(separator: ".")
+    }
+
+    func tableLine(_ table: String) -> Int? { tables[table] }
+
+    func keyLine(table: String, key: String) -> Int? {
+        keys[table.isEmpty ? key : table + "." + key]
+    }
+}

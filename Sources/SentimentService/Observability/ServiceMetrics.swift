@@ -1,0 +1,114 @@
+import Foundation
+import Metrics
+import Prometheus
+
+/// The daemon's metrics, recorded through swift-metrics into a Prometheus registry of its own (not the global
+/// `MetricsSystem`, so several daemons in one test process do not mix), and served by the `metrics` method as
+/// Prometheus text.
+public final class ServiceMetrics: @unchecked Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    private let lock = NSLock()
+    private var requestCounters: [String: Metrics.Counter] = [:]
+    private var requestTimers: [String: Metrics.Timer] = [:]
+    private var modelInfo: [String: Metrics.Gauge] = [:]
+    private var currentVersion: String?
+
+    private let batchSize: Metrics.Recorder
+    private let batchMaxTokens: Metrics.Recorder
+    private let batchDuration: Metrics.Timer
+    private let queueWait: Metrics.Timer
+    private let textsPredicted: Metrics.Counter
+    private let activations: Metrics.Counter
+    private let connections: Metrics.Gauge
+    private let queuedTexts: Metrics.Gauge
+    private let startTime: Metrics.Gauge
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let latencyBuckets: [Duration] = [
+            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(20), .milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(500),
+            .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30),
+        ]
+        factory.defaultDurationHistogramBuckets = latencyBuckets
+        factory.valueHistogramBuckets = [
+            "sentimentd_batch_size": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+            "sentimentd_batch_max_tokens": [8, 16, 32, 64, 128, 256, 512, 1024],
+        ]
+        self.factory = factory
+        batchSize = Metrics.Recorder(label: "sentimentd_batch_size", dimensions: [], aggregate: true, factory: factory)
+        batchMaxTokens = Metrics.Recorder(label: "sentimentd_batch_max_tokens", dimensions: [], aggregate: true, factory: factory)
+        batchDuration = Metrics.Timer(label: "sentimentd_batch_duration_seconds", dimensions: [], factory: factory)
+        queueWait = Metrics.Timer(label: "sentimentd_queue_wait_seconds", dimensions: [], factory: factory)
+        textsPredicted = Metrics.Counter(label: "sentimentd_texts_predicted_total", dimensions: [], factory: factory)
+        activations = Metrics.Counter(label: "sentimentd_model_activations_total", dimensions: [], factory: factory)
+        connections = Metrics.Gauge(label: "sentimentd_connections", dimensions: [], factory: factory)
+        queuedTexts = Metrics.Gauge(label: "sentimentd_queued_texts", dimensions: [], factory: factory)
+        startTime = Metrics.Gauge(label: "sentimentd_start_time_seconds", dimensions: [], factory: factory)
+        startTime.record(Date().timeIntervalSince1970)
+    }
+
+    /// One answered request: `outcome` is "ok" or the error kind (`RPCErrorCode.kind`).
+    public func requestFinished(method: String, outcome: String, seconds: Double) {
+        let key = method + "\u{0}" + outcome
+        lock.lock()
+        let counter: Metrics.Counter
+        if let c = requestCounters[key] {
+            counter = c
+        } else {
+            counter = Metrics.Counter(label: "sentimentd_requests_total", dimensions: [("method", method), ("outcome", outcome)],
+                              factory: factory)
+            requestCounters[key] = counter
+        }
+        let timer: Metrics.Timer
+        if let t = requestTimers[method] {
+            timer = t
+        } else {
+            timer = Metrics.Timer(label: "sentimentd_request_duration_seconds", dimensions: [("method", method)],
+                                  factory: factory)
+            requestTimers[method] = timer
+        }
+        lock.unlock()
+        counter.increment()
+        timer.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    public func batchCompleted(size: Int, maxTokens: Int, seconds: Double) {
+        batchSize.record(size)
+        batchMaxTokens.record(maxTokens)
+        batchDuration.recordNanoseconds(Int64(seconds * 1e9))
+        textsPredicted.increment(by: size)
+    }
+
+    public func queueWaited(seconds: Double) {
+        queueWait.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    public func connectionsChanged(to count: Int) {
+        connections.record(count)
+    }
+
+    /// `sentimentd_model_info{version="v"}` is 1 for the active version and 0 for versions served before.
+    public func activeModelChanged(to version: String?) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard version != currentVersion else { return }
+        currentVersion = version
+        for (v, gauge) in modelInfo where v != version { gauge.record(0) }
+        if let version {
+            let gauge = modelInfo[version] ?? Metrics.Gauge(label: "sentimentd_model_info", dimensions: [("version", version)],
+                                                    factory: factory)
+            modelInfo[version] = gauge
+            gauge.record(1)
+            activations.increment()
+        }
+    }
+
+    /// The Prometheus text exposition of every metric. `queued` is sampled now.
+    public func render(queued: Int) -> String {
+        queuedTexts.record(queued)
+        return registry.emitToString()
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import SentimentML
+import SentimentProtocol
+
+/// What the router needs from the model registry. `RegistryCatalog` adapts `ModelRegistry` to it; the seam keeps
+/// the server testable with a fixed model and keeps every registry call in one file.
+public protocol ModelCatalog: Sendable {
+    /// The version unqualified predictions go to.
+    var active: ServingModel? { get }
+    /// When the active version became active (nil when unknown).
+    var activeSince: Date? { get }
+    /// A loaded version by name, for `predict {"model": V}`.
+    func model(version: String) -> ServingModel?
+    func list() -> ModelsListMethod.Result
+    func activate(version: String, byUID: UInt32) async throws -> ActivationResult
+    func rollback(to version: String?, byUID: UInt32) async throws -> ActivationResult
+    /// Look at the models directory again (SIGHUP, `reload`).
+    func rescan() async
+}
+
+/// A catalog of one model that never changes: for `SENTIMENT_MODEL` pointing outside the models directory layered
+/// over the registry (see `PinnedCatalog`), and for tests.
+public final class FixedCatalog: ModelCatalog, @unchecked Sendable {
+    private let serving: ServingModel
+    private let since = Date()
+
+    public init(_ serving: ServingModel) { self.serving = serving }
+
+    public var active: ServingModel? { serving }
+    public var activeSince: Date? { since }
+
+    public func model(version: String) -> ServingModel? { version == serving.version ? serving : nil }
+
+    public func list() -> ModelsListMethod.Result {
+        .init(active: serving.version, models: [.init(version: serving.version, state: "active", arrivedAt: since,
+                                                   lastActivatedAt: since, labels: serving.model.config.id2label)])
+    }
+
+    public func activate(version: String, byUID: UInt32) async throws -> ActivationResult {
+        guard version == serving.version else { throw RPCError.modelNotFound(version: version, reason: nil) }
+        return ActivationResult(active: version, previous: version)
+    }
+
+    public func rollback(to version: String?, byUID: UInt32) async throws -> ActivationResult {
+        throw RPCError.activationFailed(version: version ?? "(previous)",
+                                        reason: "the daemon serves one fixed model; there is nothing to roll back to")
+    }
+
+    public func rescan() async {}
+}
+
+/// `SENTIMENT_MODEL` naming a folder outside the models directory: that model answers unqualified predictions
+/// until an administrator activates or rolls back to a registry version, which ends the pin. Everything else is
+/// the registry's.
+public final class PinnedCatalog: ModelCatalog, @unchecked Sendable {
+    private let base: ModelCatalog
+    private let pin: LockedBox<(ServingModel, Date)?>
+
+    public init(pinned: ServingModel, over base: ModelCatalog) {
+        self.base = base
+        self.pin = LockedBox((pinned, Date()))
+    }
+
+    public var active: ServingModel? { pin.value?.0 ?? base.active }
+    public var activeSince: Date? { pin.value?.1 ?? base.activeSince }
+
+    public func model(version: String) -> ServingModel? {
+        if let (p, _) = pin.value, p.version == version { return p }
+        return base.model(version: version)
+    }
+
+    public func list() -> ModelsListMethod.Result {
+        var result = base.list()
+        if let (p, since) = pin.value {
+            result.active = p.version
+            result.models.removeAll { $0.version == p.version }
+            result.models = result.models.map { m in
+                var m = m
+                if m.state == "active" { m.state = "available" }
+                return m
+            }
+            result.models.insert(.init(version: p.version, state: "active",
+                                       reason: "pinned by SENTIMENT_MODEL (outside the models directory)",
+                                       arrivedAt: since, lastActivatedAt: since,
+                                       labels: p.model.config.id2label), at: 0)
+        }
+        return result
+    }
+
+    public func activate(version: String, byUID: UInt32) async throws -> ActivationResult {
+        let previous = pin.value?.0.version
+        var result = try await base.activate(version: version, byUID: byUID)
+        if let previous {
+            pin.value = nil
+            result.previous = previous
+        }
+        return result
+    }
+
+    public func rollback(to version: String?, byUID: UInt32) async throws -> ActivationResult {
+        if let (p, _) = pin.value {
+            // Rolling back from the pin means: serve what the registry serves (or the named version).
+            if let version {
+                var result = try await base.activate(version: version, byUID: byUID)
+                pin.value = nil
+                result.previous = p.version
+                return result
+            }
+            guard let registryActive = base.active else {
+                throw RPCError.activationFailed(version: "(previous)", reason: "the registry has no version to go back to")
+            }
+            pin.value = nil
+            return ActivationResult(active: registryActive.version, previous: p.version)
+        }
+        return try await base.rollback(to: version, byUID: byUID)
+    }
+
+    public func rescan() async { await base.rescan() }
+}

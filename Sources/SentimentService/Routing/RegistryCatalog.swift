@@ -1,0 +1,84 @@
+import Foundation
+import SentimentML
+import SentimentProtocol
+
+/// `ModelCatalog` over the `ModelRegistry`: the one file of the serving side that calls the registry.
+public final class RegistryCatalog: ModelCatalog, @unchecked Sendable {
+    public let registry: ModelRegistry
+
+    /// `onActivation` runs after every activation the registry makes (startup, arrival, rollback, manual).
+    public init(registry: ModelRegistry, onActivation: @escaping @Sendable (String) -> Void) {
+        self.registry = registry
+        registry.onActivation(onActivation)
+    }
+
+    public var active: ServingModel? {
+        registry.active.map { ServingModel(version: $0.version, model: $0.model) }
+    }
+
+    public var activeSince: Date? { registry.active?.since }
+
+    public func model(version: String) -> ServingModel? {
+        registry.model(version: version).map { ServingModel(version: $0.version, model: $0.model) }
+    }
+
+    public func list() -> ModelsListMethod.Result {
+        let versions = registry.list().map { info in
+            ModelVersionSummary(
+                version: info.version, state: Self.stateName(info.state.rawValue), reason: info.reason,
+                arrivedAt: info.arrivedAt, lastActivatedAt: info.lastActivatedAt, rolledBackAt: info.rolledBackAt,
+                manifestSHA256: info.manifestSHA256, family: info.family, labels: info.labels)
+        }
+        return .init(active: registry.active?.version, models: versions)
+    }
+
+    public func activate(version: String, byUID: UInt32) async throws -> ActivationResult {
+        let previous = registry.active?.version
+        do {
+            try await registry.activate(version: version, reason: .manual, byUID: byUID)
+        } catch RegistryError.alreadyActive {
+            // Asking for what is already served is not an error for a script.
+        } catch {
+            throw Self.map(error, version: version)
+        }
+        return ActivationResult(active: registry.active?.version ?? version, previous: previous)
+    }
+
+    public func rollback(to version: String?, byUID: UInt32) async throws -> ActivationResult {
+        let previous = registry.active?.version
+        do {
+            let now = try await registry.rollback(to: version, byUID: byUID)
+            return ActivationResult(active: now, previous: previous)
+        } catch {
+            throw Self.map(error, version: version ?? "(previous version)")
+        }
+    }
+
+    public func rescan() async {
+        await registry.rescan()
+    }
+
+    static func map(_ error: Error, version: String) -> RPCError {
+        switch error {
+        case let RegistryError.unknownVersion(v):
+            return .modelNotFound(version: v, reason: "the models directory has no such version (see `sentimentctl models`)")
+        case let e as RegistryError:
+            return .activationFailed(version: version, reason: e.description)
+        default:
+            return .activationFailed(version: version, reason: "\(error)")
+        }
+    }
+
+    /// `rolledBack` -> `rolled_back`: the wire speaks snake_case.
+    static func stateName(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            if c.isUppercase {
+                out += "_" + c.lowercased()
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import SentimentProtocol
+
+/// What the request handlers share: the models, the batcher, the live configuration, counters.
+public final class ServingState: @unchecked Sendable {
+    public enum Phase: String, Sendable {
+        case serving
+        case draining
+    }
+
+    public let catalog: ModelCatalog
+    public let batcher: Batcher
+    public let metrics: ServiceMetrics
+    /// The file the configuration was read from; nil when running on defaults.
+    public let configPath: String?
+    /// Where clients connect (the bound path, or the activated socket's description).
+    public let socketDescription: String
+    public let daemonUID: UInt32
+    public let startedAt = Date()
+
+    private let configBox: LockedBox<DaemonConfig>
+    private let phaseBox = LockedBox(Phase.serving)
+    private let counters = LockedBox((requests: UInt64(0), texts: UInt64(0), connections: 0))
+    private let reloadBox = LockedBox<(@Sendable () async throws -> ReloadMethod.Result)?>(nil)
+
+    public init(config: DaemonConfig, configPath: String?, socketDescription: String, catalog: ModelCatalog,
+                batcher: Batcher, metrics: ServiceMetrics, daemonUID: UInt32 = getuid()) {
+        self.configBox = LockedBox(config)
+        self.configPath = configPath
+        self.socketDescription = socketDescription
+        self.catalog = catalog
+        self.batcher = batcher
+        self.metrics = metrics
+        self.daemonUID = daemonUID
+    }
+
+    public var config: DaemonConfig {
+        get { configBox.value }
+        set { configBox.value = newValue }
+    }
+
+    public var phase: Phase {
+        get { phaseBox.value }
+        set { phaseBox.value = newValue }
+    }
+
+    public var adminPolicy: AdminPolicy {
+        AdminPolicy(daemonUID: daemonUID, adminGroup: config.adminGroup)
+    }
+
+    /// What `reload` (and SIGHUP) does; set by the daemon.
+    public var reloadAction: (@Sendable () async throws -> ReloadMethod.Result)? {
+        get { reloadBox.value }
+        set { reloadBox.value = newValue }
+    }
+
+    func requestAnswered(texts: Int) {
+        counters.withLock {
+            $0.requests += 1
+            $0.texts += UInt64(texts)
+        }
+    }
+
+    func connectionOpened() -> Int {
+        counters.withLock {
+            $0.connections += 1
+            return $0.connections
+        }
+    }
+
+    func connectionClosed() -> Int {
+        counters.withLock {
+            $0.connections -= 1
+            return $0.connections
+        }
+    }
+
+    public var openConnections: Int { counters.value.connections }
+
+    public func status() -> StatusMethod.Result {
+        let c = counters.value
+        let config = self.config
+        let active = catalog.active
+        let state: String
+        switch phase {
+        case .draining: state = "draining"
+        case .serving: state = active == nil ? "no_model" : "serving"
+        }
+        return StatusMethod.Result(
+            state: state, daemonVersion: DaemonVersion.string, pid: getpid(), uid: daemonUID,
+            uptimeSeconds: Date().timeIntervalSince(startedAt), activeModel: active?.version,
+            activeSince: active == nil ? nil : catalog.activeSince, labels: active?.model.config.id2label,
+            maxTokens: active?.model.maxLength, policy: config.activate.rawValue,
+            modelsDirectory: config.modelsDirectory, socket: socketDescription, connections: c.connections,
+            queuedTexts: batcher.queuedTexts, requestsServed: c.requests, textsPredicted: c.texts,
+            maxBatch: config.maxBatch, maxDelayMilliseconds: config.maxDelayMilliseconds, configFile: configPath)
+    }
+}
+
+public enum DaemonVersion {
+    public static let string = "0.1.0"
+}

@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+import NIOCore
+import SentimentProtocol
+
+/// Sent down a connection's pipeline when the daemon starts draining.
+struct DrainConnectionEvent {}
+
+/// One client connection: parses request lines, hands them to the router, and writes the answers back in request
+/// order. Reading pauses while `maxPipelined` requests are unanswered or the socket's send buffer is full, so a
+/// client that does not read its answers only slows itself down.
+///
+/// Every method runs on the channel's event loop.
+final class ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = LineFrame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let router: Router
+    private let state: ServingState
+    private let peer: PeerCredentials
+    private let logger: Logger
+
+    private var nextSequence: UInt64 = 0
+    private var nextToWrite: UInt64 = 0
+    /// Answers waiting for an earlier one; nil for notifications (nothing to write, but they hold their place).
+    private var finished: [UInt64: ByteBuffer?] = [:]
+    private var unanswered = 0
+    private var readPending = false
+    /// No more requests will come: the client half-closed, or the daemon is draining.
+    private var inputDone = false
+    private var active = true
+
+    init(router: Router, state: ServingState, peer: PeerCredentials, logger: Logger) {
+        self.router = router
+        self.state = state
+        self.peer = peer
+        var logger = logger
+        logger[metadataKey: "peer_uid"] = "\(peer.uid)"
+        logger[metadataKey: "peer_pid"] = "\(peer.pid)"
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let sequence = nextSequence
+        switch unwrapInboundIn(data) {
+        case .tooLong:
+            nextSequence += 1
+            unanswered += 1
+            let limit = state.config.requestLineBytes
+            state.metrics.requestFinished(method: "invalid", outcome: RPCErrorCode.requestTooLarge.kind, seconds: 0)
+            finish(context: context, sequence: sequence,
+                   line: RPCResponse.encodeFailure(id: .null, error: RPCError.requestTooLarge(limit: limit).wireObject))
+        case let .line(buffer):
+            let bytes = buffer.readableBytesView
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return } // blank line: keep-alive
+            nextSequence += 1
+            unanswered += 1
+            handle(line: Data(bytes), sequence: sequence, context: context)
+        }
+    }
+
+    private func handle(line: Data, sequence: UInt64, context: ChannelHandlerContext) {
+        let started = ContinuousClock.now
+        let request: RPCRequest
+        switch RPCRequest.parse(line: line) {
+        case let .failure(failure):
+            state.metrics.requestFinished(method: "invalid", outcome: failure.error.code.kind, seconds: 0)
+            finish(context: context, sequence: sequence,
+                   line: RPCResponse.encodeFailure(id: failure.id, error: failure.error.wireObject))
+            return
+        case let .success(r):
+            request = r
+        }
+        let methodLabel = router.isKnown(request.method) ? request.method : "unknown"
+        if state.phase == .draining {
+            state.metrics.requestFinished(method: methodLabel, outcome: RPCErrorCode.shuttingDown.kind, seconds: 0)
+            finish(context: context, sequence: sequence, line: request.id.map {
+                RPCResponse.encodeFailure(id: $0, error: RPCError.shuttingDown.wireObject)
+            })
+            return
+        }
+        let loop = context.eventLoop
+        let boundContext = NIOLoopBound(context, eventLoop: loop)
+        let boundSelf = NIOLoopBound(self, eventLoop: loop)
+        let id = request.id
+        let texts = request.method == PredictMethod.name ? Self.textCount(request.params) : 0
+        let callContext = CallContext(peer: peer, logger: logger)
+        router.handle(request, context: callContext) { [state] reply in
+            // Encode here, on whichever thread answered (the batcher's for predict would stall the next batch:
+            // hop first).
+            loop.execute {
+                let line: Data?
+                let outcome: String
+                switch reply {
+                case let .success(result):
+                    do {
+                        line = try id.map { try RPCResponse.encodeSuccess(id: $0, result: result) }
+                        outcome = "ok"
+                    } catch {
+                        // A result that does not encode (a NaN probability) is a bug: say so, do not crash.
+                        let e = RPCError.internalError("the answer could not be encoded: \(error)")
+                        line = id.map { RPCResponse.encodeFailure(id: $0, error: e.wireObject) }
+                        outcome = e.code.kind
+                    }
+                case let .failure(error):
+                    line = id.map { RPCResponse.encodeFailure(id: $0, error: error.wireObject) }
+                    outcome = error.code.kind
+                }
+                state.metrics.requestFinished(method: methodLabel, outcome: outcome,
+                                              seconds: (ContinuousClock.now - started).seconds)
+                if outcome == "ok" { state.requestAnswered(texts: texts) }
+                boundSelf.value.finish(context: boundContext.value, sequence: sequence, line: line)
+            }
+        }
+    }
+
+    private static func textCount(_ params: RPCValue?) -> Int {
+        if case let .object(o)? = params, case let .array(a)? = o["texts"] { return a.count }
+        return 0
+    }
+
+    /// Records an answer and writes every answer that is now in order.
+    private func finish(context: ChannelHandlerContext, sequence: UInt64, line: Data?) {
+        guard active else { return }
+        let buffer = line.map { data in
+            var buffer = context.channel.allocator.buffer(capacity: data.count + 1)
+            buffer.writeBytes(data)
+            buffer.writeInteger(RPCFraming.newline)
+            return buffer
+        }
+        // updateValue, not subscript assignment: a nil answer (notification) must still hold its place.
+        finished.updateValue(buffer, forKey: sequence)
+        var wrote = false
+        while let entry = finished.removeValue(forKey: nextToWrite) {
+            nextToWrite += 1
+            unanswered -= 1
+            if let buffer = entry {
+                context.write(wrapOutboundOut(buffer), promise: nil)
+                wrote = true
+            }
+        }
+        if wrote { context.flush() }
+        resumeReadingIfAllowed(context: context)
+        closeIfDone(context: context)
+    }
+
+    // MARK: - Back-pressure
+
+    private func mayRead(_ context: ChannelHandlerContext) -> Bool {
+        !inputDone && unanswered < state.config.maxPipelined && context.channel.isWritable
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if mayRead(context) {
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    private func resumeReadingIfAllowed(context: ChannelHandlerContext) {
+        if readPending && mayRead(context) {
+            readPending = false
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReadingIfAllowed(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: - Ending
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is DrainConnectionEvent || (event as? ChannelEvent) == .inputClosed {
+            inputDone = true
+            closeIfDone(context: context)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func closeIfDone(context: ChannelHandlerContext) {
+        if inputDone && unanswered == 0 && active {
+            active = false
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        active = false
+        finished.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let io = error as? IOError, io.errnoCode == ECONNRESET || io.errnoCode == EPIPE {
+            logger.debug("client went away", metadata: ["error": "\(error)"])
+        } else {
+            logger.warning("closing a connection after an error", metadata: ["error": "\(error)"])
+        }
+        active = false
+        context.close(promise: nil)
+    }
+}
