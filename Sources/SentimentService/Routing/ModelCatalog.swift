@@ -9,8 +9,10 @@ public protocol ModelCatalog: Sendable {
     var active: ServingModel? { get }
     /// When the active version became active (nil when unknown).
     var activeSince: Date? { get }
-    /// A loaded version by name, for `predict {"model": V}`.
-    func model(version: String) -> ServingModel?
+    /// A version by name for `predict {"model": V}`, only if it is in memory: never loads (safe on an event loop).
+    func loadedModel(version: String) -> ServingModel?
+    /// A version by name, loading it off the caller's thread when it is not in memory. Throws `RPCError`.
+    func loadModel(version: String) async throws -> ServingModel
     func list() -> ModelsListMethod.Result
     func activate(version: String, byUID: UInt32) async throws -> ActivationResult
     func rollback(to version: String?, byUID: UInt32) async throws -> ActivationResult
@@ -29,7 +31,12 @@ public final class FixedCatalog: ModelCatalog, @unchecked Sendable {
     public var active: ServingModel? { serving }
     public var activeSince: Date? { since }
 
-    public func model(version: String) -> ServingModel? { version == serving.version ? serving : nil }
+    public func loadedModel(version: String) -> ServingModel? { version == serving.version ? serving : nil }
+
+    public func loadModel(version: String) async throws -> ServingModel {
+        guard let m = loadedModel(version: version) else { throw RPCError.modelNotFound(version: version, reason: nil) }
+        return m
+    }
 
     public func list() -> ModelsListMethod.Result {
         .init(active: serving.version, models: [.init(version: serving.version, state: "active", arrivedAt: since,
@@ -64,9 +71,14 @@ public final class PinnedCatalog: ModelCatalog, @unchecked Sendable {
     public var active: ServingModel? { pin.value?.0 ?? base.active }
     public var activeSince: Date? { pin.value?.1 ?? base.activeSince }
 
-    public func model(version: String) -> ServingModel? {
+    public func loadedModel(version: String) -> ServingModel? {
         if let (p, _) = pin.value, p.version == version { return p }
-        return base.model(version: version)
+        return base.loadedModel(version: version)
+    }
+
+    public func loadModel(version: String) async throws -> ServingModel {
+        if let (p, _) = pin.value, p.version == version { return p }
+        return try await base.loadModel(version: version)
     }
 
     public func list() -> ModelsListMethod.Result {

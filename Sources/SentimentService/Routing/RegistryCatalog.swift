@@ -18,8 +18,19 @@ public final class RegistryCatalog: ModelCatalog, @unchecked Sendable {
 
     public var activeSince: Date? { registry.active?.since }
 
-    public func model(version: String) -> ServingModel? {
-        registry.model(version: version).map { ServingModel(version: $0.version, model: $0.model) }
+    public func loadedModel(version: String) -> ServingModel? {
+        registry.loadedModel(version: version).map { ServingModel(version: $0.version, model: $0.model) }
+    }
+
+    public func loadModel(version: String) async throws -> ServingModel {
+        do {
+            let m = try await registry.loadModel(version: version)
+            return ServingModel(version: m.version, model: m.model)
+        } catch let RegistryError.unknownVersion(v) {
+            throw RPCError.modelNotFound(version: v, reason: "the models directory has no such version (see `sentimentctl models`)")
+        } catch {
+            throw RPCError.modelNotFound(version: version, reason: "\(error)")
+        }
     }
 
     public func list() -> ModelsListMethod.Result {

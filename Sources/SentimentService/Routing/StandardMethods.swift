@@ -60,23 +60,36 @@ public enum StandardMethods {
                 }
             }
         }
-        let serving: ServingModel
         if let version = params.model {
-            guard let m = state.catalog.model(version: version) else {
-                reply(.failure(.modelNotFound(version: version, reason: "it is not loaded (see `sentimentctl models`)")))
-                return
+            if let m = state.catalog.loadedModel(version: version) {
+                submit(params.texts, to: m, state: state, reply: reply)
+            } else {
+                // Not in memory: load it off the event loop, then queue.
+                Task {
+                    do {
+                        let m = try await state.catalog.loadModel(version: version)
+                        submit(params.texts, to: m, state: state, reply: reply)
+                    } catch let error as RPCError {
+                        reply(.failure(error))
+                    } catch {
+                        reply(.failure(.modelNotFound(version: version, reason: "\(error)")))
+                    }
+                }
             }
-            serving = m
-        } else {
-            guard let m = state.catalog.active else {
-                reply(.failure(.noModelLoaded))
-                return
-            }
-            serving = m
+            return
         }
+        guard let m = state.catalog.active else {
+            reply(.failure(.noModelLoaded))
+            return
+        }
+        submit(params.texts, to: m, state: state, reply: reply)
+    }
+
+    static func submit(_ texts: [String], to serving: ServingModel, state: ServingState,
+                       reply: @escaping @Sendable (Result<PredictMethod.Result, RPCError>) -> Void) {
         let labels = serving.model.config.id2label
         do {
-            try state.batcher.submit(texts: params.texts, model: serving) { result in
+            try state.batcher.submit(texts: texts, model: serving) { result in
                 switch result {
                 case let .success(predictions):
                     let items = predictions.map { p in
