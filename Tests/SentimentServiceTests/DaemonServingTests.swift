@@ -320,4 +320,55 @@ final class DaemonServingTests: XCTestCase {
         XCTAssertTrue(metrics.out.contains(#"sentimentd_model_info{version="v1"} 1"#), metrics.out)
         XCTAssertEqual(try daemon.stop(), 0)
     }
+
+    func testConnectionLimit_extraConnectionIsToldWhyAndClosed() throws {
+        let daemon = try startDaemon(server: ["max_connections": "2"])
+        let a = try daemon.client()
+        // The harness's own probe connection may still be closing: wait until only `a` counts.
+        let settled = Date().addingTimeInterval(10)
+        while try a.call(StatusMethod.self, NoParams()).connections != 1 && Date() < settled { usleep(10_000) }
+        let b = try daemon.client()
+        XCTAssertEqual(try b.call(StatusMethod.self, NoParams()).connections, 2)
+        let c = try daemon.client(timeout: 10)
+        let line = try c.receiveLine()
+        guard case let .failure(_, error) = try RPCResponse.parse(line: line) else { return XCTFail("expected an error line") }
+        XCTAssertEqual(error.knownCode, .overloaded)
+        XCTAssertTrue(error.message.contains("max_connections"), error.message)
+        XCTAssertThrowsError(try c.receiveLine(), "closed after the error")
+        a.close()
+        // A freed slot is usable again.
+        let deadline = Date().addingTimeInterval(10)
+        var served = false
+        while !served && Date() < deadline {
+            if let d = try? daemon.client(timeout: 5), (try? d.call(StatusMethod.self, NoParams())) != nil { served = true }
+            usleep(20_000)
+        }
+        XCTAssertTrue(served)
+        XCTAssertEqual(try daemon.stop(), 0)
+    }
+
+    func testAClientThatNeverReads_doesNotStallOthers() throws {
+        let daemon = try startDaemon(server: ["max_pipelined": "8"])
+        // The greedy client pipelines many large answers and never reads them.
+        let greedy = try daemon.client()
+        let request = try RPCRequest(PredictMethod.self, id: .int(1), params: .init(texts: Array(repeating: "spam", count: 200)))
+        var lines = Data()
+        for _ in 0..<200 {
+            lines.append(try request.encodedLine())
+            lines.append(0x0A)
+        }
+        let sender = Thread { try? greedy.send(raw: [UInt8](lines)) } // blocks once the socket buffers fill
+        sender.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        let polite = try daemon.client(timeout: 10)
+        for i in 0..<20 {
+            let started = Date()
+            XCTAssertEqual(try polite.call(PredictMethod.self, .init(texts: ["polite \(i)"])).predictions.count, 1)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 2, "a polite request waited behind the greedy client")
+        }
+        let queued = try polite.call(StatusMethod.self, NoParams()).queuedTexts
+        XCTAssertLessThanOrEqual(queued, 8 * 200, "the greedy client's unread requests are bounded by max_pipelined")
+        greedy.close()
+        XCTAssertEqual(try daemon.stop(), 0)
+    }
 }

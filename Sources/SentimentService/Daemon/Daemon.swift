@@ -77,6 +77,8 @@ public final class Daemon: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
+        // SIGHUP's default action ends the process: ignore it from the start; a handler reloads once serving.
+        signal(SIGHUP, SIG_IGN)
         let config = initialConfig
         DaemonLogging.level = config.logLevel
         let metrics = ServiceMetrics()
@@ -162,7 +164,6 @@ public final class Daemon: Service, @unchecked Sendable {
         Systemd.ready(status: Self.statusLine(catalog))
 
         // SIGHUP: reload. Dispatch delivers it; ServiceLifecycle handles TERM/INT.
-        signal(SIGHUP, SIG_IGN)
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hup.setEventHandler { [self] in
             Task {

@@ -100,10 +100,9 @@ public final class SocketServer: @unchecked Sendable {
         if count > config.maxConnections {
             // Say why before closing, so the client shows a reason rather than a reset.
             let error = RPCError.overloaded("\(count - 1) connections are open; the limit is \(config.maxConnections) (max_connections)")
-            var buffer = channel.allocator.buffer(capacity: 256)
-            buffer.writeBytes(RPCResponse.encodeFailure(id: .null, error: error.wireObject))
-            buffer.writeInteger(RPCFraming.newline)
-            return channel.writeAndFlush(buffer).flatMap { channel.close() }
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(RefusingHandler(error: error))
+            }
         }
         if state.phase == .draining {
             return channel.close()
@@ -180,10 +179,22 @@ public final class SocketServer: @unchecked Sendable {
     }
 }
 
-extension NSLock {
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        lock()
-        defer { unlock() }
-        return try body()
+/// Answers a connection beyond `max_connections` with one error line, then closes it.
+final class RefusingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let error: RPCError
+
+    init(error: RPCError) { self.error = error }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        buffer.writeBytes(RPCResponse.encodeFailure(id: .null, error: error.wireObject))
+        buffer.writeInteger(RPCFraming.newline)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        context.fireChannelActive()
     }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {} // whatever it sends is ignored
 }
