@@ -21,6 +21,7 @@ Outputs (Fixtures/tokenizer/):
 """
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -121,6 +122,40 @@ def adversarial_texts():
         "·middle dot· ‧", "§ ¶ † ‡ • ‰", "€100 £50 ¥20 ₹5", "© ® ™", "°C ± × ÷",
     ]
     return texts
+
+
+def random_texts(n=300, seed=20261126):
+    """Seeded random mixtures of letters, whitespace kinds, punctuation, combining marks, scripts, emoji,
+    control characters and special-token strings, each with a random max_length (2 to 512)."""
+    rng = random.Random(seed)
+    pools = [
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        " \t\n\r\x0b\x0c\u00a0\u2003\u3000\u2028\u0085\u200b\u200d\ufeff",
+        "'\"!?.,;:-_()[]{}<>@#$%^&*+=/\\|`~",
+        "\u0300\u0301\u0302\u0308\u0323\u0327\u0338\u05b0\u064b\u0e31\u20dd\ufe0f\U000e0020",
+        "éàüñçøåßİıΣσςǅﬁＡ１①½²٣",
+        "你好世界日本語한국어中文ㄱ\uf900\U00020000",
+        "😀👍🏽👩‍👧🇺🇸❤️#️⃣🏳️‍🌈",
+        "مرحباשלוםสวัสดีहिन्दीПривет",
+        "\x00\x01\x07\x1b\x1c\x7f\x85\ufffd\ue000\U00011938\U000111c9\u166d\u1734",
+    ]
+    specials = ["<s>", "</s>", "<pad>", "<unk>", "<mask>", "[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]",
+                "'s", "'ll", "'RE", "http://x.co", "@user", "@bob"]
+    texts, limits = [], []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(0, 30)):
+            r = rng.random()
+            if r < 0.1:
+                parts.append(rng.choice(specials))
+            elif r < 0.3:
+                parts.append(" ")
+            else:
+                pool = rng.choice(pools)
+                parts.append("".join(rng.choice(pool) for _ in range(rng.randint(1, 6))))
+        texts.append("".join(parts))
+        limits.append(rng.choice([2, 3, 8, 64, 512]))
+    return texts, limits
 
 
 # --- Unicode classes ------------------------------------------------------------------------------
@@ -376,6 +411,10 @@ def main():
         for name, tok in [("roberta_variant", rob_variant), ("tiny_bpe", tiny_b), ("tiny_wordpiece", tiny_w)]:
             e[f"{name}/adversarial/512"] = [ids(tok, t, 512) for t in adversarial]
             e[f"{name}/sample"] = [ids(tok, t) for t in sample]
+        rnd_texts, rnd_limits = random_texts()
+        expected["random"] = {"texts": rnd_texts, "max_length": rnd_limits}
+        for name, tok in [("roberta", rob), ("minilm", mini)]:
+            e[f"{name}/random"] = [ids(tok, t, m) for t, m in zip(rnd_texts, rnd_limits)]
         # Cross-checks of the reference itself.
         for t in adversarial[:60]:
             assert ids(mini_vendor, t, 512) == ids(mini, t, 512), t

@@ -47,6 +47,19 @@ final class TokenizerParityTests: XCTestCase {
         }
     }
 
+    /// Seeded random mixtures (whitespace kinds, marks, scripts, controls, special-token strings) at random
+    /// max_length 2...512.
+    func testRandomMixtures_matchTransformers() throws {
+        let random = try XCTUnwrap(F.expected["random"] as? [String: Any])
+        let texts = try XCTUnwrap(random["texts"] as? [String])
+        let limits = try XCTUnwrap(random["max_length"] as? [Int])
+        XCTAssertEqual(texts.count, 300)
+        for (name, t) in [("roberta", F.roberta), ("minilm", F.minilm)] {
+            F.assertSame(zip(texts, limits).map { t.encode($0, maxLength: $1) }, try F.idLists("\(name)/random"),
+                         texts: texts, label: "random \(name)")
+        }
+    }
+
     func testCommittedSampleTweets_matchTransformers() throws {
         let sample = try XCTUnwrap(F.expected["sample"] as? [String: Any])
         let texts = try XCTUnwrap(sample["texts"] as? [String])
