@@ -44,7 +44,7 @@ final class DaemonModelLifecycleTests: XCTestCase {
             let data = try Data(contentsOf: source.appendingPathComponent(name))
             let handle = try FileHandle(forWritingTo: { () -> URL in
                 let url = target.appendingPathComponent(name)
-                FileManager.default.createFile(atPath: url.path, contents: nil)
+                _ = FileManager.default.createFile(atPath: url.path, contents: nil)
                 return url
             }())
             let half = data.count / 2

@@ -357,7 +357,8 @@ final class DaemonServingTests: XCTestCase {
             lines.append(try request.encodedLine())
             lines.append(0x0A)
         }
-        let sender = Thread { try? greedy.send(raw: [UInt8](lines)) } // blocks once the socket buffers fill
+        let bytes = [UInt8](lines)
+        let sender = Thread { try? greedy.send(raw: bytes) } // blocks once the socket buffers fill
         sender.start()
         Thread.sleep(forTimeInterval: 0.5)
         let polite = try daemon.client(timeout: 10)

@@ -187,6 +187,37 @@ final class SystemdIntegrationTests: XCTestCase {
         XCTAssertEqual(try daemon.stop(), 0)
     }
 
+    /// With JOURNAL_STREAM naming its stderr, the daemon writes structured entries with sd_journal_send. Where no
+    /// journald runs (containers, CI) and we are root, a datagram socket stands in at journald's fixed path.
+    func testJournaldLogging_sendsPriorityAndStructuredFields() throws {
+        let journalDir = "/run/systemd/journal"
+        let journalSocket = journalDir + "/socket"
+        guard getuid() == 0 else { throw XCTSkip("needs root to stand in for journald at \(journalSocket)") }
+        guard !FileManager.default.fileExists(atPath: journalSocket) else {
+            throw XCTSkip("a real journald listens at \(journalSocket); not replacing it")
+        }
+        _ = try TestPaths.requireTinyRoberta()
+        let createdRun = !FileManager.default.fileExists(atPath: "/run/systemd")
+        try FileManager.default.createDirectory(atPath: journalDir, withIntermediateDirectories: true)
+        defer {
+            unlink(journalSocket)
+            try? FileManager.default.removeItem(atPath: createdRun ? "/run/systemd" : journalDir)
+        }
+        let journal = try NotifyListener(path: journalSocket)
+        let daemon = try DaemonProcess()
+        try daemon.installModel(version: "v1")
+        try daemon.start(journalStream: true)
+        let entry = try journal.wait(for: "MODEL_VERSION=v1")
+        XCTAssertTrue(entry.contains("SYSLOG_IDENTIFIER=sentimentd"), entry)
+        XCTAssertTrue(entry.split(separator: "\n").contains { $0.hasPrefix("PRIORITY=") }, entry)
+        XCTAssertTrue(entry.contains("MESSAGE="), entry)
+        let serving = try journal.wait(for: "MESSAGE=serving")
+        XCTAssertTrue(serving.contains("PRIORITY=5"), "notice is priority 5: \(serving)")
+        XCTAssertFalse(daemon.stderr.contains("serving"), "with the journal, nothing goes to stderr: \(daemon.stderr)")
+        XCTAssertEqual(try daemon.stop(), 0)
+        try journal.wait(for: "MESSAGE=stopped")
+    }
+
     // MARK: - Unit files
 
     /// `systemd-analyze verify` exits 0 even on parse errors, so any line it prints is a failure. It checks that

@@ -114,8 +114,10 @@ final class DaemonProcess {
     }
 
     /// Starts `sentimentd serve --config …` and waits until the socket answers `status`.
+    /// `journalStream`: set JOURNAL_STREAM to the device:inode of the daemon's stderr pipe, as systemd does when
+    /// stderr goes to the journal, so the daemon logs through sd_journal_send.
     func start(environment extra: [String: String] = [:], arguments: [String] = [], waitForSocket: Bool = true,
-               timeout: TimeInterval = 60) throws {
+               journalStream: Bool = false, timeout: TimeInterval = 60) throws {
         let p = Process()
         p.executableURL = try TestPaths.executable("sentimentd")
         p.arguments = ["serve", "--config", configPath] + arguments
@@ -129,6 +131,12 @@ final class DaemonProcess {
         stderrPipe.fileHandleForReading.readabilityHandler = nil
         stderrPipe = Pipe()
         p.standardError = stderrPipe
+        if journalStream {
+            var st = stat()
+            fstat(stderrPipe.fileHandleForWriting.fileDescriptor, &st)
+            env["JOURNAL_STREAM"] = "\(st.st_dev):\(st.st_ino)"
+            p.environment = env
+        }
         p.standardOutput = FileHandle.nullDevice
         let buffer = stderrBuffer
         stderrPipe.fileHandleForReading.readabilityHandler = { h in
