@@ -107,7 +107,12 @@ extension TokenizerLoader.Context {
             }
             vocabEntries = try TokenizerFiles.vocabObject(v, path: vocabPath, field: "model.vocab")
             merges = try TokenizerFiles.mergesJSON(model["merges"] ?? .array([]), path: vocabPath)
-            if tokenizerClass == .generic { try require(tj["normalizer"], "normalizer", is: nil) }
+            if let norm = tj["normalizer"], !norm.isNull {
+                if tokenizerClass == .generic { try require(norm, "normalizer", is: nil) }
+                throw TokenizerError.conflictingSettings(path: vocabPath,
+                    reason: "tokenizer.json has a normalizer, which RobertaTokenizer of transformers 5 drops and "
+                        + "transformers 4 applies; sentimentd supports byte-level BPE without a normalizer")
+            }
             let pre = tj["pre_tokenizer"] ?? .null
             if tokenizerClass == .generic || !pre.isNull {
                 try require(pre["type"] ?? .null, "pre_tokenizer.type", is: "ByteLevel", absentOK: false)

@@ -179,6 +179,24 @@ final class TokenizerLoaderTests: XCTestCase {
         XCTAssertTrue(reason.contains("do_lower_case"), reason)
     }
 
+    /// RobertaTokenizer of transformers 5 drops a tokenizer.json normalizer, transformers 4 applies it.
+    func testRobertaTokenizerJSONWithNormalizer_isRejected() throws {
+        var src = try String(contentsOf: F.root.appendingPathComponent("tiny_bpe/tokenizer.json"), encoding: .utf8)
+        src = src.replacingOccurrences(of: "\"normalizer\":null", with: "\"normalizer\":{\"type\":\"Lowercase\"}")
+        XCTAssertTrue(src.contains("Lowercase"))
+        let dir = try folder(["tokenizer.json": src, "tokenizer_config.json": #"{"tokenizer_class": "RobertaTokenizer"}"#])
+        guard case .conflictingSettings? = loadError(dir, F.config(.roberta, vocabSize: try F.meta("tiny_bpe_vocab_size"))) else {
+            return XCTFail("expected conflictingSettings")
+        }
+        // The same file under the generic class: an unsupported normalizer, named.
+        try Data(#"{"tokenizer_class": "PreTrainedTokenizerFast", "pad_token": "<pad>"}"#.utf8)
+            .write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        guard case let .unsupported(_, field, _)? = loadError(dir, F.config(.roberta, vocabSize: try F.meta("tiny_bpe_vocab_size"))) else {
+            return XCTFail("expected unsupported")
+        }
+        XCTAssertEqual(field, "normalizer")
+    }
+
     func testTokenizerJSONOfUnsupportedModel_isNamed() throws {
         let dir = try folder(["tokenizer.json": #"{"model": {"type": "Unigram", "vocab": []}}"#])
         XCTAssertEqual(loadError(dir, F.config(.roberta, vocabSize: 50265)),
