@@ -71,3 +71,109 @@ func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols n: Int) {
         for j in 0..<n { row[j] *= inv }
     }
 }
+
+/// Where each (sequence, head)'s (L, L) probability matrix starts in a site-wide index: the dropout
+/// mask of the attention probabilities is addressed by these (the matrices themselves are not stored).
+func attentionProbabilityOffsets(_ batch: PackedBatch, heads: Int) -> [Int] {
+    var o = [Int]()
+    o.reserveCapacity(batch.count)
+    var acc = 0
+    for s in 0..<batch.count {
+        o.append(acc)
+        acc += heads * batch.length(s) * batch.length(s)
+    }
+    return o
+}
+
+/// attentionForward in train mode: the same, with dropout on the attention probabilities (as
+/// transformers' eager attention: ctx = dropout(softmax(q kᵀ / √d)) · v). qkv is (T, 3C), ctx is (T, C).
+func attentionForwardDropout(ctx: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>, batch: PackedBatch,
+                             heads: Int, headDim d: Int, dropout: DropoutMask) {
+    if !dropout.isActive {
+        attentionForward(ctx: ctx, qkv: qkv, batch: batch, heads: heads, headDim: d)
+        return
+    }
+    let c = heads * d
+    let ld = 3 * c
+    let scale = 1 / Float(d).squareRoot()
+    let maxL = batch.maxLength
+    let base = attentionProbabilityOffsets(batch, heads: heads)
+    Parallel.forRanges(batch.count * heads, grain: 1) { range in
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: maxL * maxL)
+        defer { p.deallocate() }
+        for job in range {
+            let s = job / heads, h = job % heads
+            let l = batch.length(s)
+            let q = qkv + batch.offsets[s] * ld + h * d
+            BLAS.gemmSerial(transB: true, m: l, n: l, k: d, alpha: scale, a: q, lda: ld, b: q + c, ldb: ld, c: p, ldc: l)
+            softmaxRows(p, rows: l, cols: l)
+            let index = base[s] + h * l * l
+            for i in 0..<l { dropoutApply(p + i * l, count: l, index: index + i * l, mask: dropout) }
+            BLAS.gemmSerial(m: l, n: d, k: l, a: p, lda: l, b: q + 2 * c, ldb: ld, c: ctx + batch.offsets[s] * c + h * d, ldc: c)
+        }
+    }
+}
+
+/// dqkv is (T, 3C) (written, not accumulated), dctx is (T, C), qkv is (T, 3C) as the forward saw it.
+/// Each (sequence, head)'s probabilities are recomputed (one (L, L) GEMM) rather than stored:
+/// P = softmax(s q kᵀ), P̃ = dropout(P), ctx = P̃ v, s = 1/√d. Then
+/// dv = P̃ᵀ dctx, dP = dropout'(dctx vᵀ), dS = P ⊙ (dP - rowsum(P ⊙ dP)), dq = s dS k, dk = s dSᵀ q.
+func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+                       batch: PackedBatch, heads: Int, headDim d: Int, dropout: DropoutMask = .off) {
+    let c = heads * d
+    let ld = 3 * c
+    let scale = 1 / Float(d).squareRoot()
+    let maxL = batch.maxLength
+    let base = dropout.isActive ? attentionProbabilityOffsets(batch, heads: heads) : []
+    Parallel.forRanges(batch.count * heads, grain: 1) { range in
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: maxL * maxL)
+        let dp = UnsafeMutablePointer<Float>.allocate(capacity: maxL * maxL)
+        defer { p.deallocate(); dp.deallocate() }
+        for job in range {
+            let s = job / heads, h = job % heads
+            let l = batch.length(s)
+            let row0 = batch.offsets[s]
+            let q = qkv + row0 * ld + h * d, k = q + c, v = q + 2 * c
+            let dq = dqkv + row0 * ld + h * d, dk = dq + c, dv = dq + 2 * c
+            let dc = dctx + row0 * c + h * d
+            BLAS.gemmSerial(transB: true, m: l, n: l, k: d, alpha: scale, a: q, lda: ld, b: k, ldb: ld, c: p, ldc: l)
+            softmaxRows(p, rows: l, cols: l)
+            // dv (L, d) = P̃ᵀ · dctx
+            var pTilde = UnsafePointer(p)
+            if dropout.isActive {
+                dp.update(from: p, count: l * l)
+                let index = base[s] + h * l * l
+                for i in 0..<l { dropoutApply(dp + i * l, count: l, index: index + i * l, mask: dropout) }
+                pTilde = UnsafePointer(dp)
+            }
+            BLAS.gemmSerial(transA: true, m: l, n: d, k: l, a: pTilde, lda: l, b: dc, ldb: c, c: dv, ldc: ld)
+            // dP̃ (L, L) = dctx · vᵀ, then through the dropout mask
+            BLAS.gemmSerial(transB: true, m: l, n: l, k: d, a: dc, lda: c, b: v, ldb: ld, c: dp, ldc: l)
+            if dropout.isActive {
+                let index = base[s] + h * l * l
+                for i in 0..<l { dropoutApply(dp + i * l, count: l, index: index + i * l, mask: dropout) }
+            }
+            softmaxBackwardRows(dp, probs: p, rows: l, cols: l)
+            // dq = s dS · k, dk = s dSᵀ · q
+            BLAS.gemmSerial(m: l, n: d, k: l, alpha: scale, a: dp, lda: l, b: k, ldb: ld, c: dq, ldc: ld)
+            BLAS.gemmSerial(transA: true, m: l, n: d, k: l, alpha: scale, a: dp, lda: l, b: q, ldb: ld, c: dk, ldc: ld)
+        }
+    }
+}
+
+/// d and probs are (N, C): d holds ∂loss/∂softmax and receives ∂loss/∂scores (in place):
+/// dS = P ⊙ (dP - Σ_j P_j dP_j) per row.
+func softmaxBackwardRows(_ d: UnsafeMutablePointer<Float>, probs: UnsafePointer<Float>, rows: Int, cols n: Int) {
+    for r in 0..<rows {
+        let g = d + r * n, p = probs + r * n
+        var dot8 = V8.zero
+        var j = 0
+        while j + 8 <= n {
+            dot8 += UnsafeRawPointer(g + j).loadUnaligned(as: V8.self) * UnsafeRawPointer(p + j).loadUnaligned(as: V8.self)
+            j += 8
+        }
+        var dot = dot8.sum()
+        while j < n { dot += g[j] * p[j]; j += 1 }
+        for j in 0..<n { g[j] = p[j] * (g[j] - dot) }
+    }
+}

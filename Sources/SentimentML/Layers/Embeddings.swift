@@ -47,3 +47,34 @@ func embeddingsForward(out: UnsafeMutablePointer<Float>, ids: [Int32], positions
     layerNormForward(out: out, inp: out, residual: nil, inpBias: nil, rows: t, params: params.norm,
                      sum: sum, mean: mean, rstd: rstd)
 }
+
+/// dout is (T, C): ∂loss/∂(embeddings output) in, overwritten with ∂loss/∂(pre-LayerNorm sum).
+/// ids and positions are (T); sum (T, C), mean and rstd (T) are what embeddingsForward saved.
+/// grads mirrors params (word (V, C), position (P, C), tokenType (TV, C), norm); everything accumulates.
+/// As nn.Embedding(padding_idx:), the rows of `wordPaddingIdx` and `positionPaddingIdx` get no gradient.
+func embeddingsBackward(dout: UnsafeMutablePointer<Float>, ids: [Int32], positions: [Int32], params: EmbeddingParams,
+                        sum: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                        grads: EmbeddingParams, wordPaddingIdx: Int?, positionPaddingIdx: Int?) {
+    let c = params.width
+    let t = ids.count
+    layerNormBackward(dinp: dout, dout: dout, sum: sum, mean: mean, rstd: rstd, rows: t, params: params.norm,
+                      dweight: grads.norm.weight.pointer, dbias: grads.norm.bias.pointer)
+    let dword = grads.word.pointer, dpos = grads.position.pointer, dtype0 = grads.tokenType.pointer
+    let wordPad = wordPaddingIdx.map { Int32($0) } ?? -1
+    let posPad = positionPaddingIdx.map { Int32($0) } ?? -1
+    // Tokens may repeat an id, so threads split the columns, not the tokens: no row is written twice at once.
+    let blocks = (c + 63) / 64
+    ids.withUnsafeBufferPointer { idp in
+        positions.withUnsafeBufferPointer { pp in
+            Parallel.forRanges(blocks, grain: max(1, blocks / Parallel.workers)) { range in
+                let j0 = range.lowerBound * 64, j1 = min(c, range.upperBound * 64)
+                for r in 0..<t {
+                    let g = dout + r * c
+                    if idp[r] != wordPad { addRow(dword + Int(idp[r]) * c + j0, g + j0, j1 - j0) }
+                    if pp[r] != posPad { addRow(dpos + Int(pp[r]) * c + j0, g + j0, j1 - j0) }
+                    addRow(dtype0 + j0, g + j0, j1 - j0)
+                }
+            }
+        }
+    }
+}

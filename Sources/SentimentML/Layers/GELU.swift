@@ -23,3 +23,44 @@ func biasGELUForward(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float
         }
     }
 }
+
+/// out and pre are (N, I): out = gelu(pre), recomputing the activation the backward pass needs as the
+/// next Linear's input from the saved pre-activation.
+func geluRecompute(out: UnsafeMutablePointer<Float>, pre: UnsafePointer<Float>, rows n: Int, cols c: Int) {
+    let total = n * c
+    Parallel.forRanges(total, grain: 16_384) { range in
+        var j = range.lowerBound
+        while j + 8 <= range.upperBound {
+            let v = UnsafeRawPointer(pre + j).loadUnaligned(as: V8.self)
+            UnsafeMutableRawPointer(out + j).storeBytes(of: simdGELU(v), as: V8.self)
+            j += 8
+        }
+        while j < range.upperBound { out[j] = simdGELU(V8(repeating: pre[j]))[0]; j += 1 }
+    }
+}
+
+/// d and pre are (N, I); d holds ∂loss/∂gelu(pre) and receives ∂loss/∂pre (in place):
+/// gelu'(x) = Φ(x) + x φ(x) = 0.5 (1 + erf(x / √2)) + x exp(-x² / 2) / √(2π).
+/// dbias (I), when given, accumulates Σ_rows ∂loss/∂pre (the bias of the Linear before the GELU).
+func geluBackward(_ d: UnsafeMutablePointer<Float>, pre: UnsafePointer<Float>, rows n: Int, cols c: Int,
+                  dbias: UnsafeMutablePointer<Float>? = nil) {
+    let total = n * c
+    Parallel.forRanges(total, grain: 16_384) { range in
+        var j = range.lowerBound
+        while j + 8 <= range.upperBound {
+            let x = UnsafeRawPointer(pre + j).loadUnaligned(as: V8.self)
+            let g = UnsafeRawPointer(d + j).loadUnaligned(as: V8.self)
+            UnsafeMutableRawPointer(d + j).storeBytes(of: g * simdGELUDerivative(x), as: V8.self)
+            j += 8
+        }
+        while j < range.upperBound { d[j] *= simdGELUDerivative(V8(repeating: pre[j]))[0]; j += 1 }
+    }
+    if let dbias { addColumnSums(into: dbias, src: d, rows: n, cols: c, ld: c) }
+}
+
+@inline(__always)
+func simdGELUDerivative(_ x: V8) -> V8 {
+    let cdf = 0.5 * (1 + simdErf(x * 0.707_106_781_186_547_5))
+    let pdf = simdExp(-0.5 * x * x) * 0.398_942_280_401_432_7
+    return cdf + x * pdf
+}

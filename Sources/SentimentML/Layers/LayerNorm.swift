@@ -49,3 +49,60 @@ func layerNormForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float
         }
     }
 }
+
+/// out is (N, C): LayerNorm's output recomputed from what the forward pass saved, sum (N, C) and
+/// mean/rstd (N), with the forward's own arithmetic (bit-identical), so the backward pass need not keep it.
+func layerNormRecompute(out: UnsafeMutablePointer<Float>, sum: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+                        rstd: UnsafePointer<Float>, rows n: Int, params: LayerNormParams) {
+    let c = params.width
+    let w = params.weight.pointer, b = params.bias.pointer
+    Parallel.forRanges(n, grain: max(1, 16_384 / max(c, 1))) { rows in
+        for r in rows {
+            let x = sum + r * c, o = out + r * c
+            let mu = mean[r], rs = rstd[r]
+            for j in 0..<c { o[j] = (x[j] - mu) * rs * w[j] + b[j] }
+        }
+    }
+}
+
+/// dout and dinp are (N, C); sum (N, C), mean and rstd (N) are what layerNormForward saved.
+/// dinp = ∂loss/∂(LayerNorm input) (it may alias dout); dweight and dbias (C) accumulate (+=).
+/// With x̂ = (x - mean) * rstd and g = dout * weight: dx = rstd * (g - mean(g) - x̂ * mean(g * x̂)).
+func layerNormBackward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, sum: UnsafePointer<Float>,
+                       mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, rows n: Int, params: LayerNormParams,
+                       dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?) {
+    let c = params.width
+    let w = params.weight.pointer
+    let grain = max(1, 16_384 / max(c, 1))
+    let chunks = RowChunks.count(n, grain: grain)
+    // Per-chunk partial sums of dout * x̂ and dout, merged at the end.
+    let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks * 2 * c)
+    defer { partial.deallocate() }
+    partial.initialize(repeating: 0, count: chunks * 2 * c)
+    let invC = 1 / Float(c)
+    RowChunks.run(n, grain: grain) { chunk, rows in
+        let pw = partial + chunk * 2 * c, pb = pw + c
+        for r in rows {
+            let x = sum + r * c, dy = dout + r * c, dx = dinp + r * c
+            let mu = mean[r], rs = rstd[r]
+            var sumG: Float = 0, sumGX: Float = 0
+            for j in 0..<c {
+                let xh = (x[j] - mu) * rs
+                let g = dy[j] * w[j]
+                sumG += g
+                sumGX += g * xh
+                pw[j] += dy[j] * xh
+                pb[j] += dy[j]
+            }
+            let mg = sumG * invC, mgx = sumGX * invC
+            for j in 0..<c {
+                let xh = (x[j] - mu) * rs
+                dx[j] = rs * (dy[j] * w[j] - mg - xh * mgx)
+            }
+        }
+    }
+    for k in 0..<chunks {
+        if let dweight { addRow(dweight, partial + k * 2 * c, c) }
+        if let dbias { addRow(dbias, partial + k * 2 * c + c, c) }
+    }
+}

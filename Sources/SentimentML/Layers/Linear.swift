@@ -32,3 +32,23 @@ func linearForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, 
         }
     }
 }
+
+/// dout is (N, OUT), inp is (N, IN), weight is (OUT, IN).
+/// dweight (OUT, IN) += doutᵀ · inp and dbias (OUT) += Σ_rows dout (gradients accumulate across calls);
+/// dinp (N, IN) = dout · weight, or += when `accumulateInput` (a residual stream's gradient).
+/// The weight gradient is computed first, so dinp may alias inp. nil skips that gradient.
+func linearBackward(dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?,
+                    dbias: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
+                    rows n: Int, layer: Linear, accumulateInput: Bool = false) {
+    let outF = layer.outFeatures, inF = layer.inFeatures
+    if n == 0 { return }
+    if let dweight {
+        BLAS.gemm(transA: true, m: outF, n: inF, k: n, a: dout, lda: outF, b: inp, ldb: inF,
+                  beta: 1, c: dweight, ldc: inF)
+    }
+    if let dbias { addColumnSums(into: dbias, src: dout, rows: n, cols: outF, ld: outF) }
+    if let dinp {
+        BLAS.gemm(m: n, n: inF, k: outF, a: dout, lda: outF, b: layer.weight.pointer, ldb: inF,
+                  beta: accumulateInput ? 1 : 0, c: dinp, ldc: inF)
+    }
+}

@@ -1,0 +1,366 @@
+import Foundation
+
+/// One trainable tensor: its Hugging Face name, shape, current value, accumulated gradient, and
+/// whether AdamW decays it (not biases and LayerNorm parameters, as the HF Trainer).
+/// The fused attention projection is one tensor, named `<prefix>encoder.layer.N.attention.self.qkv.weight`
+/// ([3C, C], rows: query | key | value) and `….qkv.bias` ([3C]); WeightMap.stateDict splits it again.
+public struct TrainableParameter: @unchecked Sendable {
+    public let name: String
+    public let shape: [Int]
+    public let value: FloatBuffer
+    public let grad: FloatBuffer
+    public let decays: Bool
+    public var count: Int { value.count }
+}
+
+/// A BERT/RoBERTa sequence classifier being fine-tuned: forward in train mode over a packed
+/// (padding-free) batch, backward into gradient buffers that mirror the parameters, in place.
+///
+/// Memory: per trainable layer the forward keeps qkv (T, 3C), the attention context (T, C), the two
+/// LayerNorm inputs (T, C) with their statistics and the FFN pre-activation (T, I) — about 63 MB per
+/// RoBERTa-base layer at T = 2048. Attention probabilities, LayerNorm outputs, GELU outputs and dropout
+/// masks are recomputed in the backward pass instead of stored. Buffers are reused between steps and
+/// grow to the largest batch seen. The last layer computes its post-attention part only for the first
+/// token of each sequence (the only rows the head reads), forward and backward.
+/// Not thread-safe: one training loop drives it.
+public final class TrainableModel {
+    public let weights: EncoderWeights
+    public var config: ModelConfig { weights.config }
+    public let freezeEmbeddings: Bool
+    /// Layers 0..<freezeLayers get no gradient.
+    public let freezeLayers: Int
+    public private(set) var parameters: [TrainableParameter] = []
+    /// Wall time of the last forwardBackward's two halves, seconds.
+    public private(set) var lastTimings: (forward: Double, backward: Double) = (0, 0)
+
+    let head: ClassifierHeadLinears
+    let headGrads: ClassifierHeadLinears
+    let embeddingGrads: EmbeddingParams?
+    let layerGrads: [EncoderLayerParams?]
+    /// Layers from here on keep activations and pass gradients down (all of them when the embeddings train).
+    let firstBackwardLayer: Int
+    private var workspace: TrainingWorkspace?
+
+    /// Takes ownership of `weights` (which must have a classification head; give a bare encoder one
+    /// with RandomInit.head first) and trains them in place.
+    public init(weights: EncoderWeights, freezeEmbeddings: Bool = false, freezeLayers: Int = 0) {
+        precondition(weights.head != nil, "TrainableModel needs a classification head (RandomInit.head for a bare encoder)")
+        precondition(freezeLayers >= 0, "freezeLayers must be >= 0")
+        self.weights = weights
+        self.freezeEmbeddings = freezeEmbeddings
+        let nLayers = weights.layers.count
+        let frozen = min(freezeLayers, nLayers)
+        self.freezeLayers = frozen
+        head = ClassifierHeadLinears(weights: weights)
+        func zeros(_ l: Linear) -> Linear {
+            Linear(weight: FloatBuffer(count: l.weight.count), bias: FloatBuffer(count: l.bias.count),
+                   inFeatures: l.inFeatures, outFeatures: l.outFeatures)
+        }
+        func zeros(_ n: LayerNormParams) -> LayerNormParams {
+            LayerNormParams(weight: FloatBuffer(count: n.width), bias: FloatBuffer(count: n.width), eps: n.eps)
+        }
+        headGrads = ClassifierHeadLinears(dense: zeros(head.dense), out: zeros(head.out), inputDropout: head.inputDropout)
+        let e = weights.embeddings
+        embeddingGrads = freezeEmbeddings ? nil : EmbeddingParams(
+            word: FloatBuffer(count: e.word.count), position: FloatBuffer(count: e.position.count),
+            tokenType: FloatBuffer(count: e.tokenType.count), norm: zeros(e.norm), width: e.width)
+        layerGrads = weights.layers.enumerated().map { i, l in
+            i < frozen ? nil : EncoderLayerParams(
+                qkv: zeros(l.qkv), attnOut: zeros(l.attnOut), attnNorm: zeros(l.attnNorm),
+                ffnUp: zeros(l.ffnUp), ffnDown: zeros(l.ffnDown), ffnNorm: zeros(l.ffnNorm))
+        }
+        firstBackwardLayer = freezeEmbeddings ? frozen : 0
+        parameters = buildParameterList()
+    }
+
+    private func buildParameterList() -> [TrainableParameter] {
+        let cfg = config
+        let c = cfg.hiddenSize
+        let pre = cfg.family.rawValue + "."
+        var list: [TrainableParameter] = []
+        func add(_ name: String, _ shape: [Int], _ value: FloatBuffer, _ grad: FloatBuffer) {
+            precondition(value.count == grad.count && value.count == shape.reduce(1, *))
+            // HF Trainer.get_decay_parameter_names: no decay for biases and LayerNorm parameters.
+            let decays = !(name.hasSuffix("bias") || name.contains("LayerNorm"))
+            list.append(TrainableParameter(name: name, shape: shape, value: value, grad: grad, decays: decays))
+        }
+        func add(_ name: String, _ l: Linear, _ g: Linear) {
+            add(name + ".weight", [l.outFeatures, l.inFeatures], l.weight, g.weight)
+            add(name + ".bias", [l.outFeatures], l.bias, g.bias)
+        }
+        func add(_ name: String, _ n: LayerNormParams, _ g: LayerNormParams) {
+            add(name + ".weight", [c], n.weight, g.weight)
+            add(name + ".bias", [c], n.bias, g.bias)
+        }
+        if let g = embeddingGrads {
+            let e = weights.embeddings, p = pre + "embeddings."
+            add(p + "word_embeddings.weight", [cfg.vocabSize, c], e.word, g.word)
+            add(p + "position_embeddings.weight", [cfg.maxPositionEmbeddings, c], e.position, g.position)
+            add(p + "token_type_embeddings.weight", [cfg.typeVocabSize, c], e.tokenType, g.tokenType)
+            add(p + "LayerNorm", e.norm, g.norm)
+        }
+        for (i, layer) in weights.layers.enumerated() {
+            guard let g = layerGrads[i] else { continue }
+            let p = pre + "encoder.layer.\(i)."
+            add(p + "attention.self.qkv", layer.qkv, g.qkv)
+            add(p + "attention.output.dense", layer.attnOut, g.attnOut)
+            add(p + "attention.output.LayerNorm", layer.attnNorm, g.attnNorm)
+            add(p + "intermediate.dense", layer.ffnUp, g.ffnUp)
+            add(p + "output.dense", layer.ffnDown, g.ffnDown)
+            add(p + "output.LayerNorm", layer.ffnNorm, g.ffnNorm)
+        }
+        switch weights.head {
+        case .roberta?:
+            add("classifier.dense", head.dense, headGrads.dense)
+            add("classifier.out_proj", head.out, headGrads.out)
+        case .bert?:
+            add(pre + "pooler.dense", head.dense, headGrads.dense)
+            add("classifier", head.out, headGrads.out)
+        case nil: break
+        }
+        return list
+    }
+
+    public func zeroGrad() {
+        for p in parameters { p.grad.zero() }
+    }
+
+    /// Dropout sites: 0 the embeddings' output; per layer l: 1 + 3l attention probabilities,
+    /// 2 + 3l attention output, 3 + 3l FFN output; the head derives its two from `headSite`.
+    static let headSite = 1_000_000
+
+    /// Forward and backward over one batch in train mode. Gradients ACCUMULATE into `parameters[i].grad`
+    /// (call zeroGrad between optimizer steps). The loss is cross-entropy, class-weighted when
+    /// `classWeights` (one per label) is given (torch semantics: Σ w_y nll / Σ w_y); its gradient is
+    /// multiplied by `lossScale` (e.g. 1 / accumulation steps). Returns the unscaled mean loss of the batch
+    /// and its logits (B, labels). `dropout` applies to hidden states, attention probabilities and the
+    /// head, as transformers does with hidden/attention/classifier dropout equal; 0 turns it off. One
+    /// UInt64 is drawn from `rng` per call (always, so the stream does not depend on the dropout rate).
+    @discardableResult
+    public func forwardBackward(_ sequences: [[Int32]], labels: [Int], classWeights: [Float]? = nil,
+                                dropout: Float = 0.1, lossScale: Float = 1,
+                                rng: inout SeededRandom) -> (loss: Float, logits: [[Float]]) {
+        let cfg = config
+        precondition(!sequences.isEmpty && labels.count == sequences.count, "one label per sequence")
+        precondition(classWeights == nil || classWeights!.count == cfg.numLabels, "one class weight per label")
+        let limit = TransformerEncoder(weights: weights).maxSequenceLength
+        for s in sequences { precondition(!s.isEmpty && s.count <= limit, "sequence length \(s.count) outside 1...\(limit)") }
+        let key = rng.next()
+        let mask = dropout > 0 ? DropoutMask(p: dropout, key: key) : DropoutMask.off
+
+        let t0 = monotonicSeconds()
+        let batch = PackedBatch(lengths: sequences.map { $0.count })
+        var ids: [Int32] = [], positions: [Int32] = []
+        ids.reserveCapacity(batch.tokens)
+        positions.reserveCapacity(batch.tokens)
+        for s in sequences {
+            ids.append(contentsOf: s)
+            positions.append(contentsOf: positionIds(s, family: cfg.family, padTokenId: cfg.padTokenId))
+        }
+        let ws = workspace(tokens: batch.tokens, sequences: batch.count)
+        let loss = forward(batch: batch, ids: ids, positions: positions, labels: labels, classWeights: classWeights,
+                           mask: mask, ws: ws)
+        let k = cfg.numLabels
+        let logits = (0..<batch.count).map { Array(UnsafeBufferPointer(start: ws.logits.pointer + $0 * k, count: k)) }
+        let t1 = monotonicSeconds()
+        crossEntropyBackward(dlogits: ws.dlogits.pointer, probs: ws.probs.pointer, labels: labels, classes: k,
+                             classWeights: classWeights, scale: lossScale)
+        backward(batch: batch, ids: ids, positions: positions, mask: mask, ws: ws)
+        lastTimings = (t1 - t0, monotonicSeconds() - t1)
+        return (loss, logits)
+    }
+
+    /// Buffers for at least `tokens` packed rows and `sequences` sequences, reused between steps.
+    private func workspace(tokens: Int, sequences: Int) -> TrainingWorkspace {
+        if let ws = workspace, ws.tokenCapacity >= tokens, ws.sequenceCapacity >= sequences { return ws }
+        let old = workspace
+        workspace = nil
+        // Round up so that dynamically padded batches do not reallocate at every new maximum.
+        let tCap = max(tokens, ((old?.tokenCapacity ?? 0) * 5 / 4 + 255) / 256 * 256)
+        let bCap = max(sequences, old?.sequenceCapacity ?? 0)
+        let ws = TrainingWorkspace(config: config, tokens: tCap, sequences: bCap,
+                                   savedLayers: firstBackwardLayer..<weights.layers.count,
+                                   embeddingsTrain: embeddingGrads != nil)
+        workspace = ws
+        return ws
+    }
+
+    // MARK: forward
+
+    private func forward(batch: PackedBatch, ids: [Int32], positions: [Int32], labels: [Int], classWeights: [Float]?,
+                         mask: DropoutMask, ws: TrainingWorkspace) -> Float {
+        let cfg = config
+        let c = cfg.hiddenSize, t = batch.tokens, b = batch.count
+        let x = ws.x.pointer
+        embeddingsForward(out: x, ids: ids, positions: positions, params: weights.embeddings,
+                          sum: ws.embSum?.pointer, mean: ws.embMean?.pointer, rstd: ws.embRstd?.pointer)
+        if mask.isActive { dropoutForward(x, rows: t, cols: c, mask: mask.site(0)) }
+        let nLayers = weights.layers.count
+        for l in 0..<nLayers {
+            if l == firstBackwardLayer { ws.firstInput.pointer.update(from: x, count: t * c) }
+            forwardLayer(l, batch: batch, compact: l == nLayers - 1, mask: mask, ws: ws)
+        }
+        // The last layer left the first token of each sequence in rows 0..<B of x.
+        let saved = ws.headActivations
+        classifierHeadForward(logits: ws.logits.pointer, x: x, rows: b, head: head, dropout: mask.site(Self.headSite),
+                              saved: saved)
+        return crossEntropyForward(probs: ws.probs.pointer, logits: ws.logits.pointer, labels: labels,
+                                   classes: cfg.numLabels, classWeights: classWeights)
+    }
+
+    /// One encoder layer on x (T, C) in place. `compact`: after attention, only the first token of each
+    /// sequence goes on (gathered into rows 0..<B).
+    private func forwardLayer(_ l: Int, batch: PackedBatch, compact: Bool, mask: DropoutMask, ws: TrainingWorkspace) {
+        let cfg = config
+        let c = cfg.hiddenSize, inter = cfg.intermediateSize, t = batch.tokens
+        let layer = weights.layers[l]
+        let a = ws.layers[l]
+        let x = ws.x.pointer, tmp = ws.tmp.pointer, up = ws.up.pointer
+        // Frozen layers below the first that backpropagates keep nothing: the backward buffers are free now.
+        let qkv = a?.qkv.pointer ?? ws.dqkv.pointer
+        let ctx = a?.ctx.pointer ?? ws.dctx.pointer
+        linearForward(out: qkv, inp: x, rows: t, layer: layer.qkv)
+        attentionForwardDropout(ctx: ctx, qkv: qkv, batch: batch, heads: cfg.numHeads, headDim: cfg.headDim,
+                                dropout: mask.site(1 + 3 * l))
+        var rows = t
+        if compact {
+            gatherFirstRows(ctx, batch: batch, cols: c)
+            gatherFirstRows(x, batch: batch, cols: c)
+            rows = batch.count
+        }
+        linearForward(out: tmp, inp: ctx, rows: rows, layer: layer.attnOut, addBias: false)
+        if mask.isActive {
+            dropoutForward(tmp, rows: rows, cols: c, mask: mask.site(2 + 3 * l), bias: layer.attnOut.bias.pointer)
+        }
+        layerNormForward(out: x, inp: tmp, residual: x, inpBias: mask.isActive ? nil : layer.attnOut.bias.pointer,
+                         rows: rows, params: layer.attnNorm,
+                         sum: a?.sum1.pointer, mean: a?.mean1.pointer, rstd: a?.rstd1.pointer)
+        linearForward(out: up, inp: x, rows: rows, layer: layer.ffnUp, addBias: false)
+        biasGELUForward(up, bias: layer.ffnUp.bias.pointer, rows: rows, cols: inter, preActivation: a?.pre.pointer)
+        linearForward(out: tmp, inp: up, rows: rows, layer: layer.ffnDown, addBias: false)
+        if mask.isActive {
+            dropoutForward(tmp, rows: rows, cols: c, mask: mask.site(3 + 3 * l), bias: layer.ffnDown.bias.pointer)
+        }
+        layerNormForward(out: x, inp: tmp, residual: x, inpBias: mask.isActive ? nil : layer.ffnDown.bias.pointer,
+                         rows: rows, params: layer.ffnNorm,
+                         sum: a?.sum2.pointer, mean: a?.mean2.pointer, rstd: a?.rstd2.pointer)
+    }
+
+    // MARK: backward
+
+    private func backward(batch: PackedBatch, ids: [Int32], positions: [Int32], mask: DropoutMask, ws: TrainingWorkspace) {
+        let cfg = config
+        let c = cfg.hiddenSize, t = batch.tokens
+        let nLayers = weights.layers.count
+        // dres: ∂loss/∂(current layer's output), the residual stream's gradient.
+        classifierHeadBackward(dx: ws.dres.pointer, dlogits: ws.dlogits.pointer, rows: batch.count, head: head,
+                               grads: headGrads, dropout: mask.site(Self.headSite), saved: ws.headActivations,
+                               scratch: ws.tmp.pointer)
+        if firstBackwardLayer >= nLayers { return }
+        for l in stride(from: nLayers - 1, through: firstBackwardLayer, by: -1) {
+            backwardLayer(l, batch: batch, compact: l == nLayers - 1, mask: mask, ws: ws)
+        }
+        guard let g = embeddingGrads else { return }
+        if mask.isActive { dropoutBackward(ws.dres.pointer, rows: t, cols: c, mask: mask.site(0)) }
+        embeddingsBackward(dout: ws.dres.pointer, ids: ids, positions: positions, params: weights.embeddings,
+                           sum: ws.embSum!.pointer, mean: ws.embMean!.pointer, rstd: ws.embRstd!.pointer, grads: g,
+                           wordPaddingIdx: cfg.padTokenId,
+                           positionPaddingIdx: cfg.family == .roberta ? cfg.padTokenId : nil)
+    }
+
+    /// ws.dres holds ∂loss/∂(layer l's output) (B rows when compact, else T); leaves ∂loss/∂(its input).
+    private func backwardLayer(_ l: Int, batch: PackedBatch, compact: Bool, mask: DropoutMask, ws: TrainingWorkspace) {
+        let cfg = config
+        let c = cfg.hiddenSize, inter = cfg.intermediateSize, t = batch.tokens
+        let layer = weights.layers[l]
+        let a = ws.layers[l]!
+        let g = layerGrads[l]
+        let rows = compact ? batch.count : t
+        let dres = ws.dres.pointer, tmp = ws.tmp.pointer, up = ws.up.pointer, x = ws.x.pointer
+
+        // Output LayerNorm: dres becomes ∂/∂(ffn output + residual).
+        layerNormBackward(dinp: dres, dout: dres, sum: a.sum2.pointer, mean: a.mean2.pointer, rstd: a.rstd2.pointer,
+                          rows: rows, params: layer.ffnNorm, dweight: g?.ffnNorm.weight.pointer, dbias: g?.ffnNorm.bias.pointer)
+        var dDown = UnsafeMutablePointer(dres)
+        if mask.isActive {
+            tmp.update(from: dres, count: rows * c)
+            dropoutBackward(tmp, rows: rows, cols: c, mask: mask.site(3 + 3 * l))
+            dDown = tmp
+        }
+        // FFN down: its input gelu(pre) is recomputed into `up`, which then receives ∂/∂gelu(pre).
+        geluRecompute(out: up, pre: a.pre.pointer, rows: rows, cols: inter)
+        linearBackward(dinp: up, dweight: g?.ffnDown.weight.pointer, dbias: g?.ffnDown.bias.pointer,
+                       dout: dDown, inp: up, rows: rows, layer: layer.ffnDown)
+        geluBackward(up, pre: a.pre.pointer, rows: rows, cols: inter, dbias: g?.ffnUp.bias.pointer)
+        // FFN up: its input is the attention LayerNorm's output, recomputed into x.
+        layerNormRecompute(out: x, sum: a.sum1.pointer, mean: a.mean1.pointer, rstd: a.rstd1.pointer, rows: rows,
+                           params: layer.attnNorm)
+        linearBackward(dinp: dres, dweight: g?.ffnUp.weight.pointer, dbias: nil, dout: up, inp: x, rows: rows,
+                       layer: layer.ffnUp, accumulateInput: true)
+        // Attention LayerNorm.
+        layerNormBackward(dinp: dres, dout: dres, sum: a.sum1.pointer, mean: a.mean1.pointer, rstd: a.rstd1.pointer,
+                          rows: rows, params: layer.attnNorm, dweight: g?.attnNorm.weight.pointer, dbias: g?.attnNorm.bias.pointer)
+        var dOut = UnsafeMutablePointer(dres)
+        if mask.isActive {
+            tmp.update(from: dres, count: rows * c)
+            dropoutBackward(tmp, rows: rows, cols: c, mask: mask.site(2 + 3 * l))
+            dOut = tmp
+        }
+        let dctx = ws.dctx.pointer
+        linearBackward(dinp: dctx, dweight: g?.attnOut.weight.pointer, dbias: g?.attnOut.bias.pointer,
+                       dout: dOut, inp: a.ctx.pointer, rows: rows, layer: layer.attnOut)
+        if compact {
+            scatterFirstRows(dctx, batch: batch, cols: c)
+            scatterFirstRows(dres, batch: batch, cols: c)
+        }
+        let dqkv = ws.dqkv.pointer
+        attentionBackward(dqkv: dqkv, dctx: dctx, qkv: a.qkv.pointer, batch: batch, heads: cfg.numHeads,
+                          headDim: cfg.headDim, dropout: mask.site(1 + 3 * l))
+        if let g {
+            // Query and value biases. The key bias's gradient is exactly zero (it shifts all scores of a
+            // query by the same amount, which softmax ignores), so it is left at zero rather than summed
+            // from rounding noise.
+            addColumnSums(into: g.qkv.bias.pointer, src: dqkv, rows: t, cols: c, ld: 3 * c)
+            addColumnSums(into: g.qkv.bias.pointer + 2 * c, src: dqkv + 2 * c, rows: t, cols: c, ld: 3 * c)
+        }
+        // The layer's input: saved for the first layer that backpropagates, else the previous layer's
+        // output LayerNorm recomputed.
+        let input: UnsafePointer<Float>
+        if l == firstBackwardLayer {
+            input = UnsafePointer(ws.firstInput.pointer)
+        } else {
+            let p = ws.layers[l - 1]!
+            layerNormRecompute(out: x, sum: p.sum2.pointer, mean: p.mean2.pointer, rstd: p.rstd2.pointer, rows: t,
+                               params: weights.layers[l - 1].ffnNorm)
+            input = UnsafePointer(x)
+        }
+        let needInputGrad = l > firstBackwardLayer || embeddingGrads != nil
+        linearBackward(dinp: needInputGrad ? dres : nil, dweight: g?.qkv.weight.pointer, dbias: nil, dout: dqkv,
+                       inp: input, rows: t, layer: layer.qkv, accumulateInput: true)
+    }
+}
+
+/// Rows offsets[s] of buf (T, C) moved to rows s (the first token of each sequence, in place).
+func gatherFirstRows(_ buf: UnsafeMutablePointer<Float>, batch: PackedBatch, cols c: Int) {
+    for s in 0..<batch.count where batch.offsets[s] != s {
+        (buf + s * c).update(from: buf + batch.offsets[s] * c, count: c)
+    }
+}
+
+/// The inverse of gatherFirstRows for gradients: rows s of buf move to rows offsets[s]; every other row
+/// of the (T, C) result is zero.
+func scatterFirstRows(_ buf: UnsafeMutablePointer<Float>, batch: PackedBatch, cols c: Int) {
+    for s in stride(from: batch.count - 1, through: 0, by: -1) where batch.offsets[s] != s {
+        (buf + batch.offsets[s] * c).update(from: buf + s * c, count: c)
+    }
+    for s in 0..<batch.count {
+        let lo = batch.offsets[s] + 1, hi = batch.offsets[s + 1]
+        if hi > lo { (buf + lo * c).update(repeating: 0, count: (hi - lo) * c) }
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
