@@ -12,18 +12,23 @@ import Glibc
 /// restart serves the same version.
 ///
 /// Threading: everything that loads, validates or writes to the store runs on one serial dispatch queue (never on
-/// the serving path); `active`, `model(version:)` and `list()` only read a lock-protected snapshot. A swap replaces
-/// one pointer under the lock; batches hold the `ActiveModel` they started with.
+/// the serving path); `active`, `loadedModel(version:)` and `list()` only read a lock-protected snapshot
+/// (`model(version:)` may load on the caller's thread, see there). A swap replaces one pointer under the lock; batches
+/// hold the `ActiveModel` they started with.
 ///
 /// Memory: only the active model stays loaded, plus at most one other version loaded on demand by
-/// `model(version:)`. Rollback reloads the previous version from disk (a memory-mapped load).
+/// `model(version:)` / `loadModel(version:)`. Rollback reloads the previous version from disk.
+///
+/// Fingerprints: see `CheckpointFolder` (size, mtime and inode of each file, cheap enough for every event). With a
+/// manifest `sentimentd.json`, each file's SHA-256 is verified when the files arrive (`CheckpointManifest`).
 ///
 /// Decisions worth knowing:
 /// - Changed files in a known version are a new arrival: re-validated; under `newest` a valid one becomes active,
 ///   under `manual` it is recorded and the copy loaded before keeps serving until `activate`. If the changed
 ///   files fail, the version is marked rejected and, if it was active, the copy loaded before keeps serving (a
-///   restart then serves the newest valid version). Never overwrite the files of the active version in place:
-///   publish a new folder by rename (a model whose mapped file is truncated under it cannot keep answering).
+///   restart then serves the newest valid version). Publish a new folder by rename rather than
+///   overwriting the active version's files in place: today the loader copies the weights out of the file, but a
+///   loader that kept them memory-mapped could not survive its file being truncated under it.
 /// - A rolled-back version keeps its mark until an operator activates it (or rolls back to it) explicitly, even
 ///   if its files change; an arrival, rescan or restart never activates it.
 /// - Activating an unchanged (same fingerprint) valid version reloads it without re-hashing the manifest; the
