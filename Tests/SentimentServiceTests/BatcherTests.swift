@@ -93,6 +93,25 @@ final class BatcherTests: XCTestCase {
         }
     }
 
+    func testALoneClient_stopsWaitingForCompanyAfterTheFirstBatch() throws {
+        let batcher = makeBatcher(maxBatch: 16, maxDelay: .milliseconds(400))
+        batcher.start()
+        defer { batcher.drain() }
+        var start = Date()
+        _ = try predict(batcher, ["first"])
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.39, "the first batch waits for company once")
+        for i in 0..<5 {
+            start = Date()
+            _ = try predict(batcher, ["alone \(i)"])
+            XCTAssertLessThan(Date().timeIntervalSince(start), 0.2, "a client alone must not wait max_delay every time")
+        }
+        // Company arrives: a request of 3 runs at once, and afterwards the batcher waits for 3 again.
+        _ = try predict(batcher, ["a", "b", "c"])
+        start = Date()
+        _ = try predict(batcher, ["x"])
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.39)
+    }
+
     func testHeartbeat_beatsWhileIdle() throws {
         let beats = LockedBox(0)
         let batcher = makeBatcher(maxBatch: 4, maxDelay: .zero, heartbeat: .milliseconds(50),

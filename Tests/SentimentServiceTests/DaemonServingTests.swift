@@ -365,7 +365,11 @@ final class DaemonServingTests: XCTestCase {
         for i in 0..<20 {
             let started = Date()
             XCTAssertEqual(try polite.call(PredictMethod.self, .init(texts: ["polite \(i)"])).predictions.count, 1)
-            XCTAssertLessThan(Date().timeIntervalSince(started), 2, "a polite request waited behind the greedy client")
+            // The first one may queue behind the greedy client's admitted backlog (at most max_pipelined requests);
+            // after that, the greedy client is parked and adds nothing.
+            if i > 0 {
+                XCTAssertLessThan(Date().timeIntervalSince(started), 2, "a polite request waited behind the greedy client")
+            }
         }
         let queued = try polite.call(StatusMethod.self, NoParams()).queuedTexts
         XCTAssertLessThanOrEqual(queued, 8 * 200, "the greedy client's unread requests are bounded by max_pipelined")

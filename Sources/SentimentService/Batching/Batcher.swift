@@ -64,8 +64,9 @@ public enum BatcherError: Error, Equatable, Sendable {
 
 /// Dynamic batching: texts from every connection wait in one queue; a dedicated thread takes the oldest text and
 /// the up to `maxBatch - 1` others for the same model whose token lengths are closest to it, and runs them as one
-/// forward pass. A batch starts when it is full, when its oldest text has waited `maxDelay`, or at once when
-/// draining. Tokenization happens on the worker too, with the model the request was pinned to, so the event loops
+/// forward pass. A batch starts when as many texts are queued as the previous batch had (so a lone client never
+/// waits, and many clients fill their batches without waiting the whole delay), when its oldest text has waited
+/// `maxDelay`, or at once when draining. Tokenization happens on the worker too, with the model the request was pinned to, so the event loops
 /// only parse JSON.
 ///
 /// Thread model: `submit` from any thread; completion handlers run on the worker thread and must not block.
@@ -78,6 +79,10 @@ public final class Batcher: @unchecked Sendable {
     private var queue: [QueuedText] = []
     private var limits: BatchLimits
     private var state = State.running
+    /// How many texts the last batch had: the company worth waiting for. A lone client (batches of 1) never waits;
+    /// with many clients the batch starts as soon as as many texts as last time are queued, or at `maxDelay`.
+    /// Starts at `maxBatch`, so the very first batch waits for company at most once.
+    private var expectedBatch: Int
     private var sequence: UInt64 = 0
 
     private let observer: BatcherObserver
@@ -129,6 +134,7 @@ public final class Batcher: @unchecked Sendable {
     public init(limits: BatchLimits, heartbeatInterval: Duration = .seconds(1), observer: BatcherObserver = .init(),
                 logger: Logger) {
         self.limits = limits
+        self.expectedBatch = limits.maxBatch
         self.heartbeatInterval = heartbeatInterval
         self.observer = observer
         self.logger = logger
@@ -220,7 +226,7 @@ public final class Batcher: @unchecked Sendable {
             let now = ContinuousClock.now
             let draining: Bool
             if case .draining = state { draining = true } else { draining = false }
-            if draining || queue.count >= limits.maxBatch || now >= due {
+            if draining || queue.count >= min(limits.maxBatch, expectedBatch) || now >= due {
                 return takeBatch()
             }
             let wait = min((due - now).seconds, heartbeatInterval.seconds)
@@ -259,6 +265,7 @@ public final class Batcher: @unchecked Sendable {
         }
         let batch = chosen.map { queue[$0] }
         for i in chosen.reversed() { queue.remove(at: i) }
+        expectedBatch = batch.count
         return batch
     }
 

@@ -30,7 +30,7 @@ public struct DaemonConfig: Sendable, Equatable {
 
     // [batching]
     public var maxBatch = 32
-    /// How long the first text of a batch may wait for company when the model is idle.
+    /// Longest wait of the oldest queued text for company while the model is idle (see `Batcher`).
     public var maxDelayMilliseconds = 2
     /// Texts waiting for the model across all connections; beyond it predict answers "overloaded".
     public var maxQueuedTexts = 4096
