@@ -1,0 +1,267 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a pull reports as it goes; `sentimentctl pull` draws its progress line from these.
+public enum PullEvent: Sendable, Equatable {
+    /// The revision resolved to `commit`; `files` will be fetched (shards are added once the index is in).
+    case resolved(repo: String, revision: String, commit: String, version: String, files: [String])
+    case fileStarted(file: String, size: Int64?, resumingAt: Int64)
+    /// `bytes` of the file are on disk (including what an earlier attempt left).
+    case fileProgress(file: String, bytes: Int64, size: Int64?)
+    /// Attempt `attempt` at `item` (a file name, or "model info") failed; another follows.
+    case retrying(item: String, attempt: Int, reason: String)
+    case fileDone(file: String, size: Int64, alreadyPresent: Bool)
+    case published(version: String, path: String)
+}
+
+/// Retry and timeout knobs (tests shorten them).
+public struct PullSettings: Sendable {
+    /// GETs per file before giving up; each resumes from what the previous one wrote.
+    public var maxAttempts: Int
+    /// Pause before the second attempt, doubling after each (at most 30 s).
+    public var retryDelay: TimeInterval
+    /// Seconds without a byte before an attempt is abandoned.
+    public var stallTimeout: TimeInterval
+
+    public init(maxAttempts: Int = 5, retryDelay: TimeInterval = 1, stallTimeout: TimeInterval = 60) {
+        self.maxAttempts = max(1, maxAttempts)
+        self.retryDelay = retryDelay
+        self.stallTimeout = stallTimeout
+    }
+}
+
+public struct PullResult: Sendable, Equatable {
+    public var version: String
+    public var path: String
+    public var commit: String
+    public var files: [DownloadedFile]
+}
+
+/// Downloads a Hugging Face model folder into `models/<version>`:
+///
+/// 1. model info at the revision -> the commit; every file is then fetched at that commit.
+/// 2. file choice (`CheckpointFileSelection`); the version name (`--name`, else `<namespace>--<name>-<commit7>`)
+///    must not exist yet.
+/// 3. each file into `models/.staging/pull-<version>/` as `<file>.part` (resumed across attempts and runs),
+///    verified against the hub's size and SHA-256 / git blob id, fsynced, renamed to `<file>`.
+/// 4. `sentimentd.json` (the registry's manifest shape plus `source`), the folder fsynced, then one rename(2) to
+///    `models/<version>`: the registry sees the whole checkpoint or nothing.
+///
+/// A crash or Ctrl-C leaves only the staging folder, which the next run of the same pull resumes. Two pulls of the
+/// same version exclude each other with `flock` on `models/.staging/pull-<version>.lock`.
+public final class ModelPull {
+    public let repo: HubRepositoryID
+    public let revision: String
+    public let modelsDirectory: URL
+    public let endpoint: HubEndpoint
+    private let requestedName: String?
+    private let settings: PullSettings
+    private let progress: (PullEvent) -> Void
+
+    public static let stagingDirectoryName = ".staging"
+    static let stateFileName = ".pull-state.json"
+
+    public init(repo: HubRepositoryID, revision: String = "main", modelsDirectory: URL, name: String? = nil,
+                endpoint: HubEndpoint, settings: PullSettings = PullSettings(),
+                progress: @escaping (PullEvent) -> Void = { _ in }) throws {
+        guard !revision.isEmpty else { throw HubError.revisionNotFound(repo: repo.value, revision: revision, url: "-") }
+        if let name { try Self.validateVersionName(name) }
+        self.repo = repo
+        self.revision = revision
+        self.modelsDirectory = modelsDirectory.standardizedFileURL
+        self.requestedName = name
+        self.endpoint = endpoint
+        self.settings = settings
+        self.progress = progress
+    }
+
+    /// The version name a pull publishes under unless `--name` says otherwise.
+    public static func defaultVersionName(repo: HubRepositoryID, commit: String) -> String {
+        "\(repo.folderName)-\(commit.prefix(7).lowercased())"
+    }
+
+    /// A name the registry takes as a version: one path component, not a dot-file.
+    public static func validateVersionName(_ name: String) throws {
+        if name.isEmpty { throw HubError.invalidVersionName(name, reason: "it is empty") }
+        if name.contains("/") { throw HubError.invalidVersionName(name, reason: "it contains '/'") }
+        if name.hasPrefix(".") {
+            throw HubError.invalidVersionName(name, reason: "names starting with '.' are ignored by the registry")
+        }
+        if name.utf8.count > 200 { throw HubError.invalidVersionName(name, reason: "it is longer than 200 bytes") }
+        if name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            throw HubError.invalidVersionName(name, reason: "it contains control characters")
+        }
+    }
+
+    public func run() throws -> PullResult {
+        let models = modelsDirectory.path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: models, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw HubError.modelsDirectoryMissing(path: models)
+        }
+
+        let info = try fetchModelInfo()
+        let selection = try CheckpointFileSelection.choose(from: info, repo: repo, revision: revision)
+        let version = requestedName ?? Self.defaultVersionName(repo: repo, commit: info.sha)
+        try Self.validateVersionName(version)
+        let destination = models + "/" + version
+        guard access(destination, F_OK) != 0 else { throw HubError.versionExists(path: destination) }
+        progress(.resolved(repo: repo.value, revision: revision, commit: info.sha, version: version, files: selection.files))
+
+        let stagingRoot = models + "/" + Self.stagingDirectoryName
+        try makeDirectory(stagingRoot)
+        let lock = try StagingLock(path: stagingRoot + "/pull-\(version).lock")
+        defer { lock.release() }
+        let staging = stagingRoot + "/pull-\(version)"
+        try prepareStaging(staging, commit: info.sha)
+
+        let downloader = FileDownloader(endpoint: endpoint, repo: repo, commit: info.sha, staging: staging,
+                                        settings: settings, progress: progress)
+        var files: [DownloadedFile] = []
+        for name in selection.files {
+            files.append(try downloader.fetch(expectation(for: name, in: info)))
+        }
+        if case let .sharded(index) = selection.weights {
+            let data: Data
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: staging + "/" + index))
+            } catch {
+                throw HubError.fileSystem(path: staging + "/" + index, operation: "read", reason: error.localizedDescription)
+            }
+            for shard in try CheckpointFileSelection.shardNames(fromIndex: data, indexName: index) {
+                guard info.sibling(named: shard) != nil else {
+                    throw HubError.missingShard(repo: repo.value, index: index, shard: shard)
+                }
+                files.append(try downloader.fetch(expectation(for: shard, in: info)))
+            }
+        }
+
+        // Only the checkpoint's files go to models/: drop the state file and anything an older run left.
+        let keep = Set(files.map(\.name))
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? [] where !keep.contains(name) {
+            unlink(staging + "/" + name)
+        }
+        let source = PullManifest.Source(endpoint: endpoint.base.absoluteString, repo: repo.value, revision: revision,
+                                         commit: info.sha)
+        try PullManifest(files: files, source: source).write(into: staging)
+        try DurableFiles.fsyncDirectory(staging)
+        try DurableFiles.renameNoReplace(staging, destination)
+        try DurableFiles.fsyncDirectory(models)
+        try? DurableFiles.fsyncDirectory(stagingRoot)
+        progress(.published(version: version, path: destination))
+        return PullResult(version: version, path: destination, commit: info.sha, files: files)
+    }
+
+    private func fetchModelInfo() throws -> HubModelInfo {
+        let url = endpoint.modelInfoURL(repo: repo, revision: revision)
+        var attempt = 1
+        while true {
+            var body = Data()
+            let outcome: HTTPTransfer.Outcome
+            do {
+                outcome = try HTTPTransfer.get(url, headers: ["Accept": "application/json"], endpoint: endpoint,
+                                               stallTimeout: settings.stallTimeout) { data in
+                    body.append(data)
+                    if body.count > 64 << 20 {
+                        throw HubError.protocolViolation(url: url.absoluteString, reason: "model info larger than 64 MiB")
+                    }
+                }
+            } catch let HTTPTransfer.Failure.callback(error) {
+                throw error
+            } catch {
+                let failure: HubError = if case HTTPTransfer.Failure.stalled = error {
+                    .stalled(url: url.absoluteString, seconds: settings.stallTimeout)
+                } else if case let HTTPTransfer.Failure.network(reason) = error {
+                    .network(url: url.absoluteString, reason: reason)
+                } else {
+                    .network(url: url.absoluteString, reason: "\(error)")
+                }
+                guard attempt < settings.maxAttempts else { throw failure }
+                progress(.retrying(item: "model info", attempt: attempt, reason: failure.description))
+                attempt += 1
+                Thread.sleep(forTimeInterval: min(settings.retryDelay * pow(2, Double(attempt - 2)), 30))
+                continue
+            }
+            let status = outcome.response.statusCode
+            if status == 200 { return try HubModelInfo.decode(body, url: url) }
+            if HubResponse.isTransient(status), attempt < settings.maxAttempts {
+                progress(.retrying(item: "model info", attempt: attempt, reason: "HTTP \(status)"))
+                attempt += 1
+                Thread.sleep(forTimeInterval: min(settings.retryDelay * pow(2, Double(attempt - 2)), 30))
+                continue
+            }
+            throw HubResponse.error(for: outcome, url: url, repo: repo, revision: revision, file: nil,
+                                    hadToken: endpoint.token != nil)
+        }
+    }
+
+    private func expectation(for name: String, in info: HubModelInfo) -> ExpectedFile {
+        info.sibling(named: name).map(ExpectedFile.init) ?? ExpectedFile(name: name)
+    }
+
+    private func makeDirectory(_ path: String) throws {
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw PartFile.error(errno, path: path, operation: "create the directory", staging: path)
+        }
+    }
+
+    /// Creates the staging folder, or reuses it when it holds the same repository at the same commit; a folder
+    /// from another commit (`--name` reused after the revision moved) is emptied first.
+    private func prepareStaging(_ staging: String, commit: String) throws {
+        let statePath = staging + "/" + Self.stateFileName
+        let state = PullState(repo: repo.value, commit: commit)
+        if access(staging, F_OK) == 0 {
+            let previous = (try? Data(contentsOf: URL(fileURLWithPath: statePath)))
+                .flatMap { try? JSONDecoder().decode(PullState.self, from: $0) }
+            if previous == state { return }
+            do {
+                try FileManager.default.removeItem(atPath: staging)
+            } catch {
+                throw HubError.fileSystem(path: staging, operation: "remove the stale staging folder",
+                                          reason: error.localizedDescription)
+            }
+        }
+        try makeDirectory(staging)
+        try PullManifest.writeDurably(try JSONEncoder().encode(state), to: statePath, staging: staging)
+    }
+
+    /// What a staging folder holds, so a rerun knows whether its `.part` files can be continued.
+    private struct PullState: Codable, Equatable {
+        var repo: String
+        var commit: String
+    }
+}
+
+/// An exclusive `flock` held while a pull uses its staging folder. The kernel drops it when the process dies.
+/// The lock file stays behind (unlinking it would let a third pull lock a fresh file while a second one still
+/// holds the old inode).
+private final class StagingLock {
+    private var descriptor: Int32
+    private let path: String
+
+    init(path: String) throws {
+        self.path = path
+        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw PartFile.error(errno, path: path, operation: "create", staging: path) }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            descriptor = -1
+            if code == EWOULDBLOCK { throw HubError.pullInProgress(lock: path) }
+            throw HubError.fileSystem(path: path, operation: "lock", reason: String(cString: strerror(code)))
+        }
+    }
+
+    func release() {
+        guard descriptor >= 0 else { return }
+        Glibc.close(descriptor)
+        descriptor = -1
+    }
+
+    deinit { release() }
+}
