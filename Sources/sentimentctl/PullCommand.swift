@@ -117,9 +117,8 @@ final class PullProgressLine: @unchecked Sendable {
         case let .fileStarted(file, size, resumingAt):
             fileStart = Date()
             startBytes = resumingAt
-            if !isTerminal {
-                let resume = resumingAt > 0 ? ", resuming at \(Self.bytes(resumingAt))" : ""
-                line("  \(file) (\(size.map(Self.bytes) ?? "size unknown")\(resume))")
+            if !isTerminal && resumingAt > 0 {
+                line("  \(file): resuming at \(Self.bytes(resumingAt)) of \(size.map(Self.bytes) ?? "?")")
             }
         case let .fileProgress(file, bytes, size):
             let now = Date()
@@ -132,7 +131,7 @@ final class PullProgressLine: @unchecked Sendable {
             text += "  \(Self.bytes(Int64(rate)))/s"
             FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
             drawn = true
-        case let .fileRetrying(file, attempt, reason):
+        case let .retrying(file, attempt, reason):
             line("  \(file): attempt \(attempt) failed (\(reason)); retrying")
         case let .fileDone(file, size, alreadyPresent):
             let elapsed = Date().timeIntervalSince(fileStart)

@@ -24,7 +24,7 @@ struct SentimentCtl: ParsableCommand {
         """,
         subcommands: [
             PredictCommand.self, StatusCommand.self, ModelsCommand.self, ActivateCommand.self,
-            RollbackCommand.self, ReloadCommand.self, MetricsCommand.self,
+            RollbackCommand.self, ReloadCommand.self, MetricsCommand.self, PullCommand.self,
         ]
     )
 
