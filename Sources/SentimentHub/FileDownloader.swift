@@ -6,7 +6,7 @@ import FoundationNetworking
 import Glibc
 #endif
 
-/// What the hub says one file must be. From the model info's `siblings` when it has `?blobs=true` data, else
+/// What the hub says one file must be. From the model info's `siblings` when it has `?blobs=True` data, else
 /// filled from the file response's headers on the first download.
 struct ExpectedFile: Sendable, Equatable {
     var name: String
@@ -181,7 +181,7 @@ final class FileDownloader {
         try part.syncAndClose()
     }
 
-    /// Without `?blobs=true` data, the hub's headers give the size and digest: `X-Linked-Size` and
+    /// Without `?blobs=True` data, the hub's headers give the size and digest: `X-Linked-Size` and
     /// `X-Linked-Etag` (the LFS SHA-256) on the redirect to the CDN, or `ETag` (the git blob id) for other files.
     private func fillExpectations(_ expected: inout ExpectedFile, from outcome: HTTPTransfer.Outcome) {
         if expected.size == nil {

@@ -43,7 +43,7 @@ public struct HubRepositoryID: Sendable, Equatable, CustomStringConvertible {
 
 /// Where the hub lives and how to reach it: the URL layout of huggingface.co (and of mirrors that copy it).
 ///
-///     {endpoint}/api/models/{repo}/revision/{revision}?blobs=true    model info: sha, siblings with sizes, LFS sha256
+///     {endpoint}/api/models/{repo}/revision/{revision}?blobs=True    model info: sha, siblings with sizes, LFS sha256
 ///     {endpoint}/{repo}/resolve/{revision}/{path}                    file bytes (LFS files redirect to a CDN)
 public struct HubEndpoint: Sendable, Equatable {
     public static let defaultURL = "https://huggingface.co"
@@ -71,8 +71,9 @@ public struct HubEndpoint: Sendable, Equatable {
         return try HubEndpoint(chosen, token: environment["HF_TOKEN"])
     }
 
+    /// `blobs=True` exactly as huggingface_hub's `model_info(files_metadata=True)` sends it (Python's `True`).
     public func modelInfoURL(repo: HubRepositoryID, revision: String) -> URL {
-        url("api/models/\(repo.value)/revision/\(Self.escapeSegment(revision))?blobs=true")
+        url("api/models/\(repo.value)/revision/\(Self.escapeSegment(revision))?blobs=True")
     }
 
     public func resolveURL(repo: HubRepositoryID, revision: String, file: String) -> URL {

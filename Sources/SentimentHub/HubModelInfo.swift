@@ -1,6 +1,6 @@
 import Foundation
 
-/// The part of `GET /api/models/{repo}/revision/{revision}?blobs=true` a pull needs.
+/// The part of `GET /api/models/{repo}/revision/{revision}?blobs=True` a pull needs.
 ///
 /// ```json
 /// { "id": "cardiffnlp/twitter-roberta-base-sentiment-latest", "sha": "4ba3d4463bd152c9e4abd892b50844f30c646708",
@@ -8,7 +8,7 @@ import Foundation
 ///                 { "rfilename": "pytorch_model.bin", "size": 501045531, "blobId": "c4e6e0b…",
 ///                   "lfs": { "sha256": "c4e6e0b…", "size": 501045531, "pointerSize": 135 } } ] }
 /// ```
-/// Without `?blobs=true` (or from a mirror that ignores it) siblings carry only `rfilename`; the pull then takes
+/// Without `?blobs=True` (or from a mirror that ignores it) siblings carry only `rfilename`; the pull then takes
 /// sizes and digests from the file responses' `X-Linked-Size`, `X-Linked-Etag` and `ETag` headers.
 public struct HubModelInfo: Decodable, Sendable, Equatable {
     public struct Sibling: Decodable, Sendable, Equatable {

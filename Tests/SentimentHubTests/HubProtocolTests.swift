@@ -21,7 +21,7 @@ final class HubProtocolTests: XCTestCase {
         let endpoint = try HubEndpoint("https://huggingface.co/")
         let repo = try HubRepositoryID("cardiffnlp/twitter-roberta-base-sentiment-latest")
         XCTAssertEqual(endpoint.modelInfoURL(repo: repo, revision: "main").absoluteString,
-                       "https://huggingface.co/api/models/cardiffnlp/twitter-roberta-base-sentiment-latest/revision/main?blobs=true")
+                       "https://huggingface.co/api/models/cardiffnlp/twitter-roberta-base-sentiment-latest/revision/main?blobs=True")
         // A revision is one path segment: refs/pr/1 is escaped as huggingface_hub does.
         XCTAssertEqual(endpoint.resolveURL(repo: repo, revision: "refs/pr/1", file: "onnx/model file.onnx").absoluteString,
                        "https://huggingface.co/cardiffnlp/twitter-roberta-base-sentiment-latest/resolve/refs%2Fpr%2F1/onnx/model%20file.onnx")

@@ -100,7 +100,7 @@ final class ModelPullTests: XCTestCase {
         XCTAssertTrue(resolves.allSatisfy { $0.path.contains("/resolve/\(HubFixtures.commit)/") }, "\(resolves.map(\.path))")
         XCTAssertTrue(resolves.allSatisfy { $0.headers["accept-encoding"] == "identity" })
         XCTAssertEqual(server.requests.filter { $0.path.hasPrefix("/cdn/") }.count, 1, "model.safetensors goes through the CDN")
-        XCTAssertEqual(server.requests.first?.uri, "/api/models/\(HubFixtures.repoID)/revision/main?blobs=true")
+        XCTAssertEqual(server.requests.first?.uri, "/api/models/\(HubFixtures.repoID)/revision/main?blobs=True")
 
         let done = events.events.compactMap { event -> String? in
             if case let .fileDone(file, _, false) = event { return file }
@@ -261,7 +261,7 @@ final class ModelPullTests: XCTestCase {
         XCTAssertThrowsError(try pull("sentimentd-tests/no-such-model")) { error in
             guard case let .repositoryNotFound(repo, url, false) = error as? HubError else { return XCTFail("\(error)") }
             XCTAssertEqual(repo, "sentimentd-tests/no-such-model")
-            XCTAssertEqual(url, server.endpointURL + "/api/models/sentimentd-tests/no-such-model/revision/main?blobs=true")
+            XCTAssertEqual(url, server.endpointURL + "/api/models/sentimentd-tests/no-such-model/revision/main?blobs=True")
             XCTAssertTrue("\(error)".contains("HF_TOKEN"), "a private repository looks the same: \(error)")
         }
         XCTAssertEqual(models.listing(""), [], "nothing is staged before the repository is known")
@@ -307,7 +307,7 @@ final class ModelPullTests: XCTestCase {
         XCTAssertThrowsError(try pull(endpoint: deadEndpoint, settings: PullSettings(maxAttempts: 2, retryDelay: 0.01),
                                       events: events)) { error in
             guard case let .network(url, reason) = error as? HubError else { return XCTFail("\(error)") }
-            XCTAssertEqual(url, deadEndpoint + "/api/models/\(HubFixtures.repoID)/revision/main?blobs=true")
+            XCTAssertEqual(url, deadEndpoint + "/api/models/\(HubFixtures.repoID)/revision/main?blobs=True")
             XCTAssertEqual(reason, "connection refused")
             XCTAssertTrue("\(error)".contains(deadEndpoint))
         }

@@ -33,7 +33,7 @@ struct FixtureRepository {
         return hasher.finalizeHex()
     }
 
-    /// The `?blobs=true` model info JSON (or only `rfilename`s without blobs).
+    /// The `?blobs=True` model info JSON (or only `rfilename`s without blobs).
     func infoJSON(blobs: Bool) -> Data {
         let siblings: [[String: Any]] = files.keys.sorted().map { path in
             let data = files[path]!
@@ -56,7 +56,7 @@ struct FixtureRepository {
 
 /// A loopback HTTP/1.1 server (127.0.0.1, port 0) in the hub's URL layout, with failure modes:
 ///
-///     GET /api/models/{repo}/revision/{rev}[?blobs=true]   model info
+///     GET /api/models/{repo}/revision/{rev}[?blobs=True]   model info
 ///     GET /{repo}/resolve/{rev}/{path}                      file; LFS files 302 to /cdn/{sha256} when redirecting
 ///     GET /cdn/{sha256}                                     LFS bytes (no token needed, like a presigned URL)
 ///
@@ -198,7 +198,7 @@ final class HubFixtureServer: @unchecked Sendable {
             guard segments[5] == "main" || segments[5] == repository.commit else {
                 return error(404, code: "RevisionNotFound", "Invalid rev id: \(segments[5])")
             }
-            let blobs = _includeBlobs && request.uri.contains("blobs=true")
+            let blobs = _includeBlobs && request.uri.lowercased().contains("blobs=true")
             return .response(status: .ok, headers: [("Content-Type", "application/json")], body: repository.infoJSON(blobs: blobs))
         }
         if segments.count >= 5, segments[2] == "resolve" {
