@@ -38,7 +38,7 @@ let package = Package(
         ),
         .target(name: "SentimentProtocol"),
         // Downloads Hugging Face model folders (resumable, checksum-verified, atomic publish).
-        .target(name: "SentimentHub"),
+        .target(name: "SentimentHub", swiftSettings: [.unsafeFlags(["-O"])]),
         .target(
             name: "SentimentService",
             dependencies: [
