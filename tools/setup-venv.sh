@@ -43,7 +43,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet "$wheel"
-"$VENV/bin/python" -m pip install --quiet "transformers>=5,<6" safetensors onnxruntime tensorboard
+"$VENV/bin/python" -m pip install --quiet "transformers>=5,<6" safetensors onnxruntime onnx tensorboard
 "$VENV/bin/python" - <<'PY'
 import torch, transformers, safetensors, onnxruntime, tensorboard
 print(f"torch {torch.__version__}, transformers {transformers.__version__}, safetensors {safetensors.__version__}, "

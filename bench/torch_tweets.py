@@ -1,0 +1,29 @@
+"""PyTorch eager fp32 end-to-end over real tweets, the peer of `sentimentd bench --tweets`:
+tokenise + predict in file order, batch 32 padded to the longest, RoBERTa-base dims, random weights.
+usage: python torch_tweets.py TWEETS_FILE ROBERTA_TOKENIZER_DIR"""
+import sys, time
+import torch
+from transformers import AutoTokenizer, RobertaConfig, RobertaForSequenceClassification
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+tweets = [l for l in open(sys.argv[1], encoding="utf-8").read().split("\n") if l]
+tok = AutoTokenizer.from_pretrained(sys.argv[2])
+assert tok.convert_tokens_to_ids(["<s>", "<pad>", "</s>", "Ġthe"]) == [0, 1, 2, 5]
+cfg = RobertaConfig(vocab_size=50265, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                    intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5,
+                    hidden_act="gelu", pad_token_id=1, bos_token_id=0, eos_token_id=2, num_labels=3)
+model = RobertaForSequenceClassification._from_config(cfg).eval()
+
+def run():
+    with torch.inference_mode():
+        for i in range(0, len(tweets), 32):
+            enc = tok(tweets[i:i + 32], padding=True, truncation=True, max_length=128, return_tensors="pt")
+            model(**enc)
+
+run()  # warm-up
+best = None
+for _ in range(2):
+    t0 = time.perf_counter(); run(); dt = time.perf_counter() - t0
+    best = dt if best is None else min(best, dt)
+print(f"end-to-end torch: {len(tweets)} tweets, tokenise+predict b32 padded: {best:.2f} s = {len(tweets)/best:.1f} tweets/s")
