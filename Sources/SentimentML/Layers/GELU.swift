@@ -24,18 +24,26 @@ func biasGELUForward(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float
     }
 }
 
-/// out and pre are (N, I): out = gelu(pre), recomputing the activation the backward pass needs as the
-/// next Linear's input from the saved pre-activation.
-func geluRecompute(out: UnsafeMutablePointer<Float>, pre: UnsafePointer<Float>, rows n: Int, cols c: Int) {
+/// out, derivative and pre are (N, I): out = gelu(pre), the activation the backward pass needs as the
+/// next Linear's input, recomputed from the saved pre-activation; derivative (optional) = gelu'(pre) from
+/// the same erf/exp evaluation, for geluBackward(_:derivative:) after the GEMM that consumes `out`.
+func geluRecompute(out: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>? = nil,
+                   pre: UnsafePointer<Float>, rows n: Int, cols c: Int) {
     let total = n * c
     Parallel.forRanges(total, grain: 16_384) { range in
         var j = range.lowerBound
         while j + 8 <= range.upperBound {
-            let v = UnsafeRawPointer(pre + j).loadUnaligned(as: V8.self)
-            UnsafeMutableRawPointer(out + j).storeBytes(of: simdGELU(v), as: V8.self)
+            let (g, dg) = geluAndDerivative(UnsafeRawPointer(pre + j).loadUnaligned(as: V8.self))
+            UnsafeMutableRawPointer(out + j).storeBytes(of: g, as: V8.self)
+            if let derivative { UnsafeMutableRawPointer(derivative + j).storeBytes(of: dg, as: V8.self) }
             j += 8
         }
-        while j < range.upperBound { out[j] = simdGELU(V8(repeating: pre[j]))[0]; j += 1 }
+        while j < range.upperBound {
+            let (g, dg) = geluAndDerivative(V8(repeating: pre[j]))
+            out[j] = g[0]
+            derivative?[j] = dg[0]
+            j += 1
+        }
     }
 }
 
@@ -44,23 +52,89 @@ func geluRecompute(out: UnsafeMutablePointer<Float>, pre: UnsafePointer<Float>, 
 /// dbias (I), when given, accumulates Σ_rows ∂loss/∂pre (the bias of the Linear before the GELU).
 func geluBackward(_ d: UnsafeMutablePointer<Float>, pre: UnsafePointer<Float>, rows n: Int, cols c: Int,
                   dbias: UnsafeMutablePointer<Float>? = nil) {
-    let total = n * c
-    Parallel.forRanges(total, grain: 16_384) { range in
-        var j = range.lowerBound
-        while j + 8 <= range.upperBound {
-            let x = UnsafeRawPointer(pre + j).loadUnaligned(as: V8.self)
-            let g = UnsafeRawPointer(d + j).loadUnaligned(as: V8.self)
-            UnsafeMutableRawPointer(d + j).storeBytes(of: g * simdGELUDerivative(x), as: V8.self)
-            j += 8
-        }
-        while j < range.upperBound { d[j] *= simdGELUDerivative(V8(repeating: pre[j]))[0]; j += 1 }
-    }
-    if let dbias { addColumnSums(into: dbias, src: d, rows: n, cols: c, ld: c) }
+    scaleRowsSummingColumns(d, by: pre, rows: n, cols: c, dbias: dbias) { geluAndDerivative($0).1 }
 }
 
+/// The same with gelu'(pre) already computed by geluRecompute(out:derivative:pre:): d *= derivative.
+func geluBackward(_ d: UnsafeMutablePointer<Float>, derivative: UnsafePointer<Float>, rows n: Int, cols c: Int,
+                  dbias: UnsafeMutablePointer<Float>? = nil) {
+    scaleRowsSummingColumns(d, by: derivative, rows: n, cols: c, dbias: dbias) { $0 }
+}
+
+/// d (N, C) *= f(src) element-wise, and dbias (C) += Σ_rows of the result, in one row-parallel pass.
 @inline(__always)
-func simdGELUDerivative(_ x: V8) -> V8 {
-    let cdf = 0.5 * (1 + simdErf(x * 0.707_106_781_186_547_5))
-    let pdf = simdExp(-0.5 * x * x) * 0.398_942_280_401_432_7
-    return cdf + x * pdf
+private func scaleRowsSummingColumns(_ d: UnsafeMutablePointer<Float>, by src: UnsafePointer<Float>, rows n: Int,
+                                     cols c: Int, dbias: UnsafeMutablePointer<Float>?, _ f: (V8) -> V8) {
+    let grain = max(1, 16_384 / max(c, 1))
+    let chunks = RowChunks.count(n, grain: grain)
+    let partial = UnsafeMutablePointer<Float>.allocate(capacity: dbias == nil ? 1 : chunks * c)
+    defer { partial.deallocate() }
+    if dbias != nil { partial.initialize(repeating: 0, count: chunks * c) }
+    RowChunks.run(n, grain: grain) { chunk, rows in
+        let acc = partial + chunk * c
+        for r in rows {
+            let row = d + r * c, s = src + r * c
+            var j = 0
+            while j + 8 <= c {
+                let v = UnsafeRawPointer(row + j).loadUnaligned(as: V8.self) * f(UnsafeRawPointer(s + j).loadUnaligned(as: V8.self))
+                UnsafeMutableRawPointer(row + j).storeBytes(of: v, as: V8.self)
+                if dbias != nil {
+                    UnsafeMutableRawPointer(acc + j).storeBytes(of: UnsafeRawPointer(acc + j).loadUnaligned(as: V8.self) + v, as: V8.self)
+                }
+                j += 8
+            }
+            while j < c {
+                let v = row[j] * f(V8(repeating: s[j]))[0]
+                row[j] = v
+                if dbias != nil { acc[j] += v }
+                j += 1
+            }
+        }
+    }
+    if let dbias { for k in 0..<chunks { addRow(dbias, partial + k * c, c) } }
+}
+
+/// gelu(x) and gelu'(x) sharing one exp(-x²/2): the erf of Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7,
+/// as simdErf) needs exactly the exp that the normal density φ(x) needs.
+@inline(__always)
+func geluAndDerivative(_ x: V8) -> (V8, V8) {
+    let z = x * 0.707_106_781_186_547_5
+    let zb = unsafeBitCast(z, to: SIMD8<UInt32>.self)
+    let az = unsafeBitCast(zb & 0x7FFF_FFFF, to: V8.self)
+    let t = 1 / (1 + 0.327_591_1 * az)
+    var y = V8(repeating: 1.061_405_429)
+    y = y * t - 1.453_152_027
+    y = y * t + 1.421_413_741
+    y = y * t - 0.284_496_736
+    y = y * t + 0.254_829_592
+    y = y * t
+    let e = expOfNonPositive(-az * az)          // exp(-x²/2)
+    let erfAbs = 1 - y * e
+    let erf = unsafeBitCast(unsafeBitCast(erfAbs, to: SIMD8<UInt32>.self) | (zb & 0x8000_0000), to: V8.self)
+    let cdf = 0.5 * (1 + erf)
+    return (x * cdf, cdf + x * e * 0.398_942_280_401_432_7)
+}
+
+/// exp(a) for a <= 0 (as simdExp, whose clamp compiles to calls): the argument is clamped below at -87
+/// with max(a, lo) = (a + lo + |a - lo|) / 2, all in registers.
+@inline(__always)
+private func expOfNonPositive(_ a: V8) -> V8 {
+    let lo = V8(repeating: -87)
+    let diff = a - lo
+    let absDiff = unsafeBitCast(unsafeBitCast(diff, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: V8.self)
+    let clamped = 0.5 * (a + lo + absDiff)
+    let magic = V8(repeating: 12_582_912) // 1.5 * 2^23
+    let shifted = clamped * 1.442_695_04 + magic
+    let n = shifted - magic
+    var r = clamped - n * 0.693_145_75
+    r = r - n * 1.428_606_8e-6
+    var p = V8(repeating: 1.987_569_1e-4)
+    p = p * r + 1.398_199_9e-3
+    p = p * r + 8.333_452e-3
+    p = p * r + 4.166_579_6e-2
+    p = p * r + 1.666_666_5e-1
+    p = p * r + 0.5
+    p = p * r * r + r + 1
+    let bits = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &+ 127) &<< 23
+    return p * unsafeBitCast(bits, to: V8.self)
 }

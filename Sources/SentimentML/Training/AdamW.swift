@@ -70,7 +70,8 @@ public struct AdamW {
             if let s = state[p.name], s.m.count == p.count {
                 moments.append(s)
             } else {
-                let s = AdamWMoments(m: FloatBuffer(count: p.count), v: FloatBuffer(count: p.count))
+                // Pages stay unallocated until a nonzero gradient reaches them (sparse embedding rows).
+                let s = AdamWMoments(m: ZeroPages.buffer(count: p.count), v: ZeroPages.buffer(count: p.count))
                 state[p.name] = s
                 moments.append(s)
             }
@@ -145,6 +146,13 @@ func adamWKernel(p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: Uns
         var pv = UnsafeRawPointer(p + i).loadUnaligned(as: V8.self) * decay
         var mv = UnsafeRawPointer(m + i).loadUnaligned(as: V8.self)
         var vv = UnsafeRawPointer(v + i).loadUnaligned(as: V8.self)
+        if isAllZeroBits(gv) && isAllZeroBits(mv) && isAllZeroBits(vv) {
+            // m and v stay 0 and the update term is 0 / (0 + eps) = 0: only the decay applies. Not
+            // writing m and v keeps never-touched embedding rows from allocating memory.
+            UnsafeMutableRawPointer(p + i).storeBytes(of: pv, as: V8.self)
+            i += 8
+            continue
+        }
         mv = mv + oneMinusB1 * (gv - mv)
         vv = vv * beta2 + oneMinusB2 * (gv * gv)
         let denom = vv.squareRoot() / bc2Sqrt + eps

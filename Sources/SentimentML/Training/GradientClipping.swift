@@ -11,8 +11,9 @@ public func clipGradientNorm(_ params: [TrainableParameter], maxNorm: Float) -> 
         forEachGradientChunk(params) { g, n in
             var i = 0
             while i + 8 <= n {
-                let v = UnsafeRawPointer(g + i).loadUnaligned(as: V8.self) * coef
-                UnsafeMutableRawPointer(g + i).storeBytes(of: v, as: V8.self)
+                let v = UnsafeRawPointer(g + i).loadUnaligned(as: V8.self)
+                // Zeros stay zeros unwritten (sparse embedding gradients keep their pages free).
+                if !isAllZeroBits(v) { UnsafeMutableRawPointer(g + i).storeBytes(of: v * coef, as: V8.self) }
                 i += 8
             }
             while i < n { g[i] *= coef; i += 1 }

@@ -62,7 +62,7 @@ public final class TrainableModel {
         headGrads = ClassifierHeadLinears(dense: zeros(head.dense), out: zeros(head.out), inputDropout: head.inputDropout)
         let e = weights.embeddings
         embeddingGrads = freezeEmbeddings ? nil : EmbeddingParams(
-            word: FloatBuffer(count: e.word.count), position: FloatBuffer(count: e.position.count),
+            word: ZeroPages.buffer(count: e.word.count), position: FloatBuffer(count: e.position.count),
             tokenType: FloatBuffer(count: e.tokenType.count), norm: zeros(e.norm), width: e.width)
         layerGrads = weights.layers.enumerated().map { i, l in
             i < frozen ? nil : EncoderLayerParams(
@@ -121,9 +121,20 @@ public final class TrainableModel {
         return list
     }
 
+    /// Clears every gradient. The word-embedding gradient is cleared row by row where forwardBackward
+    /// wrote (its untouched pages stay unallocated, see ZeroPages).
     public func zeroGrad() {
-        for p in parameters { p.grad.zero() }
+        let wordGrad = embeddingGrads?.word
+        for p in parameters where p.grad !== wordGrad { p.grad.zero() }
+        if let wordGrad {
+            let c = config.hiddenSize
+            for row in touchedWordRows { (wordGrad.pointer + Int(row) * c).update(repeating: 0, count: c) }
+            touchedWordRows.removeAll(keepingCapacity: true)
+        }
     }
+
+    /// Rows of the word-embedding gradient written since the last zeroGrad.
+    private var touchedWordRows = Set<Int32>()
 
     /// Dropout sites: 0 the embeddings' output; per layer l: 1 + 3l attention probabilities,
     /// 2 + 3l attention output, 3 + 3l FFN output; the head derives its two from `headSite`.
@@ -261,6 +272,7 @@ public final class TrainableModel {
             backwardLayer(l, batch: batch, compact: l == nLayers - 1, mask: mask, ws: ws)
         }
         guard let g = embeddingGrads else { return }
+        touchedWordRows.formUnion(ids)
         if mask.isActive { dropoutBackward(ws.dres.pointer, rows: t, cols: c, mask: mask.site(0)) }
         embeddingsBackward(dout: ws.dres.pointer, ids: ids, positions: positions, params: weights.embeddings,
                            sum: ws.embSum!.pointer, mean: ws.embMean!.pointer, rstd: ws.embRstd!.pointer, grads: g,
@@ -288,10 +300,11 @@ public final class TrainableModel {
             dDown = tmp
         }
         // FFN down: its input gelu(pre) is recomputed into `up`, which then receives ∂/∂gelu(pre).
-        geluRecompute(out: up, pre: a.pre.pointer, rows: rows, cols: inter)
+        let geluDerivative = ws.geluDerivative.pointer
+        geluRecompute(out: up, derivative: geluDerivative, pre: a.pre.pointer, rows: rows, cols: inter)
         linearBackward(dinp: up, dweight: g?.ffnDown.weight.pointer, dbias: g?.ffnDown.bias.pointer,
                        dout: dDown, inp: up, rows: rows, layer: layer.ffnDown)
-        geluBackward(up, pre: a.pre.pointer, rows: rows, cols: inter, dbias: g?.ffnUp.bias.pointer)
+        geluBackward(up, derivative: geluDerivative, rows: rows, cols: inter, dbias: g?.ffnUp.bias.pointer)
         // FFN up: its input is the attention LayerNorm's output, recomputed into x.
         layerNormRecompute(out: x, sum: a.sum1.pointer, mean: a.mean1.pointer, rstd: a.rstd1.pointer, rows: rows,
                            params: layer.attnNorm)

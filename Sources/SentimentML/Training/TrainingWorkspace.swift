@@ -30,6 +30,8 @@ final class TrainingWorkspace {
     let firstInput: FloatBuffer
     let embSum, embMean, embRstd: FloatBuffer?
     let x, tmp, up, dres, dqkv, dctx: FloatBuffer
+    /// gelu'(pre) of the layer being differentiated (T, I).
+    let geluDerivative: FloatBuffer
     let headInput, headHidden, headHiddenDropped: FloatBuffer
     let logits, probs, dlogits: FloatBuffer
 
@@ -45,6 +47,7 @@ final class TrainingWorkspace {
         x = FloatBuffer(count: t * c)
         tmp = FloatBuffer(count: t * c)
         up = FloatBuffer(count: t * inter)
+        geluDerivative = FloatBuffer(count: t * inter)
         dres = FloatBuffer(count: t * c)
         dqkv = FloatBuffer(count: t * 3 * c)
         dctx = FloatBuffer(count: t * c)

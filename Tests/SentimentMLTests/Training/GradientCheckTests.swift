@@ -257,15 +257,28 @@ final class GradientCheckTests: XCTestCase {
         biasGELUForward(buf.pointer, bias: bias, rows: n, cols: c, preActivation: pre.pointer)
         let ref = { (x: [Double], b: [Double]) in (0..<(n * c)).map { Self.refGELU(x[$0] + b[$0 % c]) } }
         assertForward(buf.array, ref(Self.d(x), Self.d(bias)), "gelu")
-        let again = FloatBuffer(count: n * c)
-        geluRecompute(out: again.pointer, pre: pre.pointer, rows: n, cols: c)
-        XCTAssertEqual(again.array, buf.array, "geluRecompute equals the forward output")
+        let again = FloatBuffer(count: n * c), derivative = FloatBuffer(count: n * c)
+        geluRecompute(out: again.pointer, derivative: derivative.pointer, pre: pre.pointer, rows: n, cols: c)
+        assertClose(again.array, buf.array, tolerance: 1e-6, "geluRecompute equals the forward output")
 
+        let loss = { (x: [Double], b: [Double]) in Self.dot(ref(x, b), rr) }
+        let wantX = Self.numericGradient(Self.d(x)) { loss($0, Self.d(bias)) }
+        let wantB = Self.numericGradient(Self.d(bias)) { loss(Self.d(x), $0) }
+        // From the pre-activation, and from the derivative geluRecompute saved.
         let dpre = FloatBuffer(rr), dbias = FloatBuffer(count: c)
         geluBackward(dpre.pointer, pre: pre.pointer, rows: n, cols: c, dbias: dbias.pointer)
-        let loss = { (x: [Double], b: [Double]) in Self.dot(ref(x, b), rr) }
-        assertGradient(dpre.array, Self.numericGradient(Self.d(x)) { loss($0, Self.d(bias)) }, "gelu dx")
-        assertGradient(dbias.array, Self.numericGradient(Self.d(bias)) { loss(Self.d(x), $0) }, "gelu dbias")
+        assertGradient(dpre.array, wantX, "gelu dx")
+        assertGradient(dbias.array, wantB, "gelu dbias")
+        let dpre2 = FloatBuffer(rr), dbias2 = FloatBuffer(count: c)
+        geluBackward(dpre2.pointer, derivative: derivative.pointer, rows: n, cols: c, dbias: dbias2.pointer)
+        assertGradient(dpre2.array, wantX, "gelu dx (saved derivative)")
+        assertGradient(dbias2.array, wantB, "gelu dbias (saved derivative)")
+        // Far tails: the clamped exp gives Φ = 0 or 1 and no NaN.
+        let tails = FloatBuffer([-30, -14, -9, 9, 14, 30, 0, 1e-20])
+        let gt = FloatBuffer(count: 8), dt = FloatBuffer(count: 8)
+        geluRecompute(out: gt.pointer, derivative: dt.pointer, pre: tails.pointer, rows: 1, cols: 8)
+        assertClose(gt.array, [0, 0, 0, 9, 14, 30, 0, 5e-21], tolerance: 1e-6, "gelu tails")
+        assertClose(dt.array, [0, 0, 0, 1, 1, 1, 0.5, 0.5], tolerance: 1e-6, "gelu' tails")
     }
 
     // MARK: attention

@@ -1,0 +1,47 @@
+/// One timed fine-tuning step (for `sentimentd bench --train`), seconds.
+public struct TrainingStepTiming: Sendable {
+    public var forward: Double
+    public var backward: Double
+    /// zeroGrad + clipGradientNorm.
+    public var gradientUpkeep: Double
+    /// The AdamW update.
+    public var optimizer: Double
+    public var total: Double { forward + backward + gradientUpkeep + optimizer }
+}
+
+extension TrainableModel {
+    /// Times full training steps (zeroGrad, forward + backward with dropout, clipping at 1.0, AdamW) at
+    /// `config`'s dimensions with random weights (RandomInit) on `batch` random sequences of exactly
+    /// `length` tokens. Runs `warmup` untimed steps first (they allocate the buffers and the optimizer
+    /// state). Returns one timing per measured step; read peak RSS after it returns.
+    public static func benchmarkStep(config: ModelConfig = .robertaBase, batch: Int = 16, length: Int = 128,
+                                     steps: Int = 3, warmup: Int = 1, dropout: Float = 0.1,
+                                     freezeEmbeddings: Bool = false, freezeLayers: Int = 0,
+                                     seed: UInt64 = 42) -> [TrainingStepTiming] {
+        let model = TrainableModel(weights: RandomInit.weights(config: config, seed: seed),
+                                   freezeEmbeddings: freezeEmbeddings, freezeLayers: freezeLayers)
+        var rng = SeededRandom(seed: seed &+ 1)
+        let first = 3, span = max(1, config.vocabSize - first)
+        let sequences = (0..<batch).map { _ in (0..<length).map { _ in Int32(first + Int(rng.next() % UInt64(span))) } }
+        let labels = (0..<batch).map { _ in Int(rng.next() % UInt64(max(1, config.numLabels))) }
+        var adam = AdamW(learningRate: 2e-5)
+        var out: [TrainingStepTiming] = []
+        for i in 0..<(warmup + steps) {
+            let t0 = monotonicSeconds()
+            model.zeroGrad()
+            let t1 = monotonicSeconds()
+            model.forwardBackward(sequences, labels: labels, dropout: dropout, rng: &rng)
+            let t2 = monotonicSeconds()
+            clipGradientNorm(model.parameters, maxNorm: 1)
+            let t3 = monotonicSeconds()
+            adam.step(model.parameters, learningRate: 2e-5)
+            let t4 = monotonicSeconds()
+            if i >= warmup {
+                out.append(TrainingStepTiming(forward: model.lastTimings.forward, backward: model.lastTimings.backward,
+                                              gradientUpkeep: (t1 - t0) + (t3 - t2), optimizer: t4 - t3))
+            }
+            _ = t2
+        }
+        return out
+    }
+}
