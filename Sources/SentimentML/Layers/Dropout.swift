@@ -61,14 +61,16 @@ private let laneOffsets = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7)
 /// x is (n) at site-wide element index `index`: x = dropout(x [+ bias]) in place. bias (n), when given,
 /// is added first (a Linear's bias fused into the dropout that follows it). The backward pass of
 /// dropout is the same call on the gradient (without bias): dx = mask * scale * dy.
+/// `source`, when given, is read instead of x (x = dropout(source), no copy first).
 @inline(__always)
 func dropoutApply(_ x: UnsafeMutablePointer<Float>, count n: Int, index: Int, mask: DropoutMask,
-                  bias: UnsafePointer<Float>? = nil) {
+                  bias: UnsafePointer<Float>? = nil, source: UnsafePointer<Float>? = nil) {
     let thr = SIMD8<UInt32>(repeating: mask.threshold)
     let scale = V8(repeating: mask.scale)
+    let src = source ?? UnsafePointer(x)
     var j = 0
     while j + 8 <= n {
-        var v = UnsafeRawPointer(x + j).loadUnaligned(as: V8.self)
+        var v = UnsafeRawPointer(src + j).loadUnaligned(as: V8.self)
         if let bias { v += UnsafeRawPointer(bias + j).loadUnaligned(as: V8.self) }
         let u = mask.hash(SIMD8<UInt32>(repeating: UInt32(truncatingIfNeeded: index + j)) &+ laneOffsets)
         // All-ones lanes where kept: the comparison's mask bits, reinterpreted.
@@ -78,7 +80,7 @@ func dropoutApply(_ x: UnsafeMutablePointer<Float>, count n: Int, index: Int, ma
         j += 8
     }
     while j < n {
-        var v = x[j]
+        var v = src[j]
         if let bias { v += bias[j] }
         x[j] = mask.keeps(index + j) ? v * mask.scale : 0
         j += 1
@@ -95,6 +97,10 @@ func dropoutForward(_ x: UnsafeMutablePointer<Float>, rows n: Int, cols c: Int, 
 }
 
 /// dx is (N, C): the gradient of dropout's output in, of its input out (in place): dx *= mask * scale.
-func dropoutBackward(_ dx: UnsafeMutablePointer<Float>, rows n: Int, cols c: Int, mask: DropoutMask) {
-    dropoutForward(dx, rows: n, cols: c, mask: mask)
+/// With `dy` (N, C), dx = mask * scale * dy instead (dy is left as it is).
+func dropoutBackward(_ dx: UnsafeMutablePointer<Float>, rows n: Int, cols c: Int, mask: DropoutMask,
+                     dy: UnsafePointer<Float>? = nil) {
+    Parallel.forRanges(n, grain: max(1, 16_384 / max(c, 1))) { rows in
+        for r in rows { dropoutApply(dx + r * c, count: c, index: r * c, mask: mask, source: dy.map { $0 + r * c }) }
+    }
 }

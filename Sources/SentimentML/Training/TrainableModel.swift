@@ -295,8 +295,7 @@ public final class TrainableModel {
                           rows: rows, params: layer.ffnNorm, dweight: g?.ffnNorm.weight.pointer, dbias: g?.ffnNorm.bias.pointer)
         var dDown = UnsafeMutablePointer(dres)
         if mask.isActive {
-            tmp.update(from: dres, count: rows * c)
-            dropoutBackward(tmp, rows: rows, cols: c, mask: mask.site(3 + 3 * l))
+            dropoutBackward(tmp, rows: rows, cols: c, mask: mask.site(3 + 3 * l), dy: dres)
             dDown = tmp
         }
         // FFN down: its input gelu(pre) is recomputed into `up`, which then receives ∂/∂gelu(pre).
@@ -315,8 +314,7 @@ public final class TrainableModel {
                           rows: rows, params: layer.attnNorm, dweight: g?.attnNorm.weight.pointer, dbias: g?.attnNorm.bias.pointer)
         var dOut = UnsafeMutablePointer(dres)
         if mask.isActive {
-            tmp.update(from: dres, count: rows * c)
-            dropoutBackward(tmp, rows: rows, cols: c, mask: mask.site(2 + 3 * l))
+            dropoutBackward(tmp, rows: rows, cols: c, mask: mask.site(2 + 3 * l), dy: dres)
             dOut = tmp
         }
         let dctx = ws.dctx.pointer

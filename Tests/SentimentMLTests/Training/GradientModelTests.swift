@@ -63,6 +63,11 @@ final class GradientModelTests: XCTestCase {
         let g = FloatBuffer([Float](repeating: 1, count: 9))
         dropoutBackward(g.pointer, rows: 1, cols: 9, mask: m)
         for i in 0..<9 { XCTAssertEqual(g[i], m.keeps(i) ? 2 : 0) }
+        // … or from a separate source, which stays as it was.
+        let dy = FloatBuffer([Float](repeating: 3, count: 9)), dx = FloatBuffer(count: 9)
+        dropoutBackward(dx.pointer, rows: 1, cols: 9, mask: m, dy: dy.pointer)
+        for i in 0..<9 { XCTAssertEqual(dx[i], m.keeps(i) ? 6 : 0) }
+        XCTAssertEqual(dy.array, [Float](repeating: 3, count: 9))
     }
 
     // MARK: model
