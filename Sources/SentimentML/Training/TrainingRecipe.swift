@@ -1,0 +1,141 @@
+import Foundation
+
+/// How the loss weighs the classes.
+public enum ClassWeighting: Sendable, Equatable, Codable {
+    /// Every example counts the same.
+    case none
+    /// scikit-learn's "balanced": w_c = n / (classes · n_c) over the training examples (1 for a class
+    /// with no training example).
+    case balanced
+    /// One weight per label, in id2label order.
+    case explicit([Float])
+
+    /// The weights for `labels` (class indices of the training set), or nil for `.none`.
+    public func weights(labels: [Int], classCount: Int) -> [Float]? {
+        switch self {
+        case .none: return nil
+        case let .explicit(w): return w
+        case .balanced:
+            var counts = [Int](repeating: 0, count: classCount)
+            for l in labels { counts[l] += 1 }
+            return counts.map { $0 == 0 ? 1 : Float(Double(labels.count) / (Double(classCount) * Double($0))) }
+        }
+    }
+
+    // JSON: "none", "balanced", or the list of weights.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let w = try? c.decode([Float].self) { self = .explicit(w); return }
+        switch try c.decode(String.self) {
+        case "none": self = .none
+        case "balanced": self = .balanced
+        case let other:
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "class weighting \"\(other)\" is not none, balanced or a list")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .none: try c.encode("none")
+        case .balanced: try c.encode("balanced")
+        case let .explicit(w): try c.encode(w)
+        }
+    }
+}
+
+/// Every hyper-parameter of a fine-tuning run. Defaults are the guide's recipe (HF Trainer defaults
+/// where the guide says nothing).
+public struct TrainingRecipe: Sendable, Equatable, Codable {
+    public var epochs: Int = 3
+    /// Examples per forward/backward pass (HF `per_device_train_batch_size`).
+    public var batchSize: Int = 16
+    /// Passes whose gradients are summed into one optimizer step (the effective batch is
+    /// batchSize × gradientAccumulation).
+    public var gradientAccumulation: Int = 1
+    public var learningRate: Float = 2e-5
+    /// Longest token sequence, specials included (clipped to the model's position limit).
+    public var maxLength: Int = 128
+    /// Warm-up steps = ceil(warmupRatio × total optimizer steps), as the HF Trainer.
+    public var warmupRatio: Double = 0.06
+    public var weightDecay: Float = 0.01
+    public var adamBeta1: Float = 0.9
+    public var adamBeta2: Float = 0.999
+    public var adamEpsilon: Float = 1e-8
+    /// Global gradient-norm clip; 0 turns clipping off (the norm is still measured and logged).
+    public var maxGradNorm: Float = 1.0
+    public var seed: UInt64 = 42
+    /// The guide's USE_SUBSET: train on the first N examples only.
+    public var subset: Int? = nil
+    /// nil: the config's hidden_dropout_prob (0.1 when absent).
+    public var dropout: Float? = nil
+    public var freezeEmbeddings: Bool = false
+    /// Layers 0..<freezeLayers are not trained.
+    public var freezeLayers: Int = 0
+    public var classWeighting: ClassWeighting = .none
+    /// Stop when validation macro-F1 has not improved for this many epochs (nil: never).
+    public var patience: Int? = nil
+    /// Batches are formed from examples of similar length inside windows of this many batches.
+    public var bucketWindowBatches: Int = 100
+    /// Sequences per inference pass during evaluation.
+    public var evalBatchSize: Int = 64
+    /// A resumable checkpoint every N optimizer steps (0: only at the end of each epoch and on interrupt).
+    public var checkpointEvery: Int = 500
+    /// nil: the inference default (cardiffnlp normalisation for RoBERTa, none for BERT).
+    public var normalizeTweets: Bool? = nil
+
+    public init() {}
+
+    /// Checks ranges; the messages name the command-line option.
+    public func validate() throws {
+        func bad(_ option: String, _ what: String) -> TrainingError { .badRecipe(option: option, reason: what) }
+        if epochs < 1 { throw bad("--epochs", "must be at least 1") }
+        if batchSize < 1 { throw bad("--batch-size", "must be at least 1") }
+        if gradientAccumulation < 1 { throw bad("--gradient-accumulation", "must be at least 1") }
+        if !(learningRate.isFinite && learningRate > 0) { throw bad("--lr", "must be a positive number") }
+        if maxLength < 3 { throw bad("--max-length", "must be at least 3 (two special tokens and one more)") }
+        if !(warmupRatio >= 0 && warmupRatio <= 1) { throw bad("--warmup-ratio", "must be between 0 and 1") }
+        if !(weightDecay.isFinite && weightDecay >= 0) { throw bad("--weight-decay", "must be >= 0") }
+        if !(maxGradNorm.isFinite && maxGradNorm >= 0) { throw bad("--max-grad-norm", "must be >= 0") }
+        if let s = subset, s < 1 { throw bad("--subset", "must be at least 1") }
+        if let d = dropout, !(d >= 0 && d < 1) { throw bad("--dropout", "must be in [0, 1)") }
+        if freezeLayers < 0 { throw bad("--freeze-layers", "must be >= 0") }
+        if let p = patience, p < 1 { throw bad("--patience", "must be at least 1") }
+        if bucketWindowBatches < 1 { throw bad("--bucket-window", "must be at least 1") }
+        if evalBatchSize < 1 { throw bad("--eval-batch-size", "must be at least 1") }
+        if checkpointEvery < 0 { throw bad("--checkpoint-every", "must be >= 0") }
+        if !(adamBeta1 >= 0 && adamBeta1 < 1 && adamBeta2 >= 0 && adamBeta2 < 1 && adamEpsilon > 0) {
+            throw bad("--adam-beta1/--adam-beta2/--adam-epsilon", "betas must be in [0, 1) and epsilon > 0")
+        }
+        if case let .explicit(w) = classWeighting, w.contains(where: { !($0.isFinite && $0 >= 0) }) || !w.contains(where: { $0 > 0 }) {
+            throw bad("--class-weights", "weights must be finite, >= 0, and not all 0")
+        }
+    }
+
+    /// The options a resumed run must share with the run that wrote the checkpoint (everything that
+    /// shapes the optimisation); the others (evaluation batch size, checkpoint interval, patience) may change.
+    public func resumeConflicts(with other: TrainingRecipe) -> [String] {
+        var out: [String] = []
+        func check<T: Equatable>(_ name: String, _ a: T, _ b: T) { if a != b { out.append("\(name): checkpoint \(b), now \(a)") } }
+        check("--epochs", epochs, other.epochs)
+        check("--batch-size", batchSize, other.batchSize)
+        check("--gradient-accumulation", gradientAccumulation, other.gradientAccumulation)
+        check("--lr", learningRate, other.learningRate)
+        check("--max-length", maxLength, other.maxLength)
+        check("--warmup-ratio", warmupRatio, other.warmupRatio)
+        check("--weight-decay", weightDecay, other.weightDecay)
+        check("--adam-beta1", adamBeta1, other.adamBeta1)
+        check("--adam-beta2", adamBeta2, other.adamBeta2)
+        check("--adam-epsilon", adamEpsilon, other.adamEpsilon)
+        check("--max-grad-norm", maxGradNorm, other.maxGradNorm)
+        check("--seed", seed, other.seed)
+        check("--subset", subset.map(String.init) ?? "all", other.subset.map(String.init) ?? "all")
+        check("--dropout", dropout.map { "\($0)" } ?? "config", other.dropout.map { "\($0)" } ?? "config")
+        check("--freeze-embeddings", freezeEmbeddings, other.freezeEmbeddings)
+        check("--freeze-layers", freezeLayers, other.freezeLayers)
+        check("--class-weights", "\(classWeighting)", "\(other.classWeighting)")
+        check("--bucket-window", bucketWindowBatches, other.bucketWindowBatches)
+        check("--normalize-tweets", normalizeTweets.map { "\($0)" } ?? "auto", other.normalizeTweets.map { "\($0)" } ?? "auto")
+        return out
+    }
+}
