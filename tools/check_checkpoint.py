@@ -5,6 +5,7 @@ its logits; optionally compares them, and the token ids, with expected values.
     python tools/check_checkpoint.py FOLDER [--texts FILE] [--expect-logits JSON] [--atol 1e-4]
                                      [--max-length N] [--write-logits OUT.json]
                                      [--logs DIR [--expect-tags loss,learning_rate,...]]
+                                     [--training-info]
 
 - The folder must load with AutoTokenizer / AutoModelForSequenceClassification.from_pretrained,
   with no missing or mis-shaped tensor (a missing tensor would be silently re-initialised by
@@ -17,6 +18,10 @@ its logits; optionally compares them, and the token ids, with expected values.
 - --logs DIR: reads the TensorBoard event files under DIR with the tensorboard package and lists
   every scalar tag with its number of points and last value; --expect-tags names tags that must be
   present with at least one point.
+
+- --training-info: (see check_training_info below) the folder is a `sentimentd finetune` output:
+  its logs/ must hold one train/loss, train/learning_rate and train/grad_norm point per optimizer
+  step and the eval/* points of every epoch, equal to what training_info.json records.
 
 Exit status: 0 when every check passes, 1 on a mismatch or a load failure, 2 on bad usage.
 """
@@ -136,6 +141,58 @@ def check_logs(logdir, expect_tags):
         raise CheckFailed(f"{logdir}: event files hold no scalars")
 
 
+# --- sentimentd finetune outputs (added by the trainer work; independent of the checks above) -------------
+
+def check_training_info(folder):
+    """Cross-checks a `sentimentd finetune` output folder's TensorBoard logs against its
+    training_info.json: every optimizer step 1..steps has one train/loss, train/learning_rate and
+    train/grad_norm point (a resumed run may log a step twice: the later point counts, as TensorBoard
+    shows it), and each epoch's eval/accuracy, eval/macro_f1, eval/macro_recall and eval/loss sit at the
+    epoch's last step with the value the JSON records (float32 precision)."""
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError as e:
+        raise CheckFailed("--training-info needs the tensorboard package (tools/setup-venv.sh installs it)") from e
+    path = os.path.join(folder, "training_info.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError) as e:
+        raise CheckFailed(f"{path}: {e}") from e
+    logs = info.get("tensor_board_logs") or "logs"
+    logdir = logs if os.path.isabs(logs) else os.path.join(folder, logs)
+    series = {}
+    for d in sorted({dp for dp, _, files in os.walk(logdir) if any(".tfevents." in f for f in files)}):
+        acc = EventAccumulator(d, size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags().get("scalars", []):
+            for e in acc.Scalars(tag):
+                series.setdefault(tag, {})[e.step] = e.value   # later files/points win
+    if not series:
+        raise CheckFailed(f"{logdir}: no scalars")
+    steps = info["steps"]
+    for tag in ("train/loss", "train/learning_rate", "train/grad_norm"):
+        got = sorted(series.get(tag, {}))
+        if got != list(range(1, steps + 1)):
+            raise CheckFailed(f"{logdir}: {tag} has points at steps {got[:3]}...{got[-3:]} ({len(got)}), "
+                              f"expected 1..{steps}")
+    for epoch in info["epochs"]:
+        val = epoch.get("validation")
+        if not val:
+            continue
+        for key, tag in (("accuracy", "eval/accuracy"), ("macro_f1", "eval/macro_f1"),
+                         ("macro_recall", "eval/macro_recall"), ("loss", "eval/loss")):
+            want = val.get(key)
+            got = series.get(tag, {}).get(epoch["step"])
+            if want is None:
+                continue
+            if got is None or abs(got - want) > 1e-6 * max(1.0, abs(want)):
+                raise CheckFailed(f"{logdir}: {tag} at step {epoch['step']} is {got}, "
+                                  f"training_info.json says {want} (epoch {epoch['epoch']})")
+    print(f"training logs match training_info.json: {steps} steps, {len(info['epochs'])} epochs, "
+          f"{len(series)} scalar tags")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Load a checkpoint folder with transformers and check its logits.")
     ap.add_argument("folder")
@@ -147,6 +204,8 @@ def main(argv=None):
     ap.add_argument("--logs", metavar="DIR", help="TensorBoard log folder to read back")
     ap.add_argument("--expect-tags", default="", help="comma-separated scalar tags that --logs must hold")
     ap.add_argument("--quiet", action="store_true", help="do not print the per-text table")
+    ap.add_argument("--training-info", action="store_true",
+                    help="the folder is a sentimentd finetune output: check logs/ against training_info.json")
     args = ap.parse_args(argv)
 
     expected = None
@@ -221,6 +280,8 @@ def main(argv=None):
             print(f"max |logit - expected| = {worst:.3g} over {diff.numel()} values (atol {args.atol:g})")
         if args.logs:
             check_logs(args.logs, [t for t in args.expect_tags.split(",") if t])
+        if args.training_info:
+            check_training_info(args.folder)
         if failures:
             for f in failures:
                 print(f"MISMATCH: {f}", file=sys.stderr)
