@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 
 /// What can stop a run. Each case says what happened and what to do.
@@ -13,6 +18,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case checkpointMismatch(path: String, reasons: [String])
     case badCheckpoint(path: String, reason: String)
     case outputExists(path: String)
+    case badExampleLabel(set: String, index: Int, label: Int, classes: Int)
+    case workDirectoryBusy(path: String)
 
     public var description: String {
         func resumeHint(_ checkpoint: String?) -> String {
@@ -39,8 +46,34 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
                 + " (use the same options and data to resume, or remove the checkpoint to start afresh)"
         case let .badCheckpoint(path, reason): return "\(path): unusable checkpoint: \(reason)"
         case let .outputExists(path): return "\(path) already exists (choose another --out, or pass --overwrite to replace it)"
+        case let .badExampleLabel(set, index, label, classes):
+            return "\(set) example \(index): label index \(label) is outside 0..<\(classes)"
+        case let .workDirectoryBusy(path):
+            return "\(path) is in use by another training run (one run per work directory)"
         }
     }
+}
+
+/// An exclusive flock(2) on `<work>/lock` for the duration of a run: two processes never train into
+/// one work directory. The kernel drops it when the process dies, so a crash leaves no stale lock.
+final class WorkDirectoryLock {
+    private var fd: Int32
+
+    init(_ directory: URL) throws {
+        let path = directory.appendingPathComponent("lock").path
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        if fd < 0 { throw TrainingError.badCheckpoint(path: path, reason: "cannot open the lock file: \(String(cString: strerror(errno)))") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            close(fd)
+            throw TrainingError.workDirectoryBusy(path: directory.path)
+        }
+    }
+
+    func release() {
+        if fd >= 0 { close(fd); fd = -1 }
+    }
+
+    deinit { release() }
 }
 
 /// Requests from outside the training loop (a signal handler's queue, the daemon's `train.cancel`),
@@ -159,8 +192,10 @@ public final class Trainer {
         let used = recipe.subset.map { Array(train.prefix($0)) } ?? train
         guard !used.isEmpty else { throw TrainingError.noTrainingExamples }
         let k = base.config.numLabels
-        for set in [used, validation ?? [], test ?? []] {
-            precondition(set.allSatisfy { (0..<k).contains($0.label) }, "example labels must index id2label")
+        for (name, set) in [("training", used), ("validation", validation ?? []), ("test", test ?? [])] {
+            if let i = set.firstIndex(where: { !(0..<k).contains($0.label) }) {
+                throw TrainingError.badExampleLabel(set: name, index: i, label: set[i].label, classes: k)
+            }
         }
         self.base = base
         self.recipe = recipe
@@ -189,6 +224,8 @@ public final class Trainer {
     /// run's data and recipe); otherwise the work directory must not hold one.
     public func run(resume: Bool = false) throws -> TrainingOutcome {
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
+        let lock = try WorkDirectoryLock(workDirectory)
+        defer { lock.release() }
         let cfg = base.config
         let k = cfg.numLabels
         let trainIds = textEncoder.encode(train.map(\.text))

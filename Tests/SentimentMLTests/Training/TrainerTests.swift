@@ -389,6 +389,24 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(ModelFolderWriter.leftovers(for: out), [])
     }
 
+    func testOneRunPerWorkDirectory_andLabelsOutOfRange() throws {
+        let dir = TemporaryDirectory()
+        let j = job(dir, recipe: recipe(epochs: 1))
+        try FileManager.default.createDirectory(at: j.resolvedWorkDirectory, withIntermediateDirectories: true)
+        let held = try WorkDirectoryLock(j.resolvedWorkDirectory)
+        XCTAssertThrowsError(try j.run()) { error in
+            XCTAssertEqual(error as? TrainingError, .workDirectoryBusy(path: j.resolvedWorkDirectory.path))
+        }
+        held.release()
+        guard completed(try j.run()) != nil else { return }
+
+        var bad = job(dir, out: "bad", recipe: recipe(epochs: 1))
+        bad.validation = .examples([TrainingExample(text: "fine", label: 1), TrainingExample(text: "odd", label: 3)], source: "x")
+        XCTAssertThrowsError(try bad.run()) { error in
+            XCTAssertEqual(error as? TrainingError, .badExampleLabel(set: "validation", index: 1, label: 3, classes: 3))
+        }
+    }
+
     // MARK: Heads and labels
 
     /// tiny-bert without its head and pooler, and without the "bert." prefix (as sentence-transformers
