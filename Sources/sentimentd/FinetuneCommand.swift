@@ -92,6 +92,9 @@ struct FinetuneCommand: ParsableCommand {
     @Option(name: .customLong("logging-dir"), help: ArgumentHelp("Write TensorBoard logs here instead of <out>/logs.",
                                                                  valueName: "dir"), completion: .directory)
     var loggingDir: String?
+    @Option(name: .customLong("stop-after-steps"),
+            help: ArgumentHelp("End the run after N optimizer steps, as an early stop: the schedule still spans every epoch, the partial epoch is evaluated and the output written.", valueName: "N"))
+    var stopAfterSteps: Int?
     @Flag(help: "Continue the interrupted run from the work directory's checkpoint.") var resume = false
     @Flag(help: "Replace an existing --out folder.") var overwrite = false
     @Flag(name: .customLong("keep-work-dir"), help: "Keep the work directory after success.") var keepWorkDir = false
@@ -135,6 +138,7 @@ struct FinetuneCommand: ParsableCommand {
 
     func run() throws {
         let recipe = try recipe()
+        if let stopAfterSteps, stopAfterSteps < 1 { throw ValidationError("--stop-after-steps must be at least 1") }
         if let threads {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             Parallel.workers = threads
@@ -160,7 +164,12 @@ struct FinetuneCommand: ParsableCommand {
 
         let outcome: FineTuneJob.Outcome
         do {
-            outcome = try job.run(control: control) { display.handle($0) }
+            outcome = try job.run(control: control) { event in
+                if case let .progress(p) = event, let limit = stopAfterSteps, p.step >= limit {
+                    control.requestStop(reason: "--stop-after-steps \(limit)")
+                }
+                display.handle(event)
+            }
         } catch {
             display.finishLine()
             var message = "sentimentd finetune: \(error)"
