@@ -25,7 +25,7 @@ struct FinetuneCommand: ParsableCommand {
         epoch's end; Ctrl-C (SIGINT) or SIGTERM writes one and exits 130; --resume continues from it, with the \
         same options and data, to the same result as an uninterrupted run.
 
-        Exit status: 0 trained and written, 1 error (data, model, NaN loss, disk), 2 usage, 130 interrupted \
+        Exit status: 0 trained and written, 1 error (data, model, NaN loss, disk), 64 usage, 130 interrupted \
         with a resumable checkpoint.
         """
     )
