@@ -184,11 +184,11 @@ public final class TrainableModel {
     /// Buffers for at least `tokens` packed rows and `sequences` sequences, reused between steps.
     private func workspace(tokens: Int, sequences: Int) -> TrainingWorkspace {
         if let ws = workspace, ws.tokenCapacity >= tokens, ws.sequenceCapacity >= sequences { return ws }
-        let old = workspace
+        // Round up so that dynamically padded batches do not reallocate at every new maximum; free the
+        // old buffers before making the new ones.
+        let tCap = max(tokens, ((workspace?.tokenCapacity ?? 0) * 5 / 4 + 255) / 256 * 256)
+        let bCap = max(sequences, workspace?.sequenceCapacity ?? 0)
         workspace = nil
-        // Round up so that dynamically padded batches do not reallocate at every new maximum.
-        let tCap = max(tokens, ((old?.tokenCapacity ?? 0) * 5 / 4 + 255) / 256 * 256)
-        let bCap = max(sequences, old?.sequenceCapacity ?? 0)
         let ws = TrainingWorkspace(config: config, tokens: tCap, sequences: bCap,
                                    savedLayers: firstBackwardLayer..<weights.layers.count,
                                    embeddingsTrain: embeddingGrads != nil)
