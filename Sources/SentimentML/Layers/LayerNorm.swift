@@ -85,19 +85,41 @@ func layerNormBackward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Fl
         for r in rows {
             let x = sum + r * c, dy = dout + r * c, dx = dinp + r * c
             let mu = mean[r], rs = rstd[r]
-            var sumG: Float = 0, sumGX: Float = 0
-            for j in 0..<c {
+            let mu8 = V8(repeating: mu), rs8 = V8(repeating: rs)
+            var sumG8 = V8.zero, sumGX8 = V8.zero
+            var j = 0
+            while j + 8 <= c {
+                let d = V8(loadFrom: dy + j)
+                let xh = (V8(loadFrom: x + j) - mu8) * rs8
+                let g = d * V8(loadFrom: w + j)
+                sumG8 += g
+                sumGX8 += g * xh
+                (V8(loadFrom: pw + j) + d * xh).store(to: pw + j)
+                (V8(loadFrom: pb + j) + d).store(to: pb + j)
+                j += 8
+            }
+            var sumG = sumG8.sum(), sumGX = sumGX8.sum()
+            while j < c {
                 let xh = (x[j] - mu) * rs
                 let g = dy[j] * w[j]
                 sumG += g
                 sumGX += g * xh
                 pw[j] += dy[j] * xh
                 pb[j] += dy[j]
+                j += 1
             }
             let mg = sumG * invC, mgx = sumGX * invC
-            for j in 0..<c {
+            let mg8 = V8(repeating: mg), mgx8 = V8(repeating: mgx)
+            j = 0
+            while j + 8 <= c {
+                let xh = (V8(loadFrom: x + j) - mu8) * rs8
+                (rs8 * (V8(loadFrom: dy + j) * V8(loadFrom: w + j) - mg8 - xh * mgx8)).store(to: dx + j)
+                j += 8
+            }
+            while j < c {
                 let xh = (x[j] - mu) * rs
                 dx[j] = rs * (dy[j] * w[j] - mg - xh * mgx)
+                j += 1
             }
         }
     }
