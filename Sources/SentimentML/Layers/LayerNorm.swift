@@ -22,30 +22,52 @@ func layerNormForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float
         // Row scratch so `out` may alias an input.
         let tmp = UnsafeMutablePointer<Float>.allocate(capacity: c)
         defer { tmp.deallocate() }
+        let c8 = c & ~7
         for r in rows {
             let x = inp + r * c
-            var acc: Double = 0
-            if let residual {
-                let res = residual + r * c
-                if let inpBias {
-                    for j in 0..<c { let v = x[j] + res[j] + inpBias[j]; tmp[j] = v; acc += Double(v) }
-                } else {
-                    for j in 0..<c { let v = x[j] + res[j]; tmp[j] = v; acc += Double(v) }
-                }
-            } else if let inpBias {
-                for j in 0..<c { let v = x[j] + inpBias[j]; tmp[j] = v; acc += Double(v) }
-            } else {
-                for j in 0..<c { let v = x[j]; tmp[j] = v; acc += Double(v) }
+            let res = residual.map { $0 + r * c }
+            // Pass 1: tmp = x (+ residual) (+ bias), and its sum.
+            var acc8 = V8.zero
+            var j = 0
+            while j < c8 {
+                var v = V8(loadFrom: x + j)
+                if let res { v += V8(loadFrom: res + j) }
+                if let inpBias { v += V8(loadFrom: inpBias + j) }
+                v.store(to: tmp + j)
+                acc8 += v
+                j += 8
             }
-            let mu = Float(acc / Double(c))
-            var varAcc: Float = 0
-            for j in 0..<c { let d = tmp[j] - mu; varAcc += d * d }
+            var acc = acc8.sum()
+            while j < c {
+                var v = x[j]
+                if let res { v += res[j] }
+                if let inpBias { v += inpBias[j] }
+                tmp[j] = v
+                acc += v
+                j += 1
+            }
+            let mu = acc / Float(c)
+            // Pass 2: variance about the mean (two-pass: no cancellation).
+            let mu8 = V8(repeating: mu)
+            var var8 = V8.zero
+            j = 0
+            while j < c8 { let d = V8(loadFrom: tmp + j) - mu8; var8 += d * d; j += 8 }
+            var varAcc = var8.sum()
+            while j < c { let d = tmp[j] - mu; varAcc += d * d; j += 1 }
             let rs = 1 / (varAcc / Float(c) + eps).squareRoot()
             if let sum { (sum + r * c).update(from: tmp, count: c) }
             mean?[r] = mu
             rstd?[r] = rs
+            // Pass 3: normalise, scale, shift.
             let o = out + r * c
-            for j in 0..<c { o[j] = (tmp[j] - mu) * rs * w[j] + b[j] }
+            let rs8 = V8(repeating: rs)
+            j = 0
+            while j < c8 {
+                let v = (V8(loadFrom: tmp + j) - mu8) * rs8 * V8(loadFrom: w + j) + V8(loadFrom: b + j)
+                v.store(to: o + j)
+                j += 8
+            }
+            while j < c { o[j] = (tmp[j] - mu) * rs * w[j] + b[j]; j += 1 }
         }
     }
 }
