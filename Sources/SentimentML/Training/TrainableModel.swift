@@ -41,6 +41,19 @@ public final class TrainableModel {
     let firstBackwardLayer: Int
     private var workspace: TrainingWorkspace?
 
+    /// When set, forwardBackward accumulates the wall time of each kernel kind into `opSeconds`
+    /// (for finding where a step's time goes; off by default).
+    public var profileOps = false
+    public private(set) var opSeconds: [String: Double] = [:]
+
+    @inline(__always)
+    private func op(_ name: String, _ body: () -> Void) {
+        if !profileOps { body(); return }
+        let t0 = monotonicSeconds()
+        body()
+        opSeconds[name, default: 0] += monotonicSeconds() - t0
+    }
+
     /// Takes ownership of `weights` (which must have a classification head; give a bare encoder one
     /// with RandomInit.head first) and trains them in place.
     public init(weights: EncoderWeights, freezeEmbeddings: Bool = false, freezeLayers: Int = 0) {
@@ -125,7 +138,7 @@ public final class TrainableModel {
     /// wrote (its untouched pages stay unallocated, see ZeroPages).
     public func zeroGrad() {
         let wordGrad = embeddingGrads?.word
-        for p in parameters where p.grad !== wordGrad { p.grad.zero() }
+        forEachGradientChunk(parameters.filter { $0.grad !== wordGrad }) { g, n in g.update(repeating: 0, count: n) }
         if let wordGrad {
             let c = config.hiddenSize
             for row in touchedWordRows { (wordGrad.pointer + Int(row) * c).update(repeating: 0, count: c) }
@@ -203,8 +216,8 @@ public final class TrainableModel {
         let cfg = config
         let c = cfg.hiddenSize, t = batch.tokens, b = batch.count
         let x = ws.x.pointer
-        embeddingsForward(out: x, ids: ids, positions: positions, params: weights.embeddings,
-                          sum: ws.embSum?.pointer, mean: ws.embMean?.pointer, rstd: ws.embRstd?.pointer)
+        op("embeddingsForward") { embeddingsForward(out: x, ids: ids, positions: positions, params: weights.embeddings,
+                          sum: ws.embSum?.pointer, mean: ws.embMean?.pointer, rstd: ws.embRstd?.pointer) }
         if mask.isActive { dropoutForward(x, rows: t, cols: c, mask: mask.site(0)) }
         let nLayers = weights.layers.count
         for l in 0..<nLayers {
@@ -213,8 +226,8 @@ public final class TrainableModel {
         }
         // The last layer left the first token of each sequence in rows 0..<B of x.
         let saved = ws.headActivations
-        classifierHeadForward(logits: ws.logits.pointer, x: x, rows: b, head: head, dropout: mask.site(Self.headSite),
-                              saved: saved)
+        op("classifierHeadForward") { classifierHeadForward(logits: ws.logits.pointer, x: x, rows: b, head: head, dropout: mask.site(Self.headSite),
+                              saved: saved) }
         return crossEntropyForward(probs: ws.probs.pointer, logits: ws.logits.pointer, labels: labels,
                                    classes: cfg.numLabels, classWeights: classWeights)
     }
@@ -228,33 +241,33 @@ public final class TrainableModel {
         let a = ws.layers[l]
         let x = ws.x.pointer, tmp = ws.tmp.pointer, up = ws.up.pointer
         // Frozen layers below the first that backpropagates keep nothing: the backward buffers are free now.
-        let qkv = a?.qkv.pointer ?? ws.dqkv.pointer
-        let ctx = a?.ctx.pointer ?? ws.dctx.pointer
-        linearForward(out: qkv, inp: x, rows: t, layer: layer.qkv)
-        attentionForwardDropout(ctx: ctx, qkv: qkv, batch: batch, heads: cfg.numHeads, headDim: cfg.headDim,
-                                dropout: mask.site(1 + 3 * l))
+        let qkv = a?.qkv.pointer ?? ws.dqkv
+        let ctx = a?.ctx.pointer ?? ws.dctx
+        op("linearForward qkv") { linearForward(out: qkv, inp: x, rows: t, layer: layer.qkv) }
+        op("attentionForwardDropout") { attentionForwardDropout(ctx: ctx, qkv: qkv, batch: batch, heads: cfg.numHeads, headDim: cfg.headDim,
+                                dropout: mask.site(1 + 3 * l)) }
         var rows = t
         if compact {
             gatherFirstRows(ctx, batch: batch, cols: c)
             gatherFirstRows(x, batch: batch, cols: c)
             rows = batch.count
         }
-        linearForward(out: tmp, inp: ctx, rows: rows, layer: layer.attnOut, addBias: false)
+        op("linearForward attnOut") { linearForward(out: tmp, inp: ctx, rows: rows, layer: layer.attnOut, addBias: false) }
         if mask.isActive {
-            dropoutForward(tmp, rows: rows, cols: c, mask: mask.site(2 + 3 * l), bias: layer.attnOut.bias.pointer)
+            op("dropoutForward") { dropoutForward(tmp, rows: rows, cols: c, mask: mask.site(2 + 3 * l), bias: layer.attnOut.bias.pointer) }
         }
-        layerNormForward(out: x, inp: tmp, residual: x, inpBias: mask.isActive ? nil : layer.attnOut.bias.pointer,
+        op("layerNormForward") { layerNormForward(out: x, inp: tmp, residual: x, inpBias: mask.isActive ? nil : layer.attnOut.bias.pointer,
                          rows: rows, params: layer.attnNorm,
-                         sum: a?.sum1.pointer, mean: a?.mean1.pointer, rstd: a?.rstd1.pointer)
-        linearForward(out: up, inp: x, rows: rows, layer: layer.ffnUp, addBias: false)
-        biasGELUForward(up, bias: layer.ffnUp.bias.pointer, rows: rows, cols: inter, preActivation: a?.pre.pointer)
-        linearForward(out: tmp, inp: up, rows: rows, layer: layer.ffnDown, addBias: false)
+                         sum: a?.sum1.pointer, mean: a?.mean1.pointer, rstd: a?.rstd1.pointer) }
+        op("linearForward ffnUp") { linearForward(out: up, inp: x, rows: rows, layer: layer.ffnUp, addBias: false) }
+        op("biasGELUForward") { biasGELUForward(up, bias: layer.ffnUp.bias.pointer, rows: rows, cols: inter, preActivation: a?.pre.pointer) }
+        op("linearForward ffnDown") { linearForward(out: tmp, inp: up, rows: rows, layer: layer.ffnDown, addBias: false) }
         if mask.isActive {
-            dropoutForward(tmp, rows: rows, cols: c, mask: mask.site(3 + 3 * l), bias: layer.ffnDown.bias.pointer)
+            op("dropoutForward") { dropoutForward(tmp, rows: rows, cols: c, mask: mask.site(3 + 3 * l), bias: layer.ffnDown.bias.pointer) }
         }
-        layerNormForward(out: x, inp: tmp, residual: x, inpBias: mask.isActive ? nil : layer.ffnDown.bias.pointer,
+        op("layerNormForward") { layerNormForward(out: x, inp: tmp, residual: x, inpBias: mask.isActive ? nil : layer.ffnDown.bias.pointer,
                          rows: rows, params: layer.ffnNorm,
-                         sum: a?.sum2.pointer, mean: a?.mean2.pointer, rstd: a?.rstd2.pointer)
+                         sum: a?.sum2.pointer, mean: a?.mean2.pointer, rstd: a?.rstd2.pointer) }
     }
 
     // MARK: backward
@@ -264,9 +277,9 @@ public final class TrainableModel {
         let c = cfg.hiddenSize, t = batch.tokens
         let nLayers = weights.layers.count
         // dres: ∂loss/∂(current layer's output), the residual stream's gradient.
-        classifierHeadBackward(dx: ws.dres.pointer, dlogits: ws.dlogits.pointer, rows: batch.count, head: head,
+        op("classifierHeadBackward") { classifierHeadBackward(dx: ws.dres.pointer, dlogits: ws.dlogits.pointer, rows: batch.count, head: head,
                                grads: headGrads, dropout: mask.site(Self.headSite), saved: ws.headActivations,
-                               scratch: ws.tmp.pointer)
+                               scratch: ws.tmp.pointer) }
         if firstBackwardLayer >= nLayers { return }
         for l in stride(from: nLayers - 1, through: firstBackwardLayer, by: -1) {
             backwardLayer(l, batch: batch, compact: l == nLayers - 1, mask: mask, ws: ws)
@@ -274,10 +287,10 @@ public final class TrainableModel {
         guard let g = embeddingGrads else { return }
         touchedWordRows.formUnion(ids)
         if mask.isActive { dropoutBackward(ws.dres.pointer, rows: t, cols: c, mask: mask.site(0)) }
-        embeddingsBackward(dout: ws.dres.pointer, ids: ids, positions: positions, params: weights.embeddings,
+        op("embeddingsBackward") { embeddingsBackward(dout: ws.dres.pointer, ids: ids, positions: positions, params: weights.embeddings,
                            sum: ws.embSum!.pointer, mean: ws.embMean!.pointer, rstd: ws.embRstd!.pointer, grads: g,
                            wordPaddingIdx: cfg.padTokenId,
-                           positionPaddingIdx: cfg.family == .roberta ? cfg.padTokenId : nil)
+                           positionPaddingIdx: cfg.family == .roberta ? cfg.padTokenId : nil) }
     }
 
     /// ws.dres holds ∂loss/∂(layer l's output) (B rows when compact, else T); leaves ∂loss/∂(its input).
@@ -291,48 +304,48 @@ public final class TrainableModel {
         let dres = ws.dres.pointer, tmp = ws.tmp.pointer, up = ws.up.pointer, x = ws.x.pointer
 
         // Output LayerNorm: dres becomes ∂/∂(ffn output + residual).
-        layerNormBackward(dinp: dres, dout: dres, sum: a.sum2.pointer, mean: a.mean2.pointer, rstd: a.rstd2.pointer,
-                          rows: rows, params: layer.ffnNorm, dweight: g?.ffnNorm.weight.pointer, dbias: g?.ffnNorm.bias.pointer)
+        op("layerNormBackward") { layerNormBackward(dinp: dres, dout: dres, sum: a.sum2.pointer, mean: a.mean2.pointer, rstd: a.rstd2.pointer,
+                          rows: rows, params: layer.ffnNorm, dweight: g?.ffnNorm.weight.pointer, dbias: g?.ffnNorm.bias.pointer) }
         var dDown = UnsafeMutablePointer(dres)
         if mask.isActive {
-            dropoutBackward(tmp, rows: rows, cols: c, mask: mask.site(3 + 3 * l), dy: dres)
+            op("dropoutBackward") { dropoutBackward(tmp, rows: rows, cols: c, mask: mask.site(3 + 3 * l), dy: dres) }
             dDown = tmp
         }
         // FFN down: its input gelu(pre) is recomputed into `up`, which then receives ∂/∂gelu(pre).
         let geluDerivative = ws.geluDerivative.pointer
-        geluRecompute(out: up, derivative: geluDerivative, pre: a.pre.pointer, rows: rows, cols: inter)
-        linearBackward(dinp: up, dweight: g?.ffnDown.weight.pointer, dbias: g?.ffnDown.bias.pointer,
-                       dout: dDown, inp: up, rows: rows, layer: layer.ffnDown)
-        geluBackward(up, derivative: geluDerivative, rows: rows, cols: inter, dbias: g?.ffnUp.bias.pointer)
+        op("geluRecompute") { geluRecompute(out: up, derivative: geluDerivative, pre: a.pre.pointer, rows: rows, cols: inter) }
+        op("linearBackward ffnDown") { linearBackward(dinp: up, dweight: g?.ffnDown.weight.pointer, dbias: g?.ffnDown.bias.pointer,
+                       dout: dDown, inp: up, rows: rows, layer: layer.ffnDown) }
+        op("geluBackward") { geluBackward(up, derivative: geluDerivative, rows: rows, cols: inter, dbias: g?.ffnUp.bias.pointer) }
         // FFN up: its input is the attention LayerNorm's output, recomputed into x.
-        layerNormRecompute(out: x, sum: a.sum1.pointer, mean: a.mean1.pointer, rstd: a.rstd1.pointer, rows: rows,
-                           params: layer.attnNorm)
-        linearBackward(dinp: dres, dweight: g?.ffnUp.weight.pointer, dbias: nil, dout: up, inp: x, rows: rows,
-                       layer: layer.ffnUp, accumulateInput: true)
+        op("layerNormRecompute") { layerNormRecompute(out: x, sum: a.sum1.pointer, mean: a.mean1.pointer, rstd: a.rstd1.pointer, rows: rows,
+                           params: layer.attnNorm) }
+        op("linearBackward ffnUp") { linearBackward(dinp: dres, dweight: g?.ffnUp.weight.pointer, dbias: nil, dout: up, inp: x, rows: rows,
+                       layer: layer.ffnUp, accumulateInput: true) }
         // Attention LayerNorm.
-        layerNormBackward(dinp: dres, dout: dres, sum: a.sum1.pointer, mean: a.mean1.pointer, rstd: a.rstd1.pointer,
-                          rows: rows, params: layer.attnNorm, dweight: g?.attnNorm.weight.pointer, dbias: g?.attnNorm.bias.pointer)
+        op("layerNormBackward") { layerNormBackward(dinp: dres, dout: dres, sum: a.sum1.pointer, mean: a.mean1.pointer, rstd: a.rstd1.pointer,
+                          rows: rows, params: layer.attnNorm, dweight: g?.attnNorm.weight.pointer, dbias: g?.attnNorm.bias.pointer) }
         var dOut = UnsafeMutablePointer(dres)
         if mask.isActive {
-            dropoutBackward(tmp, rows: rows, cols: c, mask: mask.site(2 + 3 * l), dy: dres)
+            op("dropoutBackward") { dropoutBackward(tmp, rows: rows, cols: c, mask: mask.site(2 + 3 * l), dy: dres) }
             dOut = tmp
         }
-        let dctx = ws.dctx.pointer
-        linearBackward(dinp: dctx, dweight: g?.attnOut.weight.pointer, dbias: g?.attnOut.bias.pointer,
-                       dout: dOut, inp: a.ctx.pointer, rows: rows, layer: layer.attnOut)
+        let dctx = ws.dctx
+        op("linearBackward attnOut") { linearBackward(dinp: dctx, dweight: g?.attnOut.weight.pointer, dbias: g?.attnOut.bias.pointer,
+                       dout: dOut, inp: a.ctx.pointer, rows: rows, layer: layer.attnOut) }
         if compact {
             scatterFirstRows(dctx, batch: batch, cols: c)
             scatterFirstRows(dres, batch: batch, cols: c)
         }
-        let dqkv = ws.dqkv.pointer
-        attentionBackward(dqkv: dqkv, dctx: dctx, qkv: a.qkv.pointer, batch: batch, heads: cfg.numHeads,
-                          headDim: cfg.headDim, dropout: mask.site(1 + 3 * l))
+        let dqkv = ws.dqkv
+        op("attentionBackward") { attentionBackward(dqkv: dqkv, dctx: dctx, qkv: a.qkv.pointer, batch: batch, heads: cfg.numHeads,
+                          headDim: cfg.headDim, dropout: mask.site(1 + 3 * l)) }
         if let g {
             // Query and value biases. The key bias's gradient is exactly zero (it shifts all scores of a
             // query by the same amount, which softmax ignores), so it is left at zero rather than summed
             // from rounding noise.
-            addColumnSums(into: g.qkv.bias.pointer, src: dqkv, rows: t, cols: c, ld: 3 * c)
-            addColumnSums(into: g.qkv.bias.pointer + 2 * c, src: dqkv + 2 * c, rows: t, cols: c, ld: 3 * c)
+            op("addColumnSums") { addColumnSums(into: g.qkv.bias.pointer, src: dqkv, rows: t, cols: c, ld: 3 * c) }
+            op("addColumnSums") { addColumnSums(into: g.qkv.bias.pointer + 2 * c, src: dqkv + 2 * c, rows: t, cols: c, ld: 3 * c) }
         }
         // The layer's input: saved for the first layer that backpropagates, else the previous layer's
         // output LayerNorm recomputed.
@@ -341,13 +354,13 @@ public final class TrainableModel {
             input = UnsafePointer(ws.firstInput.pointer)
         } else {
             let p = ws.layers[l - 1]!
-            layerNormRecompute(out: x, sum: p.sum2.pointer, mean: p.mean2.pointer, rstd: p.rstd2.pointer, rows: t,
-                               params: weights.layers[l - 1].ffnNorm)
+            op("layerNormRecompute") { layerNormRecompute(out: x, sum: p.sum2.pointer, mean: p.mean2.pointer, rstd: p.rstd2.pointer, rows: t,
+                               params: weights.layers[l - 1].ffnNorm) }
             input = UnsafePointer(x)
         }
         let needInputGrad = l > firstBackwardLayer || embeddingGrads != nil
-        linearBackward(dinp: needInputGrad ? dres : nil, dweight: g?.qkv.weight.pointer, dbias: nil, dout: dqkv,
-                       inp: input, rows: t, layer: layer.qkv, accumulateInput: true)
+        op("linearBackward qkv") { linearBackward(dinp: needInputGrad ? dres : nil, dweight: g?.qkv.weight.pointer, dbias: nil, dout: dqkv,
+                       inp: input, rows: t, layer: layer.qkv, accumulateInput: true) }
     }
 }
 

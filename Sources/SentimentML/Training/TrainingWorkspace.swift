@@ -20,8 +20,10 @@ final class LayerActivations {
 
 /// All buffers of a training step, allocated once for a capacity of T tokens and B sequences and
 /// reused while batches fit. Scratch buffers serve both passes: `x` is the residual stream in the
-/// forward pass and holds recomputed LayerNorm outputs in the backward pass; `dqkv`/`dctx` are the
-/// frozen layers' qkv/ctx in the forward pass.
+/// forward pass and holds recomputed LayerNorm outputs in the backward pass. `dqkv` and `dctx` live in
+/// the memory of `up` and `geluDerivative`, which are dead whenever those are live (the attention part
+/// of a layer's backward pass runs after its FFN part); in the forward pass they hold the qkv/ctx of
+/// layers that keep no activations.
 final class TrainingWorkspace {
     let tokenCapacity: Int
     let sequenceCapacity: Int
@@ -29,9 +31,13 @@ final class TrainingWorkspace {
     /// The input of the first layer that backpropagates (the embeddings' output after dropout for layer 0).
     let firstInput: FloatBuffer
     let embSum, embMean, embRstd: FloatBuffer?
-    let x, tmp, up, dres, dqkv, dctx: FloatBuffer
-    /// gelu'(pre) of the layer being differentiated (T, I).
+    let x, tmp, dres: FloatBuffer
+    /// (T, max(I, 3C)): GELU activations, then their gradient; also dqkv.
+    let up: FloatBuffer
+    /// (T, max(I, C)): gelu'(pre) of the layer being differentiated; also dctx.
     let geluDerivative: FloatBuffer
+    var dqkv: UnsafeMutablePointer<Float> { up.pointer }
+    var dctx: UnsafeMutablePointer<Float> { geluDerivative.pointer }
     let headInput, headHidden, headHiddenDropped: FloatBuffer
     let logits, probs, dlogits: FloatBuffer
 
@@ -46,11 +52,9 @@ final class TrainingWorkspace {
         embRstd = embeddingsTrain ? FloatBuffer(count: t) : nil
         x = FloatBuffer(count: t * c)
         tmp = FloatBuffer(count: t * c)
-        up = FloatBuffer(count: t * inter)
-        geluDerivative = FloatBuffer(count: t * inter)
+        up = FloatBuffer(count: t * max(inter, 3 * c))
+        geluDerivative = FloatBuffer(count: t * max(inter, c))
         dres = FloatBuffer(count: t * c)
-        dqkv = FloatBuffer(count: t * 3 * c)
-        dctx = FloatBuffer(count: t * c)
         headInput = FloatBuffer(count: b * c)
         headHidden = FloatBuffer(count: b * c)
         headHiddenDropped = FloatBuffer(count: b * c)
