@@ -86,10 +86,13 @@ func attentionProbabilityOffsets(_ batch: PackedBatch, heads: Int) -> [Int] {
 }
 
 /// attentionForward in train mode: the same, with dropout on the attention probabilities (as
-/// transformers' eager attention: ctx = dropout(softmax(q kᵀ / √d)) · v). qkv is (T, 3C), ctx is (T, C).
+/// transformers' eager attention: ctx = dropout(softmax(q kᵀ / √d)) · v). qkv is (T, 3C).
+/// ctx is (T, C), or (B, C) with `firstQueryOnly`: then only the first token of each sequence queries
+/// (row s of ctx; the classification heads read nothing else of the last layer) and only those rows of
+/// the q part of qkv are read.
 func attentionForwardDropout(ctx: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>, batch: PackedBatch,
-                             heads: Int, headDim d: Int, dropout: DropoutMask) {
-    if !dropout.isActive {
+                             heads: Int, headDim d: Int, dropout: DropoutMask, firstQueryOnly: Bool = false) {
+    if !dropout.isActive && !firstQueryOnly {
         attentionForward(ctx: ctx, qkv: qkv, batch: batch, heads: heads, headDim: d)
         return
     }
@@ -97,19 +100,23 @@ func attentionForwardDropout(ctx: UnsafeMutablePointer<Float>, qkv: UnsafePointe
     let ld = 3 * c
     let scale = 1 / Float(d).squareRoot()
     let maxL = batch.maxLength
-    let base = attentionProbabilityOffsets(batch, heads: heads)
-    Parallel.forRanges(batch.count * heads, grain: 1) { range in
+    let base = dropout.isActive ? attentionProbabilityOffsets(batch, heads: heads) : []
+    Parallel.forRanges(batch.count * heads, grain: firstQueryOnly ? 16 : 1) { range in
         let p = UnsafeMutablePointer<Float>.allocate(capacity: maxL * maxL)
         defer { p.deallocate() }
         for job in range {
             let s = job / heads, h = job % heads
             let l = batch.length(s)
+            let lq = firstQueryOnly ? 1 : l
             let q = qkv + batch.offsets[s] * ld + h * d
-            BLAS.gemmSerial(transB: true, m: l, n: l, k: d, alpha: scale, a: q, lda: ld, b: q + c, ldb: ld, c: p, ldc: l)
-            softmaxRows(p, rows: l, cols: l)
-            let index = base[s] + h * l * l
-            for i in 0..<l { dropoutApply(p + i * l, count: l, index: index + i * l, mask: dropout) }
-            BLAS.gemmSerial(m: l, n: d, k: l, a: p, lda: l, b: q + 2 * c, ldb: ld, c: ctx + batch.offsets[s] * c + h * d, ldc: c)
+            BLAS.gemmSerial(transB: true, m: lq, n: l, k: d, alpha: scale, a: q, lda: ld, b: q + c, ldb: ld, c: p, ldc: l)
+            softmaxRows(p, rows: lq, cols: l)
+            if dropout.isActive {
+                let index = base[s] + h * l * l
+                for i in 0..<lq { dropoutApply(p + i * l, count: l, index: index + i * l, mask: dropout) }
+            }
+            let out = ctx + (firstQueryOnly ? s : batch.offsets[s]) * c + h * d
+            BLAS.gemmSerial(m: lq, n: d, k: l, a: p, lda: l, b: q + 2 * c, ldb: ld, c: out, ldc: c)
         }
     }
 }
@@ -118,45 +125,48 @@ func attentionForwardDropout(ctx: UnsafeMutablePointer<Float>, qkv: UnsafePointe
 /// Each (sequence, head)'s probabilities are recomputed (one (L, L) GEMM) rather than stored:
 /// P = softmax(s q kᵀ), P̃ = dropout(P), ctx = P̃ v, s = 1/√d. Then
 /// dv = P̃ᵀ dctx, dP = dropout'(dctx vᵀ), dS = P ⊙ (dP - rowsum(P ⊙ dP)), dq = s dS k, dk = s dSᵀ q.
+/// With `firstQueryOnly` (see attentionForwardDropout) dctx is (B, C) and only the first-token rows of
+/// the q part of dqkv are written (the k and v parts are written for every row).
 func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
-                       batch: PackedBatch, heads: Int, headDim d: Int, dropout: DropoutMask = .off) {
+                       batch: PackedBatch, heads: Int, headDim d: Int, dropout: DropoutMask = .off,
+                       firstQueryOnly: Bool = false) {
     let c = heads * d
     let ld = 3 * c
     let scale = 1 / Float(d).squareRoot()
     let maxL = batch.maxLength
     let base = dropout.isActive ? attentionProbabilityOffsets(batch, heads: heads) : []
-    Parallel.forRanges(batch.count * heads, grain: 1) { range in
+    Parallel.forRanges(batch.count * heads, grain: firstQueryOnly ? 16 : 1) { range in
         let p = UnsafeMutablePointer<Float>.allocate(capacity: maxL * maxL)
         let dp = UnsafeMutablePointer<Float>.allocate(capacity: maxL * maxL)
         defer { p.deallocate(); dp.deallocate() }
         for job in range {
             let s = job / heads, h = job % heads
             let l = batch.length(s)
+            let lq = firstQueryOnly ? 1 : l
             let row0 = batch.offsets[s]
             let q = qkv + row0 * ld + h * d, k = q + c, v = q + 2 * c
             let dq = dqkv + row0 * ld + h * d, dk = dq + c, dv = dq + 2 * c
-            let dc = dctx + row0 * c + h * d
-            BLAS.gemmSerial(transB: true, m: l, n: l, k: d, alpha: scale, a: q, lda: ld, b: k, ldb: ld, c: p, ldc: l)
-            softmaxRows(p, rows: l, cols: l)
+            let dc = dctx + (firstQueryOnly ? s : row0) * c + h * d
+            BLAS.gemmSerial(transB: true, m: lq, n: l, k: d, alpha: scale, a: q, lda: ld, b: k, ldb: ld, c: p, ldc: l)
+            softmaxRows(p, rows: lq, cols: l)
             // dv (L, d) = P̃ᵀ · dctx
             var pTilde = UnsafePointer(p)
             if dropout.isActive {
-                dp.update(from: p, count: l * l)
                 let index = base[s] + h * l * l
-                for i in 0..<l { dropoutApply(dp + i * l, count: l, index: index + i * l, mask: dropout) }
+                for i in 0..<lq { dropoutApply(dp + i * l, count: l, index: index + i * l, mask: dropout, source: p + i * l) }
                 pTilde = UnsafePointer(dp)
             }
-            BLAS.gemmSerial(transA: true, m: l, n: d, k: l, a: pTilde, lda: l, b: dc, ldb: c, c: dv, ldc: ld)
-            // dP̃ (L, L) = dctx · vᵀ, then through the dropout mask
-            BLAS.gemmSerial(transB: true, m: l, n: l, k: d, a: dc, lda: c, b: v, ldb: ld, c: dp, ldc: l)
+            BLAS.gemmSerial(transA: true, m: l, n: d, k: lq, a: pTilde, lda: l, b: dc, ldb: c, c: dv, ldc: ld)
+            // dP̃ (Lq, L) = dctx · vᵀ, then through the dropout mask
+            BLAS.gemmSerial(transB: true, m: lq, n: l, k: d, a: dc, lda: c, b: v, ldb: ld, c: dp, ldc: l)
             if dropout.isActive {
                 let index = base[s] + h * l * l
-                for i in 0..<l { dropoutApply(dp + i * l, count: l, index: index + i * l, mask: dropout) }
+                for i in 0..<lq { dropoutApply(dp + i * l, count: l, index: index + i * l, mask: dropout) }
             }
-            softmaxBackwardRows(dp, probs: p, rows: l, cols: l)
+            softmaxBackwardRows(dp, probs: p, rows: lq, cols: l)
             // dq = s dS · k, dk = s dSᵀ · q
-            BLAS.gemmSerial(m: l, n: d, k: l, alpha: scale, a: dp, lda: l, b: k, ldb: ld, c: dq, ldc: ld)
-            BLAS.gemmSerial(transA: true, m: l, n: d, k: l, alpha: scale, a: dp, lda: l, b: q, ldb: ld, c: dk, ldc: ld)
+            BLAS.gemmSerial(m: lq, n: d, k: l, alpha: scale, a: dp, lda: l, b: k, ldb: ld, c: dq, ldc: ld)
+            BLAS.gemmSerial(transA: true, m: l, n: d, k: lq, alpha: scale, a: dp, lda: l, b: q, ldb: ld, c: dk, ldc: ld)
         }
     }
 }

@@ -243,12 +243,16 @@ public final class TrainableModel {
         // Frozen layers below the first that backpropagates keep nothing: the backward buffers are free now.
         let qkv = a?.qkv.pointer ?? ws.dqkv
         let ctx = a?.ctx.pointer ?? ws.dctx
-        op("linearForward qkv") { linearForward(out: qkv, inp: x, rows: t, layer: layer.qkv) }
+        if compact {
+            op("linearForward qkv") { qkvForwardFirstQueries(qkv: qkv, x: x, batch: batch, layer: layer.qkv, ws: ws) }
+        } else {
+            op("linearForward qkv") { linearForward(out: qkv, inp: x, rows: t, layer: layer.qkv) }
+        }
+        // compact: ctx gets one row per sequence.
         op("attentionForwardDropout") { attentionForwardDropout(ctx: ctx, qkv: qkv, batch: batch, heads: cfg.numHeads, headDim: cfg.headDim,
-                                dropout: mask.site(1 + 3 * l)) }
+                                dropout: mask.site(1 + 3 * l), firstQueryOnly: compact) }
         var rows = t
         if compact {
-            gatherFirstRows(ctx, batch: batch, cols: c)
             gatherFirstRows(x, batch: batch, cols: c)
             rows = batch.count
         }
@@ -333,20 +337,10 @@ public final class TrainableModel {
         let dctx = ws.dctx
         op("linearBackward attnOut") { linearBackward(dinp: dctx, dweight: g?.attnOut.weight.pointer, dbias: g?.attnOut.bias.pointer,
                        dout: dOut, inp: a.ctx.pointer, rows: rows, layer: layer.attnOut) }
-        if compact {
-            scatterFirstRows(dctx, batch: batch, cols: c)
-            scatterFirstRows(dres, batch: batch, cols: c)
-        }
+        if compact { scatterFirstRows(dres, batch: batch, cols: c) }
         let dqkv = ws.dqkv
         op("attentionBackward") { attentionBackward(dqkv: dqkv, dctx: dctx, qkv: a.qkv.pointer, batch: batch, heads: cfg.numHeads,
-                          headDim: cfg.headDim, dropout: mask.site(1 + 3 * l)) }
-        if let g {
-            // Query and value biases. The key bias's gradient is exactly zero (it shifts all scores of a
-            // query by the same amount, which softmax ignores), so it is left at zero rather than summed
-            // from rounding noise.
-            op("addColumnSums") { addColumnSums(into: g.qkv.bias.pointer, src: dqkv, rows: t, cols: c, ld: 3 * c) }
-            op("addColumnSums") { addColumnSums(into: g.qkv.bias.pointer + 2 * c, src: dqkv + 2 * c, rows: t, cols: c, ld: 3 * c) }
-        }
+                          headDim: cfg.headDim, dropout: mask.site(1 + 3 * l), firstQueryOnly: compact) }
         // The layer's input: saved for the first layer that backpropagates, else the previous layer's
         // output LayerNorm recomputed.
         let input: UnsafePointer<Float>
@@ -359,8 +353,73 @@ public final class TrainableModel {
             input = UnsafePointer(x)
         }
         let needInputGrad = l > firstBackwardLayer || embeddingGrads != nil
+        if compact {
+            op("linearBackward qkv") { qkvBackwardFirstQueries(dinp: needInputGrad ? dres : nil, dqkv: dqkv, input: input,
+                                                               batch: batch, layer: layer.qkv, grads: g?.qkv, ws: ws) }
+            return
+        }
+        if let g {
+            // Query and value biases. The key bias's gradient is exactly zero (it shifts all scores of a
+            // query by the same amount, which softmax ignores), so it is left at zero rather than summed
+            // from rounding noise.
+            op("addColumnSums") { addColumnSums(into: g.qkv.bias.pointer, src: dqkv, rows: t, cols: c, ld: 3 * c) }
+            op("addColumnSums") { addColumnSums(into: g.qkv.bias.pointer + 2 * c, src: dqkv + 2 * c, rows: t, cols: c, ld: 3 * c) }
+        }
         op("linearBackward qkv") { linearBackward(dinp: needInputGrad ? dres : nil, dweight: g?.qkv.weight.pointer, dbias: nil, dout: dqkv,
                        inp: input, rows: t, layer: layer.qkv, accumulateInput: true) }
+    }
+}
+
+extension TrainableModel {
+    /// The last layer's projection: k and v for every row of x (T, C), q only for the first token of
+    /// each sequence (the only queries the heads need); other q rows of qkv (T, 3C) are not written.
+    func qkvForwardFirstQueries(qkv: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, batch: PackedBatch,
+                                layer: Linear, ws: TrainingWorkspace) {
+        let c = config.hiddenSize, t = batch.tokens, b = batch.count
+        let w = layer.weight.pointer, bias = layer.bias.pointer
+        BLAS.gemm(transB: true, m: t, n: 2 * c, k: c, a: x, lda: c, b: w + c * c, ldb: c, c: qkv + c, ldc: 3 * c)
+        let xs = ws.firstRowsA.pointer, qs = ws.firstRowsB.pointer
+        for s in 0..<b { (xs + s * c).update(from: x + batch.offsets[s] * c, count: c) }
+        BLAS.gemm(transB: true, m: b, n: c, k: c, a: xs, lda: c, b: w, ldb: c, c: qs, ldc: c)
+        for s in 0..<b {
+            let row = qkv + batch.offsets[s] * 3 * c
+            row.update(from: qs + s * c, count: c)
+            addRow(row, bias, c)
+        }
+        Parallel.forRanges(t, grain: 64) { rows in
+            for r in rows { addRow(qkv + r * 3 * c + c, bias + c, 2 * c) }
+        }
+    }
+
+    /// Backward of qkvForwardFirstQueries: dqkv (T, 3C) holds dk, dv for every row and dq at the
+    /// first-token rows; input (T, C) is the layer's input. Gradients accumulate; dinp (T, C) += ∂/∂input.
+    func qkvBackwardFirstQueries(dinp: UnsafeMutablePointer<Float>?, dqkv: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                 batch: PackedBatch, layer: Linear, grads: Linear?, ws: TrainingWorkspace) {
+        let c = config.hiddenSize, t = batch.tokens, b = batch.count
+        let w = layer.weight.pointer
+        // k and v rows of the weight, every token. The key bias's gradient is exactly zero (see backwardLayer).
+        if let grads {
+            BLAS.gemm(transA: true, m: 2 * c, n: c, k: t, a: dqkv + c, lda: 3 * c, b: input, ldb: c,
+                      beta: 1, c: grads.weight.pointer + c * c, ldc: c)
+            addColumnSums(into: grads.bias.pointer + 2 * c, src: dqkv + 2 * c, rows: t, cols: c, ld: 3 * c)
+        }
+        if let dinp {
+            BLAS.gemm(m: t, n: c, k: 2 * c, a: dqkv + c, lda: 3 * c, b: w + c * c, ldb: c, beta: 1, c: dinp, ldc: c)
+        }
+        // q rows, first tokens only.
+        let dq = ws.firstRowsA.pointer, xs = ws.firstRowsB.pointer
+        for s in 0..<b {
+            (dq + s * c).update(from: dqkv + batch.offsets[s] * 3 * c, count: c)
+            (xs + s * c).update(from: input + batch.offsets[s] * c, count: c)
+        }
+        if let grads {
+            BLAS.gemm(transA: true, m: c, n: c, k: b, a: dq, lda: c, b: xs, ldb: c, beta: 1, c: grads.weight.pointer, ldc: c)
+            addColumnSums(into: grads.bias.pointer, src: dq, rows: b, cols: c, ld: c)
+        }
+        if let dinp {
+            BLAS.gemm(m: b, n: c, k: c, a: dq, lda: c, b: w, ldb: c, c: xs, ldc: c)
+            for s in 0..<b { addRow(dinp + batch.offsets[s] * c, xs + s * c, c) }
+        }
     }
 }
 

@@ -39,6 +39,8 @@ final class TrainingWorkspace {
     var dqkv: UnsafeMutablePointer<Float> { up.pointer }
     var dctx: UnsafeMutablePointer<Float> { geluDerivative.pointer }
     let headInput, headHidden, headHiddenDropped: FloatBuffer
+    /// (B, C) scratch for the last layer's first-token rows.
+    let firstRowsA, firstRowsB: FloatBuffer
     let logits, probs, dlogits: FloatBuffer
 
     init(config: ModelConfig, tokens t: Int, sequences b: Int, savedLayers: Range<Int>, embeddingsTrain: Bool) {
@@ -58,6 +60,8 @@ final class TrainingWorkspace {
         headInput = FloatBuffer(count: b * c)
         headHidden = FloatBuffer(count: b * c)
         headHiddenDropped = FloatBuffer(count: b * c)
+        firstRowsA = FloatBuffer(count: b * c)
+        firstRowsB = FloatBuffer(count: b * c)
         logits = FloatBuffer(count: b * k)
         probs = FloatBuffer(count: b * k)
         dlogits = FloatBuffer(count: b * k)

@@ -315,6 +315,51 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// The last layer's mode: only the first token of each sequence queries.
+    func checkAttentionFirstQueries(dropout p: Float) {
+        var r = Rand(16)
+        let lengths = [5, 1, 9, 3, 16]
+        let heads = 2, d = 4, c = heads * d, b = lengths.count
+        let t = lengths.reduce(0, +)
+        let qkv = r.floats(t * 3 * c), rr = r.floats(b * c)
+        let batch = PackedBatch(lengths: lengths)
+        let mask = p > 0 ? DropoutMask(p: p, key: 98).site(4) : .off
+        let base = attentionProbabilityOffsets(batch, heads: heads)
+        let keep: (Int, Int, Int, Int) -> Double = { s, h, i, j in
+            guard mask.isActive else { return 1 }
+            let l = lengths[s]
+            return mask.keeps(base[s] + h * l * l + i * l + j) ? Double(mask.scale) : 0
+        }
+        let ref = { (q: [Double]) -> [Double] in
+            let full = Self.refAttention(q, lengths: lengths, heads: heads, d: d, keep: keep)
+            return (0..<b).flatMap { s in full[(batch.offsets[s] * c)..<(batch.offsets[s] * c + c)] }
+        }
+        let ctx = FloatBuffer(count: b * c)
+        attentionForwardDropout(ctx: ctx.pointer, qkv: qkv, batch: batch, heads: heads, headDim: d, dropout: mask,
+                                firstQueryOnly: true)
+        assertForward(ctx.array, ref(Self.d(qkv)), "first-query attention p=\(p)")
+        let dqkv = FloatBuffer([Float](repeating: .nan, count: t * 3 * c))
+        attentionBackward(dqkv: dqkv.pointer, dctx: rr, qkv: qkv, batch: batch, heads: heads, headDim: d, dropout: mask,
+                          firstQueryOnly: true)
+        let want = Self.numericGradient(Self.d(qkv)) { Self.dot(ref($0), rr) }
+        // k and v of every row; q of the first rows (the other q rows are not written: still NaN).
+        var got: [Float] = [], expected: [Double] = []
+        for row in 0..<t {
+            let first = batch.offsets.contains(row)
+            for j in 0..<(3 * c) where j >= c || first {
+                got.append(dqkv[row * 3 * c + j])
+                expected.append(want[row * 3 * c + j])
+            }
+            if !first { XCTAssertTrue(dqkv[row * 3 * c].isNaN, "q row \(row) untouched") }
+        }
+        assertGradient(got, expected, "first-query attention dqkv p=\(p)")
+    }
+
+    func testFirstQueryAttentionMatchesFiniteDifferences() {
+        checkAttentionFirstQueries(dropout: 0)
+        checkAttentionFirstQueries(dropout: 0.3)
+    }
+
     func testAttentionBackwardMatchesFiniteDifferences() { checkAttention(dropout: 0) }
     func testAttentionBackwardWithDropoutMatchesFiniteDifferences() { checkAttention(dropout: 0.3) }
 
