@@ -110,7 +110,7 @@ func attentionForwardDropout(ctx: UnsafeMutablePointer<Float>, qkv: UnsafePointe
             let lq = firstQueryOnly ? 1 : l
             let q = qkv + batch.offsets[s] * ld + h * d
             BLAS.gemmSerial(transB: true, m: lq, n: l, k: d, alpha: scale, a: q, lda: ld, b: q + c, ldb: ld, c: p, ldc: l)
-            softmaxRows(p, rows: lq, cols: l)
+            softmaxRowsTraining(p, rows: lq, cols: l)
             if dropout.isActive {
                 let index = base[s] + h * l * l
                 for i in 0..<lq { dropoutApply(p + i * l, count: l, index: index + i * l, mask: dropout) }
@@ -148,7 +148,7 @@ func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dctx: UnsafePointer<Fl
             let dq = dqkv + row0 * ld + h * d, dk = dq + c, dv = dq + 2 * c
             let dc = dctx + (firstQueryOnly ? s : row0) * c + h * d
             BLAS.gemmSerial(transB: true, m: lq, n: l, k: d, alpha: scale, a: q, lda: ld, b: k, ldb: ld, c: p, ldc: l)
-            softmaxRows(p, rows: lq, cols: l)
+            softmaxRowsTraining(p, rows: lq, cols: l)
             // dv (L, d) = P̃ᵀ · dctx
             var pTilde = UnsafePointer(p)
             if dropout.isActive {
@@ -169,6 +169,43 @@ func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dctx: UnsafePointer<Fl
             BLAS.gemmSerial(transA: true, m: l, n: d, k: lq, alpha: scale, a: dp, lda: l, b: q, ldb: ld, c: dk, ldc: ld)
         }
     }
+}
+
+/// x is (N, C): row-wise softmax in place as softmaxRows, for the training kernels: SIMD max and
+/// normalisation, and an exp of (x - max) <= 0 that stays in registers.
+func softmaxRowsTraining(_ x: UnsafeMutablePointer<Float>, rows: Int, cols n: Int) {
+    for r in 0..<rows {
+        let row = x + r * n
+        var j = 0
+        var mx8 = V8(repeating: -.infinity)
+        while j + 8 <= n { mx8 = pointwiseMax8(mx8, V8(loadFrom: row + j)); j += 8 }
+        var mx = mx8.max()
+        while j < n { mx = max(mx, row[j]); j += 1 }
+        let m8 = V8(repeating: mx)
+        var sum8 = V8.zero
+        j = 0
+        while j + 8 <= n {
+            let e = expOfNonPositive(V8(loadFrom: row + j) - m8)
+            e.store(to: row + j)
+            sum8 += e
+            j += 8
+        }
+        var sum = sum8.sum()
+        while j < n { let e = expOfNonPositive(V8(repeating: row[j] - mx))[0]; row[j] = e; sum += e; j += 1 }
+        let inv = 1 / sum
+        let inv8 = V8(repeating: inv)
+        j = 0
+        while j + 8 <= n { (V8(loadFrom: row + j) * inv8).store(to: row + j); j += 8 }
+        while j < n { row[j] *= inv; j += 1 }
+    }
+}
+
+/// max(a, b) lane-wise, selected by comparison bits (the library's pointwiseMax compiles to a call).
+@inline(__always)
+private func pointwiseMax8(_ a: V8, _ b: V8) -> V8 {
+    let takeB = unsafeBitCast(b .> a, to: SIMD8<UInt32>.self)
+    let ua = unsafeBitCast(a, to: SIMD8<UInt32>.self), ub = unsafeBitCast(b, to: SIMD8<UInt32>.self)
+    return unsafeBitCast((ub & takeB) | (ua & ~takeB), to: V8.self)
 }
 
 /// d and probs are (N, C): d holds ∂loss/∂softmax and receives ∂loss/∂scores (in place):

@@ -24,6 +24,31 @@ func biasGELUForward(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float
     }
 }
 
+/// x and pre are (N, I): the training forward's GELU, pre = x + bias (saved for the backward pass) and
+/// x = gelu(pre) in place, bias (I). The same function as biasGELUForward, evaluated by
+/// geluAndDerivative's erf (whose exp stays in registers).
+func biasGELUForwardSaving(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, pre: UnsafeMutablePointer<Float>,
+                           rows n: Int, cols c: Int) {
+    Parallel.forRanges(n, grain: max(1, 8_192 / max(c, 1))) { rows in
+        for r in rows {
+            let row = x + r * c, p = pre + r * c
+            var j = 0
+            while j + 8 <= c {
+                let v = UnsafeRawPointer(row + j).loadUnaligned(as: V8.self) + UnsafeRawPointer(bias + j).loadUnaligned(as: V8.self)
+                UnsafeMutableRawPointer(p + j).storeBytes(of: v, as: V8.self)
+                UnsafeMutableRawPointer(row + j).storeBytes(of: geluAndDerivative(v).0, as: V8.self)
+                j += 8
+            }
+            while j < c {
+                let v = row[j] + bias[j]
+                p[j] = v
+                row[j] = geluAndDerivative(V8(repeating: v)).0[0]
+                j += 1
+            }
+        }
+    }
+}
+
 /// out, derivative and pre are (N, I): out = gelu(pre), the activation the backward pass needs as the
 /// next Linear's input, recomputed from the saved pre-activation; derivative (optional) = gelu'(pre) from
 /// the same erf/exp evaluation, for geluBackward(_:derivative:) after the GEMM that consumes `out`.
@@ -118,7 +143,7 @@ func geluAndDerivative(_ x: V8) -> (V8, V8) {
 /// exp(a) for a <= 0 (as simdExp, whose clamp compiles to calls): the argument is clamped below at -87
 /// with max(a, lo) = (a + lo + |a - lo|) / 2, all in registers.
 @inline(__always)
-private func expOfNonPositive(_ a: V8) -> V8 {
+func expOfNonPositive(_ a: V8) -> V8 {
     let lo = V8(repeating: -87)
     let diff = a - lo
     let absDiff = unsafeBitCast(unsafeBitCast(diff, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: V8.self)

@@ -264,7 +264,11 @@ public final class TrainableModel {
                          rows: rows, params: layer.attnNorm,
                          sum: a?.sum1.pointer, mean: a?.mean1.pointer, rstd: a?.rstd1.pointer) }
         op("linearForward ffnUp") { linearForward(out: up, inp: x, rows: rows, layer: layer.ffnUp, addBias: false) }
-        op("biasGELUForward") { biasGELUForward(up, bias: layer.ffnUp.bias.pointer, rows: rows, cols: inter, preActivation: a?.pre.pointer) }
+        if let pre = a?.pre.pointer {
+            op("biasGELUForward") { biasGELUForwardSaving(up, bias: layer.ffnUp.bias.pointer, pre: pre, rows: rows, cols: inter) }
+        } else {
+            op("biasGELUForward") { biasGELUForward(up, bias: layer.ffnUp.bias.pointer, rows: rows, cols: inter) }
+        }
         op("linearForward ffnDown") { linearForward(out: tmp, inp: up, rows: rows, layer: layer.ffnDown, addBias: false) }
         if mask.isActive {
             op("dropoutForward") { dropoutForward(tmp, rows: rows, cols: c, mask: mask.site(3 + 3 * l), bias: layer.ffnDown.bias.pointer) }

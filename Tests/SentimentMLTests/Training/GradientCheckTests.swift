@@ -257,6 +257,11 @@ final class GradientCheckTests: XCTestCase {
         biasGELUForward(buf.pointer, bias: bias, rows: n, cols: c, preActivation: pre.pointer)
         let ref = { (x: [Double], b: [Double]) in (0..<(n * c)).map { Self.refGELU(x[$0] + b[$0 % c]) } }
         assertForward(buf.array, ref(Self.d(x), Self.d(bias)), "gelu")
+        // The training forward (saving pre) computes the same.
+        let trainOut = FloatBuffer(x), trainPre = FloatBuffer(count: n * c)
+        biasGELUForwardSaving(trainOut.pointer, bias: bias, pre: trainPre.pointer, rows: n, cols: c)
+        XCTAssertEqual(trainPre.array, pre.array)
+        assertClose(trainOut.array, buf.array, tolerance: 1e-6, "biasGELUForwardSaving equals biasGELUForward")
         let again = FloatBuffer(count: n * c), derivative = FloatBuffer(count: n * c)
         geluRecompute(out: again.pointer, derivative: derivative.pointer, pre: pre.pointer, rows: n, cols: c)
         assertClose(again.array, buf.array, tolerance: 1e-6, "geluRecompute equals the forward output")
@@ -362,6 +367,17 @@ final class GradientCheckTests: XCTestCase {
 
     func testAttentionBackwardMatchesFiniteDifferences() { checkAttention(dropout: 0) }
     func testAttentionBackwardWithDropoutMatchesFiniteDifferences() { checkAttention(dropout: 0.3) }
+
+    func testTrainingSoftmaxEqualsSoftmax() {
+        var r = Rand(17)
+        for n in [1, 7, 8, 13, 128] {
+            let x = r.floats(3 * n, scale: 4)
+            let a = FloatBuffer(x), b = FloatBuffer(x)
+            softmaxRows(a.pointer, rows: 3, cols: n)
+            softmaxRowsTraining(b.pointer, rows: 3, cols: n)
+            assertClose(b.array, a.array, tolerance: 1e-6, "softmax of \(n) columns")
+        }
+    }
 
     // MARK: embeddings
 
