@@ -52,6 +52,7 @@ func biasGELUForwardSaving(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer
 /// out, derivative and pre are (N, I): out = gelu(pre), the activation the backward pass needs as the
 /// next Linear's input, recomputed from the saved pre-activation; derivative (optional) = gelu'(pre) from
 /// the same erf/exp evaluation, for geluBackward(_:derivative:) after the GEMM that consumes `out`.
+/// `derivative` may alias `pre` (each element is read before it is written).
 func geluRecompute(out: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>? = nil,
                    pre: UnsafePointer<Float>, rows n: Int, cols c: Int) {
     let total = n * c

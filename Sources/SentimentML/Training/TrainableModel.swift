@@ -241,8 +241,8 @@ public final class TrainableModel {
         let a = ws.layers[l]
         let x = ws.x.pointer, tmp = ws.tmp.pointer, up = ws.up.pointer
         // Frozen layers below the first that backpropagates keep nothing: the backward buffers are free now.
-        let qkv = a?.qkv.pointer ?? ws.dqkv
-        let ctx = a?.ctx.pointer ?? ws.dctx
+        let qkv = a?.qkv.pointer ?? ws.scratchQKV
+        let ctx = a?.ctx.pointer ?? ws.scratchCtx
         if compact {
             op("linearForward qkv") { qkvForwardFirstQueries(qkv: qkv, x: x, batch: batch, layer: layer.qkv, ws: ws) }
         } else {
@@ -320,7 +320,8 @@ public final class TrainableModel {
             dDown = tmp
         }
         // FFN down: its input gelu(pre) is recomputed into `up`, which then receives ∂/∂gelu(pre).
-        let geluDerivative = ws.geluDerivative.pointer
+        // gelu'(pre) replaces pre (its last use).
+        let geluDerivative = a.pre.pointer
         op("geluRecompute") { geluRecompute(out: up, derivative: geluDerivative, pre: a.pre.pointer, rows: rows, cols: inter) }
         op("linearBackward ffnDown") { linearBackward(dinp: up, dweight: g?.ffnDown.weight.pointer, dbias: g?.ffnDown.bias.pointer,
                        dout: dDown, inp: up, rows: rows, layer: layer.ffnDown) }
