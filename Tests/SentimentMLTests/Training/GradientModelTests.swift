@@ -170,6 +170,19 @@ final class GradientModelTests: XCTestCase {
         }
     }
 
+    /// The hook behind `sentimentd bench --train` runs whole steps and reports each part.
+    func testBenchmarkStepReportsEveryPart() {
+        let timings = TrainableModel.benchmarkStep(config: Self.tinyConfig(.bert), batch: 3, length: 7, steps: 2, warmup: 1,
+                                                   maxGradNorm: 1)
+        XCTAssertEqual(timings.count, 2)
+        for t in timings {
+            XCTAssertGreaterThan(t.forward, 0)
+            XCTAssertGreaterThan(t.backward, 0)
+            XCTAssertGreaterThan(t.optimizer, 0)
+            XCTAssertEqual(t.total, t.forward + t.backward + t.gradientUpkeep + t.optimizer, accuracy: 1e-12)
+        }
+    }
+
     /// A batch longer than any before grows the buffers; a shorter one after it reuses them.
     func testWorkspaceGrowsAndIsReused() {
         let cfg = Self.tinyConfig(.roberta)
