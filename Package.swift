@@ -74,6 +74,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "SentimentStoreTests", dependencies: ["SentimentStore"]),
+        .testTarget(name: "SentimentProtocolTests", dependencies: ["SentimentProtocol"]),
         .testTarget(
             name: "SentimentHubTests",
             dependencies: [

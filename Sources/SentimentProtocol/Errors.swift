@@ -19,6 +19,11 @@ public enum RPCErrorCode: Int, Sendable, CaseIterable, Codable {
     case shuttingDown = -32008
     case activationFailed = -32009
     case configRejected = -32010
+    case trainingBusy = -32011
+    case nothingToTrain = -32012
+    case notFound = -32013
+    case labelsRejected = -32014
+    case storeFailed = -32015
 
     /// A stable, machine-readable name (sent as `error.data.kind`).
     public var kind: String {
@@ -38,6 +43,11 @@ public enum RPCErrorCode: Int, Sendable, CaseIterable, Codable {
         case .shuttingDown: return "shutting_down"
         case .activationFailed: return "activation_failed"
         case .configRejected: return "config_rejected"
+        case .trainingBusy: return "training_busy"
+        case .nothingToTrain: return "nothing_to_train"
+        case .notFound: return "not_found"
+        case .labelsRejected: return "labels_rejected"
+        case .storeFailed: return "store_failed"
         }
     }
 }
@@ -69,6 +79,17 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     case activationFailed(version: String, reason: String)
     /// `reload` read a configuration file that is not valid; the running configuration is kept.
     case configRejected(String)
+    /// `train` while another run is queued or running.
+    case trainingBusy(runID: Int64)
+    /// `train` with no new labels, no eval split, or no model to start from.
+    case nothingToTrain(String)
+    /// A run or an import id the daemon does not know (or an import that is no longer open).
+    case notFound(String)
+    /// Labels that cannot be applied (unknown label, empty or too long text, unparsable line). Without
+    /// skip_invalid nothing was applied. `problems` holds at most the first 100.
+    case labelsRejected(problems: [LabelProblem], count: Int)
+    /// The database refused a write (disk full, read-only, corrupt); nothing of the request was applied.
+    case storeFailed(String)
 
     public var code: RPCErrorCode {
         switch self {
@@ -87,6 +108,11 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         case .shuttingDown: return .shuttingDown
         case .activationFailed: return .activationFailed
         case .configRejected: return .configRejected
+        case .trainingBusy: return .trainingBusy
+        case .nothingToTrain: return .nothingToTrain
+        case .notFound: return .notFound
+        case .labelsRejected: return .labelsRejected
+        case .storeFailed: return .storeFailed
         }
     }
 
@@ -115,20 +141,36 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         case .shuttingDown: return "the daemon is shutting down"
         case let .activationFailed(version, reason): return "cannot activate \"\(version)\": \(reason)"
         case let .configRejected(m): return "configuration rejected, the running one is kept: \(m)"
+        case let .trainingBusy(id):
+            return "training run \(id) is in progress; only one run at a time (follow it with runs.show, stop it with train.cancel)"
+        case let .nothingToTrain(m): return "nothing to train: \(m)"
+        case let .notFound(m): return "not found: \(m)"
+        case let .labelsRejected(problems, count):
+            let shown = problems.prefix(5).map { "line \($0.line): \($0.reason)" }.joined(separator: "; ")
+            let more = count > 5 ? "; and \(count - 5) more" : ""
+            return "\(count) label item(s) rejected, nothing was applied: \(shown)\(more) (fix them, or skip_invalid to apply the rest)"
+        case let .storeFailed(m): return "the database refused the write, nothing was applied: \(m)"
         }
     }
 
     public var description: String { message }
 
     public var wireObject: RPCErrorObject {
-        RPCErrorObject(code: code.rawValue, message: message, data: RPCErrorData(kind: code.kind))
+        var data = RPCErrorData(kind: code.kind)
+        if case let .labelsRejected(problems, _) = self { data.problems = problems }
+        return RPCErrorObject(code: code.rawValue, message: message, data: data)
     }
 }
 
 /// `error.data` of a response.
 public struct RPCErrorData: Sendable, Equatable, Codable {
     public var kind: String
-    public init(kind: String) { self.kind = kind }
+    /// labels_rejected: the items that were wrong (file lines or item indexes).
+    public var problems: [LabelProblem]?
+    public init(kind: String, problems: [LabelProblem]? = nil) {
+        self.kind = kind
+        self.problems = problems
+    }
 }
 
 /// The JSON-RPC error object as it is on the wire; what a client gets back.

@@ -1,0 +1,235 @@
+import Foundation
+
+// MARK: - Training runs
+
+/// Evaluation of one model on the frozen eval split (or a run's validation data).
+public struct EvalMetrics: Codable, Sendable, Equatable {
+    public var examples: Int
+    public var accuracy: Double
+    public var macroF1: Double
+    public var macroRecall: Double
+    public var macroPrecision: Double
+    /// Per label, in the run's label order.
+    public var f1: [Double]
+    public var recall: [Double]
+    public var loss: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case examples, accuracy
+        case macroF1 = "macro_f1"
+        case macroRecall = "macro_recall"
+        case macroPrecision = "macro_precision"
+        case f1, recall, loss
+    }
+
+    public init(examples: Int, accuracy: Double, macroF1: Double, macroRecall: Double, macroPrecision: Double,
+                f1: [Double], recall: [Double], loss: Double?) {
+        self.examples = examples
+        self.accuracy = accuracy
+        self.macroF1 = macroF1
+        self.macroRecall = macroRecall
+        self.macroPrecision = macroPrecision
+        self.f1 = f1
+        self.recall = recall
+        self.loss = loss
+    }
+}
+
+/// Hyper-parameters a run uses. Absent fields take the `[training]` configuration's values.
+public struct RunRecipe: Codable, Sendable, Equatable {
+    /// "full" or "lora".
+    public var method: String?
+    public var epochs: Int?
+    public var batchSize: Int?
+    public var learningRate: Double?
+    public var maxLength: Int?
+    public var warmupRatio: Double?
+    public var weightDecay: Double?
+    public var replayRatio: Double?
+    public var seed: UInt64?
+
+    enum CodingKeys: String, CodingKey {
+        case method, epochs
+        case batchSize = "batch_size"
+        case learningRate = "learning_rate"
+        case maxLength = "max_length"
+        case warmupRatio = "warmup_ratio"
+        case weightDecay = "weight_decay"
+        case replayRatio = "replay_ratio"
+        case seed
+    }
+
+    public init(method: String? = nil, epochs: Int? = nil, batchSize: Int? = nil, learningRate: Double? = nil,
+                maxLength: Int? = nil, warmupRatio: Double? = nil, weightDecay: Double? = nil,
+                replayRatio: Double? = nil, seed: UInt64? = nil) {
+        self.method = method
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.maxLength = maxLength
+        self.warmupRatio = warmupRatio
+        self.weightDecay = weightDecay
+        self.replayRatio = replayRatio
+        self.seed = seed
+    }
+}
+
+/// One training run as `runs` lists it.
+public struct RunSummary: Codable, Sendable, Equatable {
+    /// queued, running, published, rejected (by the gate), failed or cancelled.
+    public var id: Int64
+    public var status: String
+    /// schedule or manual.
+    public var trigger: String
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// The version that was active (the champion) when the run started.
+    public var baseVersion: String?
+    /// The candidate's version name in models/ (once published; otherwise its staging name).
+    public var candidateVersion: String?
+    public var method: String
+    public var step: Int?
+    public var totalSteps: Int?
+    public var epoch: Int?
+    public var loss: Double?
+    public var learningRate: Double?
+    public var examplesPerSecond: Double?
+    public var etaSeconds: Double?
+    public var trainExamples: Int?
+    public var newExamples: Int?
+    public var replayExamples: Int?
+    public var evalExamples: Int?
+    public var championF1: Double?
+    public var candidateF1: Double?
+    /// published or rejected, once the gate decided.
+    public var decision: String?
+    /// Why: the gate's comparison, the cancellation, or the failure.
+    public var reason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, trigger
+        case createdAt = "created_at"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case baseVersion = "base_version"
+        case candidateVersion = "candidate_version"
+        case method, step
+        case totalSteps = "total_steps"
+        case epoch, loss
+        case learningRate = "learning_rate"
+        case examplesPerSecond = "examples_per_second"
+        case etaSeconds = "eta_seconds"
+        case trainExamples = "train_examples"
+        case newExamples = "new_examples"
+        case replayExamples = "replay_examples"
+        case evalExamples = "eval_examples"
+        case championF1 = "champion_f1"
+        case candidateF1 = "candidate_f1"
+        case decision, reason
+    }
+
+    public init(id: Int64, status: String, trigger: String, createdAt: Date, method: String) {
+        self.id = id
+        self.status = status
+        self.trigger = trigger
+        self.createdAt = createdAt
+        self.method = method
+    }
+
+    public var isFinished: Bool { !["queued", "running"].contains(status) }
+}
+
+/// One epoch of a run: training loss and the candidate's metrics on the eval split at the epoch's end.
+public struct RunEpoch: Codable, Sendable, Equatable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var metrics: EvalMetrics?
+    enum CodingKeys: String, CodingKey {
+        case epoch
+        case trainLoss = "train_loss"
+        case metrics
+    }
+    public init(epoch: Int, trainLoss: Double, metrics: EvalMetrics?) {
+        self.epoch = epoch
+        self.trainLoss = trainLoss
+        self.metrics = metrics
+    }
+}
+
+public struct RunDetail: Codable, Sendable, Equatable {
+    public var run: RunSummary
+    public var recipe: RunRecipe
+    public var labels: [String]?
+    public var dataFingerprint: String?
+    public var epochs: [RunEpoch]
+    public var champion: EvalMetrics?
+    public var candidate: EvalMetrics?
+    public var gateTolerance: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case run, recipe, labels
+        case dataFingerprint = "data_fingerprint"
+        case epochs, champion, candidate
+        case gateTolerance = "gate_tolerance"
+    }
+
+    public init(run: RunSummary, recipe: RunRecipe, labels: [String]?, dataFingerprint: String?, epochs: [RunEpoch],
+                champion: EvalMetrics?, candidate: EvalMetrics?, gateTolerance: Double?) {
+        self.run = run
+        self.recipe = recipe
+        self.labels = labels
+        self.dataFingerprint = dataFingerprint
+        self.epochs = epochs
+        self.champion = champion
+        self.candidate = candidate
+        self.gateTolerance = gateTolerance
+    }
+}
+
+public enum TrainMethod: RPCMethod {
+    public static let name = "train"
+    public static let changesState = true
+
+    public struct Params: Codable, Sendable, Equatable {
+        /// Overrides of the configured recipe for this run.
+        public var recipe: RunRecipe?
+        public init(recipe: RunRecipe? = nil) { self.recipe = recipe }
+    }
+    public typealias Result = RunSummary
+}
+
+public enum TrainCancelMethod: RPCMethod {
+    public static let name = "train.cancel"
+    public static let changesState = true
+    public typealias Params = NoParams
+    /// The cancelled run, as it is after cancellation.
+    public typealias Result = RunSummary
+}
+
+public enum RunsListMethod: RPCMethod {
+    public static let name = "runs.list"
+    public static let changesState = false
+
+    public struct Params: Codable, Sendable, Equatable {
+        public var limit: Int?
+        public init(limit: Int? = nil) { self.limit = limit }
+    }
+
+    public struct Result: Codable, Sendable, Equatable {
+        /// Newest first.
+        public var runs: [RunSummary]
+        public init(runs: [RunSummary]) { self.runs = runs }
+    }
+}
+
+public enum RunsShowMethod: RPCMethod {
+    public static let name = "runs.show"
+    public static let changesState = false
+
+    public struct Params: Codable, Sendable, Equatable {
+        public var id: Int64
+        public init(id: Int64) { self.id = id }
+    }
+    public typealias Result = RunDetail
+}
