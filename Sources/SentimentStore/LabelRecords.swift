@@ -1,0 +1,234 @@
+import Foundation
+import GRDB
+
+/// Errors of label writes and imports a client can cause. Each says what was wrong and what to do.
+public enum LabelStoreError: Error, Equatable, CustomStringConvertible {
+    /// An import id that was never handed out.
+    case unknownImport(batch: Int64)
+    /// Rows were staged into, or a commit asked for, an import that is no longer open.
+    case importNotOpen(batch: Int64, status: ImportStatus)
+    /// Staging these rows would take the import past `maxRows`; nothing of this chunk was staged.
+    case importTooLarge(batch: Int64, maxRows: Int)
+    /// A text is empty once normalised (the caller should have refused it).
+    case emptyText(line: Int)
+
+    public var description: String {
+        switch self {
+        case let .unknownImport(batch):
+            return "import \(batch) does not exist; start a new import"
+        case let .importNotOpen(batch, status):
+            return "import \(batch) is \(status.rawValue), not open; start a new import"
+        case let .importTooLarge(batch, maxRows):
+            return "import \(batch) would exceed \(maxRows) rows; split the file into several imports"
+        case let .emptyText(line):
+            return "line \(line): the text is empty"
+        }
+    }
+}
+
+/// Where a label came from.
+public enum LabelSource: String, Codable, Sendable {
+    /// `labels.add` (sentimentctl label).
+    case add
+    /// A committed import.
+    case `import`
+}
+
+/// One label to write, already checked by the caller: `label` is a known class name, `text` is not empty
+/// once normalised and not too long. `line` is the line of the import file (or the position in a batch) and
+/// only serves to report conflicts; when nil, the position in the call (from 1) stands in.
+public struct LabelInput: Codable, Sendable, Equatable {
+    public var text: String
+    public var label: String
+    public var line: Int?
+
+    public init(text: String, label: String, line: Int? = nil) {
+        self.text = text
+        self.label = label
+        self.line = line
+    }
+}
+
+/// One normalised text given more than one label in a single write. The last one was kept.
+public struct LabelConflict: Codable, Sendable, Equatable {
+    /// The normalised text.
+    public var text: String
+    /// Every line the text appeared on, in order.
+    public var lines: [Int]
+    /// The label given on each of `lines` (same order, same length).
+    public var labels: [String]
+
+    public init(text: String, lines: [Int], labels: [String]) {
+        self.text = text
+        self.lines = lines
+        self.labels = labels
+    }
+}
+
+/// What a `LabelStore.add` or an import commit did. Counts are per distinct normalised text.
+public struct LabelWriteSummary: Codable, Sendable, Equatable {
+    /// Texts that had no label before.
+    public var added: Int
+    /// Texts whose label changed (newest wins; the change is recorded in label_change).
+    public var updated: Int
+    /// Texts that already had the same label.
+    public var unchanged: Int
+    /// Texts given different labels within this write.
+    public var conflicts: [LabelConflict]
+    /// Input rows received (duplicates included).
+    public var received: Int
+    /// The highest label seq once the write is done.
+    public var highSeq: Int64
+    /// The import this summary is for, nil for `add`.
+    public var batch: Int64?
+
+    public init(added: Int, updated: Int, unchanged: Int, conflicts: [LabelConflict], received: Int,
+                highSeq: Int64, batch: Int64?) {
+        self.added = added
+        self.updated = updated
+        self.unchanged = unchanged
+        self.conflicts = conflicts
+        self.received = received
+        self.highSeq = highSeq
+        self.batch = batch
+    }
+}
+
+/// A stored label.
+public struct LabelRow: Codable, Sendable, Equatable, Hashable, FetchableRecord {
+    public var id: Int64
+    /// The normalised text.
+    public var text: String
+    public var label: String
+    public var split: LabelSplit
+    public var seq: Int64
+
+    public init(id: Int64, text: String, label: String, split: LabelSplit, seq: Int64) {
+        self.id = id
+        self.text = text
+        self.label = label
+        self.split = split
+        self.seq = seq
+    }
+}
+
+/// One recorded change of a text's label.
+public struct LabelChangeRecord: Codable, Sendable, Equatable, FetchableRecord {
+    public var id: Int64
+    public var labelID: Int64
+    public var oldLabel: String
+    public var newLabel: String
+    public var importBatch: Int64?
+    /// Who gave the new label (the importing client's uid for an import).
+    public var uid: UInt32
+    public var changedAt: Date
+    /// The seq the label took with this change.
+    public var seq: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case labelID = "label_id"
+        case oldLabel = "old_label"
+        case newLabel = "new_label"
+        case importBatch = "import_batch"
+        case uid
+        case changedAt = "changed_at"
+        case seq
+    }
+}
+
+/// The state of an import.
+public enum ImportStatus: String, Codable, Sendable {
+    /// Receiving chunks; nothing is visible in the labels yet.
+    case open
+    /// Applied to the labels in one transaction.
+    case committed
+    /// Dropped (by the client, on error or at daemon start); its staged rows are deleted.
+    case abandoned
+}
+
+/// One import (a file streamed in chunks by a client).
+public struct ImportBatchRecord: Codable, Sendable, Equatable, FetchableRecord {
+    public var id: Int64
+    public var createdAt: Date
+    /// The client-given name (usually the file name).
+    public var source: String
+    public var format: String
+    public var uid: UInt32
+    public var status: ImportStatus
+    /// Rows staged so far.
+    public var staged: Int
+    public var added: Int?
+    public var updated: Int?
+    public var unchanged: Int?
+    /// Number of conflicting texts found at commit.
+    public var conflicts: Int?
+    public var committedAt: Date?
+    public var abandonedAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case createdAt = "created_at"
+        case source, format, uid, status, staged, added, updated, unchanged, conflicts
+        case committedAt = "committed_at"
+        case abandonedAt = "abandoned_at"
+    }
+}
+
+/// Label counts of one class (or of all), per split.
+public struct LabelSplitCounts: Codable, Sendable, Equatable {
+    public var train: Int
+    public var eval: Int
+    public var total: Int { train + eval }
+
+    public init(train: Int = 0, eval: Int = 0) {
+        self.train = train
+        self.eval = eval
+    }
+}
+
+/// The label distribution (the guide's "check the label distribution" step).
+public struct LabelStats: Codable, Sendable, Equatable {
+    /// Per class name.
+    public var perLabel: [String: LabelSplitCounts]
+    public var total: LabelSplitCounts
+    /// The `sinceSeq` asked for; nil means every label counts as new.
+    public var sinceSeq: Int64?
+    /// Labels with seq > sinceSeq (new or changed since), per class name.
+    public var newPerLabel: [String: LabelSplitCounts]
+    public var newTotal: LabelSplitCounts
+    /// The current highest seq.
+    public var maxSeq: Int64
+}
+
+/// The data of one training run: the new train labels plus a replay sample of older train labels.
+/// Eval labels never appear here.
+public struct LabelSelection: Codable, Sendable, Equatable {
+    /// Train labels with seq > the `newerThan` asked for, by seq.
+    public var newExamples: [LabelRow]
+    /// A seeded uniform sample of train labels with seq <= `newerThan`, by id.
+    public var replay: [LabelRow]
+    /// The highest label seq this selection accounts for: the run's `label_seq_high`. Every label at or
+    /// below it is either in the selection, older, or in the eval split.
+    public var highSeq: Int64
+
+    public init(newExamples: [LabelRow], replay: [LabelRow], highSeq: Int64) {
+        self.newExamples = newExamples
+        self.replay = replay
+        self.highSeq = highSeq
+    }
+
+    /// Identity of the selected data: 64-bit FNV-1a over the id, seq, label and text of every row (new, then
+    /// replay) and `highSeq`, as 16 hex digits. Same selection, same fingerprint.
+    public var fingerprint: String {
+        var h = FNV1a64.hash("highSeq=\(highSeq)\n".utf8)
+        for (part, rows) in [("new", newExamples), ("replay", replay)] {
+            h = FNV1a64.hash("[\(part)]\n".utf8, into: h)
+            for row in rows {
+                h = FNV1a64.hash("\(row.id)\t\(row.seq)\t\(row.label)\t\(row.text)\n".utf8, into: h)
+            }
+        }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
