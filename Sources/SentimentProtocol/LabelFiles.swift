@@ -358,7 +358,8 @@ public struct LabelFile: Sendable, Equatable {
                 throw LabelFileError.csvHeader(path: name, reason: "the header row (line \(header.line)) has \(found.count) columns named \"\(wanted)\"")
             }
             guard let index = found.first else {
-                let shown = header.fields.map { "\"\($0)\"" }.joined(separator: ", ")
+                let shown = header.fields.prefix(8).map { "\"\($0.count > 30 ? $0.prefix(29) + "…" : $0)\"" }
+                    .joined(separator: ", ") + (header.fields.count > 8 ? ", ..." : "")
                 throw LabelFileError.csvHeader(path: name, reason: "the header row (line \(header.line)) has no \"\(wanted)\" column "
                     + "(it has \(shown)); name the columns text and label")
             }
@@ -560,5 +561,69 @@ public struct LabelFile: Sendable, Equatable {
         }
         /// 1-based, in bytes.
         func column(at offset: Int) -> Int { offset - starts[line(at: offset) - 1] + 1 }
+    }
+}
+
+// MARK: - Import chunks
+
+/// One labels.import.chunk request's worth of a parsed file.
+public struct LabelImportChunk: Sendable, Equatable {
+    public var items: [LabelItem]
+    public var problems: [LabelProblem]
+
+    public init(items: [LabelItem], problems: [LabelProblem]) {
+        self.items = items
+        self.problems = problems
+    }
+
+    /// Cuts items into requests of at most `maxItems` items whose request line stays within `maxBytes` (an item
+    /// that is alone too big still gets its own chunk: the daemon then says what its limit is). Client-side parse
+    /// problems ride along with the first chunk, or the first few when they are many. Order is kept.
+    public static func plan(items: [LabelItem], problems: [LabelProblem], maxItems: Int, maxBytes: Int) -> [LabelImportChunk] {
+        precondition(maxItems > 0, "maxItems must be positive")
+        var chunks: [LabelImportChunk] = []
+        var pendingProblems = problems[...]
+        var start = items.startIndex
+        repeat {
+            var bytes = envelopeBytes
+            var chunkProblems: [LabelProblem] = []
+            while let p = pendingProblems.first, chunkProblems.count < maxItems,
+                  chunkProblems.isEmpty || bytes + problemBytes(p) <= maxBytes {
+                bytes += problemBytes(p)
+                chunkProblems.append(p)
+                pendingProblems = pendingProblems.dropFirst()
+            }
+            var end = start
+            while end < items.endIndex, end - start < maxItems {
+                let size = itemBytes(items[end])
+                if end > start || !chunkProblems.isEmpty, bytes + size > maxBytes { break }
+                bytes += size
+                end += 1
+            }
+            chunks.append(LabelImportChunk(items: Array(items[start..<end]), problems: chunkProblems))
+            start = end
+        } while start < items.endIndex || !pendingProblems.isEmpty
+        return chunks
+    }
+
+    // Upper bounds of the JSON the encoder writes (RPCCoding: slashes and non-ASCII unescaped).
+    /// {"jsonrpc":"2.0","id":N,"method":"labels.import.chunk","params":{"import_id":N,"items":[],"problems":[]}}
+    private static let envelopeBytes = 160
+    /// {"text":"…","label":…,"line":N},
+    private static func itemBytes(_ item: LabelItem) -> Int {
+        let label: Int
+        switch item.label {
+        case let .name(name): label = stringBytes(name)
+        case .index: label = 20
+        }
+        return 48 + stringBytes(item.text) + label
+    }
+    /// {"line":N,"reason":"…"},
+    private static func problemBytes(_ problem: LabelProblem) -> Int { 40 + stringBytes(problem.reason) }
+    /// A control character may become \uXXXX (6 bytes); a quote or backslash takes 2.
+    private static func stringBytes(_ s: String) -> Int {
+        var n = 2
+        for b in s.utf8 { n += b < 0x20 ? 6 : (b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\")) ? 2 : 1 }
+        return n
     }
 }
