@@ -6,25 +6,32 @@ import SentimentProtocol
 struct SentimentCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sentimentctl",
-        abstract: "Talk to a running sentimentd: classify texts, inspect and switch model versions.",
+        abstract: "Talk to a running sentimentd: classify texts, switch model versions, send labels, run and compare fine-tuning.",
         discussion: """
         The daemon's socket is --socket, else $SENTIMENTD_SOCKET, else \(ConnectionOptions.defaultSocket).
-        Anyone who can open the socket may predict and read status; activate, rollback and reload need uid 0, \
-        the daemon's user or its admin group.
+        Anyone who can open the socket may predict, read status and send labels (label, import); activate, \
+        rollback, reload and train (also train --cancel) need uid 0, the daemon's user or its admin group.
 
         Exit codes:
-          0  success
-          1  the daemon answered with an error (unknown version, no model loaded, ...)
-          2  usage error (bad arguments, unreadable input file)
-          3  cannot connect to the daemon (socket missing, refused, permission denied)
-          4  refused: the caller is not allowed to change the daemon's state
-          5  the connection broke or the answer was not understood (timeout, ...)
+          0    success
+          1    the daemon answered with an error (unknown version, no model
+               loaded, labels rejected, ...); train --follow: the run was not
+               published (rejected by the gate, failed or cancelled)
+          2    usage error (bad arguments, unreadable input file, lines of an
+               import file that cannot be parsed)
+          3    cannot connect to the daemon (socket missing, refused, permission
+               denied)
+          4    refused: the caller is not allowed to change the daemon's state
+          5    the connection broke or the answer was not understood (timeout)
+          130  interrupted (Ctrl-C): an import in progress is aborted; a
+               followed training run goes on
 
         Shell completions: sentimentctl --generate-completion-script bash|zsh|fish
         """,
         subcommands: [
             PredictCommand.self, StatusCommand.self, ModelsCommand.self, ActivateCommand.self,
             RollbackCommand.self, ReloadCommand.self, MetricsCommand.self, PullCommand.self,
+            LabelCommand.self, ImportCommand.self, LabelsCommand.self,
         ]
     )
 
@@ -45,6 +52,11 @@ struct SentimentCtl: ParsableCommand {
             }
         }
         guard !leading.isEmpty, let subcommand = rest.first else { return arguments }
+        // Groups (`labels stats`, `runs show`): the options go after the nested command, which parses them.
+        let nested: [String: [String]] = ["labels": ["stats"], "runs": ["list", "show"]]
+        if let names = nested[subcommand], rest.count >= 2, names.contains(rest[rest.startIndex + 1]) {
+            return Array(rest.prefix(2)) + leading + rest.dropFirst(2)
+        }
         return [subcommand] + leading + rest.dropFirst()
     }
 
