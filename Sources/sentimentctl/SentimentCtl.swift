@@ -31,7 +31,7 @@ struct SentimentCtl: ParsableCommand {
         subcommands: [
             PredictCommand.self, StatusCommand.self, ModelsCommand.self, ActivateCommand.self,
             RollbackCommand.self, ReloadCommand.self, MetricsCommand.self, PullCommand.self,
-            LabelCommand.self, ImportCommand.self, LabelsCommand.self,
+            LabelCommand.self, ImportCommand.self, LabelsCommand.self, TrainCommand.self, RunsCommand.self,
         ]
     )
 
