@@ -127,7 +127,8 @@ public struct LabelFile: Sendable, Equatable {
         case .json: return parseJSONArray(bytes)
         case .csv: return try parseCSV(bytes, name: name)
         case .tweeteval:
-            preconditionFailure("a TweetEval pair is two files: use parseTweetEval(text:labels:textName:labelsName:)")
+            // A pair is two files: parseTweetEval(text:labels:textName:labelsName:) or read(path:format:).
+            throw LabelFileError.notTweetEvalName(path: name)
         }
     }
 
