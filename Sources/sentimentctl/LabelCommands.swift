@@ -196,7 +196,8 @@ struct ImportCommand: ParsableCommand {
 
     private struct Interrupted: Error {}
 
-    /// Best effort: the import is discarded by the daemon either way once the connection is gone, but say so.
+    /// Best effort, on a fresh connection if this one broke: an uncommitted import is never applied, and aborting
+    /// lets the daemon drop what it staged at once. Says what happened either way.
     private func abort(_ id: Int64, client: UnixSocketClient) {
         func attempt(_ client: UnixSocketClient) throws -> LabelsImportAbortMethod.Result {
             try client.call(LabelsImportAbortMethod.self, .init(importID: id))
