@@ -73,6 +73,8 @@ public struct LabelWriteSummary: Codable, Sendable, Equatable {
     public var updated: Int
     /// Texts that already had the same label.
     public var unchanged: Int
+    /// Of the added and updated texts, how many are in the frozen eval split (never trained on).
+    public var evalSplit: Int
     /// Texts given different labels within this write.
     public var conflicts: [LabelConflict]
     /// Input rows received (duplicates included).
@@ -82,11 +84,12 @@ public struct LabelWriteSummary: Codable, Sendable, Equatable {
     /// The import this summary is for, nil for `add`.
     public var batch: Int64?
 
-    public init(added: Int, updated: Int, unchanged: Int, conflicts: [LabelConflict], received: Int,
+    public init(added: Int, updated: Int, unchanged: Int, evalSplit: Int, conflicts: [LabelConflict], received: Int,
                 highSeq: Int64, batch: Int64?) {
         self.added = added
         self.updated = updated
         self.unchanged = unchanged
+        self.evalSplit = evalSplit
         self.conflicts = conflicts
         self.received = received
         self.highSeq = highSeq

@@ -315,7 +315,7 @@ public final class LabelStore: Sendable {
             byText[text, default: Occurrences()].last = position
         }
 
-        let find = try db.cachedStatement(sql: "SELECT id, label FROM label WHERE text = ?")
+        let find = try db.cachedStatement(sql: "SELECT id, label, split FROM label WHERE text = ?")
         let insert = try db.cachedStatement(sql: """
             INSERT INTO label (text, label, split, source, import_batch, uid, created_at, updated_at, seq)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -330,7 +330,7 @@ public final class LabelStore: Sendable {
             """)
 
         var seq = try currentSeq(db)
-        var added = 0, updated = 0, unchanged = 0
+        var added = 0, updated = 0, unchanged = 0, evalSplit = 0
         // Texts in the order their winning label was given.
         for text in firstSeen.sorted(by: { byText[$0]!.last < byText[$1]!.last }) {
             let label = byText[text]!.labels.last!
@@ -345,12 +345,15 @@ public final class LabelStore: Sendable {
                 try update.execute(arguments: [label, source.rawValue, batch, Int64(uid), now, seq, id])
                 try recordChange.execute(arguments: [id, old, label, batch, Int64(uid), now, seq])
                 updated += 1
+                let split: String = existing["split"]
+                if split == LabelSplit.eval.rawValue { evalSplit += 1 }
             } else {
                 seq += 1
                 let split = SplitAssignment.split(forNormalised: text, evalFraction: evalFraction)
                 try insert.execute(arguments: [text, label, split.rawValue, source.rawValue, batch, Int64(uid), now, now,
                                                 seq])
                 added += 1
+                if split == .eval { evalSplit += 1 }
             }
         }
         try db.execute(sql: "UPDATE label_counter SET seq = ? WHERE id = 1", arguments: [seq])
@@ -360,7 +363,8 @@ public final class LabelStore: Sendable {
             guard Set(occurrences.labels).count > 1 else { return nil }
             return LabelConflict(text: text, lines: occurrences.lines, labels: occurrences.labels)
         }
-        return LabelWriteSummary(added: added, updated: updated, unchanged: unchanged, conflicts: conflicts,
+        return LabelWriteSummary(added: added, updated: updated, unchanged: unchanged, evalSplit: evalSplit,
+                                 conflicts: conflicts,
                                  received: items.count, highSeq: seq, batch: batch)
     }
 }

@@ -138,13 +138,16 @@ final class LabelStoreTests: StoreTestCase {
     func testSplit_isKeptWhenRelabelledWithAnotherFraction() throws {
         let evalText = texts(in: .eval, count: 1)[0]
         let trainText = texts(in: .train, count: 1)[0]
-        try store.add([.of(evalText, "positive"), .of(trainText, "positive")], source: .add, evalFraction: 0.1,
-                      uid: 0)
+        let first = try store.add([.of(evalText, "positive"), .of(trainText, "positive")], source: .add,
+                                  evalFraction: 0.1, uid: 0)
+        XCTAssertEqual(first.evalSplit, 1)
         XCTAssertEqual(try store.label(forText: evalText)?.split, .eval)
         XCTAssertEqual(try store.label(forText: trainText)?.split, .train)
         // Relabel with fractions that would put each in the other split.
-        try store.add([.of(evalText, "negative")], source: .add, evalFraction: 0, uid: 0)
-        try store.add([.of(trainText, "negative")], source: .add, evalFraction: 1, uid: 0)
+        XCTAssertEqual(try store.add([.of(evalText, "negative")], source: .add, evalFraction: 0, uid: 0).evalSplit, 1)
+        XCTAssertEqual(try store.add([.of(trainText, "negative")], source: .add, evalFraction: 1, uid: 0).evalSplit, 0)
+        XCTAssertEqual(try store.add([.of(evalText, "negative")], source: .add, evalFraction: 1, uid: 0).evalSplit, 0,
+                       "an unchanged label is not counted")
         XCTAssertEqual(try store.label(forText: evalText)?.split, .eval)
         XCTAssertEqual(try store.label(forText: trainText)?.split, .train)
         XCTAssertEqual(try store.label(forText: evalText)?.label, "negative")
@@ -289,6 +292,9 @@ final class LabelStoreTests: StoreTestCase {
         XCTAssertEqual(try store.importBatch(batch)?.status, .open)
 
         let summary = try store.commitImport(batch: batch, evalFraction: 0.1)
+        let written = ["one", "two", "three", "already here"]
+        XCTAssertEqual(summary.evalSplit,
+                       written.filter { SplitAssignment.split(forNormalised: $0, evalFraction: 0.1) == .eval }.count)
         XCTAssertEqual(summary.added, 3)
         XCTAssertEqual(summary.updated, 1)
         XCTAssertEqual(summary.unchanged, 0)
