@@ -6,9 +6,15 @@ import Foundation
 /// several threads at once.
 public final class TransformerEncoder: @unchecked Sendable {
     public let weights: EncoderWeights
+    /// LoRA updates computed beside the (shared, unmodified) dense layers; nil for a plain model.
+    public let lora: LoRAWeights?
     public var config: ModelConfig { weights.config }
 
-    public init(weights: EncoderWeights) { self.weights = weights }
+    public init(weights: EncoderWeights, lora: LoRAWeights? = nil) {
+        precondition(lora.map { $0.layers.count == weights.layers.count } ?? true, "LoRA layers must match the encoder's")
+        self.weights = weights
+        self.lora = lora
+    }
 
     /// The longest sequence the position table allows (RoBERTa reserves padding_idx + 1 slots).
     public var maxSequenceLength: Int {
@@ -47,6 +53,11 @@ public final class TransformerEncoder: @unchecked Sendable {
 
         for (li, layer) in weights.layers.enumerated() {
             linearForward(out: qkv.pointer, inp: x.pointer, rows: t, layer: layer.qkv)
+            if let lora {
+                for (j, target) in [LoRATarget.query, .key, .value].enumerated() {
+                    lora.apply(li, target, out: qkv.pointer + j * c, ldOut: 3 * c, inp: x.pointer, rows: t)
+                }
+            }
             attentionForward(ctx: ctx.pointer, qkv: qkv.pointer, batch: batch, heads: cfg.numHeads, headDim: cfg.headDim)
             var rows = t
             if onlyFirstTokens && li == weights.layers.count - 1 {
@@ -61,11 +72,14 @@ public final class TransformerEncoder: @unchecked Sendable {
                 rows = batch.count
             }
             linearForward(out: tmp.pointer, inp: ctx.pointer, rows: rows, layer: layer.attnOut, addBias: false)
+            lora?.apply(li, .attentionOutput, out: tmp.pointer, ldOut: c, inp: ctx.pointer, rows: rows)
             layerNormForward(out: x.pointer, inp: tmp.pointer, residual: x.pointer, inpBias: layer.attnOut.bias.pointer,
                              rows: rows, params: layer.attnNorm)
             linearForward(out: up.pointer, inp: x.pointer, rows: rows, layer: layer.ffnUp, addBias: false)
+            lora?.apply(li, .intermediate, out: up.pointer, ldOut: inter, inp: x.pointer, rows: rows)
             biasGELUForward(up.pointer, bias: layer.ffnUp.bias.pointer, rows: rows, cols: inter)
             linearForward(out: tmp.pointer, inp: up.pointer, rows: rows, layer: layer.ffnDown, addBias: false)
+            lora?.apply(li, .output, out: tmp.pointer, ldOut: c, inp: up.pointer, rows: rows)
             layerNormForward(out: x.pointer, inp: tmp.pointer, residual: x.pointer, inpBias: layer.ffnDown.bias.pointer,
                              rows: rows, params: layer.ffnNorm)
         }

@@ -36,15 +36,19 @@ public final class SentimentModel: Sendable {
     public let encoder: TransformerEncoder
     public let maxLength: Int
     public let normalizesTweets: Bool
+    /// Set for a LoRA adapter served over a shared base (see `load(adapterFolder:base:options:)`).
+    public let adapter: LoRAConfig?
 
     public var labels: [String] { config.id2label }
 
+    /// `lora`: updates computed beside `weights`' dense layers (which stay shared and unmodified).
     public init(config: ModelConfig, folder: URL, tokenizer: any Tokenizer, weights: EncoderWeights,
-                options: ModelLoadOptions = .init()) {
+                options: ModelLoadOptions = .init(), lora: LoRAWeights? = nil) {
         self.config = config
         self.folder = folder
         self.tokenizer = tokenizer
-        self.encoder = TransformerEncoder(weights: weights)
+        self.encoder = TransformerEncoder(weights: weights, lora: lora)
+        self.adapter = lora?.config
         let limit = min(512, encoder.maxSequenceLength)
         self.maxLength = max(2, min(options.maxLength ?? limit, limit))
         self.normalizesTweets = options.normalizeTweets ?? (config.family == .roberta)

@@ -43,6 +43,22 @@ public enum ModelFolderWriter {
     public static func write(weights: EncoderWeights, tokenizerSource: URL, extraFiles: [(name: String, data: Data)] = [],
                              directories: [(name: String, source: URL)] = [], to output: URL, overwrite: Bool = false,
                              beforeFile: ((String) throws -> Void)? = nil) throws {
+        try write(
+            files: [
+                ("config.json", { url in try AtomicFile.write(JSONValue.object(weights.config.jsonObject()).serialized(), to: url) }),
+                (CheckpointFiles.safetensors, { url in
+                    try SafetensorsWriter.write(WeightMap.stateDict(weights), metadata: ["format": "pt"], to: url)
+                }),
+            ],
+            tokenizerSource: tokenizerSource, extraFiles: extraFiles, directories: directories, to: output,
+            overwrite: overwrite, beforeFile: beforeFile)
+    }
+
+    /// The same for any set of model files: each `(name, write)` writes its file (atomically) at the URL
+    /// it is given inside the staging directory. LoRA adapter folders are written this way.
+    public static func write(files: [(name: String, write: (URL) throws -> Void)], tokenizerSource: URL,
+                             extraFiles: [(name: String, data: Data)] = [], directories: [(name: String, source: URL)] = [],
+                             to output: URL, overwrite: Bool = false, beforeFile: ((String) throws -> Void)? = nil) throws {
         let fm = FileManager.default
         let parent = output.deletingLastPathComponent()
         if fm.fileExists(atPath: output.path) && !overwrite { throw WriteError.outputExists(path: output.path) }
@@ -60,10 +76,10 @@ public enum ModelFolderWriter {
             try beforeFile?(name)
             try AtomicFile.write(data, to: staging.appendingPathComponent(name))
         }
-        try file("config.json", JSONValue.object(weights.config.jsonObject()).serialized())
-        try beforeFile?(CheckpointFiles.safetensors)
-        try SafetensorsWriter.write(WeightMap.stateDict(weights), metadata: ["format": "pt"],
-                                    to: staging.appendingPathComponent(CheckpointFiles.safetensors))
+        for (name, writeFile) in files {
+            try beforeFile?(name)
+            try writeFile(staging.appendingPathComponent(name))
+        }
         for name in present { try file(name, try read(tokenizerSource.appendingPathComponent(name))) }
         for (name, data) in extraFiles { try file(name, data) }
         for (name, source) in directories { try copyTree(source, to: staging.appendingPathComponent(name), beforeFile: beforeFile) }
