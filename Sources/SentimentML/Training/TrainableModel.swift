@@ -39,6 +39,8 @@ public final class TrainableModel {
     let layerGrads: [EncoderLayerParams?]
     /// Layers from here on keep activations and pass gradients down (all of them when the embeddings train).
     let firstBackwardLayer: Int
+    /// LoRA mode: the adapters being trained (see LoRA/LoRATraining.swift); nil for full fine-tuning.
+    let lora: LoRATrainingState?
     private var workspace: TrainingWorkspace?
 
     /// When set, forwardBackward accumulates the wall time of each kernel kind into `opSeconds`
@@ -56,11 +58,28 @@ public final class TrainableModel {
 
     /// Takes ownership of `weights` (which must have a classification head; give a bare encoder one
     /// with RandomInit.head first) and trains them in place.
-    public init(weights: EncoderWeights, freezeEmbeddings: Bool = false, freezeLayers: Int = 0) {
+    public convenience init(weights: EncoderWeights, freezeEmbeddings: Bool = false, freezeLayers: Int = 0) {
+        self.init(weights: weights, freezeEmbeddings: freezeEmbeddings, freezeLayers: freezeLayers, lora: nil)
+    }
+
+    /// LoRA fine-tuning: every weight of `weights` but the head is frozen and only read (no gradient
+    /// buffer, no optimizer state: the encoder's buffers may be shared with other models); gradients
+    /// flow through every layer down to the first adapted one, into `lora`'s A and B and the head.
+    /// `loraDropout` drops the LoRA branches' inputs in train mode (the base's own dropouts are
+    /// forwardBackward's `dropout`). `lora` is trained in place.
+    public convenience init(weights: EncoderWeights, lora: LoRAWeights, loraDropout: Float) {
+        precondition(lora.layers.count == weights.layers.count && lora.family == weights.config.family,
+                     "the adapter does not fit the encoder")
+        self.init(weights: weights, freezeEmbeddings: true, freezeLayers: weights.layers.count,
+                  lora: LoRATrainingState(weights: lora, dropout: loraDropout, config: weights.config))
+    }
+
+    init(weights: EncoderWeights, freezeEmbeddings: Bool, freezeLayers: Int, lora: LoRATrainingState?) {
         precondition(weights.head != nil, "TrainableModel needs a classification head (RandomInit.head for a bare encoder)")
         precondition(freezeLayers >= 0, "freezeLayers must be >= 0")
         self.weights = weights
         self.freezeEmbeddings = freezeEmbeddings
+        self.lora = lora
         let nLayers = weights.layers.count
         let frozen = min(freezeLayers, nLayers)
         self.freezeLayers = frozen
@@ -82,8 +101,8 @@ public final class TrainableModel {
                 qkv: zeros(l.qkv), attnOut: zeros(l.attnOut), attnNorm: zeros(l.attnNorm),
                 ffnUp: zeros(l.ffnUp), ffnDown: zeros(l.ffnDown), ffnNorm: zeros(l.ffnNorm))
         }
-        firstBackwardLayer = freezeEmbeddings ? frozen : 0
-        parameters = buildParameterList()
+        firstBackwardLayer = lora?.weights.firstAdaptedLayer ?? (freezeEmbeddings ? frozen : 0)
+        parameters = (lora?.parameters ?? []) + buildParameterList()
     }
 
     private func buildParameterList() -> [TrainableParameter] {
@@ -182,6 +201,7 @@ public final class TrainableModel {
             positions.append(contentsOf: positionIds(s, family: cfg.family, padTokenId: cfg.padTokenId))
         }
         let ws = workspace(tokens: batch.tokens, sequences: batch.count)
+        lora?.beginStep(key: key, tokens: batch.tokens, sequences: batch.count)
         let loss = forward(batch: batch, ids: ids, positions: positions, labels: labels, classWeights: classWeights,
                            mask: mask, ws: ws)
         let k = cfg.numLabels
@@ -248,6 +268,7 @@ public final class TrainableModel {
         } else {
             op("linearForward qkv") { linearForward(out: qkv, inp: x, rows: t, layer: layer.qkv) }
         }
+        if let lora { op("lora") { lora.forwardQKV(l, x: x, qkv: qkv, batch: batch, compact: compact) } }
         // compact: ctx gets one row per sequence.
         op("attentionForwardDropout") { attentionForwardDropout(ctx: ctx, qkv: qkv, batch: batch, heads: cfg.numHeads, headDim: cfg.headDim,
                                 dropout: mask.site(1 + 3 * l), firstQueryOnly: compact) }
@@ -257,6 +278,7 @@ public final class TrainableModel {
             rows = batch.count
         }
         op("linearForward attnOut") { linearForward(out: tmp, inp: ctx, rows: rows, layer: layer.attnOut, addBias: false) }
+        if let lora { op("lora") { lora.forward(l, .attentionOutput, out: tmp, ldOut: c, inp: ctx, rows: rows) } }
         if mask.isActive {
             op("dropoutForward") { dropoutForward(tmp, rows: rows, cols: c, mask: mask.site(2 + 3 * l), bias: layer.attnOut.bias.pointer) }
         }
@@ -264,12 +286,14 @@ public final class TrainableModel {
                          rows: rows, params: layer.attnNorm,
                          sum: a?.sum1.pointer, mean: a?.mean1.pointer, rstd: a?.rstd1.pointer) }
         op("linearForward ffnUp") { linearForward(out: up, inp: x, rows: rows, layer: layer.ffnUp, addBias: false) }
+        if let lora { op("lora") { lora.forward(l, .intermediate, out: up, ldOut: inter, inp: x, rows: rows) } }
         if let pre = a?.pre.pointer {
             op("biasGELUForward") { biasGELUForwardSaving(up, bias: layer.ffnUp.bias.pointer, pre: pre, rows: rows, cols: inter) }
         } else {
             op("biasGELUForward") { biasGELUForward(up, bias: layer.ffnUp.bias.pointer, rows: rows, cols: inter) }
         }
         op("linearForward ffnDown") { linearForward(out: tmp, inp: up, rows: rows, layer: layer.ffnDown, addBias: false) }
+        if let lora { op("lora") { lora.forward(l, .output, out: tmp, ldOut: c, inp: up, rows: rows) } }
         if mask.isActive {
             op("dropoutForward") { dropoutForward(tmp, rows: rows, cols: c, mask: mask.site(3 + 3 * l), bias: layer.ffnDown.bias.pointer) }
         }
@@ -323,14 +347,20 @@ public final class TrainableModel {
         // gelu'(pre) replaces pre (its last use).
         let geluDerivative = a.pre.pointer
         op("geluRecompute") { geluRecompute(out: up, derivative: geluDerivative, pre: a.pre.pointer, rows: rows, cols: inter) }
+        // LoRA on FFN down: its weight gradients read gelu(pre) in `up` before the base's input
+        // gradient overwrites it; its input gradient is added after.
+        var downAdapted = false
+        if let lora { op("lora") { downAdapted = lora.backwardWeights(l, .output, dout: dDown, ldDout: c, inp: up, rows: rows) } }
         op("linearBackward ffnDown") { linearBackward(dinp: up, dweight: g?.ffnDown.weight.pointer, dbias: g?.ffnDown.bias.pointer,
                        dout: dDown, inp: up, rows: rows, layer: layer.ffnDown) }
+        if downAdapted, let lora { op("lora") { lora.backwardInput(l, .output, dinp: up, rows: rows) } }
         op("geluBackward") { geluBackward(up, derivative: geluDerivative, rows: rows, cols: inter, dbias: g?.ffnUp.bias.pointer) }
         // FFN up: its input is the attention LayerNorm's output, recomputed into x.
         op("layerNormRecompute") { layerNormRecompute(out: x, sum: a.sum1.pointer, mean: a.mean1.pointer, rstd: a.rstd1.pointer, rows: rows,
                            params: layer.attnNorm) }
         op("linearBackward ffnUp") { linearBackward(dinp: dres, dweight: g?.ffnUp.weight.pointer, dbias: nil, dout: up, inp: x, rows: rows,
                        layer: layer.ffnUp, accumulateInput: true) }
+        if let lora { op("lora") { lora.backward(l, .intermediate, dout: up, ldDout: inter, inp: x, dinp: dres, rows: rows) } }
         // Attention LayerNorm.
         op("layerNormBackward") { layerNormBackward(dinp: dres, dout: dres, sum: a.sum1.pointer, mean: a.mean1.pointer, rstd: a.rstd1.pointer,
                           rows: rows, params: layer.attnNorm, dweight: g?.attnNorm.weight.pointer, dbias: g?.attnNorm.bias.pointer) }
@@ -342,6 +372,7 @@ public final class TrainableModel {
         let dctx = ws.dctx
         op("linearBackward attnOut") { linearBackward(dinp: dctx, dweight: g?.attnOut.weight.pointer, dbias: g?.attnOut.bias.pointer,
                        dout: dOut, inp: a.ctx.pointer, rows: rows, layer: layer.attnOut) }
+        if let lora { op("lora") { lora.backward(l, .attentionOutput, dout: dOut, ldDout: c, inp: a.ctx.pointer, dinp: dctx, rows: rows) } }
         if compact { scatterFirstRows(dres, batch: batch, cols: c) }
         let dqkv = ws.dqkv
         op("attentionBackward") { attentionBackward(dqkv: dqkv, dctx: dctx, qkv: a.qkv.pointer, batch: batch, heads: cfg.numHeads,
@@ -358,6 +389,10 @@ public final class TrainableModel {
             input = UnsafePointer(x)
         }
         let needInputGrad = l > firstBackwardLayer || embeddingGrads != nil
+        if let lora {
+            op("lora") { lora.backwardQKV(l, dqkv: dqkv, input: input, batch: batch, compact: compact,
+                                          dinp: needInputGrad ? dres : nil) }
+        }
         if compact {
             op("linearBackward qkv") { qkvBackwardFirstQueries(dinp: needInputGrad ? dres : nil, dqkv: dqkv, input: input,
                                                                batch: batch, layer: layer.qkv, grads: g?.qkv, ws: ws) }
