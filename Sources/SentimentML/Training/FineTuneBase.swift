@@ -14,6 +14,11 @@ public struct FineTuneBase {
     public let newHeadReason: String?
     /// A BERT pooler had to be created too (an encoder saved without one).
     public let poolerCreated: Bool
+    /// LoRA runs (`loadForLoRA`): the adapters being trained, new or read from `adapterFolder`; the
+    /// encoder's buffers in `weights` are then the base's, only read. nil for full fine-tuning.
+    public var lora: LoRAWeights? = nil
+    /// The adapter folder a LoRA run trains further (its base is `folder`).
+    public var adapterFolder: URL? = nil
 
     public var headCreated: Bool { newHeadReason != nil }
     public var labels: LabelSet { LabelSet(config.id2label) }

@@ -51,6 +51,11 @@ public struct TrainingInfo: Codable, Equatable, Sendable {
     /// VmHWM of the last session, bytes.
     public var peakResidentBytes: Int?
     public var tensorBoardLogs: String?
+    /// full or lora (nil in files written before LoRA: full).
+    public var method: TrainingMethod? = nil
+    /// LoRA: the base model's name as adapter_config.json records it, and the adapter trained further (if any).
+    public var adapterBaseModel: String? = nil
+    public var continuedAdapter: String? = nil
 
     public func serialized() throws -> Data {
         let enc = JSONEncoder()
@@ -100,6 +105,12 @@ public struct FineTuneJob {
     public var overwrite: Bool = false
     /// Leave the work directory (checkpoint, best weights) in place after a successful run.
     public var keepWorkDirectory: Bool = false
+    /// LoRA: finds the base of an adapter folder given as `baseFolder` from its base_model_name_or_path
+    /// (the daemon decides where bases live). Default: the name is a path.
+    public var baseResolver: (String) throws -> URL = { URL(fileURLWithPath: $0) }
+    /// LoRA: what the output's adapter_config.json names as base_model_name_or_path. nil: the adapter's
+    /// own value when an adapter is trained further, else `baseFolder`'s last path component.
+    public var adapterBaseName: String?
 
     public init(baseFolder: URL, outputFolder: URL, train: DataSource, validation: DataSource?, test: DataSource? = nil,
                 recipe: TrainingRecipe = TrainingRecipe()) {
@@ -132,8 +143,16 @@ public struct FineTuneJob {
         for url in ModelFolderWriter.removeStaleLeftovers(for: outputFolder) {
             observer?(.message("removed \(url.path), left by an earlier run that did not finish writing its output"))
         }
-        let base = try FineTuneBase.load(folder: baseFolder, labels: labels, newHead: newHead, seed: recipe.seed)
+        let base: FineTuneBase
+        switch recipe.method {
+        case .full:
+            base = try FineTuneBase.load(folder: baseFolder, labels: labels, newHead: newHead, seed: recipe.seed)
+        case .lora:
+            base = try FineTuneBase.loadForLoRA(folder: baseFolder, labels: labels, newHead: newHead, seed: recipe.seed,
+                                                settings: recipe.lora, baseResolver: baseResolver)
+        }
         observer?(.message(base.headDescription))
+        if let line = base.loraDescription { observer?(.message(line)) }
         let labelSet = base.labels
         func load(_ source: DataSource) throws -> (examples: [TrainingExample], name: String) {
             switch source {
@@ -185,14 +204,35 @@ public struct FineTuneJob {
             trainSeconds: result.trainSeconds, evalSeconds: result.evalSeconds,
             examplesPerSecond: Double(result.examplesSeen) / max(result.trainSeconds, 1e-9),
             peakResidentBytes: nil, tensorBoardLogs: logsInsideWork ? "logs" : trainer.logDirectory.path)
+        info.method = recipe.method
+        var loraOutput: LoRAWeights?
+        if let lora = result.lora {
+            var config = lora.config
+            config.baseModelNameOrPath = adapterBaseName
+                ?? (base.adapterFolder != nil ? lora.config.baseModelNameOrPath : nil) ?? baseFolder.lastPathComponent
+            loraOutput = LoRAWeights(config: config, family: lora.family, layers: lora.layers)
+            info.adapterBaseModel = config.baseModelNameOrPath
+            info.continuedAdapter = base.adapterFolder?.path
+        }
         info.wallSeconds = monotonicSeconds() - start
         info.peakResidentBytes = processPeakResidentBytes()
 
-        try ModelFolderWriter.write(
-            weights: result.weights, tokenizerSource: baseFolder,
-            extraFiles: [("training_info.json", try info.serialized())],
-            directories: logsInsideWork ? [("logs", trainer.logDirectory)] : [],
-            to: outputFolder, overwrite: overwrite, beforeFile: beforeOutputFile)
+        let extraFiles = [("training_info.json", try info.serialized())]
+        let directories = logsInsideWork ? [("logs", trainer.logDirectory)] : []
+        if let lora = loraOutput, let head = result.weights.head {
+            // The tokenizer files travel with the adapter: its own when it had some, else the base's.
+            let hasOwn = base.adapterFolder.map { folder in
+                ModelFolderWriter.tokenizerFiles.contains { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
+            } ?? false
+            try AdapterFolder.write(lora: lora, head: head, pooler: result.weights.pooler,
+                                    tokenizerSource: hasOwn ? base.adapterFolder! : base.folder,
+                                    extraFiles: extraFiles, directories: directories,
+                                    to: outputFolder, overwrite: overwrite, beforeFile: beforeOutputFile)
+        } else {
+            try ModelFolderWriter.write(
+                weights: result.weights, tokenizerSource: baseFolder, extraFiles: extraFiles, directories: directories,
+                to: outputFolder, overwrite: overwrite, beforeFile: beforeOutputFile)
+        }
         if !keepWorkDirectory { try? FileManager.default.removeItem(at: work) }
         return .completed(output: outputFolder, info: info, result: result)
     }

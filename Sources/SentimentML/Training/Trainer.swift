@@ -153,6 +153,8 @@ public struct TrainingResult {
     public let evalSeconds: Double
     public let examplesSeen: Int
     public let sessions: Int
+    /// LoRA runs: the trained adapters (over `weights`' frozen encoder, whose head they share).
+    public var lora: LoRAWeights? = nil
 }
 
 /// The training loop: length-bucketed shuffled batches, gradient accumulation, clipping, AdamW with a
@@ -182,6 +184,11 @@ public final class Trainer {
                 test: [TrainingExample]? = nil, workDirectory: URL, logDirectory: URL? = nil,
                 control: TrainingControl = TrainingControl(), observer: ((TrainingEvent) -> Void)? = nil) throws {
         try recipe.validate()
+        if (recipe.method == .lora) != (base.lora != nil) {
+            throw TrainingError.badRecipe(option: "method", reason: recipe.method == .lora
+                ? "lora needs a base loaded with FineTuneBase.loadForLoRA"
+                : "full cannot train a base loaded for LoRA")
+        }
         if recipe.freezeLayers > base.config.numLayers {
             throw TrainingError.freezeTooMuch(layers: base.config.numLayers, requested: recipe.freezeLayers)
         }
@@ -233,8 +240,15 @@ public final class Trainer {
         let lengths = trainIds.map(\.count)
         let valIds = validation.map { textEncoder.encode($0.map(\.text)) }
 
-        let model = TrainableModel(weights: base.weights, freezeEmbeddings: recipe.freezeEmbeddings,
+        let model: TrainableModel
+        if let lora = base.lora {
+            model = TrainableModel(weights: base.weights, lora: lora, loraDropout: lora.config.dropout)
+        } else {
+            model = TrainableModel(weights: base.weights, freezeEmbeddings: recipe.freezeEmbeddings,
                                    freezeLayers: recipe.freezeLayers)
+        }
+        // LoRA: checkpoints hold the trained tensors only, never the frozen (maybe shared) base.
+        let trainedBuffers = base.lora == nil ? nil : TrainingCheckpoint.trainedBuffers(model.parameters)
         var adam = AdamW(learningRate: recipe.learningRate, beta1: recipe.adamBeta1, beta2: recipe.adamBeta2,
                          eps: recipe.adamEpsilon, weightDecay: recipe.weightDecay)
         let perEpoch = Self.stepsPerEpoch(examples: train.count, recipe: recipe)
@@ -254,7 +268,11 @@ public final class Trainer {
             if saved.labels != cfg.id2label { reasons.append("labels: checkpoint \(saved.labels), now \(cfg.id2label)") }
             if saved.totalSteps != total { reasons.append("total steps: checkpoint \(saved.totalSteps), now \(total)") }
             if !reasons.isEmpty { throw TrainingError.checkpointMismatch(path: file.path, reasons: reasons) }
-            try TrainingCheckpoint.restore(from: file, weights: model.weights, optimizer: &adam, parameters: model.parameters)
+            if let trainedBuffers {
+                try TrainingCheckpoint.restore(from: file, buffers: trainedBuffers, optimizer: &adam, parameters: model.parameters)
+            } else {
+                try TrainingCheckpoint.restore(from: file, weights: model.weights, optimizer: &adam, parameters: model.parameters)
+            }
             state = saved
             state.recipe = recipe
             state.sessions += 1
@@ -285,8 +303,13 @@ public final class Trainer {
 
         var savedAtStep: Int? = resume ? state.step : nil
         func saveCheckpoint() throws {
-            try TrainingCheckpoint.save(directory: workDirectory, state: state, weights: model.weights,
-                                        optimizer: adam, parameters: params)
+            if let trainedBuffers {
+                try TrainingCheckpoint.save(directory: workDirectory, state: state, buffers: trainedBuffers,
+                                            optimizer: adam, parameters: params)
+            } else {
+                try TrainingCheckpoint.save(directory: workDirectory, state: state, weights: model.weights,
+                                            optimizer: adam, parameters: params)
+            }
             savedAtStep = state.step
             board.flush()
             emit(.checkpoint(checkpointURL, step: state.step))
@@ -384,8 +407,13 @@ public final class Trainer {
                     state.bestMacroF1 = metrics.macroF1
                     state.bestEpoch = record.epoch
                     state.epochsWithoutImprovement = 0
-                    try TrainingCheckpoint.saveBest(directory: workDirectory, weights: model.weights, epoch: record.epoch,
-                                                    macroF1: metrics.macroF1)
+                    if let trainedBuffers {
+                        try TrainingCheckpoint.saveBest(directory: workDirectory, buffers: trainedBuffers, epoch: record.epoch,
+                                                        macroF1: metrics.macroF1)
+                    } else {
+                        try TrainingCheckpoint.saveBest(directory: workDirectory, weights: model.weights, epoch: record.epoch,
+                                                        macroF1: metrics.macroF1)
+                    }
                 } else {
                     state.epochsWithoutImprovement += 1
                 }
@@ -417,7 +445,11 @@ public final class Trainer {
 
         // The best epoch's weights become the model's, unless the last evaluated epoch is the best.
         if let best = state.bestEpoch, best != state.history.last(where: { $0.validation != nil })?.epoch {
-            try TrainingCheckpoint.loadBest(directory: workDirectory, into: model.weights, epoch: best)
+            if let trainedBuffers {
+                try TrainingCheckpoint.loadBest(directory: workDirectory, into: trainedBuffers, epoch: best)
+            } else {
+                try TrainingCheckpoint.loadBest(directory: workDirectory, into: model.weights, epoch: best)
+            }
             emit(.message("keeping epoch \(best), the best by validation macro-F1 (\(String(format: "%.4f", state.bestMacroF1 ?? 0)))"))
         }
         var testMetrics: ClassificationMetrics?
@@ -431,7 +463,7 @@ public final class Trainer {
             weights: model.weights, history: state.history, bestEpoch: state.bestEpoch, test: testMetrics,
             steps: state.step, totalSteps: total, warmupSteps: warmup, stoppedEarly: state.stoppedEarly,
             trainSeconds: state.trainSeconds, evalSeconds: state.evalSeconds, examplesSeen: state.examplesSeen,
-            sessions: state.sessions))
+            sessions: state.sessions, lora: base.lora))
     }
 
     private func emit(_ event: TrainingEvent) { observer?(event) }
@@ -450,11 +482,12 @@ public final class Trainer {
 
     /// Inference with the current weights, batches of similar length.
     func evaluate(_ weights: EncoderWeights, encoded: [[Int32]], labels: [Int]) -> ClassificationMetrics {
-        Self.evaluate(weights, encoded: encoded, labels: labels, batchSize: recipe.evalBatchSize)
+        Self.evaluate(weights, lora: base.lora, encoded: encoded, labels: labels, batchSize: recipe.evalBatchSize)
     }
 
-    public static func evaluate(_ weights: EncoderWeights, encoded: [[Int32]], labels: [Int], batchSize: Int = 64) -> ClassificationMetrics {
-        let encoder = TransformerEncoder(weights: weights)
+    public static func evaluate(_ weights: EncoderWeights, lora: LoRAWeights? = nil, encoded: [[Int32]], labels: [Int],
+                                batchSize: Int = 64) -> ClassificationMetrics {
+        let encoder = TransformerEncoder(weights: weights, lora: lora)
         let order = encoded.indices.sorted { encoded[$0].count < encoded[$1].count }
         var logits = [[Float]](repeating: [], count: encoded.count)
         var i = 0

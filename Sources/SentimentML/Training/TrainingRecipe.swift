@@ -44,6 +44,20 @@ public enum ClassWeighting: Sendable, Equatable, Codable {
     }
 }
 
+/// What a run trains: every weight (`full`), or LoRA adapters and the head over a frozen base (`lora`).
+/// JSON: "full" / "lora"; a recipe written before the key existed decodes as `full`.
+public enum TrainingMethod: String, Sendable, Equatable, Codable, CaseIterable {
+    case full
+    case lora
+}
+
+extension KeyedDecodingContainer {
+    /// A missing `method` is `full` (recipes and checkpoints from before LoRA).
+    public func decode(_ type: TrainingMethod.Type, forKey key: Key) throws -> TrainingMethod {
+        try decodeIfPresent(type, forKey: key) ?? .full
+    }
+}
+
 /// Every hyper-parameter of a fine-tuning run. Defaults are the guide's recipe (HF Trainer defaults
 /// where the guide says nothing).
 public struct TrainingRecipe: Sendable, Equatable, Codable {
@@ -83,6 +97,10 @@ public struct TrainingRecipe: Sendable, Equatable, Codable {
     public var checkpointEvery: Int = 500
     /// nil: the inference default (cardiffnlp normalisation for RoBERTa, none for BERT).
     public var normalizeTweets: Bool? = nil
+    public var method: TrainingMethod = .full
+    /// LoRA settings for `method == .lora`; nil: LoRAConfig's defaults for a new adapter, or the
+    /// adapter's own settings when an adapter is trained further.
+    public var lora: LoRAConfig? = nil
 
     public init() {}
 
@@ -110,6 +128,21 @@ public struct TrainingRecipe: Sendable, Equatable, Codable {
         if case let .explicit(w) = classWeighting, w.contains(where: { !($0.isFinite && $0 >= 0) }) || !w.contains(where: { $0 > 0 }) {
             throw bad("--class-weights", "weights must be finite, >= 0, and not all 0")
         }
+        if method == .lora {
+            if freezeEmbeddings || freezeLayers > 0 {
+                throw bad("--freeze-embeddings/--freeze-layers", "do not apply to method lora (the whole base is frozen; choose the adapted modules with lora.target_modules)")
+            }
+            if let l = lora {
+                if l.r < 1 { throw bad("lora.r", "must be at least 1") }
+                if !(l.alpha.isFinite && l.alpha > 0) { throw bad("lora.alpha", "must be a positive number") }
+                if !(l.dropout >= 0 && l.dropout < 1) { throw bad("lora.dropout", "must be in [0, 1)") }
+                if l.targetModules.isEmpty || l.targetModules.contains(where: \.isEmpty) {
+                    throw bad("lora.target_modules", "must be a non-empty list of module names")
+                }
+            }
+        } else if lora != nil {
+            throw bad("lora", "settings are given but method is full (set method = \"lora\")")
+        }
     }
 
     /// The options a resumed run must share with the run that wrote the checkpoint (everything that
@@ -136,6 +169,13 @@ public struct TrainingRecipe: Sendable, Equatable, Codable {
         check("--class-weights", "\(classWeighting)", "\(other.classWeighting)")
         check("--bucket-window", bucketWindowBatches, other.bucketWindowBatches)
         check("--normalize-tweets", normalizeTweets.map { "\($0)" } ?? "auto", other.normalizeTweets.map { "\($0)" } ?? "auto")
+        check("method", method.rawValue, other.method.rawValue)
+        if lora != other.lora {
+            func text(_ l: LoRAConfig?) -> String {
+                l.map { "r \($0.r), alpha \($0.alpha), dropout \($0.dropout), targets \($0.targetModules)" } ?? "default"
+            }
+            out.append("lora: checkpoint \(text(other.lora)), now \(text(lora))")
+        }
         return out
     }
 }
