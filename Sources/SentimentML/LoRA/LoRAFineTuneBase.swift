@@ -31,6 +31,40 @@ extension FineTuneBase {
             return base
         }
 
+        return try adapterStart(folder: folder, labels: labels, newHead: newHead, seed: seed, settings: settings,
+                                baseResolver: baseResolver)
+    }
+
+    /// The start of a full fine-tuning run from an adapter folder: its base (found by `baseResolver`) is
+    /// loaded afresh and the adapter merged into that copy, W += (alpha / r) · B A, so the run starts from
+    /// exactly the adapted model (with the adapter's head and labels) and then trains every weight.
+    public static func loadMerged(adapterFolder folder: URL, labels: [String]? = nil, newHead: Bool = false, seed: UInt64,
+                                  baseResolver: (String) throws -> URL = { URL(fileURLWithPath: $0) }) throws -> FineTuneBase {
+        var start = try adapterStart(folder: folder, labels: labels, newHead: newHead, seed: seed, settings: nil,
+                                     baseResolver: baseResolver)
+        guard let lora = start.lora else { return start }
+        // The buffers are this call's own fresh load of the base: merging writes into nothing shared.
+        for (l, layer) in start.weights.layers.enumerated() {
+            let c = start.config.hiddenSize
+            let parts: [(LoRATarget, Linear, Int)] = [
+                (.query, layer.qkv, 0), (.key, layer.qkv, c), (.value, layer.qkv, 2 * c),
+                (.attentionOutput, layer.attnOut, 0), (.intermediate, layer.ffnUp, 0), (.output, layer.ffnDown, 0),
+            ]
+            for (target, linear, rowOffset) in parts {
+                guard let p = lora.pair(l, target) else { continue }
+                // W[rows, in] += scale · B (out, r) · A (r, in)
+                BLAS.gemm(m: p.outFeatures, n: p.inFeatures, k: p.rank, alpha: lora.scale, a: p.b.pointer, lda: p.rank,
+                          b: p.a.pointer, ldb: p.inFeatures, beta: 1,
+                          c: linear.weight.pointer + rowOffset * linear.inFeatures, ldc: linear.inFeatures)
+            }
+        }
+        start.lora = nil
+        return start
+    }
+
+    /// An adapter folder and its freshly loaded base, as the start of a run (see loadForLoRA).
+    static func adapterStart(folder: URL, labels: [String]?, newHead: Bool, seed: UInt64, settings: LoRAConfig?,
+                             baseResolver: (String) throws -> URL) throws -> FineTuneBase {
         let configPath = folder.appendingPathComponent(AdapterFolder.configFile).path
         let saved = try AdapterFolder.readConfig(folder)
         guard let name = saved.baseModelNameOrPath, !name.isEmpty else {

@@ -53,8 +53,9 @@ public struct TrainingInfo: Codable, Equatable, Sendable {
     public var tensorBoardLogs: String?
     /// full or lora (nil in files written before LoRA: full).
     public var method: TrainingMethod? = nil
-    /// LoRA: the base model's name as adapter_config.json records it, and the adapter trained further (if any).
+    /// LoRA: the base model's name as the output's adapter_config.json records it.
     public var adapterBaseModel: String? = nil
+    /// The adapter folder the run started from: trained further (lora), or merged into its base (full).
     public var continuedAdapter: String? = nil
 
     public func serialized() throws -> Data {
@@ -145,6 +146,10 @@ public struct FineTuneJob {
         }
         let base: FineTuneBase
         switch recipe.method {
+        case .full where AdapterFolder.isAdapter(baseFolder):
+            base = try FineTuneBase.loadMerged(adapterFolder: baseFolder, labels: labels, newHead: newHead, seed: recipe.seed,
+                                               baseResolver: baseResolver)
+            observer?(.message("full fine-tuning from the adapter \(baseFolder.path), merged into a copy of its base \(base.folder.path)"))
         case .full:
             base = try FineTuneBase.load(folder: baseFolder, labels: labels, newHead: newHead, seed: recipe.seed)
         case .lora:
@@ -212,25 +217,25 @@ public struct FineTuneJob {
                 ?? (base.adapterFolder != nil ? lora.config.baseModelNameOrPath : nil) ?? baseFolder.lastPathComponent
             loraOutput = LoRAWeights(config: config, family: lora.family, layers: lora.layers)
             info.adapterBaseModel = config.baseModelNameOrPath
-            info.continuedAdapter = base.adapterFolder?.path
         }
+        info.continuedAdapter = base.adapterFolder?.path
         info.wallSeconds = monotonicSeconds() - start
         info.peakResidentBytes = processPeakResidentBytes()
 
         let extraFiles = [("training_info.json", try info.serialized())]
         let directories = logsInsideWork ? [("logs", trainer.logDirectory)] : []
+        // Tokenizer files: an adapter folder's own when it has some, else the base model's.
+        let tokenizerSource = base.adapterFolder.flatMap { folder in
+            ModelFolderWriter.tokenizerFiles.contains { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
+                ? folder : nil
+        } ?? base.folder
         if let lora = loraOutput, let head = result.weights.head {
-            // The tokenizer files travel with the adapter: its own when it had some, else the base's.
-            let hasOwn = base.adapterFolder.map { folder in
-                ModelFolderWriter.tokenizerFiles.contains { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
-            } ?? false
-            try AdapterFolder.write(lora: lora, head: head, pooler: result.weights.pooler,
-                                    tokenizerSource: hasOwn ? base.adapterFolder! : base.folder,
+            try AdapterFolder.write(lora: lora, head: head, pooler: result.weights.pooler, tokenizerSource: tokenizerSource,
                                     extraFiles: extraFiles, directories: directories,
                                     to: outputFolder, overwrite: overwrite, beforeFile: beforeOutputFile)
         } else {
             try ModelFolderWriter.write(
-                weights: result.weights, tokenizerSource: baseFolder, extraFiles: extraFiles, directories: directories,
+                weights: result.weights, tokenizerSource: tokenizerSource, extraFiles: extraFiles, directories: directories,
                 to: outputFolder, overwrite: overwrite, beforeFile: beforeOutputFile)
         }
         if !keepWorkDirectory { try? FileManager.default.removeItem(at: work) }

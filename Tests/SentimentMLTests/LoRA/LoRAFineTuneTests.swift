@@ -153,6 +153,42 @@ final class LoRAFineTuneTests: XCTestCase {
         }
     }
 
+    /// method full from an adapter folder: the adapter is merged into a fresh copy of its base, which
+    /// then trains every weight; the output is a whole model folder.
+    func testFullFromAdapterFolder_mergesItIntoACopyOfTheBase() throws {
+        let dir = TemporaryDirectory("lora-merge")
+        guard let (adapterFolder, _, _) = completed(try job(dir, base: tinyRoberta, out: "adapter", recipe: recipe(epochs: 1)).run()) else { return }
+        let base = try BaseModel.load(folder: tinyRoberta)
+        let adapted = try SentimentModel.load(adapterFolder: adapterFolder, base: base)
+        let encoded = Self.probeTexts.map(adapted.encode)
+        let reference = adapted.logits(encoded: encoded)
+
+        // The merged start equals the adapted model.
+        let merged = try FineTuneBase.loadMerged(adapterFolder: adapterFolder, seed: 1, baseResolver: { _ in self.tinyRoberta })
+        XCTAssertNil(merged.lora)
+        XCTAssertFalse(merged.weights.layers[0].qkv.weight === base.weights.layers[0].qkv.weight, "a copy, not the shared base")
+        for (a, b) in zip(TransformerEncoder(weights: merged.weights).logits(encoded), reference) {
+            assertClose(a, b, tolerance: 1e-5, "merged vs unmerged logits")
+        }
+        XCTAssertNotEqual(merged.weights.layers[0].qkv.weight.array, base.weights.layers[0].qkv.weight.array)
+
+        var full = job(dir, base: adapterFolder, out: "full", recipe: TrainingRecipe())
+        full.recipe.epochs = 1
+        full.recipe.batchSize = 8
+        full.recipe.maxLength = 64
+        full.recipe.learningRate = 1e-9
+        full.baseResolver = { _ in self.tinyRoberta }
+        var messages: [String] = []
+        guard let (out, info, _) = completed(try full.run { if case let .message(m) = $0 { messages.append(m) } }) else { return }
+        XCTAssertTrue(messages.contains { $0.hasPrefix("full fine-tuning from the adapter") }, "\(messages)")
+        XCTAssertEqual(info.method, .full)
+        XCTAssertEqual(info.continuedAdapter, adapterFolder.path)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("model.safetensors").path))
+        XCTAssertFalse(AdapterFolder.isAdapter(out))
+        let model = try SentimentModel.load(folder: out)
+        for (a, b) in zip(model.logits(encoded: encoded), reference) { assertClose(a, b, tolerance: 1e-4, "full model from the adapter") }
+    }
+
     func testResumeAfterCancel_equalsAnUninterruptedRun() throws {
         let dir = TemporaryDirectory("lora-resume")
         let r = recipe(epochs: 2)
