@@ -243,8 +243,10 @@ public final class LabelStore: Sendable {
                 for start in stride(from: 0, to: chosen.count, by: 500) {
                     let chunk = Array(chosen[start..<min(start + 500, chosen.count)])
                     let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                    // By rowid only: `AND split = 'train'` makes SQLite scan the split index instead. The ids
+                    // are train ids from this same snapshot.
                     replay += try LabelRow.fetchAll(
-                        db, sql: "SELECT \(columns) FROM label WHERE id IN (\(marks)) AND split = 'train' ORDER BY id",
+                        db, sql: "SELECT \(columns) FROM label WHERE id IN (\(marks)) ORDER BY id",
                         arguments: StatementArguments(chunk))
                 }
             }
@@ -298,27 +300,38 @@ public final class LabelStore: Sendable {
     static func apply(_ items: [LabelInput], source: LabelSource, batch: Int64?, uid: UInt32,
                       evalFraction: Double, now: Date, db: Database) throws -> LabelWriteSummary {
         struct Occurrences {
+            var text: String
             var lines: [Int] = []
             var labels: [String] = []
             /// Position in `items` of the last occurrence: the one that wins.
             var last = 0
         }
-        var firstSeen: [String] = []
-        var byText: [String: Occurrences] = [:]
+        // Distinct texts in order of first appearance.
+        var distinct: [Occurrences] = []
+        var indexOf: [String: Int] = [:]
+        indexOf.reserveCapacity(items.count)
         for (position, item) in items.enumerated() {
             let line = item.line ?? position + 1
             let text = LabelText.normalise(item.text)
             guard !text.isEmpty else { throw LabelStoreError.emptyText(line: line) }
-            if byText[text] == nil { firstSeen.append(text) }
-            byText[text, default: Occurrences()].lines.append(line)
-            byText[text, default: Occurrences()].labels.append(item.label)
-            byText[text, default: Occurrences()].last = position
+            let k: Int
+            if let known = indexOf[text] {
+                k = known
+            } else {
+                k = distinct.count
+                indexOf[text] = k
+                distinct.append(Occurrences(text: text))
+            }
+            distinct[k].lines.append(line)
+            distinct[k].labels.append(item.label)
+            distinct[k].last = position
         }
 
         let find = try db.cachedStatement(sql: "SELECT id, label, split FROM label WHERE text = ?")
         let insert = try db.cachedStatement(sql: """
             INSERT INTO label (text, label, split, source, import_batch, uid, created_at, updated_at, seq)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (text) DO NOTHING
             """)
         let update = try db.cachedStatement(sql: """
             UPDATE label SET label = ?, source = ?, import_batch = ?, uid = ?, updated_at = ?, seq = ?
@@ -329,39 +342,47 @@ public final class LabelStore: Sendable {
             VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
 
+        // Bound once: converting a Date for every row is measurable on a 100k-row import.
+        let nowValue = now.databaseValue, sourceValue = source.rawValue.databaseValue
+        let batchValue = batch.databaseValue, uidValue = Int64(uid).databaseValue
         var seq = try currentSeq(db)
         var added = 0, updated = 0, unchanged = 0, evalSplit = 0
         // Texts in the order their winning label was given.
-        for text in firstSeen.sorted(by: { byText[$0]!.last < byText[$1]!.last }) {
-            let label = byText[text]!.labels.last!
-            if let existing = try Row.fetchOne(find, arguments: [text]) {
-                let id: Int64 = existing["id"]
-                let old: String = existing["label"]
-                if old == label {
-                    unchanged += 1
-                    continue
-                }
+        for k in distinct.indices.sorted(by: { distinct[$0].last < distinct[$1].last }) {
+            let text = distinct[k].text
+            let label = distinct[k].labels.last!
+            // Insert first: most texts of an import are new, and a failed unique check is cheaper than a
+            // lookup for every row.
+            let split = SplitAssignment.split(forNormalised: text, evalFraction: evalFraction)
+            try insert.execute(arguments: [text, label, split.rawValue, sourceValue, batchValue, uidValue, nowValue,
+                                           nowValue, seq + 1])
+            if db.changesCount == 1 {
                 seq += 1
-                try update.execute(arguments: [label, source.rawValue, batch, Int64(uid), now, seq, id])
-                try recordChange.execute(arguments: [id, old, label, batch, Int64(uid), now, seq])
-                updated += 1
-                let split: String = existing["split"]
-                if split == LabelSplit.eval.rawValue { evalSplit += 1 }
-            } else {
-                seq += 1
-                let split = SplitAssignment.split(forNormalised: text, evalFraction: evalFraction)
-                try insert.execute(arguments: [text, label, split.rawValue, source.rawValue, batch, Int64(uid), now, now,
-                                                seq])
                 added += 1
                 if split == .eval { evalSplit += 1 }
+                continue
             }
+            guard let existing = try Row.fetchOne(find, arguments: [text]) else {
+                throw DatabaseError(resultCode: .SQLITE_INTERNAL, message: "label \"\(text)\" neither inserted nor found")
+            }
+            let id: Int64 = existing["id"]
+            let old: String = existing["label"]
+            if old == label {
+                unchanged += 1
+                continue
+            }
+            seq += 1
+            try update.execute(arguments: [label, sourceValue, batchValue, uidValue, nowValue, seq, id])
+            try recordChange.execute(arguments: [id, old, label, batchValue, uidValue, nowValue, seq])
+            updated += 1
+            let storedSplit: String = existing["split"]
+            if storedSplit == LabelSplit.eval.rawValue { evalSplit += 1 }
         }
         try db.execute(sql: "UPDATE label_counter SET seq = ? WHERE id = 1", arguments: [seq])
 
-        let conflicts = firstSeen.compactMap { text -> LabelConflict? in
-            let occurrences = byText[text]!
-            guard Set(occurrences.labels).count > 1 else { return nil }
-            return LabelConflict(text: text, lines: occurrences.lines, labels: occurrences.labels)
+        let conflicts = distinct.compactMap { occurrences -> LabelConflict? in
+            guard occurrences.labels.count > 1, Set(occurrences.labels).count > 1 else { return nil }
+            return LabelConflict(text: occurrences.text, lines: occurrences.lines, labels: occurrences.labels)
         }
         return LabelWriteSummary(added: added, updated: updated, unchanged: unchanged, evalSplit: evalSplit,
                                  conflicts: conflicts,

@@ -10,6 +10,18 @@ final class LabelTextTests: XCTestCase {
         XCTAssertEqual(LabelText.normalise("one"), "one")
     }
 
+    func testNormalise_asciiFastPathAgreesWithTheUnicodePath() {
+        // Pure-ASCII texts take a byte path; the same character after an "é" takes the Unicode path.
+        for value in 0..<128 {
+            let c = Character(Unicode.Scalar(UInt8(value)))
+            let ascii = LabelText.normalise("x\(c)\(c)y ")
+            let unicode = LabelText.normalise("é x\(c)\(c)y ")
+            XCTAssertEqual("é " + ascii, unicode, "U+\(String(value, radix: 16))")
+            let isWhitespace = Unicode.Scalar(UInt8(value)).properties.isWhitespace
+            XCTAssertEqual(ascii == "x y", isWhitespace, "U+\(String(value, radix: 16))")
+        }
+    }
+
     func testNormalise_composesToNFC() {
         let decomposed = "cafe\u{0301}"
         let normalised = LabelText.normalise(decomposed)
