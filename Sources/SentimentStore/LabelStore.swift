@@ -32,7 +32,7 @@ public final class LabelStore: Sendable {
     @discardableResult
     public func add(_ items: [LabelInput], source: LabelSource, evalFraction: Double,
                     uid: UInt32) throws -> LabelWriteSummary {
-        try database.write { db in
+        try database.storeWrite { db in
             try Self.apply(items, source: source, batch: nil, uid: uid, evalFraction: evalFraction, now: Date(),
                            db: db)
         }
@@ -42,7 +42,7 @@ public final class LabelStore: Sendable {
 
     /// Starts an import; its rows are staged by `stageImport` and become labels only at `commitImport`.
     public func beginImport(source: String, format: String, uid: UInt32) throws -> Int64 {
-        try database.write { db in
+        try database.storeWrite { db in
             try db.execute(
                 sql: """
                     INSERT INTO import_batch (created_at, source, format, uid, status, staged)
@@ -58,7 +58,7 @@ public final class LabelStore: Sendable {
     /// it past `maxRows`.
     public func stageImport(batch: Int64, rows: [LabelInput],
                             maxRows: Int = LabelStore.defaultMaxImportRows) throws {
-        try database.write { db in
+        try database.storeWrite { db in
             let record = try Self.openBatch(batch, db)
             guard record.staged + rows.count <= maxRows else {
                 throw LabelStoreError.importTooLarge(batch: batch, maxRows: maxRows)
@@ -78,7 +78,7 @@ public final class LabelStore: Sendable {
     /// the import stays open.
     @discardableResult
     public func commitImport(batch: Int64, evalFraction: Double) throws -> LabelWriteSummary {
-        try database.write { db in
+        try database.storeWrite { db in
             let record = try Self.openBatch(batch, db)
             let rows = try Row.fetchAll(
                 db, sql: "SELECT line, text, label FROM import_row WHERE batch_id = ? ORDER BY line, rowid",
@@ -102,7 +102,7 @@ public final class LabelStore: Sendable {
     /// Drops an open import and its staged rows. Abandoning an abandoned import does nothing; a committed
     /// one cannot be abandoned.
     public func abandonImport(batch: Int64) throws {
-        try database.write { db in
+        try database.storeWrite { db in
             guard let record = try Self.batch(batch, db) else {
                 throw LabelStoreError.unknownImport(batch: batch)
             }
@@ -121,7 +121,7 @@ public final class LabelStore: Sendable {
     /// their staged rows; returns how many. The daemon calls it at start: no client can still be sending.
     @discardableResult
     public func abandonOpenImports(olderThan: Date?) throws -> Int {
-        try database.write { db in
+        try database.storeWrite { db in
             let ids: [Int64]
             if let olderThan {
                 ids = try Int64.fetchAll(

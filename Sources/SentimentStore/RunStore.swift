@@ -24,7 +24,7 @@ public final class RunStore: Sendable {
     /// Queues a new run. Throws `runInProgress` when another run is queued or running.
     public func createRun(trigger: RunTrigger, uid: UInt32, method: TrainingMethod, recipeJSON: String,
                           at date: Date = Date()) throws -> Int64 {
-        try database.write { db in
+        try database.storeWrite { db in
             if let active = try Self.activeRunID(db) {
                 throw RunStoreError.runInProgress(id: active)
             }
@@ -44,7 +44,7 @@ public final class RunStore: Sendable {
     public func markRunning(id: Int64, pid: Int32?, baseVersion: String?, trainExamples: Int?, newExamples: Int?,
                             replayExamples: Int?, evalExamples: Int?, labelSeqHigh: Int64?,
                             dataFingerprint: String?, at date: Date = Date()) throws {
-        try database.write { db in
+        try database.storeWrite { db in
             let status = try Self.status(of: id, db)
             guard !status.isFinished else { throw RunStoreError.runFinished(id: id, status: status) }
             try db.execute(
@@ -66,7 +66,7 @@ public final class RunStore: Sendable {
     /// daemon) makes this throw `runFinished`, which tells the worker to stop.
     public func updateProgress(id: Int64, step: Int, totalSteps: Int, epoch: Int, loss: Double?, lr: Double?,
                                examplesPerSecond: Double?, etaSeconds: Double?, at date: Date = Date()) throws {
-        try database.write { db in
+        try database.storeWrite { db in
             try Self.requireRunning(id, db)
             try db.execute(
                 sql: """
@@ -82,7 +82,7 @@ public final class RunStore: Sendable {
     /// Records (or, for a resumed run, replaces) the metrics of one epoch. Only while running.
     public func recordEpoch(id: Int64, epoch: Int, trainLoss: Double?, metricsJSON: String,
                             at date: Date = Date()) throws {
-        try database.write { db in
+        try database.storeWrite { db in
             try Self.requireRunning(id, db)
             try db.execute(
                 sql: """
@@ -96,7 +96,7 @@ public final class RunStore: Sendable {
     /// Records both models' scores on the eval split. Only while running.
     public func recordEvaluation(id: Int64, championMetricsJSON: String?, candidateMetricsJSON: String?,
                                  championF1: Double?, candidateF1: Double?) throws {
-        try database.write { db in
+        try database.storeWrite { db in
             try Self.requireRunning(id, db)
             try db.execute(
                 sql: """
@@ -114,7 +114,7 @@ public final class RunStore: Sendable {
     public func finish(id: Int64, status: RunStatus, decision: RunDecision? = nil, reason: String? = nil,
                        candidateVersion: String? = nil, error: String? = nil, at date: Date = Date()) throws {
         guard status.isFinished else { throw RunStoreError.notAFinalStatus(status) }
-        try database.write { db in
+        try database.storeWrite { db in
             let current = try Self.status(of: id, db)
             guard !current.isFinished else { throw RunStoreError.runFinished(id: id, status: current) }
             try db.execute(
@@ -132,7 +132,7 @@ public final class RunStore: Sendable {
     /// The daemon calls it at start: no worker of a previous daemon is still trusted.
     @discardableResult
     public func failUnfinishedRuns(reason: String, at date: Date = Date()) throws -> [Int64] {
-        try database.write { db in
+        try database.storeWrite { db in
             let ids = try Int64.fetchAll(
                 db, sql: "SELECT id FROM training_run WHERE status IN ('queued', 'running') ORDER BY id")
             for id in ids {

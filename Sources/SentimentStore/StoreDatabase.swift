@@ -363,3 +363,17 @@ public enum StoreDatabase {
         return migrator
     }
 }
+
+extension DatabasePool {
+    /// `write`, with the failures an operator must act on (disk full, lock held too long, read-only or
+    /// damaged file) turned into the `StoreError` that names the file. Everything else is rethrown as is.
+    func storeWrite<T>(_ updates: (Database) throws -> T) throws -> T {
+        do {
+            return try write(updates)
+        } catch where StoreDatabase.isEnvironmental(error) {
+            var timeout = StoreDatabase.busyTimeout
+            if case let .timeout(t) = configuration.busyMode { timeout = t }
+            throw StoreDatabase.classify(error, path: path, busyTimeout: timeout)
+        }
+    }
+}

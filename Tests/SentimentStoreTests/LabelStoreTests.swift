@@ -425,6 +425,39 @@ final class LabelStoreTests: StoreTestCase {
         XCTAssertEqual(try labelCount(), 502)
     }
 
+    func testImport_commitOnAFullDisk_failsWithDiskFullAndAppliesNothing() throws {
+        let batch = try store.beginImport(source: "big.jsonl", format: "jsonl", uid: 0)
+        try store.stageImport(batch: batch, rows: syntheticTexts(5_000).map { .of($0, "positive") })
+        // Cap the file at its current size, as a full file system would.
+        try pool.writeWithoutTransaction { db in
+            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            _ = try Int.fetchOne(db, sql: "PRAGMA max_page_count = \(pages)")
+        }
+        XCTAssertThrowsError(try store.commitImport(batch: batch, evalFraction: 0.1)) {
+            XCTAssertEqual($0 as? StoreError, .diskFull(path: databaseURL.path))
+            XCTAssertTrue("\($0)".contains("the disk is full"))
+        }
+        XCTAssertEqual(try labelCount(), 0)
+        XCTAssertEqual(try store.importBatch(batch)?.status, .open)
+        XCTAssertEqual(try store.stagedRowCount(batch: batch), 5_000)
+
+        try pool.writeWithoutTransaction { db in _ = try Int.fetchOne(db, sql: "PRAGMA max_page_count = 1073741823") }
+        XCTAssertEqual(try store.commitImport(batch: batch, evalFraction: 0.1).added, 5_000)
+    }
+
+    func testWrite_whileAnotherConnectionHoldsTheLockTooLong_failsWithLocked() throws {
+        var configuration = Configuration()
+        configuration.allowsUnsafeTransactions = true
+        let other = try DatabaseQueue(path: databaseURL.path, configuration: configuration)
+        try other.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+        let impatient = LabelStore(pool: try StoreDatabase.open(path: databaseURL, busyTimeout: 0.2))
+        XCTAssertThrowsError(try impatient.add([.of("x", "positive")], source: .add, evalFraction: 0.1, uid: 0)) {
+            XCTAssertEqual($0 as? StoreError, .locked(path: databaseURL.path, timeout: 0.2))
+        }
+        try other.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+        XCTAssertEqual(try impatient.add([.of("x", "positive")], source: .add, evalFraction: 0.1, uid: 0).added, 1)
+    }
+
     func testAbandonOpenImports_dropsOnlyOpenOnes_olderThanTheDate() throws {
         let committed = try store.beginImport(source: "c", format: "jsonl", uid: 0)
         try store.stageImport(batch: committed, rows: [.of("kept", "positive")])
