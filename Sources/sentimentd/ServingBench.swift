@@ -1,0 +1,468 @@
+import Foundation
+import SentimentML
+import SentimentProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What can stop `sentimentd bench --serving`; each case says what to check.
+enum ServingBenchError: Error, CustomStringConvertible {
+    case missingInput(path: String, what: String, option: String)
+    case noTweets(path: String)
+    case badOption(option: String, reason: String)
+    case cannotWrite(path: String, reason: String)
+    case notifySocket(path: String, reason: String)
+    case cannotStartDaemon(executable: String, reason: String)
+    case daemonExited(status: Int32, log: String)
+    case daemonTimeout(what: String, seconds: Double, log: String)
+    case clientCannotConnect(socket: String, client: Int, reason: String)
+    case reloadNotServed(version: String, seconds: Double, state: String, log: String)
+
+    var description: String {
+        switch self {
+        case let .missingInput(path, what, option): return "\(path): no \(what) here (pass \(option))"
+        case let .noTweets(path): return "\(path): no tweets (expected one text per line)"
+        case let .badOption(option, reason): return "\(option): \(reason)"
+        case let .cannotWrite(path, reason): return "\(path): cannot write: \(reason)"
+        case let .notifySocket(path, reason): return "\(path): cannot bind the notify socket: \(reason)"
+        case let .cannotStartDaemon(executable, reason): return "cannot start \(executable) serve: \(reason)"
+        case let .daemonExited(status, log): return "the daemon exited with status \(status); its log ends:\n\(log)"
+        case let .daemonTimeout(what, seconds, log): return "no \(what) from the daemon within \(seconds) s; its log ends:\n\(log)"
+        case let .clientCannotConnect(socket, client, reason): return "client \(client) cannot connect to \(socket): \(reason)"
+        case let .reloadNotServed(version, seconds, state, log):
+            return "the copied version \(version) was not served within \(seconds) s (registry: \(state)); the daemon's log ends:\n\(log)"
+        }
+    }
+}
+
+/// `sentimentd bench --serving`: the real daemon (this executable, `serve`) on a temporary folder, loaded through
+/// its socket by closed-loop clients sending single tweets, against the same model called in process.
+///
+/// Phases: write the model folder (or copy `--model`); in-process b1 latency and b32 throughput; cold starts
+/// (spawn to READY=1 on NOTIFY_SOCKET, and to the first answer; SIGTERM between them); load at each client count;
+/// hot reloads under load (a copy of the model renamed into models/ as a new version, K times).
+struct ServingBench {
+    var modelFolder: URL?
+    var tokenizerFolder: URL
+    var tweetsFile: URL
+    var clients: [Int] = [1, 8, 32]
+    var seconds = 10.0
+    var warmup = 1.0
+    var coldStarts = 3
+    var reloads = 5
+    var reloadClients = 8
+    var reloadEvery = 5.0
+    var layers = 12
+    var settleMs = 200
+    var jsonFile: URL?
+    var keep = false
+    var print: (String) -> Void = { Swift.print($0); fflush(stdout) }
+
+    static let baseVersion = "base"
+
+    func run() throws {
+        try validate()
+        let tweets = try Self.readTweets(tweetsFile)
+        let workspace = try Self.makeWorkspace()
+        var daemon: ServingBenchDaemon?
+        var notify: ServingBenchNotifyListener?
+        defer {
+            daemon?.kill()
+            notify?.close()
+            if keep { print("kept \(workspace.path)") } else { try? FileManager.default.removeItem(at: workspace) }
+        }
+        let models = workspace.appendingPathComponent("models")
+        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+        let base = models.appendingPathComponent(Self.baseVersion)
+        let (description, parameters) = try installBaseModel(at: base)
+
+        // In process first, while no daemon runs: the reference the socket numbers are compared with.
+        let (inProcess, meanTokens, modelLayers, labelCount) = try measureInProcess(folder: base, tweets: tweets)
+
+        let socketPath = workspace.appendingPathComponent("s.sock").path
+        let configPath = workspace.appendingPathComponent("sentimentd.conf").path
+        try writeConfig(to: configPath, socket: socketPath, models: models.path,
+                        database: workspace.appendingPathComponent("state.sqlite").path)
+        let listener = try ServingBenchNotifyListener(path: workspace.appendingPathComponent("notify.sock").path)
+        notify = listener
+        let d = ServingBenchDaemon(executable: ServingBenchDaemon.ownExecutable(), configPath: configPath,
+                                   socketPath: socketPath, logPath: workspace.appendingPathComponent("daemon.log").path,
+                                   notify: listener)
+        daemon = d
+
+        var report = ServingBenchReport(setup: .init(
+            model: description, layers: modelLayers, parameters: parameters, tweets: tweets.count, meanTokens: meanTokens,
+            maxBatch: 0, maxDelayMs: 0, settleMs: settleMs, seconds: seconds, warmupSeconds: warmup,
+            cores: ProcessInfo.processInfo.activeProcessorCount))
+        report.inProcess = inProcess
+
+        for i in 0..<coldStarts {
+            let start = try coldStart(d, probe: tweets[0], kind: i == 0 ? "new database" : "restart")
+            report.coldStarts.append(start)
+            print(ServingBenchFormat.coldStart(i, start))
+            if i < coldStarts - 1 { try d.stop() }
+        }
+        print(ServingBenchFormat.coldStartSummary(report.coldStarts))
+        if let status = try? UnixSocketClient(path: socketPath, timeoutSeconds: 30).call(StatusMethod.self, NoParams()) {
+            report.setup.maxBatch = status.maxBatch
+            report.setup.maxDelayMs = status.maxDelayMilliseconds
+        }
+
+        for n in clients {
+            let load = try measureLoad(clients: n, daemon: d, socket: socketPath, tweets: tweets, labelCount: labelCount)
+            report.loads.append(load)
+            print(ServingBenchFormat.load(load))
+        }
+
+        if reloads > 0 {
+            let hot = try measureHotReload(daemon: d, socket: socketPath, models: models, base: base, tweets: tweets,
+                                           labelCount: labelCount)
+            report.hotReload = hot
+            for line in ServingBenchFormat.hotReload(hot) { print(line) }
+        }
+
+        let memory = d.memoryMiB()
+        report.daemonRssMib = memory.rss
+        report.daemonPeakRssMib = memory.peak
+        report.drainSeconds = try d.stop()
+        print("daemon: RSS \(ServingBenchFormat.n(memory.rss, 0)) MiB at the end, peak \(ServingBenchFormat.n(memory.peak, 0)) MiB; "
+              + "SIGTERM to exit 0 in \(ServingBenchFormat.n(report.drainSeconds ?? 0, 3)) s")
+
+        report.goals = goals(report)
+        let errors = report.loads.reduce(0) { $0 + $1.errors } + (report.hotReload?.errors ?? 0)
+        print("")
+        print("summary (\(description), \(tweets.count) tweets, mean \(ServingBenchFormat.n(meanTokens, 1)) tokens, "
+              + "max_batch \(report.setup.maxBatch), max_delay_ms \(report.setup.maxDelayMs))")
+        print(ServingBenchFormat.coldStartSummary(report.coldStarts))
+        print(ServingBenchFormat.inProcessB1(inProcess))
+        print(ServingBenchFormat.inProcessB32(inProcess))
+        for load in report.loads { print(ServingBenchFormat.load(load)) }
+        if let hot = report.hotReload { for line in ServingBenchFormat.hotReload(hot) { print(line) } }
+        for line in ServingBenchFormat.goals(report.goals, errors: errors) { print(line) }
+
+        if let jsonFile {
+            do {
+                try AtomicFile.write(try report.jsonData(), to: jsonFile)
+            } catch {
+                throw ServingBenchError.cannotWrite(path: jsonFile.path, reason: "\(error)")
+            }
+            print("wrote \(jsonFile.path)")
+        }
+    }
+
+    // MARK: - set-up
+
+    func validate() throws {
+        guard !clients.isEmpty, clients.allSatisfy({ $0 >= 1 && $0 <= 200 }) else {
+            throw ServingBenchError.badOption(option: "--clients", reason: "list client counts between 1 and 200, e.g. 1,8,32")
+        }
+        guard seconds > 0, warmup >= 0 else {
+            throw ServingBenchError.badOption(option: "--seconds", reason: "must be more than 0")
+        }
+        guard coldStarts >= 1 else { throw ServingBenchError.badOption(option: "--cold-starts", reason: "must be at least 1") }
+        guard reloads >= 0, reloadClients >= 1 else {
+            throw ServingBenchError.badOption(option: "--reloads", reason: "must be 0 or more, with at least 1 client")
+        }
+        guard (1...48).contains(layers) else { throw ServingBenchError.badOption(option: "--layers", reason: "must be 1...48") }
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: tweetsFile.path) else {
+            throw ServingBenchError.missingInput(path: tweetsFile.path, what: "tweets file", option: "--tweets FILE")
+        }
+        if let modelFolder {
+            guard fm.fileExists(atPath: modelFolder.appendingPathComponent("config.json").path) else {
+                throw ServingBenchError.missingInput(path: modelFolder.path, what: "config.json", option: "--model DIR, a model folder")
+            }
+        } else {
+            for name in ["vocab.json", "merges.txt"] where !fm.fileExists(atPath: tokenizerFolder.appendingPathComponent(name).path) {
+                throw ServingBenchError.missingInput(path: tokenizerFolder.appendingPathComponent(name).path,
+                                                     what: "RoBERTa tokenizer file", option: "--tokenizer DIR")
+            }
+        }
+    }
+
+    static func readTweets(_ url: URL) throws -> [String] {
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let tweets = text.split(separator: "\n").map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        guard !tweets.isEmpty else { throw ServingBenchError.noTweets(path: url.path) }
+        return tweets
+    }
+
+    static func makeWorkspace() throws -> URL {
+        let tmp = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array("\(tmp)/sentimentd-serving-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else {
+            throw ServingBenchError.cannotWrite(path: tmp, reason: String(cString: strerror(errno)))
+        }
+        return URL(fileURLWithPath: String(cString: p))
+    }
+
+    /// Writes the random-weight model (or copies `--model`) to models/base; returns a description and the
+    /// parameter count when known.
+    func installBaseModel(at base: URL) throws -> (String, Int?) {
+        let t0 = BenchClock.now()
+        if let modelFolder {
+            _ = try Self.deploy(from: modelFolder, to: base)
+            print("model: copied \(modelFolder.path) in \(ServingBenchFormat.n(BenchClock.now() - t0)) s")
+            return ("model \(modelFolder.lastPathComponent)", nil)
+        }
+        var config = ModelConfig.robertaBase
+        config.numLayers = layers
+        let weights = RandomInit.weights(config: config, seed: 0)
+        let made = BenchClock.now()
+        try ModelFolderWriter.write(weights: weights, tokenizerSource: tokenizerFolder, to: base)
+        let description = "roberta-base dims" + (layers == 12 ? "" : ", \(layers) layers") + ", random weights"
+        print("model: \(description), \(ServingBenchFormat.n(Double(weights.parameterCount) / 1e6))M params, "
+              + "random init \(ServingBenchFormat.n(made - t0, 1)) s, written in \(ServingBenchFormat.n(BenchClock.now() - made, 1)) s")
+        return (description, weights.parameterCount)
+    }
+
+    /// Copies the checkpoint files at the top of `source` into a dot-named sibling of `destination`, then renames
+    /// it into place: how a deploy publishes a folder so the watcher sees it whole. Returns the seconds it took.
+    @discardableResult
+    static func deploy(from source: URL, to destination: URL) throws -> Double {
+        let t0 = BenchClock.now()
+        let fm = FileManager.default
+        let staging = destination.deletingLastPathComponent()
+            .appendingPathComponent(".deploy-\(destination.lastPathComponent)-\(getpid())")
+        do {
+            try? fm.removeItem(at: staging)
+            try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+            for name in try fm.contentsOfDirectory(atPath: source.path) where !name.hasPrefix(".") {
+                var isDirectory: ObjCBool = false
+                let from = source.appendingPathComponent(name)
+                guard fm.fileExists(atPath: from.path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+                try fm.copyItem(at: from, to: staging.appendingPathComponent(name))
+            }
+        } catch {
+            try? fm.removeItem(at: staging)
+            throw ServingBenchError.cannotWrite(path: staging.path, reason: "\(error)")
+        }
+        guard rename(staging.path, destination.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? fm.removeItem(at: staging)
+            throw ServingBenchError.cannotWrite(path: destination.path, reason: reason)
+        }
+        return BenchClock.now() - t0
+    }
+
+    func writeConfig(to path: String, socket: String, models: String, database: String) throws {
+        func quoted(_ s: String) -> String {
+            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        let text = """
+            # Written by sentimentd bench --serving for one run.
+            [server]
+            socket = \(quoted(socket))
+            admin_group = ""
+            [models]
+            directory = \(quoted(models))
+            settle_ms = \(settleMs)
+            [store]
+            database = \(quoted(database))
+            [log]
+            level = "info"
+
+            """
+        do {
+            try AtomicFile.write(Data(text.utf8), to: URL(fileURLWithPath: path))
+        } catch {
+            throw ServingBenchError.cannotWrite(path: path, reason: "\(error)")
+        }
+    }
+
+    // MARK: - in process
+
+    /// b1: `predict([tweet])` one after the other; b32: `predict` on 32 consecutive tweets. Same tweets, same
+    /// order as the socket clients. Returns the numbers, mean tokens per tweet, layer and label count.
+    func measureInProcess(folder: URL, tweets: [String]) throws -> (ServingBenchReport.InProcess, Double, Int, Int) {
+        let model = try SentimentModel.load(folder: folder)
+        let meanTokens = Double(tweets.reduce(0) { $0 + model.encode($1).count }) / Double(tweets.count)
+
+        var next = 0
+        let warmEnd = BenchClock.now() + warmup
+        repeat {
+            _ = model.predict([tweets[next % tweets.count]])
+            next += 1
+        } while BenchClock.now() < warmEnd
+        var latencies: [Double] = []
+        let b1Start = ServingBenchCPU.snapshot(daemon: nil)
+        while BenchClock.now() - b1Start.time < seconds {
+            let s = BenchClock.now()
+            _ = model.predict([tweets[next % tweets.count]])
+            latencies.append(BenchClock.now() - s)
+            next += 1
+        }
+        let b1End = ServingBenchCPU.snapshot(daemon: nil)
+
+        func batch(_ at: Int) -> [String] { (0..<32).map { tweets[(at + $0) % tweets.count] } }
+        _ = model.predict(batch(0))
+        var done = 0
+        let b32Start = ServingBenchCPU.snapshot(daemon: nil)
+        while BenchClock.now() - b32Start.time < seconds {
+            _ = model.predict(batch(done))
+            done += 32
+        }
+        let b32End = ServingBenchCPU.snapshot(daemon: nil)
+
+        let result = ServingBenchReport.InProcess(
+            b1: ServingBenchLatency(seconds: latencies), b1PerSecond: Double(latencies.count) / (b1End.time - b1Start.time),
+            b1Cpu: ServingBenchCPU.usage(from: b1Start, to: b1End),
+            b32PerSecond: Double(done) / (b32End.time - b32Start.time), b32Cpu: ServingBenchCPU.usage(from: b32Start, to: b32End))
+        print(ServingBenchFormat.inProcessB1(result))
+        print(ServingBenchFormat.inProcessB32(result))
+        return (result, meanTokens, model.config.numLayers, model.labels.count)
+    }
+
+    // MARK: - daemon phases
+
+    func coldStart(_ daemon: ServingBenchDaemon, probe: String, kind: String) throws -> ServingBenchReport.ColdStart {
+        let c0 = ServingBenchCPU.snapshot(daemon: nil)
+        try daemon.start()
+        let ready = try daemon.waitReady(timeout: 300)
+        let first = try daemon.waitFirstPrediction(probe, timeout: 300)
+        let c1 = ServingBenchCPU.snapshot(daemon: daemon.pid)
+        // The daemon did not exist at c0: all its time since the spawn is in c1.
+        var usage = ServingBenchCPU.usage(from: c0, to: c1)
+        usage.otherCores = max(0, usage.otherCores)
+        return ServingBenchReport.ColdStart(readySeconds: ready, firstPredictSeconds: first, kind: kind, cpu: usage)
+    }
+
+    func measureLoad(clients n: Int, daemon: ServingBenchDaemon, socket: String, tweets: [String],
+                     labelCount: Int) throws -> ServingBenchReport.Load {
+        let load = ServingBenchLoad(socketPath: socket, tweets: tweets, clients: n, labelCount: labelCount,
+                                    sightings: ServingBenchSightings())
+        try load.start()
+        Self.sleep(warmup)
+        let m0 = Self.batchMetrics(socket: socket)
+        let c0 = ServingBenchCPU.snapshot(daemon: daemon.pid)
+        Self.sleep(seconds)
+        let c1 = ServingBenchCPU.snapshot(daemon: daemon.pid)
+        let m1 = Self.batchMetrics(socket: socket)
+        let samples = load.stop()
+        let window = samples.filter { $0.end >= c0.time && $0.end <= c1.time }
+        let ok = window.filter(\.ok)
+        var meanBatch: Double?
+        if let m0, let m1, m1.count > m0.count { meanBatch = (m1.sum - m0.sum) / (m1.count - m0.count) }
+        return ServingBenchReport.Load(
+            clients: n, requests: ok.count, perSecond: Double(ok.count) / (c1.time - c0.time),
+            latency: ServingBenchLatency(seconds: ok.map(\.latency)), errors: load.errorCount,
+            errorMessages: load.errorMessages, meanBatch: meanBatch, cpu: ServingBenchCPU.usage(from: c0, to: c1))
+    }
+
+    /// `reloadClients` clients run throughout; after a steady stretch of `seconds`, K times: copy the model into
+    /// models/reload-k (dot-name, then rename), wait until a client is answered by reload-k, keep the window open
+    /// one more second. Requests overlapping a window count as "during reload", all others as steady.
+    func measureHotReload(daemon: ServingBenchDaemon, socket: String, models: URL, base: URL, tweets: [String],
+                          labelCount: Int) throws -> ServingBenchReport.HotReload {
+        let sightings = ServingBenchSightings()
+        let load = ServingBenchLoad(socketPath: socket, tweets: tweets, clients: reloadClients, labelCount: labelCount,
+                                    sightings: sightings)
+        try load.start()
+        var stopped = false
+        defer { if !stopped { load.stop() } }
+        Self.sleep(warmup)
+        let c0 = ServingBenchCPU.snapshot(daemon: daemon.pid)
+        Self.sleep(seconds)
+        var windows: [(start: Double, end: Double)] = []
+        var reloadsDone: [(version: String, copy: Double, toAnswer: Double)] = []
+        var nextAt = BenchClock.now()
+        let timeout = 300.0
+        for k in 1...reloads {
+            Self.sleep(nextAt - BenchClock.now())
+            let version = "reload-\(k)"
+            let tc = BenchClock.now()
+            let copy = try Self.deploy(from: base, to: models.appendingPathComponent(version))
+            var seen = sightings.firstSeen(version)
+            while seen == nil {
+                if BenchClock.now() - tc > timeout {
+                    load.stop()
+                    stopped = true
+                    throw ServingBenchError.reloadNotServed(version: version, seconds: timeout,
+                                                            state: Self.registryState(socket: socket, version: version),
+                                                            log: daemon.logTail())
+                }
+                usleep(1_000)
+                seen = sightings.firstSeen(version)
+            }
+            let end = seen! + 1
+            windows.append((tc, end))
+            reloadsDone.append((version, copy, seen! - tc))
+            Self.sleep(end - BenchClock.now())
+            nextAt = max(tc + reloadEvery, end + 1)
+        }
+        // A steady second after the last window too.
+        Self.sleep(1)
+        let c1 = ServingBenchCPU.snapshot(daemon: daemon.pid)
+        let samples = load.stop()
+        stopped = true
+
+        let measured = samples.filter { $0.end >= c0.time }
+        func overlaps(_ s: ServingBenchSample, _ w: (start: Double, end: Double)) -> Bool { s.start < w.end && s.end > w.start }
+        let during = measured.filter { s in windows.contains { overlaps(s, $0) } }
+        let steady = measured.filter { s in !windows.contains { overlaps(s, $0) } }
+        let steadyLatency = ServingBenchLatency(seconds: steady.filter(\.ok).map(\.latency))
+        let duringLatency = ServingBenchLatency(seconds: during.filter(\.ok).map(\.latency))
+        var result = ServingBenchReport.HotReload(
+            clients: reloadClients, reloads: [], steady: steadyLatency, duringReload: duringLatency, p99Ratio: nil,
+            errors: load.errorCount, errorMessages: load.errorMessages, cpu: ServingBenchCPU.usage(from: c0, to: c1))
+        if let s = steadyLatency, let d = duringLatency, s.p99Ms > 0 { result.p99Ratio = d.p99Ms / s.p99Ms }
+        for (i, r) in reloadsDone.enumerated() {
+            let inWindow = measured.filter { overlaps($0, windows[i]) && $0.ok }.map(\.latency)
+            let reload = ServingBenchReport.Reload(version: r.version, copySeconds: r.copy, toAnswerSeconds: r.toAnswer,
+                                                   latency: ServingBenchLatency(seconds: inWindow))
+            result.reloads.append(reload)
+            print(ServingBenchFormat.reload(i, reload))
+        }
+        return result
+    }
+
+    func goals(_ report: ServingBenchReport) -> ServingBenchReport.Goals {
+        var g = ServingBenchReport.Goals()
+        if let one = report.loads.first(where: { $0.clients == 1 })?.latency, let b1 = report.inProcess?.b1, b1.p50Ms > 0 {
+            g.socketOverheadB1Percent = (one.p50Ms / b1.p50Ms - 1) * 100
+        }
+        if let most = report.loads.max(by: { $0.clients < $1.clients }), let batch = report.inProcess?.b32PerSecond, batch > 0 {
+            g.socketThroughputPercentOfBatch = most.perSecond / batch * 100
+            g.socketThroughputClients = most.clients
+        }
+        g.reloadP99Ratio = report.hotReload?.p99Ratio
+        let ready = report.coldStarts.map(\.readySeconds).sorted()
+        if !ready.isEmpty { g.coldStartReadyMedianSeconds = ready[ready.count / 2] }
+        return g
+    }
+
+    // MARK: - helpers
+
+    static func sleep(_ seconds: Double) {
+        guard seconds > 0 else { return }
+        Thread.sleep(forTimeInterval: seconds)
+    }
+
+    /// Sum and count of the daemon's sentimentd_batch_size histogram, nil when it does not export it.
+    static func batchMetrics(socket: String) -> (sum: Double, count: Double)? {
+        guard let text = try? UnixSocketClient(path: socket, timeoutSeconds: 30).call(MetricsMethod.self, NoParams()).text
+        else { return nil }
+        func value(_ name: String) -> Double? {
+            for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+                let parts = line.split(separator: " ")
+                guard parts.count >= 2 else { continue }
+                let key = parts[0].split(separator: "{", maxSplits: 1)[0]
+                if key == name { return Double(parts[parts.count - 1]) }
+            }
+            return nil
+        }
+        guard let sum = value("sentimentd_batch_size_sum"), let count = value("sentimentd_batch_size_count") else { return nil }
+        return (sum, count)
+    }
+
+    /// What models.list says of a version (for the error when a reload is not served).
+    static func registryState(socket: String, version: String) -> String {
+        guard let list = try? UnixSocketClient(path: socket, timeoutSeconds: 30).call(ModelsListMethod.self, NoParams()) else {
+            return "models.list did not answer"
+        }
+        guard let v = list.models.first(where: { $0.version == version }) else {
+            return "\(version) not listed; active \(list.active ?? "none")"
+        }
+        return "\(v.state)" + (v.reason.map { ": \($0)" } ?? "")
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+
+/// Everything `sentimentd bench --serving` measured; printed as a table and written with `--json`.
+struct ServingBenchReport: Codable {
+    struct Setup: Codable {
+        var model: String
+        var layers: Int
+        var parameters: Int?
+        var tweets: Int
+        var meanTokens: Double
+        var maxBatch: Int
+        var maxDelayMs: Int
+        var settleMs: Int
+        var seconds: Double
+        var warmupSeconds: Double
+        var cores: Int
+    }
+
+    struct ColdStart: Codable {
+        /// Seconds from spawn to READY=1, and to the first answered predict.
+        var readySeconds: Double
+        var firstPredictSeconds: Double
+        /// "new database" for the first start (the folder arrives), "restart" after it (the version is restored).
+        var kind: String
+        var cpu: ServingBenchCPU.Usage
+    }
+
+    struct InProcess: Codable {
+        /// model.predict([tweet]) one at a time: latency and the rate it gives.
+        var b1: ServingBenchLatency?
+        var b1PerSecond: Double
+        var b1Cpu: ServingBenchCPU.Usage
+        /// model.predict on 32 consecutive tweets at a time.
+        var b32PerSecond: Double
+        var b32Cpu: ServingBenchCPU.Usage
+    }
+
+    struct Load: Codable {
+        var clients: Int
+        var requests: Int
+        var perSecond: Double
+        var latency: ServingBenchLatency?
+        var errors: Int
+        var errorMessages: [String]
+        /// Mean texts per forward pass in the daemon (from its sentimentd_batch_size metric), when it exports it.
+        var meanBatch: Double?
+        var cpu: ServingBenchCPU.Usage
+    }
+
+    struct Reload: Codable {
+        var version: String
+        /// Copying the folder under a dot-name, then the rename into models/.
+        var copySeconds: Double
+        /// From the start of the copy until a client got an answer from the new version.
+        var toAnswerSeconds: Double
+        var latency: ServingBenchLatency?
+    }
+
+    struct HotReload: Codable {
+        var clients: Int
+        var reloads: [Reload]
+        var steady: ServingBenchLatency?
+        var duringReload: ServingBenchLatency?
+        var p99Ratio: Double?
+        var errors: Int
+        var errorMessages: [String]
+        var cpu: ServingBenchCPU.Usage
+    }
+
+    struct Goals: Codable {
+        var socketOverheadB1Percent: Double?
+        var socketThroughputPercentOfBatch: Double?
+        var socketThroughputClients: Int?
+        var reloadP99Ratio: Double?
+        var coldStartReadyMedianSeconds: Double?
+    }
+
+    var setup: Setup
+    var coldStarts: [ColdStart] = []
+    var inProcess: InProcess?
+    var loads: [Load] = []
+    var hotReload: HotReload?
+    var daemonRssMib: Double?
+    var daemonPeakRssMib: Double?
+    var drainSeconds: Double?
+    var goals = Goals()
+
+    func jsonData() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        var data = try encoder.encode(self)
+        data.append(0x0A)
+        return data
+    }
+}
+
+/// The lines `sentimentd bench --serving` prints.
+enum ServingBenchFormat {
+    static func n(_ v: Double, _ decimals: Int = 2, width: Int = 0) -> String {
+        String(format: "%\(width).\(decimals)f", v)
+    }
+
+    static func cpu(_ u: ServingBenchCPU.Usage) -> String {
+        "other_cores=\(n(u.otherCores)) daemon_cores=\(n(u.daemonCores)) bench_cores=\(n(u.benchCores))"
+    }
+
+    static func latency(_ l: ServingBenchLatency?) -> String {
+        guard let l else { return "no samples" }
+        return "p50 \(n(l.p50Ms, width: 7))  p90 \(n(l.p90Ms, width: 7))  p99 \(n(l.p99Ms, width: 7))  max \(n(l.maxMs, width: 7)) ms"
+    }
+
+    static func coldStart(_ i: Int, _ c: ServingBenchReport.ColdStart) -> String {
+        "cold start \(i + 1) (\(c.kind)): READY=1 \(n(c.readySeconds, 3)) s, first predict \(n(c.firstPredictSeconds, 3)) s  (\(cpu(c.cpu)))"
+    }
+
+    static func coldStartSummary(_ starts: [ServingBenchReport.ColdStart]) -> String {
+        let ready = starts.map(\.readySeconds).sorted(), first = starts.map(\.firstPredictSeconds).sorted()
+        guard !ready.isEmpty else { return "cold start: not measured" }
+        return "cold start x\(starts.count): READY=1 min \(n(ready[0], 3)) s median \(n(ready[ready.count / 2], 3)) s; "
+            + "first predict min \(n(first[0], 3)) s median \(n(first[first.count / 2], 3)) s  "
+            + "(max other_cores=\(n(starts.map(\.cpu.otherCores).max() ?? 0)))"
+    }
+
+    static func inProcessB1(_ p: ServingBenchReport.InProcess) -> String {
+        "in-process b1      \(n(p.b1PerSecond, width: 7)) tweets/s  \(latency(p.b1))  mean \(n(p.b1?.meanMs ?? 0, width: 7)) ms  (\(cpu(p.b1Cpu)))"
+    }
+
+    static func inProcessB32(_ p: ServingBenchReport.InProcess) -> String {
+        "in-process b32     \(n(p.b32PerSecond, width: 7)) tweets/s  (\(cpu(p.b32Cpu)))"
+    }
+
+    static func load(_ l: ServingBenchReport.Load) -> String {
+        let batch = l.meanBatch.map { n($0, 1, width: 5) } ?? "    -"
+        let label = "socket \(l.clients < 10 ? " " : "")\(l.clients) client\(l.clients == 1 ? " " : "s")"
+        return "\(label) \(n(l.perSecond, width: 7)) req/s     \(latency(l.latency))  mean \(n(l.latency?.meanMs ?? 0, width: 7)) ms  "
+            + "batch \(batch)  errors \(l.errors)  (\(cpu(l.cpu)))"
+    }
+
+    static func reload(_ i: Int, _ r: ServingBenchReport.Reload) -> String {
+        "reload \(i + 1) -> \(r.version): copy \(n(r.copySeconds)) s, new version answering after \(n(r.toAnswerSeconds)) s; "
+            + "window \(latency(r.latency))"
+    }
+
+    static func hotReload(_ h: ServingBenchReport.HotReload) -> [String] {
+        [
+            "hot reload, \(h.clients) clients, steady:        \(latency(h.steady))  (n=\(h.steady?.count ?? 0))",
+            "hot reload, \(h.clients) clients, during reload: \(latency(h.duringReload))  (n=\(h.duringReload?.count ?? 0))  "
+                + "errors \(h.errors)  (\(cpu(h.cpu)))",
+        ]
+    }
+
+    static func goals(_ g: ServingBenchReport.Goals, errors: Int) -> [String] {
+        func verdict(_ ok: Bool) -> String { ok ? "meets" : "misses" }
+        var lines: [String] = []
+        if let v = g.socketOverheadB1Percent {
+            lines.append("goal  socket overhead at b1 (1 client p50 vs in-process b1 p50): \(v >= 0 ? "+" : "")\(n(v, 1)) %  "
+                         + "(goal <= 2 %: \(verdict(v <= 2)))")
+        }
+        if let v = g.socketThroughputPercentOfBatch, let c = g.socketThroughputClients {
+            lines.append("goal  socket throughput at \(c) clients vs in-process b32: \(n(v, 1)) %  (goal >= 90 %: \(verdict(v >= 90)))")
+        }
+        if let v = g.reloadP99Ratio {
+            lines.append("goal  p99 during hot reload vs steady: \(n(v))x  (goal <= 1.2x: \(verdict(v <= 1.2)))")
+        }
+        if let v = g.coldStartReadyMedianSeconds {
+            lines.append("goal  cold start to READY=1 (median): \(n(v, 3)) s  (goal <= 1.5 s: \(verdict(v <= 1.5)))")
+        }
+        lines.append("goal  failed requests: \(errors)  (goal 0: \(verdict(errors == 0)))")
+        return lines
+    }
+}
