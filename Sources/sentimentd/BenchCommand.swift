@@ -6,20 +6,63 @@ import SentimentML
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure inference latency/throughput (or a training step with --train) at RoBERTa-base dimensions.",
+        abstract: "Measure inference latency/throughput (or a training step with --train, or serving through the socket with --serving) at RoBERTa-base dimensions.",
         discussion: """
         Random weights are made in process. Shapes follow shared/peers/bench_torch_infer.py so the numbers
         compare with PyTorch and ONNX Runtime run in the same sitting; see bench/README.md.
+
+        --serving starts the real daemon (this executable, `serve`) on a temporary folder and measures cold start
+        to READY=1, throughput and latency of closed-loop clients sending single tweets through the socket, the
+        same model in process, and latency during hot reloads under load.
         """)
 
     @Flag(name: .long, help: "Fewer repetitions (a smoke run).")
     var quick = false
 
-    @Option(name: .long, help: "Tweets, one per line, for the end-to-end tokenise+predict measurement.")
+    @Option(name: .long, help: "Tweets, one per line, for the end-to-end tokenise+predict measurement (--serving: the requests; default ../shared/data/tweet-sentiment/val_text.txt).")
     var tweets: String?
 
-    @Option(name: .long, help: "A folder with the RoBERTa tokenizer files (vocab.json, merges.txt) for --tweets.")
+    @Option(name: .long, help: "A folder with the RoBERTa tokenizer files (vocab.json, merges.txt) for --tweets (--serving: default ../shared/data/roberta-tokenizer).")
     var tokenizer: String?
+
+    @Flag(name: .long, help: "Benchmark the daemon through its socket: cold start, load at --clients, hot reloads.")
+    var serving = false
+
+    @Option(name: .long, help: ArgumentHelp("--serving: serve this model folder instead of a random RoBERTa-base one.", valueName: "dir"))
+    var model: String?
+
+    @Option(name: .long, help: "--serving: concurrent clients per load measurement (comma-separated).")
+    var clients: String = "1,8,32"
+
+    @Option(name: .long, help: "--serving: seconds measured per load (after --warmup) and per in-process measurement.")
+    var seconds: Double = 10
+
+    @Option(name: .long, help: "--serving: seconds of load before each measurement starts.")
+    var warmup: Double = 1
+
+    @Option(name: .long, help: "--serving: daemon starts timed (spawn to READY=1), SIGTERM between them.")
+    var coldStarts: Int = 3
+
+    @Option(name: .long, help: "--serving: hot reloads under load (0 skips them).")
+    var reloads: Int = 5
+
+    @Option(name: .long, help: "--serving: clients running during the hot reloads.")
+    var reloadClients: Int = 8
+
+    @Option(name: .long, help: "--serving: seconds between the starts of two reloads (at least one steady second between windows).")
+    var reloadEvery: Double = 5
+
+    @Option(name: .long, help: "--serving: encoder layers of the random model (12 is RoBERTa-base; fewer for a quick run).")
+    var layers: Int = 12
+
+    @Option(name: .long, help: "--serving: the daemon's models.settle_ms.")
+    var settleMs: Int = 200
+
+    @Option(name: .long, help: ArgumentHelp("--serving: also write the results as JSON to this file.", valueName: "file"))
+    var json: String?
+
+    @Flag(name: .long, help: "--serving: keep the temporary folder (model, config, daemon log) and print its path.")
+    var keep = false
 
     @Flag(name: .long, help: "Benchmark a full fine-tuning step (forward + backward + AdamW) instead of inference.")
     var train = false
@@ -35,11 +78,43 @@ struct BenchCommand: ParsableCommand {
             try runTraining()
             return
         }
+        if serving {
+            try runServing()
+            return
+        }
         var bench = InferenceBench()
         bench.quick = quick
         bench.tweetsFile = tweets.map { URL(fileURLWithPath: $0) }
         bench.tokenizerFolder = tokenizer.map { URL(fileURLWithPath: $0) }
         try bench.run()
+    }
+
+    func runServing() throws {
+        let counts = clients.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !counts.isEmpty, counts.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--clients must list client counts, e.g. 1,8,32")
+        }
+        var bench = ServingBench(
+            modelFolder: model.map { URL(fileURLWithPath: $0) },
+            tokenizerFolder: URL(fileURLWithPath: tokenizer ?? "../shared/data/roberta-tokenizer"),
+            tweetsFile: URL(fileURLWithPath: tweets ?? "../shared/data/tweet-sentiment/val_text.txt"))
+        bench.clients = counts.compactMap { $0 }
+        bench.seconds = seconds
+        bench.warmup = warmup
+        bench.coldStarts = coldStarts
+        bench.reloads = reloads
+        bench.reloadClients = reloadClients
+        bench.reloadEvery = reloadEvery
+        bench.layers = layers
+        bench.settleMs = settleMs
+        bench.jsonFile = json.map { URL(fileURLWithPath: $0) }
+        bench.keep = keep
+        do {
+            try bench.run()
+        } catch let error as ServingBenchError {
+            FileHandle.standardError.write(Data("sentimentd bench --serving: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
     }
 
     /// RoBERTa-base, random weights, all 124.6M parameters trainable, dropout 0.1, clipping, AdamW:
