@@ -64,11 +64,13 @@ struct ServingBench {
         try validate()
         let tweets = try Self.readTweets(tweetsFile)
         let workspace = try Self.makeWorkspace()
+        ServingBenchInterruption.install(workspace: keep ? nil : workspace)
         var daemon: ServingBenchDaemon?
         var notify: ServingBenchNotifyListener?
         defer {
             daemon?.kill()
             notify?.close()
+            ServingBenchInterruption.forgetWorkspace()
             if keep { print("kept \(workspace.path)") } else { try? FileManager.default.removeItem(at: workspace) }
         }
         let models = workspace.appendingPathComponent("models")
@@ -112,6 +114,7 @@ struct ServingBench {
             let load = try measureLoad(clients: n, daemon: d, socket: socketPath, tweets: tweets, labelCount: labelCount)
             report.loads.append(load)
             print(ServingBenchFormat.load(load))
+            print(ServingBenchFormat.daemonSide(load.daemon))
         }
 
         if reloads > 0 {
@@ -134,6 +137,7 @@ struct ServingBench {
         print("summary (\(description), \(tweets.count) tweets, mean \(ServingBenchFormat.n(meanTokens, 1)) tokens, "
               + "max_batch \(report.setup.maxBatch), max_delay_ms \(report.setup.maxDelayMs))")
         print(ServingBenchFormat.coldStartSummary(report.coldStarts))
+        print(ServingBenchFormat.inProcessLoad(inProcess))
         print(ServingBenchFormat.inProcessB1(inProcess))
         print(ServingBenchFormat.inProcessB32(inProcess))
         for load in report.loads { print(ServingBenchFormat.load(load)) }
@@ -275,7 +279,9 @@ struct ServingBench {
     /// b1: `predict([tweet])` one after the other; b32: `predict` on 32 consecutive tweets. Same tweets, same
     /// order as the socket clients. Returns the numbers, mean tokens per tweet, layer and label count.
     func measureInProcess(folder: URL, tweets: [String]) throws -> (ServingBenchReport.InProcess, Double, Int, Int) {
+        let loadStart = BenchClock.now()
         let model = try SentimentModel.load(folder: folder)
+        let loadSeconds = BenchClock.now() - loadStart
         let meanTokens = Double(tweets.reduce(0) { $0 + model.encode($1).count }) / Double(tweets.count)
 
         var next = 0
@@ -305,9 +311,10 @@ struct ServingBench {
         let b32End = ServingBenchCPU.snapshot(daemon: nil)
 
         let result = ServingBenchReport.InProcess(
-            b1: ServingBenchLatency(seconds: latencies), b1PerSecond: Double(latencies.count) / (b1End.time - b1Start.time),
+            loadSeconds: loadSeconds, b1: ServingBenchLatency(seconds: latencies), b1PerSecond: Double(latencies.count) / (b1End.time - b1Start.time),
             b1Cpu: ServingBenchCPU.usage(from: b1Start, to: b1End),
             b32PerSecond: Double(done) / (b32End.time - b32Start.time), b32Cpu: ServingBenchCPU.usage(from: b32Start, to: b32End))
+        print(ServingBenchFormat.inProcessLoad(result))
         print(ServingBenchFormat.inProcessB1(result))
         print(ServingBenchFormat.inProcessB32(result))
         return (result, meanTokens, model.config.numLayers, model.labels.count)
@@ -333,20 +340,25 @@ struct ServingBench {
                                     sightings: ServingBenchSightings())
         try load.start()
         Self.sleep(warmup)
-        let m0 = Self.batchMetrics(socket: socket)
+        let m0 = ServingBenchMetrics(socket: socket)
         let c0 = ServingBenchCPU.snapshot(daemon: daemon.pid)
         Self.sleep(seconds)
         let c1 = ServingBenchCPU.snapshot(daemon: daemon.pid)
-        let m1 = Self.batchMetrics(socket: socket)
+        let m1 = ServingBenchMetrics(socket: socket)
         let samples = load.stop()
         let window = samples.filter { $0.end >= c0.time && $0.end <= c1.time }
         let ok = window.filter(\.ok)
-        var meanBatch: Double?
-        if let m0, let m1, m1.count > m0.count { meanBatch = (m1.sum - m0.sum) / (m1.count - m0.count) }
+        var daemon = ServingBenchReport.DaemonSide()
+        if let m0, let m1 {
+            daemon.meanBatch = ServingBenchMetrics.mean("sentimentd_batch_size", from: m0, to: m1)
+            daemon.meanForwardMs = ServingBenchMetrics.mean("sentimentd_batch_duration_seconds", from: m0, to: m1).map { $0 * 1e3 }
+            daemon.meanQueueWaitMs = ServingBenchMetrics.mean("sentimentd_queue_wait_seconds", from: m0, to: m1).map { $0 * 1e3 }
+            daemon.batchSizes = ServingBenchMetrics.buckets("sentimentd_batch_size", from: m0, to: m1)
+        }
         return ServingBenchReport.Load(
             clients: n, requests: ok.count, perSecond: Double(ok.count) / (c1.time - c0.time),
             latency: ServingBenchLatency(seconds: ok.map(\.latency)), errors: load.errorCount,
-            errorMessages: load.errorMessages, meanBatch: meanBatch, cpu: ServingBenchCPU.usage(from: c0, to: c1))
+            errorMessages: load.errorMessages, daemon: daemon, cpu: ServingBenchCPU.usage(from: c0, to: c1))
     }
 
     /// `reloadClients` clients run throughout; after a steady stretch of `seconds`, K times: copy the model into
@@ -436,23 +448,6 @@ struct ServingBench {
     static func sleep(_ seconds: Double) {
         guard seconds > 0 else { return }
         Thread.sleep(forTimeInterval: seconds)
-    }
-
-    /// Sum and count of the daemon's sentimentd_batch_size histogram, nil when it does not export it.
-    static func batchMetrics(socket: String) -> (sum: Double, count: Double)? {
-        guard let text = try? UnixSocketClient(path: socket, timeoutSeconds: 30).call(MetricsMethod.self, NoParams()).text
-        else { return nil }
-        func value(_ name: String) -> Double? {
-            for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-                let parts = line.split(separator: " ")
-                guard parts.count >= 2 else { continue }
-                let key = parts[0].split(separator: "{", maxSplits: 1)[0]
-                if key == name { return Double(parts[parts.count - 1]) }
-            }
-            return nil
-        }
-        guard let sum = value("sentimentd_batch_size_sum"), let count = value("sentimentd_batch_size_count") else { return nil }
-        return (sum, count)
     }
 
     /// What models.list says of a version (for the error when a reload is not served).

@@ -75,6 +75,42 @@ final class ServingBenchNotifyListener: @unchecked Sendable {
     deinit { close() }
 }
 
+/// If the bench is interrupted (SIGINT, SIGTERM, SIGHUP), the daemon it started and its temporary folder go too:
+/// the daemon is a child that would otherwise keep serving, and the folder holds ~0.5 GB per model copy.
+enum ServingBenchInterruption {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var daemonPID: Int32?
+    nonisolated(unsafe) private static var workspace: URL?
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    static func install(workspace url: URL?) {
+        lock.withLock { workspace = url }
+        signal(SIGPIPE, SIG_IGN)  // a closed stdout (| head) must not kill the bench before it cleans up
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                let (pid, folder) = lock.withLock { (daemonPID, workspace) }
+                if let pid {
+                    kill(pid, SIGKILL)
+                    var status: Int32 = 0
+                    waitpid(pid, &status, 0)
+                }
+                if let folder { try? FileManager.default.removeItem(at: folder) }
+                FileHandle.standardError.write(Data("sentimentd bench --serving: interrupted (signal \(sig)); daemon stopped, temporary folder removed\n".utf8))
+                exit(128 + sig)
+            }
+            source.resume()
+            lock.withLock { sources.append(source) }
+        }
+    }
+
+    static func daemonStarted(_ pid: Int32?) { lock.withLock { daemonPID = pid } }
+
+    /// The workspace is kept (--keep) or already removed: an interruption must leave it alone.
+    static func forgetWorkspace() { lock.withLock { workspace = nil } }
+}
+
 /// One `sentimentd serve` child of the bench: this same executable, a temporary configuration, NOTIFY_SOCKET set
 /// to the bench's listener, stderr to a log file in the bench's folder.
 final class ServingBenchDaemon {
@@ -137,6 +173,7 @@ final class ServingBenchDaemon {
         }
         try? log.close()
         process = p
+        ServingBenchInterruption.daemonStarted(p.processIdentifier)
     }
 
     /// Seconds from the spawn to READY=1 on the notify socket.
@@ -185,10 +222,12 @@ final class ServingBenchDaemon {
             Glibc.kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             self.process = nil
+            ServingBenchInterruption.daemonStarted(nil)
             throw ServingBenchError.daemonTimeout(what: "exit after SIGTERM", seconds: timeout, log: logTail())
         }
         process.waitUntilExit()
         self.process = nil
+        ServingBenchInterruption.daemonStarted(nil)
         guard process.terminationStatus == 0 else {
             throw ServingBenchError.daemonExited(status: process.terminationStatus, log: logTail())
         }
@@ -202,6 +241,7 @@ final class ServingBenchDaemon {
             process.waitUntilExit()
         }
         process = nil
+        ServingBenchInterruption.daemonStarted(nil)
     }
 
     /// VmRSS and VmHWM of the running daemon, MiB.

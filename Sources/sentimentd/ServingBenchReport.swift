@@ -26,6 +26,8 @@ struct ServingBenchReport: Codable {
     }
 
     struct InProcess: Codable {
+        /// `SentimentModel.load` of the same folder in the bench process (what a cold start cannot beat).
+        var loadSeconds: Double
         /// model.predict([tweet]) one at a time: latency and the rate it gives.
         var b1: ServingBenchLatency?
         var b1PerSecond: Double
@@ -42,9 +44,20 @@ struct ServingBenchReport: Codable {
         var latency: ServingBenchLatency?
         var errors: Int
         var errorMessages: [String]
-        /// Mean texts per forward pass in the daemon (from its sentimentd_batch_size metric), when it exports it.
-        var meanBatch: Double?
+        var daemon: DaemonSide
         var cpu: ServingBenchCPU.Usage
+    }
+
+    /// What the daemon's own metrics say of a load window (nil when it does not export them).
+    struct DaemonSide: Codable {
+        /// Texts per forward pass.
+        var meanBatch: Double?
+        /// Tokenise + forward + softmax of one batch.
+        var meanForwardMs: Double?
+        /// Time a text waited in the queue before its batch started.
+        var meanQueueWaitMs: Double?
+        /// Batches by size.
+        var batchSizes: [ServingBenchBucket] = []
     }
 
     struct Reload: Codable {
@@ -122,6 +135,10 @@ enum ServingBenchFormat {
             + "(max other_cores=\(n(starts.map(\.cpu.otherCores).max() ?? 0)))"
     }
 
+    static func inProcessLoad(_ p: ServingBenchReport.InProcess) -> String {
+        "in-process load   \(n(p.loadSeconds, 3)) s  (SentimentModel.load of the same folder, page cache warm)"
+    }
+
     static func inProcessB1(_ p: ServingBenchReport.InProcess) -> String {
         "in-process b1      \(n(p.b1PerSecond, width: 7)) tweets/s  \(latency(p.b1))  mean \(n(p.b1?.meanMs ?? 0, width: 7)) ms  (\(cpu(p.b1Cpu)))"
     }
@@ -131,10 +148,17 @@ enum ServingBenchFormat {
     }
 
     static func load(_ l: ServingBenchReport.Load) -> String {
-        let batch = l.meanBatch.map { n($0, 1, width: 5) } ?? "    -"
+        let batch = l.daemon.meanBatch.map { n($0, 1, width: 5) } ?? "    -"
         let label = "socket \(l.clients < 10 ? " " : "")\(l.clients) client\(l.clients == 1 ? " " : "s")"
         return "\(label) \(n(l.perSecond, width: 7)) req/s     \(latency(l.latency))  mean \(n(l.latency?.meanMs ?? 0, width: 7)) ms  "
             + "batch \(batch)  errors \(l.errors)  (\(cpu(l.cpu)))"
+    }
+
+    static func daemonSide(_ d: ServingBenchReport.DaemonSide) -> String {
+        guard let batch = d.meanBatch else { return "    daemon: no batch metrics" }
+        let sizes = d.batchSizes.map { "\($0.sizes):\($0.count)" }.joined(separator: " ")
+        return "    daemon: \(n(batch, 1)) texts/batch, forward \(n(d.meanForwardMs ?? 0)) ms/batch, "
+            + "queue wait \(n(d.meanQueueWaitMs ?? 0)) ms/text; batches by size \(sizes)"
     }
 
     static func reload(_ i: Int, _ r: ServingBenchReport.Reload) -> String {
