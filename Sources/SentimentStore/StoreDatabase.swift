@@ -84,6 +84,7 @@ public enum StoreDatabase {
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: filePath, configuration: configuration)  // DatabasePool is always WAL
+            openedPaths.withLock { _ = $0.insert(canonical(filePath)) }
         } catch {
             throw classify(error, path: filePath, busyTimeout: busyTimeout)
         }
@@ -125,18 +126,32 @@ public enum StoreDatabase {
         try reader.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
     }
 
+    /// Files this process has opened through SQLite (see `checkBeforeOpening`).
+    static let openedPaths = PathSet()
+
+    static func canonical(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+
     /// The 16 bytes every SQLite 3 database file starts with.
     static let sqliteHeader = Array("SQLite format 3\u{0}".utf8)
 
     /// Refuses, before SQLite touches it, a path that is a directory, a non-empty file without the SQLite
     /// header, and (when `forWriting`) a file or folder this process cannot write.
+    ///
+    /// The header is read with a plain file descriptor. Closing any descriptor of a file drops every POSIX lock
+    /// this process holds on it, including SQLite's, which would let another process believe it is the last
+    /// connection, checkpoint and delete the WAL under this process's feet (writes then vanish). So the check is
+    /// skipped for a file this process has already opened with SQLite; open each database once per process and
+    /// share the pool. (The access checks below use no descriptor and always run.)
     static func checkBeforeOpening(_ filePath: String, forWriting: Bool) throws {
+        let alreadyOpen = openedPaths.withLock { $0.contains(canonical(filePath)) }
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: filePath, isDirectory: &isDirectory)
         if exists && isDirectory.boolValue {
             throw StoreError.cannotOpen(path: filePath, reason: "it is a directory")
         }
-        if exists {
+        if exists && !alreadyOpen {
             guard let handle = FileHandle(forReadingAtPath: filePath) else {
                 throw StoreError.cannotOpen(path: filePath, reason: "the file cannot be read by uid \(geteuid())")
             }
@@ -375,5 +390,16 @@ extension DatabasePool {
             if case let .timeout(t) = configuration.busyMode { timeout = t }
             throw StoreDatabase.classify(error, path: path, busyTimeout: timeout)
         }
+    }
+}
+
+/// A locked set of paths.
+final class PathSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var paths: Set<String> = []
+    func withLock<T>(_ body: (inout Set<String>) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&paths)
     }
 }

@@ -83,6 +83,12 @@ public final class VersionStore: Sendable {
         self.database = try StoreDatabase.open(path: path)
     }
 
+    /// A store on a pool already opened (and migrated) by `StoreDatabase.open(path:)`: one pool per process.
+    public init(pool: DatabasePool) {
+        self.path = URL(fileURLWithPath: pool.path)
+        self.database = pool
+    }
+
     // MARK: Versions
 
     /// Records that `version` appeared, or that its files changed: status `pending`, a new arrival sequence.
