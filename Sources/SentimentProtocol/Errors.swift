@@ -157,7 +157,10 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var wireObject: RPCErrorObject {
         var data = RPCErrorData(kind: code.kind)
-        if case let .labelsRejected(problems, _) = self { data.problems = problems }
+        if case let .labelsRejected(problems, count) = self {
+            data.problems = problems
+            data.count = count
+        }
         return RPCErrorObject(code: code.rawValue, message: message, data: data)
     }
 }
@@ -167,9 +170,12 @@ public struct RPCErrorData: Sendable, Equatable, Codable {
     public var kind: String
     /// labels_rejected: the items that were wrong (file lines or item indexes).
     public var problems: [LabelProblem]?
-    public init(kind: String, problems: [LabelProblem]? = nil) {
+    /// labels_rejected: how many items were wrong in all (`problems` lists at most the first 100).
+    public var count: Int?
+    public init(kind: String, problems: [LabelProblem]? = nil, count: Int? = nil) {
         self.kind = kind
         self.problems = problems
+        self.count = count
     }
 }
 

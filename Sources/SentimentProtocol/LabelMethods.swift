@@ -160,13 +160,17 @@ public enum LabelsImportBeginMethod: RPCMethod {
         public var importID: Int64
         /// Items per chunk the daemon accepts.
         public var maxChunkItems: Int
+        /// Longest request line the daemon accepts (server.request_line_bytes): a chunk must encode shorter.
+        public var maxRequestBytes: Int?
         enum CodingKeys: String, CodingKey {
             case importID = "import_id"
             case maxChunkItems = "max_chunk_items"
+            case maxRequestBytes = "max_request_bytes"
         }
-        public init(importID: Int64, maxChunkItems: Int) {
+        public init(importID: Int64, maxChunkItems: Int, maxRequestBytes: Int? = nil) {
             self.importID = importID
             self.maxChunkItems = maxChunkItems
+            self.maxRequestBytes = maxRequestBytes
         }
     }
 }

@@ -155,7 +155,8 @@ struct ImportCommand: ParsableCommand {
             importID = begun.importID
             let perChunk = max(1, min(chunk ?? begun.maxChunkItems, begun.maxChunkItems))
             let chunks = LabelImportChunk.plan(items: parsed.items, problems: skipInvalid ? parsed.problems : [],
-                                               maxItems: perChunk, maxBytes: Self.maxChunkBytes)
+                                               maxItems: perChunk,
+                                               maxBytes: begun.maxRequestBytes.map { max(4096, $0 - 4096) } ?? Self.maxChunkBytes)
             var sent = 0
             for piece in chunks {
                 if interrupt.requested { throw Interrupted() }
