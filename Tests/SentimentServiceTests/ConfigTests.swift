@@ -44,6 +44,50 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(c.modelsDirectory, DaemonConfig().modelsDirectory)
     }
 
+    func testParse_trainingAndLabels() throws {
+        let c = try ConfigFile.parse("""
+        [labels]
+        names = ["neg", "pos"]
+        eval_fraction = 0.2
+        [training]
+        enabled = false
+        every = "90m"
+        min_new_labels = 5
+        quiet_hours = "22:30-06:00"
+        method = "lora"
+        learning_rate = 1e-4
+        gate_tolerance = 0
+        nice = 19
+        """, path: "t.conf")
+        XCTAssertEqual(c.labelNames, ["neg", "pos"])
+        XCTAssertEqual(c.evalFraction, 0.2)
+        XCTAssertFalse(c.training.enabled)
+        XCTAssertEqual(c.training.everySeconds, 5400)
+        XCTAssertEqual(c.training.minNewLabels, 5)
+        XCTAssertEqual(c.training.quietHours?.start, 22 * 60 + 30)
+        XCTAssertEqual(c.training.quietHours?.end, 6 * 60)
+        XCTAssertEqual(c.training.method, "lora")
+        XCTAssertEqual(c.training.learningRate, 1e-4)
+        XCTAssertEqual(c.training.gateTolerance, 0)
+        XCTAssertEqual(c.training.nice, 19)
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        func at(_ h: Int, _ m: Int) -> Date { utc.date(from: DateComponents(year: 2026, month: 1, day: 1, hour: h, minute: m))! }
+        XCTAssertTrue(c.training.isQuiet(at: at(23, 0), calendar: utc))
+        XCTAssertTrue(c.training.isQuiet(at: at(5, 59), calendar: utc))
+        XCTAssertFalse(c.training.isQuiet(at: at(6, 0), calendar: utc))
+        XCTAssertFalse(c.training.isQuiet(at: at(22, 29), calendar: utc))
+
+        guard case .badValue? = error("[training]\nevery = \"6 hours\"\n") else { return XCTFail() }
+        guard case .badValue? = error("[training]\nquiet_hours = \"25:00-01:00\"\n") else { return XCTFail() }
+        guard case .badValue? = error("[training]\nmethod = \"half\"\n") else { return XCTFail() }
+        guard case .wrongType? = error("[training]\nenabled = 1\n") else { return XCTFail() }
+        guard case .badValue? = error("[labels]\nnames = [\"a\", \"A\"]\n") else { return XCTFail() }
+        guard case let .badValue(_, key, line, _)? = error("[labels]\n\neval_fraction = 0.9\n") else { return XCTFail() }
+        XCTAssertEqual(key, "labels.eval_fraction")
+        XCTAssertEqual(line, 3)
+    }
+
     private func error(_ text: String) -> DaemonConfigError? {
         do {
             _ = try ConfigFile.parse(text, path: "t.conf")

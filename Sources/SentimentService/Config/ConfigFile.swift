@@ -61,6 +61,34 @@ public enum ConfigFile {
             return i
         }
 
+        func double(in range: ClosedRange<Double>) throws -> Double {
+            let d: Double
+            if raw.type == .double, let v = raw.double { d = v }
+            else if raw.type == .int, let v = raw.int { d = Double(v) }
+            else { throw wrongType("a number") }
+            guard d.isFinite, range.contains(d) else { throw bad("\(d) is out of range \(range.lowerBound)...\(range.upperBound)") }
+            return d
+        }
+
+        func bool() throws -> Bool {
+            guard raw.type == .bool, let b = raw.bool else { throw wrongType("a boolean (true or false)") }
+            return b
+        }
+
+        /// "90s", "15m", "6h", "1d" (one number and one unit).
+        func duration(in range: ClosedRange<Double>) throws -> Double {
+            let s = try string().trimmingCharacters(in: .whitespaces)
+            let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+            guard let unit = s.last, let factor = units[unit], let n = Double(s.dropLast()), n.isFinite, n >= 0 else {
+                throw bad("\"\(s)\" is not a duration like \"90s\", \"15m\", \"6h\" or \"1d\"")
+            }
+            let seconds = n * factor
+            guard range.contains(seconds) else {
+                throw bad("\"\(s)\" is out of range (\(Int(range.lowerBound)) s to \(Int(range.upperBound)) s)")
+            }
+            return seconds
+        }
+
         func string() throws -> String {
             guard raw.type == .string, let s = raw.string else { throw wrongType("a string") }
             return s
@@ -129,6 +157,18 @@ public enum ConfigFile {
             }
             c.activate = policy
         },
+        Setting(table: "models", key: "base_directories") { c, v, ctx in
+            guard v.raw.type == .array, let array = v.raw.array else { throw v.wrongType("an array of folder paths") }
+            var out: [String] = []
+            for element in array {
+                guard element.type == .string, let s = element.string, !s.isEmpty, !s.contains("\0") else {
+                    throw v.bad("every entry must be a non-empty path string")
+                }
+                out.append(s.hasPrefix("/") || ctx.baseDirectory == nil ? s
+                           : ctx.baseDirectory!.appendingPathComponent(s).standardizedFileURL.path)
+            }
+            c.baseDirectories = out
+        },
         Setting(table: "models", key: "settle_ms") { c, v, _ in c.settleMilliseconds = try v.int(in: 0...600_000) },
         Setting(table: "store", key: "database") { c, v, ctx in c.databasePath = try v.path(relativeTo: ctx.baseDirectory) },
         Setting(table: "log", key: "level") { c, v, _ in
@@ -137,6 +177,60 @@ public enum ConfigFile {
                 throw v.bad("\"\(s)\" is not a level (\(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             c.logLevel = level
+        },
+        Setting(table: "labels", key: "names") { c, v, _ in
+            guard v.raw.type == .array, let array = v.raw.array else { throw v.wrongType("an array of strings") }
+            var names: [String] = []
+            for element in array {
+                guard element.type == .string, let s = element.string, !s.isEmpty else {
+                    throw v.bad("every label name must be a non-empty string")
+                }
+                guard !names.contains(where: { $0.lowercased() == s.lowercased() }) else {
+                    throw v.bad("\"\(s)\" appears twice")
+                }
+                names.append(s)
+            }
+            guard names.count >= 2 else { throw v.bad("needs at least two labels") }
+            c.labelNames = names
+        },
+        Setting(table: "labels", key: "eval_fraction") { c, v, _ in c.evalFraction = try v.double(in: 0.0...0.5) },
+        Setting(table: "labels", key: "max_import_items") { c, v, _ in c.maxImportItems = try v.int(in: 1...100_000_000) },
+        Setting(table: "training", key: "enabled") { c, v, _ in c.training.enabled = try v.bool() },
+        Setting(table: "training", key: "every") { c, v, _ in c.training.everySeconds = try v.duration(in: 1...(366 * 86400)) },
+        Setting(table: "training", key: "min_new_labels") { c, v, _ in c.training.minNewLabels = try v.int(in: 1...100_000_000) },
+        Setting(table: "training", key: "quiet_hours") { c, v, _ in
+            let s = try v.string().trimmingCharacters(in: .whitespaces)
+            if s.isEmpty { c.training.quietHours = nil; return }
+            func minutes(_ part: Substring) -> Int? {
+                let hm = part.split(separator: ":")
+                guard hm.count == 2, hm[0].count == 2, hm[1].count == 2, let h = Int(hm[0]), let m = Int(hm[1]),
+                      (0..<24).contains(h), (0..<60).contains(m) else { return nil }
+                return h * 60 + m
+            }
+            let parts = s.split(separator: "-")
+            guard parts.count == 2, let a = minutes(parts[0]), let b = minutes(parts[1]), a != b else {
+                throw v.bad("\"\(s)\" is not a window like \"22:00-06:00\" (local time, HH:MM-HH:MM)")
+            }
+            c.training.quietHours = (a, b)
+        },
+        Setting(table: "training", key: "method") { c, v, _ in
+            let s = try v.string()
+            guard ["full", "lora"].contains(s) else { throw v.bad("\"\(s)\" is not a method (use \"full\" or \"lora\")") }
+            c.training.method = s
+        },
+        Setting(table: "training", key: "epochs") { c, v, _ in c.training.epochs = try v.int(in: 1...100) },
+        Setting(table: "training", key: "batch_size") { c, v, _ in c.training.batchSize = try v.int(in: 1...4096) },
+        Setting(table: "training", key: "learning_rate") { c, v, _ in c.training.learningRate = try v.double(in: 1e-9...1) },
+        Setting(table: "training", key: "max_length") { c, v, _ in c.training.maxLength = try v.int(in: 3...8192) },
+        Setting(table: "training", key: "warmup_ratio") { c, v, _ in c.training.warmupRatio = try v.double(in: 0...1) },
+        Setting(table: "training", key: "weight_decay") { c, v, _ in c.training.weightDecay = try v.double(in: 0...10) },
+        Setting(table: "training", key: "replay_ratio") { c, v, _ in c.training.replayRatio = try v.double(in: 0...100) },
+        Setting(table: "training", key: "gate_tolerance") { c, v, _ in c.training.gateTolerance = try v.double(in: 0...1) },
+        Setting(table: "training", key: "min_eval_labels") { c, v, _ in c.training.minEvalLabels = try v.int(in: 1...10_000_000) },
+        Setting(table: "training", key: "nice") { c, v, _ in c.training.nice = try v.int(in: 0...19) },
+        Setting(table: "training", key: "threads") { c, v, _ in c.training.threads = try v.int(in: 1...256) },
+        Setting(table: "training", key: "cancel_grace_seconds") { c, v, _ in
+            c.training.cancelGraceSeconds = try v.double(in: 1...3600)
         },
     ]
 
@@ -164,7 +258,7 @@ public enum ConfigFile {
         }
         let lines = KeyLines(text)
         let tables = Dictionary(grouping: settings, by: \.table)
-        let tableOrder = ["server", "batching", "models", "store", "log"]
+        let tableOrder = ["server", "batching", "models", "store", "log", "labels", "training"]
         var config = DaemonConfig()
         let context = Context(baseDirectory: baseDirectory)
         for (tableName, tableValue) in root {

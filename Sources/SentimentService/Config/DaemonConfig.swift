@@ -40,12 +40,26 @@ public struct DaemonConfig: Sendable, Equatable {
     public var activate = ActivationSetting.newest
     /// A new or changed folder must be quiet this long before it is validated.
     public var settleMilliseconds = 2000
+    /// Folders searched for the base model of a LoRA adapter version (then the models directory itself).
+    public var baseDirectories: [String] = ["/var/lib/sentimentd/bases"]
 
     // [store]
     public var databasePath = "/var/lib/sentimentd/sentimentd.sqlite"
 
     // [log]
     public var logLevel = Logger.Level.info
+
+    // [labels]
+    /// Label names, by class index. Labels sent as indexes map through this list; training needs the active
+    /// model's labels to be these names (in any order).
+    public var labelNames = ["negative", "neutral", "positive"]
+    /// Share of new texts assigned (once, by a hash of the normalised text) to the frozen eval split.
+    public var evalFraction = 0.1
+    /// Items one import may stage.
+    public var maxImportItems = 2_000_000
+
+    // [training]
+    public var training = TrainingSettings()
 
     public init() {}
 
@@ -58,7 +72,62 @@ public struct DaemonConfig: Sendable, Equatable {
         if modelsDirectory != other.modelsDirectory { out.append("models.directory") }
         if activate != other.activate { out.append("models.activate") }
         if settleMilliseconds != other.settleMilliseconds { out.append("models.settle_ms") }
+        if baseDirectories != other.baseDirectories { out.append("models.base_directories") }
         if databasePath != other.databasePath { out.append("store.database") }
+        if labelNames != other.labelNames { out.append("labels.names") }
         return out
+    }
+}
+
+/// `[training]`: when runs start on their own, and the recipe they use.
+public struct TrainingSettings: Sendable, Equatable {
+    /// Scheduled runs; `train` from a client works either way.
+    public var enabled = true
+    /// Time between scheduled runs (from the end of the last completed run, or the daemon's start).
+    public var everySeconds: Double = 6 * 3600
+    /// New train-split labels needed before a scheduled run starts.
+    public var minNewLabels = 200
+    /// Local time window in which scheduled runs do not start, minutes after midnight (start, end); may wrap.
+    public var quietHours: (start: Int, end: Int)?
+    /// "full" or "lora".
+    public var method = "full"
+    public var epochs = 2
+    public var batchSize = 16
+    public var learningRate = 2e-5
+    public var maxLength = 128
+    public var warmupRatio = 0.06
+    public var weightDecay = 0.01
+    /// Older train labels replayed per new label (a uniform sample; 1.0 = as many old as new).
+    public var replayRatio = 1.0
+    /// The candidate is published when its eval macro-F1 >= the champion's - this.
+    public var gateTolerance = 0.01
+    /// Eval-split labels needed before a run can be judged.
+    public var minEvalLabels = 30
+    /// Niceness of the training worker process.
+    public var nice = 10
+    /// Threads the worker's matrix products use (the rest of the machine keeps serving).
+    public var threads = 1
+    /// Seconds the worker gets to stop after train.cancel before it is killed.
+    public var cancelGraceSeconds: Double = 30
+
+    public init() {}
+
+    public static func == (a: TrainingSettings, b: TrainingSettings) -> Bool {
+        a.enabled == b.enabled && a.everySeconds == b.everySeconds && a.minNewLabels == b.minNewLabels
+            && a.quietHours?.start == b.quietHours?.start && a.quietHours?.end == b.quietHours?.end
+            && a.method == b.method && a.epochs == b.epochs && a.batchSize == b.batchSize
+            && a.learningRate == b.learningRate && a.maxLength == b.maxLength && a.warmupRatio == b.warmupRatio
+            && a.weightDecay == b.weightDecay && a.replayRatio == b.replayRatio && a.gateTolerance == b.gateTolerance
+            && a.minEvalLabels == b.minEvalLabels && a.nice == b.nice && a.threads == b.threads
+            && a.cancelGraceSeconds == b.cancelGraceSeconds
+    }
+
+    /// Whether `date` falls in the quiet hours (local time).
+    public func isQuiet(at date: Date, calendar: Calendar = .current) -> Bool {
+        guard let q = quietHours else { return false }
+        let c = calendar.dateComponents([.hour, .minute], from: date)
+        let m = (c.hour ?? 0) * 60 + (c.minute ?? 0)
+        if q.start == q.end { return false }
+        return q.start < q.end ? (m >= q.start && m < q.end) : (m >= q.start || m < q.end)
     }
 }
