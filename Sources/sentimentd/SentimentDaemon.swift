@@ -10,7 +10,7 @@ struct SentimentDaemon: AsyncParsableCommand {
         """,
         version: "0.1.0",
         // One subcommand per file; add new ones here.
-        subcommands: [ServeCommand.self, PredictCommand.self, BenchCommand.self, FinetuneCommand.self],
+        subcommands: [ServeCommand.self, PredictCommand.self, BenchCommand.self, FinetuneCommand.self, TrainWorkerCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }

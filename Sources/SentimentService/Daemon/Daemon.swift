@@ -97,16 +97,25 @@ public final class Daemon: Service, @unchecked Sendable {
         try Self.makeDirectory(config.modelsDirectory, setting: "models.directory")
         try Self.makeDirectory((config.databasePath as NSString).deletingLastPathComponent, setting: "store.database")
         let store: VersionStore
+        let labelStore: LabelStore
+        let runStore: RunStore
         do {
-            store = try VersionStore(path: URL(fileURLWithPath: config.databasePath))
+            let databaseURL = URL(fileURLWithPath: config.databasePath)
+            // One pool for the whole process (see StoreDatabase.checkBeforeOpening for why not two).
+            let pool = try StoreDatabase.open(path: databaseURL)
+            store = VersionStore(pool: pool)
+            labelStore = LabelStore(pool: pool)
+            runStore = RunStore(pool: pool)
         } catch {
             throw DaemonError.store(path: config.databasePath, reason: "\(error)")
         }
         let logger = self.logger
+        let loader = ModelLoader(modelsDirectory: URL(fileURLWithPath: config.modelsDirectory),
+                                 baseDirectories: config.baseDirectories.map { URL(fileURLWithPath: $0) })
         let registry = ModelRegistry(
             modelsDirectory: URL(fileURLWithPath: config.modelsDirectory), store: store,
             policy: config.activate == .newest ? .newest : .manual, settleMilliseconds: config.settleMilliseconds,
-            logger: logger, loader: { try SentimentModel.load(folder: $0) })
+            logger: logger, loader: { try loader.load($0) })
         let registryCatalog = RegistryCatalog(registry: registry) { version in
             metrics.activeModelChanged(to: version)
             Systemd.status("serving model \(version)")
@@ -115,7 +124,8 @@ public final class Daemon: Service, @unchecked Sendable {
         try await registry.start()
         var catalog: ModelCatalog = registryCatalog
         if let sentimentModel, !sentimentModel.isEmpty {
-            catalog = try await applySentimentModel(sentimentModel, config: config, registry: registry, over: catalog)
+            catalog = try await applySentimentModel(sentimentModel, config: config, registry: registry, loader: loader,
+                                                    over: catalog)
         }
         metrics.activeModelChanged(to: catalog.active?.version)
 
@@ -139,6 +149,19 @@ public final class Daemon: Service, @unchecked Sendable {
                                  catalog: catalog, batcher: batcher, metrics: metrics)
         let router = Router(admin: { state.adminPolicy })
         StandardMethods.register(on: router, state: state)
+
+        // Labels and training.
+        let everySeconds = config.training.everySeconds
+        let coordinator = TrainingCoordinator(
+            labels: labelStore, runs: runStore, config: { state.config }, catalog: catalog,
+            modelsDirectory: URL(fileURLWithPath: config.modelsDirectory),
+            databasePath: URL(fileURLWithPath: config.databasePath),
+            baseDirectories: config.baseDirectories,
+            workerExecutable: TrainingCoordinator.ownExecutable(), logger: logger,
+            tickSeconds: max(0.5, min(5, everySeconds / 2)))
+        coordinator.recover()
+        LabelService(labels: labelStore, runs: runStore, config: { state.config }, logger: logger).register(on: router)
+        coordinator.register(on: router)
         state.reloadAction = { [self] in try await self.reload(state: state) }
 
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -162,6 +185,7 @@ public final class Daemon: Service, @unchecked Sendable {
             "models_directory": "\(config.modelsDirectory)",
         ])
         Systemd.ready(status: Self.statusLine(catalog))
+        coordinator.start()
 
         // SIGHUP: reload. Dispatch delivers it; ServiceLifecycle handles TERM/INT.
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
@@ -190,6 +214,7 @@ public final class Daemon: Service, @unchecked Sendable {
             }
         }
         await server.waitForConnections(timeout: .seconds(10))
+        await coordinator.shutdown()
         loopBeat.cancel()
         try? await eventLoops.shutdownGracefully()
         await registry.shutdown()
@@ -239,7 +264,7 @@ public final class Daemon: Service, @unchecked Sendable {
 
     /// SENTIMENT_MODEL: a version name in the models directory or a folder inside it is activated (and recorded, so a
     /// restart without the variable keeps it); a folder elsewhere is loaded and pinned in front of the registry.
-    private func applySentimentModel(_ value: String, config: DaemonConfig, registry: ModelRegistry,
+    private func applySentimentModel(_ value: String, config: DaemonConfig, registry: ModelRegistry, loader: ModelLoader,
                                      over catalog: ModelCatalog) async throws -> ModelCatalog {
         let modelsDir = URL(fileURLWithPath: config.modelsDirectory).standardizedFileURL.resolvingSymlinksInPath()
         let looksLikePath = value.contains("/") || value == "." || value == ".."
@@ -261,7 +286,7 @@ public final class Daemon: Service, @unchecked Sendable {
         }
         let model: SentimentModel
         do {
-            model = try SentimentModel.load(folder: folder)
+            model = try loader.load(folder)
         } catch {
             throw DaemonError.sentimentModel(value: value, reason: "\(error)")
         }

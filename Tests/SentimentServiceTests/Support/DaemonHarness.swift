@@ -93,6 +93,9 @@ final class DaemonProcess {
         try writeConfig(serverSettings: serverSettings, batching: batching, models: models)
     }
 
+    /// Extra tables ([labels], [training]) appended to the configuration by `writeConfig`.
+    var extraTables: [String: [String: String]] = [:]
+
     func writeConfig(serverSettings: [String: String] = [:], batching: [String: String] = [:],
                      models: [String: String] = [:], logLevel: String = "info") throws {
         var server = ["socket": "\"\(socketPath)\"", "admin_group": "\"\""]
@@ -104,6 +107,7 @@ final class DaemonProcess {
         }
         let text = table("server", server) + table("batching", batching) + table("models", modelSettings)
             + table("store", ["database": "\"\(directory.path("state.sqlite"))\""]) + table("log", ["level": "\"\(logLevel)\""])
+            + extraTables.sorted { $0.key < $1.key }.map { table($0.key, $0.value) }.joined()
         let tmp = configPath + ".tmp"
         try text.write(toFile: tmp, atomically: false, encoding: .utf8)
         rename(tmp, configPath)
