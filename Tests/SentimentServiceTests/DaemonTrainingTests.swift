@@ -265,6 +265,44 @@ final class DaemonTrainingTests: XCTestCase {
         _ = try call(daemon, ReloadMethod.self, NoParams())
     }
 
+    /// method = "lora": the candidate is a PEFT adapter over the serving version; a second run trains that
+    /// adapter further over the same base; both are served.
+    func testLoRARuns_publishAdaptersOverTheServingBase() throws {
+        let daemon = try makeDaemon(training: ["method": "\"lora\"", "learning_rate": "0.005", "epochs": "6", "lora_rank": "4"])
+        try daemon.start()
+        _ = try add(daemon, Self.examples(count: 450, tag: "l"))
+        let run1 = try call(daemon, TrainMethod.self, .init())
+        XCTAssertEqual(run1.method, "lora")
+        let done1 = try waitForRun(daemon, id: run1.id, until: { $0.isFinished })
+        XCTAssertEqual(done1.status, "published", "\(done1)\n\(daemon.stderr.suffix(2000))")
+        let v1 = try XCTUnwrap(done1.candidateVersion)
+        let folder = daemon.modelsDirectory.appendingPathComponent(v1)
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: folder.path))
+        XCTAssertTrue(files.contains("adapter_config.json") && files.contains("adapter_model.safetensors"), "\(files)")
+        XCTAssertFalse(files.contains("model.safetensors"), "a LoRA run wrote a whole model")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("adapter_config.json"))) as? [String: Any]
+        XCTAssertEqual(config?["base_model_name_or_path"] as? String, "v1")
+        XCTAssertEqual(config?["r"] as? Int, 4)
+        XCTAssertEqual(try waitForActive(daemon, { $0 == v1 }), v1)
+        XCTAssertGreaterThan(try XCTUnwrap(done1.candidateF1), try XCTUnwrap(done1.championF1))
+
+        // The adapter is trained further: the new candidate names the same base.
+        _ = try add(daemon, Self.examples(count: 150, tag: "m"))
+        let run2 = try call(daemon, TrainMethod.self, .init())
+        let done2 = try waitForRun(daemon, id: run2.id, until: { $0.isFinished })
+        XCTAssertEqual(done2.baseVersion, v1)
+        XCTAssertTrue(["published", "rejected"].contains(done2.status), "\(done2)\n\(daemon.stderr.suffix(2000))")
+        if let v2 = done2.candidateVersion {
+            let c2 = try JSONSerialization.jsonObject(with: Data(contentsOf: daemon.modelsDirectory
+                .appendingPathComponent(v2).appendingPathComponent("adapter_config.json"))) as? [String: Any]
+            XCTAssertEqual(c2?["base_model_name_or_path"] as? String, "v1")
+            XCTAssertEqual(try waitForActive(daemon, { $0 == v2 }), v2)
+            XCTAssertEqual(try call(daemon, PredictMethod.self, .init(texts: ["i love this car so much #q"])).model, v2)
+        }
+        XCTAssertEqual(try daemon.stop(), 0)
+        XCTAssertEqual(try integrityCheck(daemon), ["ok"])
+    }
+
     func testTrain_refusesWithoutNewLabelsOrEvalSplit_andOnlyOneAtATime() throws {
         let daemon = try makeDaemon(training: ["min_eval_labels": "1000", "epochs": "100"])
         try daemon.start()

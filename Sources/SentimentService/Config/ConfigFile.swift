@@ -218,6 +218,9 @@ public enum ConfigFile {
             guard ["full", "lora"].contains(s) else { throw v.bad("\"\(s)\" is not a method (use \"full\" or \"lora\")") }
             c.training.method = s
         },
+        Setting(table: "training", key: "lora_rank") { c, v, _ in c.training.loraRank = try v.int(in: 1...1024) },
+        Setting(table: "training", key: "lora_alpha") { c, v, _ in c.training.loraAlpha = try v.double(in: 1e-6...1e6) },
+        Setting(table: "training", key: "lora_dropout") { c, v, _ in c.training.loraDropout = try v.double(in: 0...0.99) },
         Setting(table: "training", key: "epochs") { c, v, _ in c.training.epochs = try v.int(in: 1...100) },
         Setting(table: "training", key: "batch_size") { c, v, _ in c.training.batchSize = try v.int(in: 1...4096) },
         Setting(table: "training", key: "learning_rate") { c, v, _ in c.training.learningRate = try v.double(in: 1e-9...1) },

@@ -91,6 +91,10 @@ public struct TrainingSettings: Sendable, Equatable {
     public var quietHours: (start: Int, end: Int)?
     /// "full" or "lora".
     public var method = "full"
+    /// LoRA rank, alpha and dropout for a new adapter (an adapter trained further keeps its own rank and alpha).
+    public var loraRank = 8
+    public var loraAlpha = 16.0
+    public var loraDropout = 0.05
     public var epochs = 2
     public var batchSize = 16
     public var learningRate = 2e-5
@@ -115,7 +119,8 @@ public struct TrainingSettings: Sendable, Equatable {
     public static func == (a: TrainingSettings, b: TrainingSettings) -> Bool {
         a.enabled == b.enabled && a.everySeconds == b.everySeconds && a.minNewLabels == b.minNewLabels
             && a.quietHours?.start == b.quietHours?.start && a.quietHours?.end == b.quietHours?.end
-            && a.method == b.method && a.epochs == b.epochs && a.batchSize == b.batchSize
+            && a.method == b.method && a.loraRank == b.loraRank && a.loraAlpha == b.loraAlpha
+            && a.loraDropout == b.loraDropout && a.epochs == b.epochs && a.batchSize == b.batchSize
             && a.learningRate == b.learningRate && a.maxLength == b.maxLength && a.warmupRatio == b.warmupRatio
             && a.weightDecay == b.weightDecay && a.replayRatio == b.replayRatio && a.gateTolerance == b.gateTolerance
             && a.minEvalLabels == b.minEvalLabels && a.nice == b.nice && a.threads == b.threads

@@ -9,11 +9,17 @@ struct RunPlan: Codable, Equatable {
     var labels: [String]
     var gateTolerance: Double
     var minEvalLabels: Int
+    var loraRank: Int?
+    var loraAlpha: Double?
+    var loraDropout: Double?
 
     enum CodingKeys: String, CodingKey {
         case recipe, labels
         case gateTolerance = "gate_tolerance"
         case minEvalLabels = "min_eval_labels"
+        case loraRank = "lora_rank"
+        case loraAlpha = "lora_alpha"
+        case loraDropout = "lora_dropout"
     }
 
     /// Configuration values, overridden field by field by `overrides`; checked here so a bad override is an
@@ -36,7 +42,8 @@ struct RunPlan: Codable, Equatable {
         if let w = recipe.weightDecay, !(w >= 0 && w <= 10) { throw bad("weight_decay", "must be in [0, 10]") }
         if let r = recipe.replayRatio, !(r >= 0 && r <= 100) { throw bad("replay_ratio", "must be in [0, 100]") }
         return RunPlan(recipe: recipe, labels: labels, gateTolerance: settings.gateTolerance,
-                       minEvalLabels: settings.minEvalLabels)
+                       minEvalLabels: settings.minEvalLabels, loraRank: settings.loraRank, loraAlpha: settings.loraAlpha,
+                       loraDropout: settings.loraDropout)
     }
 
     func json() throws -> String {
@@ -50,8 +57,24 @@ struct RunPlan: Codable, Equatable {
     }
 
     /// The trainer's recipe for this run (seed: the given one, else the run id, so runs differ but replay).
-    func trainingRecipe(runID: Int64) -> TrainingRecipe {
+    /// LoRA: a new adapter gets the configured rank/alpha/dropout; an adapter trained further keeps its rank and
+    /// alpha (only the dropout setting applies).
+    func trainingRecipe(runID: Int64, continuesAdapter: LoRAConfig? = nil) -> TrainingRecipe {
         var r = TrainingRecipe()
+        if recipe.method == "lora" {
+            r.method = .lora
+            if let existing = continuesAdapter {
+                var l = existing
+                if let d = loraDropout { l.dropout = Float(d) }
+                r.lora = l
+            } else {
+                var l = LoRAConfig()
+                if let v = loraRank { l.r = v }
+                if let v = loraAlpha { l.alpha = v }
+                if let v = loraDropout { l.dropout = Float(v) }
+                r.lora = l
+            }
+        }
         if let v = recipe.epochs { r.epochs = v }
         if let v = recipe.batchSize { r.batchSize = v }
         if let v = recipe.learningRate { r.learningRate = Float(v) }

@@ -219,11 +219,13 @@ public enum TrainWorker {
         try FileManager.default.createDirectory(at: RunPaths.staging(models), withIntermediateDirectories: true)
         RunPaths.clean(models, run: id)
         let candidateFolder = RunPaths.candidate(models, run: id)
+        let continues = AdapterFolder.isAdapter(baseFolder) && plan.recipe.method == "lora" ? try AdapterFolder.readConfig(baseFolder) : nil
         var job = FineTuneJob(baseFolder: baseFolder, outputFolder: candidateFolder,
                               train: .examples(trainSet, source: "run \(id): \(selection.newExamples.count) new + \(selection.replay.count) replayed labels"),
                               validation: .examples(evalSet, source: "frozen eval split"),
-                              recipe: plan.trainingRecipe(runID: id))
+                              recipe: plan.trainingRecipe(runID: id, continuesAdapter: continues))
         job.workDirectory = RunPaths.work(models, run: id)
+        job.baseResolver = { name in try loader.resolveBase(name, adapter: baseFolder) }
         var lastProgress = 0.0
         let outcome = try job.run(control: control) { event in
             switch event {
