@@ -309,3 +309,33 @@ func concurrently(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     }
     group.wait()
 }
+
+/// Runs the real sentimentctl against `socket`; returns its exit status, stdout and stderr.
+func runSentimentctl(_ args: [String], socket: String, stdin: String? = nil,
+                     environment extra: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = try TestPaths.executable("sentimentctl")
+    p.arguments = args
+    var env = ProcessInfo.processInfo.environment
+    env["SENTIMENTD_SOCKET"] = socket
+    env.merge(extra) { _, n in n }
+    p.environment = env
+    let out = Pipe(), err = Pipe(), input = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.standardInput = input
+    try p.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try input.fileHandleForWriting.close()
+    // Read both pipes concurrently so a chatty stderr cannot block the child.
+    let errData = LockedData()
+    let errDone = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+        errData.append(err.fileHandleForReading.readDataToEndOfFile())
+        errDone.signal()
+    }
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    errDone.wait()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errData.value, as: UTF8.self))
+}
