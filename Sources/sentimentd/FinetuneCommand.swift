@@ -98,6 +98,16 @@ struct FinetuneCommand: ParsableCommand {
     @Flag(help: "Continue the interrupted run from the work directory's checkpoint.") var resume = false
     @Flag(help: "Replace an existing --out folder.") var overwrite = false
     @Flag(name: .customLong("keep-work-dir"), help: "Keep the work directory after success.") var keepWorkDir = false
+    @Option(help: "full: train every weight; lora: train low-rank adapters and the head over the frozen base.")
+    var method: String = "full"
+    @Option(name: .customLong("lora-rank"), help: "LoRA rank of a new adapter.") var loraRank: Int = 8
+    @Option(name: .customLong("lora-alpha"), help: "LoRA alpha of a new adapter (the update is scaled by alpha / rank).")
+    var loraAlpha: Double = 16
+    @Option(name: .customLong("lora-dropout"), help: "Dropout on the LoRA branch's input.") var loraDropout: Float = 0.05
+    @Option(name: .customLong("adapter-base-name"),
+            help: ArgumentHelp("LoRA: base_model_name_or_path written into adapter_config.json (default: --base's folder name).",
+                               valueName: "name"))
+    var adapterBaseName: String?
     @Option(help: ArgumentHelp("Worker threads for element-wise kernels (OpenBLAS follows OPENBLAS_NUM_THREADS).",
                                valueName: "N"))
     var threads: Int?
@@ -122,6 +132,17 @@ struct FinetuneCommand: ParsableCommand {
         r.evalBatchSize = evalBatchSize
         r.checkpointEvery = checkpointEvery
         r.normalizeTweets = normalizeTweets
+        switch method {
+        case "full": r.method = .full
+        case "lora":
+            r.method = .lora
+            var l = LoRAConfig()
+            l.r = loraRank
+            l.alpha = loraAlpha
+            l.dropout = loraDropout
+            r.lora = l
+        default: throw ValidationError("--method must be full or lora (got \"\(method)\")")
+        }
         switch classWeights.lowercased() {
         case "none": r.classWeighting = .none
         case "balanced": r.classWeighting = .balanced
@@ -155,6 +176,7 @@ struct FinetuneCommand: ParsableCommand {
         job.resume = resume
         job.overwrite = overwrite
         job.keepWorkDirectory = keepWorkDir
+        job.adapterBaseName = adapterBaseName
 
         let control = TrainingControl()
         let signals = InterruptHandler(control: control)
