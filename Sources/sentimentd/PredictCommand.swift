@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SentimentML
+import SentimentService
 
 /// `sentimentd predict --model DIR "text" …`: classify texts in-process, no daemon needed.
 struct PredictCommand: ParsableCommand {
@@ -28,6 +29,11 @@ struct PredictCommand: ParsableCommand {
     @Option(name: .long, help: "Texts per forward pass.")
     var batchSize: Int = 32
 
+    @Option(name: .customLong("base-directory"),
+            help: ArgumentHelp("Where a LoRA adapter's base is looked up (repeatable). Default: vendor-models and the adapter's parent folder.",
+                               valueName: "dir"))
+    var baseDirectories: [String] = []
+
     @Argument(help: "Texts to classify; none or \"-\" reads one text per line from standard input.")
     var texts: [String] = []
 
@@ -45,7 +51,11 @@ struct PredictCommand: ParsableCommand {
         let options = ModelLoadOptions(normalizeTweets: normalize == .auto ? nil : normalize == .on, maxLength: maxLength)
         let loaded: SentimentModel
         do {
-            loaded = try SentimentModel.load(folder: URL(fileURLWithPath: path), options: options)
+            let folder = URL(fileURLWithPath: path).standardizedFileURL
+            let bases = baseDirectories.isEmpty ? ["vendor-models"] : baseDirectories
+            let loader = ModelLoader(modelsDirectory: folder.deletingLastPathComponent(),
+                                     baseDirectories: bases.map { URL(fileURLWithPath: $0).standardizedFileURL })
+            loaded = try loader.load(folder, options: options)
         } catch {
             throw CommandFailure("cannot load model: \(error)")
         }

@@ -191,6 +191,21 @@ final class DaemonTrainingTests: XCTestCase {
         XCTAssertEqual(try integrityCheck(daemon), ["ok"])
     }
 
+    /// A database path holding something that is not a database: the daemon refuses to start, names the file,
+    /// and leaves it byte for byte as it was.
+    func testStart_refusesANonDatabaseFileAndNeverTouchesIt() throws {
+        let daemon = try makeDaemon()
+        let path = daemon.directory.path("state.sqlite")
+        let junk = Data("these are my notes, not a database\n".utf8)
+        try junk.write(to: URL(fileURLWithPath: path))
+        try daemon.start(waitForSocket: false)
+        let status = try daemon.waitForExit()
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(daemon.stderr.contains(path) && daemon.stderr.contains("not a"), daemon.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), junk)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path + "-wal"))
+    }
+
     // MARK: the loop
 
     /// The schedule starts a run once enough labels arrived; a candidate trained on a learnable task beats the

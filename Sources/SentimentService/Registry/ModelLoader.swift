@@ -32,11 +32,11 @@ public final class ModelLoader: @unchecked Sendable {
         self.baseDirectories = baseDirectories
     }
 
-    public func load(_ folder: URL) throws -> SentimentModel {
-        guard AdapterFolder.isAdapter(folder) else { return try SentimentModel.load(folder: folder) }
+    public func load(_ folder: URL, options: ModelLoadOptions = .init()) throws -> SentimentModel {
+        guard AdapterFolder.isAdapter(folder) else { return try SentimentModel.load(folder: folder, options: options) }
         let config = try AdapterFolder.readConfig(folder)
         let baseFolder = try resolveBase(config.baseModelNameOrPath ?? "", adapter: folder)
-        return try SentimentModel.load(adapterFolder: folder, base: try base(at: baseFolder))
+        return try SentimentModel.load(adapterFolder: folder, base: try base(at: baseFolder), options: options)
     }
 
     /// Where `name` (base_model_name_or_path) lives: an absolute path; a folder of that name (or of its last
