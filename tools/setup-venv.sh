@@ -43,9 +43,9 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet "$wheel"
-"$VENV/bin/python" -m pip install --quiet "transformers>=5,<6" safetensors onnxruntime onnx tensorboard
+"$VENV/bin/python" -m pip install --quiet "transformers>=5,<6" safetensors onnxruntime onnx tensorboard peft
 "$VENV/bin/python" - <<'PY'
-import torch, transformers, safetensors, onnxruntime, tensorboard
+import torch, transformers, safetensors, onnxruntime, tensorboard, peft
 print(f"torch {torch.__version__}, transformers {transformers.__version__}, safetensors {safetensors.__version__}, "
       f"onnxruntime {onnxruntime.__version__}, tensorboard {tensorboard.__version__}")
 assert "+cpu" in torch.__version__, "torch is not the CPU build"
