@@ -270,25 +270,8 @@ final class DaemonServingTests: XCTestCase {
 
     func testSentimentctl_endToEnd() throws {
         let daemon = try startDaemon()
-        let ctl = try TestPaths.executable("sentimentctl")
         func run(_ args: [String], stdin: String? = nil) throws -> (status: Int32, out: String, err: String) {
-            let p = Process()
-            p.executableURL = ctl
-            p.arguments = args
-            var env = ProcessInfo.processInfo.environment
-            env["SENTIMENTD_SOCKET"] = daemon.socketPath
-            p.environment = env
-            let out = Pipe(), err = Pipe(), input = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            p.standardInput = input
-            try p.run()
-            if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-            try input.fileHandleForWriting.close()
-            let o = out.fileHandleForReading.readDataToEndOfFile()
-            let e = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+            try runSentimentctl(args, socket: daemon.socketPath, stdin: stdin)
         }
         let json = try run(["predict", "--json", "good day", "bad day"])
         XCTAssertEqual(json.status, 0, json.err)
