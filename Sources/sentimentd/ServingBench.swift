@@ -17,6 +17,7 @@ enum ServingBenchError: Error, CustomStringConvertible {
     case daemonTimeout(what: String, seconds: Double, log: String)
     case clientCannotConnect(socket: String, client: Int, reason: String)
     case reloadNotServed(version: String, seconds: Double, state: String, log: String)
+    case failedRequests(count: Int, first: String)
 
     var description: String {
         switch self {
@@ -31,6 +32,8 @@ enum ServingBenchError: Error, CustomStringConvertible {
         case let .clientCannotConnect(socket, client, reason): return "client \(client) cannot connect to \(socket): \(reason)"
         case let .reloadNotServed(version, seconds, state, log):
             return "the copied version \(version) was not served within \(seconds) s (registry: \(state)); the daemon's log ends:\n\(log)"
+        case let .failedRequests(count, first):
+            return "\(count) requests failed (the goal is none); the first: \(first)"
         }
     }
 }
@@ -140,7 +143,10 @@ struct ServingBench {
         print(ServingBenchFormat.inProcessLoad(inProcess))
         print(ServingBenchFormat.inProcessB1(inProcess))
         print(ServingBenchFormat.inProcessB32(inProcess))
-        for load in report.loads { print(ServingBenchFormat.load(load)) }
+        for load in report.loads {
+            print(ServingBenchFormat.load(load))
+            print(ServingBenchFormat.daemonSide(load.daemon))
+        }
         if let hot = report.hotReload { for line in ServingBenchFormat.hotReload(hot) { print(line) } }
         for line in ServingBenchFormat.goals(report.goals, errors: errors) { print(line) }
 
@@ -151,6 +157,10 @@ struct ServingBench {
                 throw ServingBenchError.cannotWrite(path: jsonFile.path, reason: "\(error)")
             }
             print("wrote \(jsonFile.path)")
+        }
+        if errors > 0 {
+            let messages = report.loads.flatMap(\.errorMessages) + (report.hotReload?.errorMessages ?? [])
+            throw ServingBenchError.failedRequests(count: errors, first: messages.first ?? "")
         }
     }
 
