@@ -68,7 +68,7 @@ extension ModelRegistry {
            let folder = try? CheckpointFolder.read(version: record.version, in: modelsDirectory),
            folder.fingerprint == record.fingerprint {
             do {
-                let model = try validator.loadAndProbe(folder)
+                let model = try validator.loadAndProbe(folder, thorough: false)
                 restored = ActiveModel(version: record.version, model: model, fingerprint: folder.fingerprint)
             } catch {
                 reject(record.version, fingerprint: folder.fingerprint, because: error)
