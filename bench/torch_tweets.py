@@ -3,12 +3,24 @@ tokenise + predict in file order, batch 32 padded to the longest, RoBERTa-base d
 usage: python torch_tweets.py TWEETS_FILE ROBERTA_TOKENIZER_DIR"""
 import sys, time
 import torch
-from transformers import AutoTokenizer, RobertaConfig, RobertaForSequenceClassification
+import json, os
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForSequenceClassification
 
 torch.set_num_threads(2)
 torch.manual_seed(0)
 tweets = [l for l in open(sys.argv[1], encoding="utf-8").read().split("\n") if l]
-tok = AutoTokenizer.from_pretrained(sys.argv[2])
+# The folder has only vocab.json + merges.txt; transformers 5 cannot build a fast tokenizer from them (and
+# RobertaTokenizerFast(vocab_file=...) silently builds a tiny vocabulary), so build the byte-level BPE with
+# `tokenizers` itself, as RobertaTokenizerFast would.
+vocab = json.load(open(os.path.join(sys.argv[2], "vocab.json"), encoding="utf-8"))
+merges = [tuple(l.split(" ")) for l in open(os.path.join(sys.argv[2], "merges.txt"), encoding="utf-8").read().split("\n")[1:] if l]
+bpe = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+bpe.decoder = decoders.ByteLevel()
+bpe.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
+assert tok("Hello world")["input_ids"] == [0, 31414, 232, 2], tok("Hello world")["input_ids"]
 assert tok.convert_tokens_to_ids(["<s>", "<pad>", "</s>", "Ġthe"]) == [0, 1, 2, 5]
 cfg = RobertaConfig(vocab_size=50265, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                     intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5,
