@@ -64,6 +64,10 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "--serving: keep the temporary folder (model, config, daemon log) and print its path.")
     var keep = false
 
+    /// Internal: --serving runs its in-process reference in a fresh child process, which writes its result here.
+    @Option(name: .long, help: .hidden)
+    var servingReference: String?
+
     @Flag(name: .long, help: "Benchmark a full fine-tuning step (forward + backward + AdamW) instead of inference.")
     var train = false
 
@@ -78,7 +82,7 @@ struct BenchCommand: ParsableCommand {
             try runTraining()
             return
         }
-        if serving {
+        if serving || servingReference != nil {
             try runServing()
             return
         }
@@ -110,7 +114,11 @@ struct BenchCommand: ParsableCommand {
         bench.jsonFile = json.map { URL(fileURLWithPath: $0) }
         bench.keep = keep
         do {
-            try bench.run()
+            if let servingReference {
+                try bench.runReference(output: URL(fileURLWithPath: servingReference))
+            } else {
+                try bench.run()
+            }
         } catch let error as ServingBenchError {
             FileHandle.standardError.write(Data("sentimentd bench --serving: \(error)\n".utf8))
             throw ExitCode.failure

@@ -18,6 +18,7 @@ enum ServingBenchError: Error, CustomStringConvertible {
     case clientCannotConnect(socket: String, client: Int, reason: String)
     case reloadNotServed(version: String, seconds: Double, state: String, log: String)
     case failedRequests(count: Int, first: String)
+    case referenceFailed(reason: String)
 
     var description: String {
         switch self {
@@ -32,6 +33,7 @@ enum ServingBenchError: Error, CustomStringConvertible {
         case let .clientCannotConnect(socket, client, reason): return "client \(client) cannot connect to \(socket): \(reason)"
         case let .reloadNotServed(version, seconds, state, log):
             return "the copied version \(version) was not served within \(seconds) s (registry: \(state)); the daemon's log ends:\n\(log)"
+        case let .referenceFailed(reason): return "in-process reference: \(reason)"
         case let .failedRequests(count, first):
             return "\(count) requests failed (the goal is none); the first: \(first)"
         }
@@ -81,8 +83,12 @@ struct ServingBench {
         let base = models.appendingPathComponent(Self.baseVersion)
         let (description, parameters) = try installBaseModel(at: base)
 
-        // In process first, while no daemon runs: the reference the socket numbers are compared with.
-        let (inProcess, meanTokens, modelLayers, labelCount) = try measureInProcess(folder: base, tweets: tweets)
+        // In process first, while no daemon runs: the reference the socket numbers are compared with. It runs in a
+        // fresh child process on its own thread, as the daemon's batcher does, so nothing this process did before
+        // (making 0.5 GB of random weights and freeing them) colours it.
+        let reference = try spawnReference(folder: base)
+        let (inProcess, meanTokens, modelLayers, labelCount) =
+            (reference.inProcess, reference.meanTokens, reference.layers, reference.labelCount)
 
         let socketPath = workspace.appendingPathComponent("s.sock").path
         let configPath = workspace.appendingPathComponent("sentimentd.conf").path
@@ -286,6 +292,64 @@ struct ServingBench {
 
     // MARK: - in process
 
+    /// What the reference child process hands back.
+    struct Reference: Codable {
+        var inProcess: ServingBenchReport.InProcess
+        var meanTokens: Double
+        var layers: Int
+        var labelCount: Int
+    }
+
+    /// Runs `sentimentd bench --serving-reference FILE --model folder …` and reads its result.
+    func spawnReference(folder: URL) throws -> Reference {
+        let output = folder.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("reference.json")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ServingBenchDaemon.ownExecutable())
+        p.arguments = ["bench", "--serving-reference", output.path, "--model", folder.path, "--tweets", tweetsFile.path,
+                       "--seconds", "\(seconds)", "--warmup", "\(warmup)"]
+        do {
+            try p.run()
+        } catch {
+            throw ServingBenchError.referenceFailed(reason: "cannot start \(p.executableURL?.path ?? "?"): \(error)")
+        }
+        ServingBenchInterruption.childStarted(p.processIdentifier)
+        p.waitUntilExit()
+        ServingBenchInterruption.childStarted(nil)
+        guard p.terminationStatus == 0 else {
+            throw ServingBenchError.referenceFailed(reason: "the in-process reference exited with status \(p.terminationStatus)")
+        }
+        do {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            return try decoder.decode(Reference.self, from: Data(contentsOf: output))
+        } catch {
+            throw ServingBenchError.referenceFailed(reason: "\(output.path): \(error)")
+        }
+    }
+
+    /// The child's side of `spawnReference`: measures on a thread of its own and writes the result as JSON.
+    func runReference(output: URL) throws {
+        guard let modelFolder else { throw ServingBenchError.badOption(option: "--serving-reference", reason: "needs --model") }
+        let tweets = try Self.readTweets(tweetsFile)
+        // Written by the thread before it signals, read after the wait.
+        final class Outcome: @unchecked Sendable { var value: Result<Reference, Error>? }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            outcome.value = Result {
+                let (inProcess, meanTokens, layers, labels) = try measureInProcess(folder: modelFolder, tweets: tweets)
+                return Reference(inProcess: inProcess, meanTokens: meanTokens, layers: layers, labelCount: labels)
+            }
+            done.signal()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+        done.wait()
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        try AtomicFile.write(try encoder.encode(try outcome.value!.get()), to: output)
+    }
+
     /// b1: `predict([tweet])` one after the other; b32: `predict` on 32 consecutive tweets. Same tweets, same
     /// order as the socket clients. Returns the numbers, mean tokens per tweet, layer and label count.
     func measureInProcess(folder: URL, tweets: [String]) throws -> (ServingBenchReport.InProcess, Double, Int, Int) {
@@ -442,6 +506,10 @@ struct ServingBench {
         var g = ServingBenchReport.Goals()
         if let one = report.loads.first(where: { $0.clients == 1 })?.latency, let b1 = report.inProcess?.b1, b1.p50Ms > 0 {
             g.socketOverheadB1Percent = (one.p50Ms / b1.p50Ms - 1) * 100
+        }
+        if let one = report.loads.first(where: { $0.clients == 1 }), let latency = one.latency,
+           let forward = one.daemon.meanForwardMs, forward > 0 {
+            g.socketOverheadB1VsForwardPercent = (latency.meanMs / forward - 1) * 100
         }
         if let most = report.loads.max(by: { $0.clients < $1.clients }), let batch = report.inProcess?.b32PerSecond, batch > 0 {
             g.socketThroughputPercentOfBatch = most.perSecond / batch * 100

@@ -105,7 +105,7 @@ enum ServingBenchInterruption {
         }
     }
 
-    static func daemonStarted(_ pid: Int32?) { lock.withLock { daemonPID = pid } }
+    static func childStarted(_ pid: Int32?) { lock.withLock { daemonPID = pid } }
 
     /// The workspace is kept (--keep) or already removed: an interruption must leave it alone.
     static func forgetWorkspace() { lock.withLock { workspace = nil } }
@@ -173,7 +173,7 @@ final class ServingBenchDaemon {
         }
         try? log.close()
         process = p
-        ServingBenchInterruption.daemonStarted(p.processIdentifier)
+        ServingBenchInterruption.childStarted(p.processIdentifier)
     }
 
     /// Seconds from the spawn to READY=1 on the notify socket.
@@ -222,12 +222,12 @@ final class ServingBenchDaemon {
             Glibc.kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             self.process = nil
-            ServingBenchInterruption.daemonStarted(nil)
+            ServingBenchInterruption.childStarted(nil)
             throw ServingBenchError.daemonTimeout(what: "exit after SIGTERM", seconds: timeout, log: logTail())
         }
         process.waitUntilExit()
         self.process = nil
-        ServingBenchInterruption.daemonStarted(nil)
+        ServingBenchInterruption.childStarted(nil)
         guard process.terminationStatus == 0 else {
             throw ServingBenchError.daemonExited(status: process.terminationStatus, log: logTail())
         }
@@ -241,7 +241,7 @@ final class ServingBenchDaemon {
             process.waitUntilExit()
         }
         process = nil
-        ServingBenchInterruption.daemonStarted(nil)
+        ServingBenchInterruption.childStarted(nil)
     }
 
     /// VmRSS and VmHWM of the running daemon, MiB.
