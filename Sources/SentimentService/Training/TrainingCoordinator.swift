@@ -129,13 +129,20 @@ final class TrainingCoordinator: @unchecked Sendable {
         return stats.newTotal.train
     }
 
+    /// The last reason a due scheduled run could not start, so the log says it once, not every tick.
+    private let lastScheduleFailure = LockedBox<String?>(nil)
+
     private func tick() {
         do {
             guard try scheduleBlocker() == nil else { return }
             let run = try startRun(trigger: "schedule", uid: getuid(), overrides: nil)
+            lastScheduleFailure.value = nil
             logger.notice("scheduled training run started", metadata: ["run": "\(run.id)"])
         } catch {
-            logger.warning("scheduled training run not started", metadata: ["error": "\(error)"])
+            let text = "\(error)"
+            guard lastScheduleFailure.value != text else { return }
+            lastScheduleFailure.value = text
+            logger.warning("scheduled training run not started", metadata: ["error": "\(text)"])
         }
     }
 
