@@ -103,25 +103,7 @@ struct CompareCommand: ParsableCommand {
         return merged!
     }
 
-    private func readInputs() throws -> [String] {
-        let source: String?
-        if let file { source = file } else if texts == ["-"] { source = "-" } else { source = nil }
-        guard let source else { return texts }
-        let data: Data
-        if source == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let d = FileManager.default.contents(atPath: source) else {
-                throw CtlFailure.usage("cannot read \(source): no such file or not readable")
-            }
-            data = d
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw CtlFailure.usage("\(source == "-" ? "standard input" : source) is not UTF-8 text")
-        }
-        return text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map(String.init)
-            .filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-    }
+    private func readInputs() throws -> [String] { try readTextInputs(file: file, texts: texts) }
 }
 
 /// Both versions' answers for the same texts; what `compare --json` prints.
