@@ -379,6 +379,26 @@ final class DaemonTrainingTests: XCTestCase {
         return !stat.contains(") Z ")
     }
 
+    /// The worker alone dies right after the publishing rename: the daemon records the run as published (the
+    /// version is complete and being served), not as failed.
+    func testWorkerKilledAfterPublishing_runIsRecordedPublished() throws {
+        let daemon = try makeDaemon()
+        let marker = daemon.directory.path("paused")
+        try daemon.start(environment: ["SENTIMENTD_TEST_WORKER_PAUSE": "after-publish", "SENTIMENTD_TEST_WORKER_PAUSE_FILE": marker])
+        _ = try add(daemon, Self.examples(count: 300, tag: "h"))
+        let run = try call(daemon, TrainMethod.self, .init())
+        let deadline = Date().addingTimeInterval(240)
+        while !FileManager.default.fileExists(atPath: marker) && Date() < deadline { usleep(50_000) }
+        kill(try workerPID(daemon, run: run.id), SIGKILL)
+        let after = try waitForRun(daemon, id: run.id, until: { $0.isFinished })
+        XCTAssertEqual(after.status, "published", "\(after)")
+        let version = try XCTUnwrap(after.candidateVersion)
+        XCTAssertEqual(try waitForActive(daemon, { $0 == version }), version)
+        XCTAssertEqual(stagingEntries(daemon), [])
+        XCTAssertEqual(try daemon.stop(), 0)
+        XCTAssertEqual(try integrityCheck(daemon), ["ok"])
+    }
+
     func testKillWorkerDuringTraining_runFailsAndServingGoesOn() throws {
         let daemon = try makeDaemon(training: ["epochs": "100"])
         try daemon.start()

@@ -230,6 +230,14 @@ final class TrainingCoordinator: @unchecked Sendable {
         do {
             if let run = try runs.run(id: runID), run.status == .queued || run.status == .running {
                 RunPaths.clean(modelsDirectory, run: runID)
+                if let version = publishedRuns()[runID] {
+                    // Killed between the publishing rename and its record: the version is complete and served.
+                    try runs.finish(id: runID, status: .published, decision: .published,
+                                    reason: "the candidate was published, then \(how); recorded by the daemon",
+                                    candidateVersion: version, error: nil)
+                    logger.warning("training worker died after publishing", metadata: ["run": "\(runID)", "model_version": "\(version)"])
+                    return
+                }
                 if let cancelReason {
                     try runs.finish(id: runID, status: .cancelled, decision: nil, reason: cancelReason, candidateVersion: nil, error: nil)
                 } else {
