@@ -53,13 +53,15 @@ enum RunPaths {
         }
     }
 
-    /// Removes everything in staging (daemon start: no worker is running).
+    /// Removes every training run's leftovers from staging (daemon start: no worker is running). Other entries
+    /// (e.g. a `sentimentctl pull` in progress, which resumes from its partial files) are left alone.
     static func cleanAll(_ models: URL) -> [String] {
         let fm = FileManager.default
         let dir = staging(models)
         guard let names = try? fm.contentsOfDirectory(atPath: dir.path) else { return [] }
-        for name in names { try? fm.removeItem(at: dir.appendingPathComponent(name)) }
-        return names
+        let runs = names.filter { $0.hasPrefix("run-") || $0.hasPrefix(".run-") }
+        for name in runs { try? fm.removeItem(at: dir.appendingPathComponent(name)) }
+        return runs
     }
 
     static func versionName(run: Int64, date: Date = Date()) -> String {
