@@ -184,8 +184,9 @@ public enum TrainWorker {
 
         // The champion: its labels fix the class order of everything below.
         let loader = ModelLoader(modelsDirectory: models, baseDirectories: options.baseDirectories)
-        let champion = try loader.load(baseFolder)
-        let modelLabels = champion.labels
+        // Optional so it can be released before training (its weights are not needed again).
+        var champion: SentimentModel? = try loader.load(baseFolder)
+        let modelLabels = champion!.labels
         let index = Dictionary(modelLabels.enumerated().map { ($1.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
         let missing = plan.labels.filter { index[$0.lowercased()] == nil }
         guard missing.isEmpty else { throw TrainWorkerError.labelsNotInModel(model: modelLabels, missing: missing) }
@@ -215,7 +216,8 @@ public enum TrainWorker {
         ])
 
         // Champion on the eval split (before training: a broken champion fails the run early).
-        let championMetrics = evaluate(champion, evalSet, classes: modelLabels.count)
+        let championMetrics = evaluate(champion!, evalSet, classes: modelLabels.count)
+        champion = nil
 
         // Train into staging.
         try FileManager.default.createDirectory(at: RunPaths.staging(models), withIntermediateDirectories: true)
