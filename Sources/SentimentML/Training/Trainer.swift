@@ -248,7 +248,8 @@ public final class Trainer {
                                    freezeLayers: recipe.freezeLayers)
         }
         // LoRA: checkpoints hold the trained tensors only, never the frozen (maybe shared) base.
-        let trainedBuffers = base.lora == nil ? nil : TrainingCheckpoint.trainedBuffers(model.parameters)
+        // What checkpoints hold: every weight of a full run; only the trained tensors of a LoRA run.
+        let checkpointBuffers = base.lora == nil ? model.weights.namedBuffers : TrainingCheckpoint.trainedBuffers(model.parameters)
         var adam = AdamW(learningRate: recipe.learningRate, beta1: recipe.adamBeta1, beta2: recipe.adamBeta2,
                          eps: recipe.adamEpsilon, weightDecay: recipe.weightDecay)
         let perEpoch = Self.stepsPerEpoch(examples: train.count, recipe: recipe)
@@ -268,11 +269,7 @@ public final class Trainer {
             if saved.labels != cfg.id2label { reasons.append("labels: checkpoint \(saved.labels), now \(cfg.id2label)") }
             if saved.totalSteps != total { reasons.append("total steps: checkpoint \(saved.totalSteps), now \(total)") }
             if !reasons.isEmpty { throw TrainingError.checkpointMismatch(path: file.path, reasons: reasons) }
-            if let trainedBuffers {
-                try TrainingCheckpoint.restore(from: file, buffers: trainedBuffers, optimizer: &adam, parameters: model.parameters)
-            } else {
-                try TrainingCheckpoint.restore(from: file, weights: model.weights, optimizer: &adam, parameters: model.parameters)
-            }
+            try TrainingCheckpoint.restore(from: file, buffers: checkpointBuffers, optimizer: &adam, parameters: model.parameters)
             state = saved
             state.recipe = recipe
             state.sessions += 1
@@ -303,13 +300,8 @@ public final class Trainer {
 
         var savedAtStep: Int? = resume ? state.step : nil
         func saveCheckpoint() throws {
-            if let trainedBuffers {
-                try TrainingCheckpoint.save(directory: workDirectory, state: state, buffers: trainedBuffers,
-                                            optimizer: adam, parameters: params)
-            } else {
-                try TrainingCheckpoint.save(directory: workDirectory, state: state, weights: model.weights,
-                                            optimizer: adam, parameters: params)
-            }
+            try TrainingCheckpoint.save(directory: workDirectory, state: state, buffers: checkpointBuffers,
+                                        optimizer: adam, parameters: params)
             savedAtStep = state.step
             board.flush()
             emit(.checkpoint(checkpointURL, step: state.step))
@@ -407,13 +399,8 @@ public final class Trainer {
                     state.bestMacroF1 = metrics.macroF1
                     state.bestEpoch = record.epoch
                     state.epochsWithoutImprovement = 0
-                    if let trainedBuffers {
-                        try TrainingCheckpoint.saveBest(directory: workDirectory, buffers: trainedBuffers, epoch: record.epoch,
-                                                        macroF1: metrics.macroF1)
-                    } else {
-                        try TrainingCheckpoint.saveBest(directory: workDirectory, weights: model.weights, epoch: record.epoch,
-                                                        macroF1: metrics.macroF1)
-                    }
+                    try TrainingCheckpoint.saveBest(directory: workDirectory, buffers: checkpointBuffers, epoch: record.epoch,
+                                                    macroF1: metrics.macroF1)
                 } else {
                     state.epochsWithoutImprovement += 1
                 }
@@ -445,11 +432,7 @@ public final class Trainer {
 
         // The best epoch's weights become the model's, unless the last evaluated epoch is the best.
         if let best = state.bestEpoch, best != state.history.last(where: { $0.validation != nil })?.epoch {
-            if let trainedBuffers {
-                try TrainingCheckpoint.loadBest(directory: workDirectory, into: trainedBuffers, epoch: best)
-            } else {
-                try TrainingCheckpoint.loadBest(directory: workDirectory, into: model.weights, epoch: best)
-            }
+            try TrainingCheckpoint.loadBest(directory: workDirectory, into: checkpointBuffers, epoch: best)
             emit(.message("keeping epoch \(best), the best by validation macro-F1 (\(String(format: "%.4f", state.bestMacroF1 ?? 0)))"))
         }
         var testMetrics: ClassificationMetrics?

@@ -171,9 +171,10 @@ enum TrainingCheckpoint {
     static let bestFormat = "sentimentd-best-weights"
     static let version = "1"
 
-    static func save(directory: URL, state: TrainerState, weights: EncoderWeights, optimizer: AdamW,
+    /// `buffers`: the weights to save (every parameter of a full run, `trainedBuffers` of a LoRA run).
+    static func save(directory: URL, state: TrainerState, buffers: [NamedBuffer], optimizer: AdamW,
                      parameters: [TrainableParameter]) throws {
-        var entries = weights.namedBuffers.map { NamedBuffer(name: "weights/" + $0.name, shape: $0.shape, buffer: $0.buffer) }
+        var entries = buffers.map { NamedBuffer(name: "weights/" + $0.name, shape: $0.shape, buffer: $0.buffer) }
         for p in parameters {
             guard let s = optimizer.state[p.name] else { continue }
             entries.append(NamedBuffer(name: "adamw/\(p.name).exp_avg", shape: p.shape, buffer: s.m))
@@ -219,10 +220,10 @@ enum TrainingCheckpoint {
         return (state, file)
     }
 
-    /// Puts the checkpoint's weights into `weights` and its moments into `optimizer`.
-    static func restore(from file: SafetensorsFile, weights: EncoderWeights, optimizer: inout AdamW,
+    /// Puts the checkpoint's weights into `buffers` and its moments into `optimizer`.
+    static func restore(from file: SafetensorsFile, buffers: [NamedBuffer], optimizer: inout AdamW,
                         parameters: [TrainableParameter]) throws {
-        try StreamingSafetensors.read(into: weights.namedBuffers, prefix: "weights/", from: file)
+        try StreamingSafetensors.read(into: buffers, prefix: "weights/", from: file)
         guard let stepText = file.metadata["adamw_step"], let steps = Int(stepText) else {
             throw TrainingError.badCheckpoint(path: file.path, reason: "adamw_step is missing from the metadata")
         }
@@ -274,13 +275,13 @@ enum TrainingCheckpoint {
         }
     }
 
-    static func saveBest(directory: URL, weights: EncoderWeights, epoch: Int, macroF1: Double) throws {
-        try StreamingSafetensors.write(weights.namedBuffers, metadata: [
+    static func saveBest(directory: URL, buffers: [NamedBuffer], epoch: Int, macroF1: Double) throws {
+        try StreamingSafetensors.write(buffers, metadata: [
             "format": bestFormat, "version": version, "epoch": String(epoch), "macro_f1": String(macroF1),
         ], to: directory.appendingPathComponent(bestFileName(epoch: epoch)))
     }
 
-    static func loadBest(directory: URL, into weights: EncoderWeights, epoch: Int) throws {
+    static func loadBest(directory: URL, into buffers: [NamedBuffer], epoch: Int) throws {
         let url = directory.appendingPathComponent(bestFileName(epoch: epoch))
         let file: SafetensorsFile
         do { file = try SafetensorsFile(url: url) } catch {
@@ -289,6 +290,6 @@ enum TrainingCheckpoint {
         guard file.metadata["format"] == bestFormat, file.metadata["epoch"] == String(epoch) else {
             throw TrainingError.badCheckpoint(path: url.path, reason: "holds epoch \(file.metadata["epoch"] ?? "?"), the run's best is \(epoch)")
         }
-        try StreamingSafetensors.read(into: weights.namedBuffers, prefix: "", from: file)
+        try StreamingSafetensors.read(into: buffers, prefix: "", from: file)
     }
 }
