@@ -2,13 +2,15 @@
 /// kernels (softmax, GELU) use these polynomial forms, accurate to a few float ulps.
 public typealias V8 = SIMD8<Float>
 
+/// exp(x) lane-wise, within a few float ulps for -87.3 ≤ x ≤ 88.37 (its uses, softmax and erf, pass x ≤ 0);
+/// 0 below -87.3 (expf gives subnormals down to -103.9) and +inf above 88.37 (expf overflows at 88.72).
 @inline(__always)
 func simdExp(_ x: V8) -> V8 {
     // exp(x) = 2^n * exp(r), n = round(x / ln2), r = x - n ln2 in [-ln2/2, ln2/2]; degree-6 polynomial of exp(r).
     // Rounding and the float->int conversion use the 1.5 * 2^23 trick: generic SIMD rounding and
     // conversions are not vectorised by the compiler.
     let lo = V8(repeating: -87.3), hi = V8(repeating: 88.7)
-    let clamped = pointwiseMin(pointwiseMax(x, lo), hi)
+    let clamped = simdMin(simdMax(x, lo), hi)
     let magic = V8(repeating: 12_582_912) // 1.5 * 2^23
     let shifted = clamped * 1.442_695_04 + magic
     let n = shifted - magic
@@ -27,6 +29,39 @@ func simdExp(_ x: V8) -> V8 {
     // Inputs below the clamp underflow to 0 like expf.
     let keep = unsafeBitCast(x .>= lo, to: SIMD8<UInt32>.self) // all-ones lanes where kept
     return unsafeBitCast(unsafeBitCast(result, to: SIMD8<UInt32>.self) & keep, to: V8.self)
+}
+
+/// max(a, b) lane-wise, selected by comparison bits: the library's pointwiseMax/pointwiseMin compile to
+/// a loop over the lanes. NaN lanes of `b` are not taken.
+@inline(__always)
+func simdMax(_ a: V8, _ b: V8) -> V8 {
+    let takeB = unsafeBitCast(b .> a, to: SIMD8<UInt32>.self)
+    let ua = unsafeBitCast(a, to: SIMD8<UInt32>.self), ub = unsafeBitCast(b, to: SIMD8<UInt32>.self)
+    return unsafeBitCast((ub & takeB) | (ua & ~takeB), to: V8.self)
+}
+
+/// min(a, b) lane-wise (see simdMax).
+@inline(__always)
+func simdMin(_ a: V8, _ b: V8) -> V8 {
+    let takeB = unsafeBitCast(b .< a, to: SIMD8<UInt32>.self)
+    let ua = unsafeBitCast(a, to: SIMD8<UInt32>.self), ub = unsafeBitCast(b, to: SIMD8<UInt32>.self)
+    return unsafeBitCast((ub & takeB) | (ua & ~takeB), to: V8.self)
+}
+
+/// √x lane-wise for finite x ≥ 0: within 1 float ulp for normal x, 0 for 0; a subnormal x (< 1.2e-38)
+/// gets an inexact value below 1.1e-19 (AdamW, the user, adds eps = 1e-8 to it). SIMD8's squareRoot()
+/// compiles to eight libm sqrtf calls; this is the bit-level 1/√x estimate, three Newton steps, and one
+/// correction of x · (1/√x) in √ space.
+@inline(__always)
+func simdSqrt(_ x: V8) -> V8 {
+    let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
+    var y = unsafeBitCast(0x5F37_5A86 &- (bits &>> 1), to: V8.self)
+    let half = x * 0.5
+    y = y * (1.5 - half * y * y)
+    y = y * (1.5 - half * y * y)
+    y = y * (1.5 - half * y * y)
+    let s = x * y
+    return s + (x - s * s) * (y * 0.5)
 }
 
 @inline(__always)

@@ -178,7 +178,7 @@ func softmaxRowsTraining(_ x: UnsafeMutablePointer<Float>, rows: Int, cols n: In
         let row = x + r * n
         var j = 0
         var mx8 = V8(repeating: -.infinity)
-        while j + 8 <= n { mx8 = pointwiseMax8(mx8, V8(loadFrom: row + j)); j += 8 }
+        while j + 8 <= n { mx8 = simdMax(mx8, V8(loadFrom: row + j)); j += 8 }
         var mx = mx8.max()
         while j < n { mx = max(mx, row[j]); j += 1 }
         let m8 = V8(repeating: mx)
@@ -198,14 +198,6 @@ func softmaxRowsTraining(_ x: UnsafeMutablePointer<Float>, rows: Int, cols n: In
         while j + 8 <= n { (V8(loadFrom: row + j) * inv8).store(to: row + j); j += 8 }
         while j < n { row[j] *= inv; j += 1 }
     }
-}
-
-/// max(a, b) lane-wise, selected by comparison bits (the library's pointwiseMax compiles to a call).
-@inline(__always)
-private func pointwiseMax8(_ a: V8, _ b: V8) -> V8 {
-    let takeB = unsafeBitCast(b .> a, to: SIMD8<UInt32>.self)
-    let ua = unsafeBitCast(a, to: SIMD8<UInt32>.self), ub = unsafeBitCast(b, to: SIMD8<UInt32>.self)
-    return unsafeBitCast((ub & takeB) | (ua & ~takeB), to: V8.self)
 }
 
 /// d and probs are (N, C): d holds ∂loss/∂softmax and receives ∂loss/∂scores (in place):

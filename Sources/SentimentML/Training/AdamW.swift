@@ -155,7 +155,7 @@ func adamWKernel(p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: Uns
         }
         mv = mv + oneMinusB1 * (gv - mv)
         vv = vv * beta2 + oneMinusB2 * (gv * gv)
-        let denom = vv.squareRoot() / bc2Sqrt + eps
+        let denom = simdSqrt(vv) / bc2Sqrt + eps
         pv = pv - stepSize * (mv / denom)
         UnsafeMutableRawPointer(p + i).storeBytes(of: pv, as: V8.self)
         UnsafeMutableRawPointer(m + i).storeBytes(of: mv, as: V8.self)

@@ -1,0 +1,98 @@
+import Foundation
+@testable import SentimentML
+import XCTest
+
+/// The SIMD replacements for libm and the library's lane-by-lane SIMD functions, against the scalar
+/// functions they stand for.
+final class VectorMathTests: XCTestCase {
+    /// Normal inputs over the whole exponent range, deterministic.
+    private func samples(_ count: Int, seed: UInt64, exponents: ClosedRange<Int>) -> [Float] {
+        var rng = SeededRandom(seed: seed)
+        let span = UInt64(exponents.count)
+        return (0..<count).map { _ in
+            let e = exponents.lowerBound + Int(rng.next() % span)
+            let mantissa = 1 + Float(rng.next() % 1_000_000) / 1_000_000
+            return mantissa * Float(sign: .plus, exponent: e, significand: 1)
+        }
+    }
+
+    func testSqrt_isWithinOneUlpForNormalInputs_andExactAtZero() {
+        let xs = samples(200_000, seed: 7, exponents: -126...127) + [1, 4, 2, 0.25, Float.leastNormalMagnitude, Float.greatestFiniteMagnitude]
+        var worst: Float = 0
+        var i = 0
+        while i + 8 <= xs.count {
+            let v = V8(xs[i..<i + 8])
+            let r = simdSqrt(v)
+            for lane in 0..<8 {
+                let exact = v[lane].squareRoot()
+                worst = max(worst, abs(r[lane] - exact) / exact.ulp)
+            }
+            i += 8
+        }
+        XCTAssertLessThanOrEqual(worst, 1, "simdSqrt is off by \(worst) ulps")
+        XCTAssertEqual(simdSqrt(.zero), .zero)
+        XCTAssertEqual(simdSqrt(V8(repeating: 16))[3], 4)
+    }
+
+    func testSqrt_ofSubnormals_staysTinyAndFinite() {
+        // AdamW adds eps = 1e-8 to √v: a subnormal v must give a finite value far below eps.
+        for x: Float in [1e-45, 1e-42, 1e-40, 1e-39, Float.leastNormalMagnitude.nextDown] {
+            let r = simdSqrt(V8(repeating: x))[0]
+            XCTAssertTrue(r.isFinite && r >= 0 && r < 1.1e-19, "√\(x) gave \(r)")
+        }
+    }
+
+    func testMaxAndMin_matchTheScalarFunctions() {
+        let a = samples(4_096, seed: 1, exponents: -20...20).enumerated().map { $0.offset % 3 == 0 ? -$0.element : $0.element }
+        let b = samples(4_096, seed: 2, exponents: -20...20).enumerated().map { $0.offset % 5 == 0 ? -$0.element : $0.element }
+        var i = 0
+        while i + 8 <= a.count {
+            let va = V8(a[i..<i + 8]), vb = V8(b[i..<i + 8])
+            let mx = simdMax(va, vb), mn = simdMin(va, vb)
+            for lane in 0..<8 {
+                XCTAssertEqual(mx[lane], Swift.max(va[lane], vb[lane]))
+                XCTAssertEqual(mn[lane], Swift.min(va[lane], vb[lane]))
+            }
+            i += 8
+        }
+    }
+
+    func testExp_matchesLibmInItsDomain_andUnderflowsAndOverflowsOutside() {
+        var worst: Double = 0
+        var x: Float = -87
+        while x < 88.2 {
+            let v = V8((0..<8).map { x + Float($0) * 0.013 })
+            let r = simdExp(v)
+            for lane in 0..<8 {
+                let exact = Foundation.exp(Double(v[lane]))
+                worst = Swift.max(worst, abs(Double(r[lane]) - exact) / exact)
+            }
+            x += 0.37
+        }
+        XCTAssertLessThan(worst, 4e-7, "relative error \(worst)")
+        let outside = simdExp(V8(-1000, -88, -87.4, 0, 1, 88.8, 100, 1000))
+        XCTAssertEqual(outside[0], 0)
+        XCTAssertEqual(outside[2], 0)
+        XCTAssertEqual(outside[3], 1)
+        XCTAssertEqual(Double(outside[4]), M_E, accuracy: 1e-6)
+        XCTAssertEqual(outside[5], .infinity)  // as expf, which overflows from 88.72
+        XCTAssertEqual(outside[6], .infinity)
+        XCTAssertEqual(outside[7], .infinity)
+    }
+
+    func testGELU_matchesTheExactErfForm() {
+        var worst: Double = 0
+        var x: Float = -12
+        while x < 12 {
+            let v = V8((0..<8).map { x + Float($0) * 0.0071 })
+            let r = simdGELU(v)
+            for lane in 0..<8 {
+                let d = Double(v[lane])
+                let exact = d * 0.5 * (1 + erf(d / 2.0.squareRoot()))
+                worst = Swift.max(worst, abs(Double(r[lane]) - exact))
+            }
+            x += 0.057
+        }
+        XCTAssertLessThan(worst, 2e-6, "absolute error \(worst)")
+    }
+}
