@@ -77,6 +77,15 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Batch size for --train.")
     var batchSize: Int = 16
 
+    @Option(name: .long, help: "--train: model dimensions, roberta-base or minilm (all-MiniLM-L6-v2).")
+    var trainDims: String = "roberta-base"
+
+    @Flag(name: .long, help: "--train: ragged batches, lengths uniform in [L/2, L] (real batches; no padding is computed).")
+    var ragged = false
+
+    @Flag(name: .long, help: "--train: also print where a step's time goes, per kernel kind.")
+    var profile = false
+
     func run() throws {
         if train {
             try runTraining()
@@ -132,12 +141,29 @@ struct BenchCommand: ParsableCommand {
         guard !ls.isEmpty, ls.allSatisfy({ $0 >= 2 && $0 <= 512 }) else {
             throw ValidationError("--lengths must list sequence lengths between 2 and 512")
         }
+        let config: ModelConfig
+        switch trainDims {
+        case "roberta-base": config = .robertaBase
+        case "minilm": config = .miniLML6
+        default: throw ValidationError("--train-dims must be roberta-base or minilm")
+        }
         for l in ls {
-            let steps = TrainableModel.benchmarkStep(batch: batchSize, length: l, steps: quick ? 1 : 3, warmup: 1)
+            var ops: [String: Double] = [:]
+            let measured = quick ? 1 : (profile ? 10 : 3)
+            let steps = withUnsafeMutablePointer(to: &ops) { opsPointer in
+                TrainableModel.benchmarkStep(config: config, batch: batchSize, length: l, minLength: ragged ? l / 2 : nil,
+                                             steps: measured, warmup: 1, opSeconds: profile ? opsPointer : nil)
+            }
             let sorted = steps.sorted { $0.total < $1.total }
             let m = sorted[sorted.count / 2]
             print(String(format: "train step b=%d L=%d: median %.2f s (fwd %.2f / bwd %.2f / clip+zero %.2f / AdamW %.2f) = %.2f seq/s",
                          batchSize, l, m.total, m.forward, m.backward, m.gradientUpkeep, m.optimizer, Double(batchSize) / m.total))
+            if profile {
+                for (name, seconds) in ops.sorted(by: { $0.value > $1.value }) {
+                    print("  " + name.padding(toLength: 28, withPad: " ", startingAt: 0)
+                          + String(format: " %7.1f ms/step", seconds * 1000 / Double(measured)))
+                }
+            }
         }
         print(String(format: "peak RSS: %.0f MiB", BenchMeasure.peakRSSMiB()))
     }

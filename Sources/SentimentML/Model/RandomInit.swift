@@ -64,4 +64,13 @@ extension ModelConfig {
                     padTokenId: 1, id2label: ["negative", "neutral", "positive"],
                     raw: ["model_type": .string("roberta")])
     }
+
+    /// all-MiniLM-L6-v2 dimensions (BERT, 6 layers, hidden 384, 12 heads, FFN 1536) with a 3-label head:
+    /// the encoder of the shipped default model and of the fine-tuning reference run.
+    public static var miniLML6: ModelConfig {
+        ModelConfig(family: .bert, vocabSize: 30522, hiddenSize: 384, numLayers: 6, numHeads: 12,
+                    intermediateSize: 1536, maxPositionEmbeddings: 512, typeVocabSize: 2, layerNormEps: 1e-12,
+                    padTokenId: 0, id2label: ["negative", "neutral", "positive"],
+                    raw: ["model_type": .string("bert")])
+    }
 }

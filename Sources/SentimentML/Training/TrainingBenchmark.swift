@@ -13,21 +13,30 @@ extension TrainableModel {
     /// Times full training steps (zeroGrad, forward + backward with dropout, AdamW; gradient clipping
     /// only with `maxGradNorm`, since the PyTorch peer's step does not clip) at `config`'s dimensions with
     /// random weights (RandomInit) on `batch` random sequences of exactly `length` tokens, every
-    /// parameter trained unless frozen. Runs `warmup` untimed steps first (they allocate the buffers and
-    /// the optimizer state). Returns one timing per measured step; read peak RSS after it returns.
+    /// parameter trained unless frozen. With `minLength`, sequence lengths are uniform in
+    /// [minLength, length] instead (real batches are ragged; the packed step computes no padding).
+    /// Runs `warmup` untimed steps first (they allocate the buffers and the optimizer state). Returns
+    /// one timing per measured step; read peak RSS after it returns. `opSeconds`, when given, receives
+    /// the wall time per kernel kind summed over the measured steps.
     public static func benchmarkStep(config: ModelConfig = .robertaBase, batch: Int = 16, length: Int = 128,
+                                     minLength: Int? = nil,
                                      steps: Int = 3, warmup: Int = 1, dropout: Float = 0.1, maxGradNorm: Float? = nil,
                                      freezeEmbeddings: Bool = false, freezeLayers: Int = 0,
-                                     seed: UInt64 = 42) -> [TrainingStepTiming] {
+                                     seed: UInt64 = 42, opSeconds: UnsafeMutablePointer<[String: Double]>? = nil) -> [TrainingStepTiming] {
         let model = TrainableModel(weights: RandomInit.weights(config: config, seed: seed),
                                    freezeEmbeddings: freezeEmbeddings, freezeLayers: freezeLayers)
         var rng = SeededRandom(seed: seed &+ 1)
         let first = 3, span = max(1, config.vocabSize - first)
-        let sequences = (0..<batch).map { _ in (0..<length).map { _ in Int32(first + Int(rng.next() % UInt64(span))) } }
+        let low = min(max(2, minLength ?? length), length)
+        let sequences = (0..<batch).map { _ in
+            let n = low + Int(rng.next() % UInt64(length - low + 1))
+            return (0..<n).map { _ in Int32(first + Int(rng.next() % UInt64(span))) }
+        }
         let labels = (0..<batch).map { _ in Int(rng.next() % UInt64(max(1, config.numLabels))) }
         var adam = AdamW(learningRate: 2e-5)
         var out: [TrainingStepTiming] = []
         for i in 0..<(warmup + steps) {
+            model.profileOps = opSeconds != nil && i >= warmup
             let t0 = monotonicSeconds()
             model.zeroGrad()
             let t1 = monotonicSeconds()
@@ -43,6 +52,7 @@ extension TrainableModel {
                                               gradientUpkeep: (t1 - t0) + (t3 - t2), optimizer: t4 - t3))
             }
         }
+        opSeconds?.pointee = model.opSeconds
         return out
     }
 }
