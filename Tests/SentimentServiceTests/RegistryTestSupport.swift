@@ -119,13 +119,27 @@ enum CheckpointDamage {
         try file.write(to: folder.appendingPathComponent("model.safetensors"))
     }
 
-    /// Finite-looking file, NaN output: only the smoke test can catch it.
+    /// A well-formed file whose classifier bias is NaN (every prediction would be NaN).
     static func nanClassifierBias(_ folder: URL) throws {
         var file = try SafetensorsFile(url: folder.appendingPathComponent("model.safetensors"))
         let name = try XCTUnwrap(file.names.first { $0.hasPrefix("classifier") && $0.hasSuffix("bias") && file.shape($0) == [3] })
         var nan = Float.nan.bitPattern.littleEndian
         let bytes = Data(bytes: &nan, count: 4)
         file.replace(name, shape: [3], data: bytes + bytes + bytes)
+        try file.write(to: folder.appendingPathComponent("model.safetensors"))
+    }
+
+    /// A well-formed file with NaN in the last row of the position table only: short texts predict fine, a
+    /// text of the model's full length would not. The weight scan finds it; probe texts would not.
+    static func nanLastPosition(_ folder: URL) throws {
+        var file = try SafetensorsFile(url: folder.appendingPathComponent("model.safetensors"))
+        let name = try XCTUnwrap(file.names.first { $0.hasSuffix("position_embeddings.weight") })
+        var data = Data(file.data(name))  // indices from 0
+        let width = try XCTUnwrap(file.shape(name).last)
+        var nan = Float.nan.bitPattern.littleEndian
+        let bytes = Data(bytes: &nan, count: 4)
+        data.replaceSubrange(data.count - 4 * width ..< data.count - 4 * width + 4, with: bytes)
+        file.replace(name, shape: file.shape(name), data: data)
         try file.write(to: folder.appendingPathComponent("model.safetensors"))
     }
 

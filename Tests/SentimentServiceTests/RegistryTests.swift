@@ -161,7 +161,8 @@ final class RegistryTests: XCTestCase {
             ("no-tokenizer", "tiny-roberta", CheckpointDamage.missingTokenizer, "merges.txt"),
             ("no-vocab", "tiny-bert", CheckpointDamage.missingTokenizer, "vocab.txt"),
             ("evil-pickle", "tiny-roberta", CheckpointDamage.maliciousPickle, "pytorch_model.bin"),
-            ("nan-output", "tiny-roberta", CheckpointDamage.nanClassifierBias, "smoke test"),
+            ("nan-weights", "tiny-roberta", CheckpointDamage.nanClassifierBias, "classifier.out_proj.bias\" holds NaN"),
+            ("nan-position", "tiny-roberta", CheckpointDamage.nanLastPosition, "position_embeddings.weight\" holds NaN"),
         ]
         for (version, fixture, damage, mention) in cases {
             try harness.publish(version, from: fixture, edit: damage)

@@ -14,6 +14,8 @@ public enum CheckpointRejection: Error, Equatable, CustomStringConvertible {
     /// The loader refused the checkpoint (config, tokenizer, tensors, shapes); its message names the file.
     case loadFailed(reason: String)
     case smokeTestFailed(probe: String, problem: String)
+    /// A weight tensor holds NaN or infinite values.
+    case nonFiniteWeights(path: String, tensor: String)
 
     public var description: String {
         switch self {
@@ -33,6 +35,8 @@ public enum CheckpointRejection: Error, Equatable, CustomStringConvertible {
         case let .loadFailed(reason): return reason
         case let .smokeTestFailed(probe, problem):
             return "smoke test failed on probe \"\(probe)\": \(problem)"
+        case let .nonFiniteWeights(path, tensor):
+            return "\(path): weight tensor \"\(tensor)\" holds NaN or infinite values (corrupt or diverged checkpoint)"
         }
     }
 }

@@ -95,4 +95,20 @@ final class VectorMathTests: XCTestCase {
         }
         XCTAssertLessThan(worst, 2e-6, "absolute error \(worst)")
     }
+
+    func testAllFinite_findsANaNOrInfinityAtAnyPosition_andAcceptsEveryFiniteValue() {
+        let finite: [Float] = [0, -0, 1, -1, .leastNonzeroMagnitude, -.leastNormalMagnitude, .greatestFiniteMagnitude,
+                               -.greatestFiniteMagnitude, 1e-40, 3.5]
+        var values = (0..<203).map { finite[$0 % finite.count] }
+        XCTAssertTrue(allFinite(values, count: values.count))
+        for position in [0, 7, 8, 63, 64, 127, 190, 202] {
+            for bad: Float in [.nan, .infinity, -.infinity, .signalingNaN] {
+                let kept = values[position]
+                values[position] = bad
+                XCTAssertFalse(allFinite(values, count: values.count), "\(bad) at \(position) not found")
+                values[position] = kept
+            }
+        }
+        XCTAssertTrue(allFinite(values, count: 0))
+    }
 }
