@@ -29,3 +29,24 @@ final class ParallelTests: XCTestCase {
         XCTAssertGreaterThan(split.map(abs).max() ?? 0, 0.5)
     }
 }
+
+final class BackgroundReleaseTests: XCTestCase {
+    func testLargeBuffers_droppedFromManyThreads_areAllFreed() {
+        // Large buffers go to the release thread, small ones are freed inline; both must leave nothing behind.
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            for j in 0..<8 {
+                let large = FloatBuffer(count: BackgroundRelease.minimumFloats + i * 1_000 + j)
+                large[large.count - 1] = Float(i)
+                let small = FloatBuffer(count: 100)
+                small[99] = large[large.count - 1]
+                XCTAssertEqual(small[99], Float(i))
+            }
+        }
+        let done = expectation(description: "release thread idle")
+        DispatchQueue.global().async {
+            BackgroundRelease.waitUntilIdle()
+            done.fulfill()
+        }
+        wait(for: [done], timeout: 30)
+    }
+}
