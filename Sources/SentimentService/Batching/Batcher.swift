@@ -66,7 +66,7 @@ public enum BatcherError: Error, Equatable, Sendable {
 /// the up to `maxBatch - 1` others for the same model whose token lengths are closest to it, and runs them as one
 /// forward pass. A batch starts when as many texts are queued as the previous batch had (so a lone client never
 /// waits, and many clients fill their batches without waiting the whole delay), when its oldest text has waited
-/// `maxDelay`, or at once when draining. Tokenization happens on the worker too, with the model the request was pinned to, so the event loops
+/// `maxDelay` (counted from when the worker became free, if that is later), or at once when draining. Tokenization happens on the worker too, with the model the request was pinned to, so the event loops
 /// only parse JSON.
 ///
 /// Thread model: `submit` from any thread; completion handlers run on the worker thread and must not block.
@@ -208,7 +208,13 @@ public final class Batcher: @unchecked Sendable {
     }
 
     /// Waits for the next batch; nil when drained.
+    ///
+    /// The delay counts from when the text was queued or from when the worker became free, whichever is later:
+    /// texts that arrived while the previous batch ran are overdue by then, and starting at once with those few
+    /// would make closed-loop clients alternate between a tiny batch and a full one (each client's next request
+    /// arrives just after its answer). They wait up to `maxDelay` more for the company of the last batch.
     private func nextBatch() -> [QueuedText]? {
+        let freeSince = ContinuousClock.now
         condition.lock()
         defer { condition.unlock() }
         while true {
@@ -222,7 +228,7 @@ public final class Batcher: @unchecked Sendable {
                 continue
             }
             let oldest = queue[0]
-            let due = oldest.enqueuedAt.advanced(by: limits.maxDelay)
+            let due = max(oldest.enqueuedAt, freeSince).advanced(by: limits.maxDelay)
             let now = ContinuousClock.now
             let draining: Bool
             if case .draining = state { draining = true } else { draining = false }
