@@ -18,5 +18,5 @@ out=bench/results-serving-$stamp.txt
     echo "# commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)'); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "## sentimentd bench --serving $*"
     "$bin" bench --serving --json "bench/results-serving-$stamp.json" "$@"
-} 2>&1 | tee "$out"
+} 2>&1 | sed -e "s|$PWD/||g" | tee "$out"   # no paths of this machine in the results
 echo "written: $out"
