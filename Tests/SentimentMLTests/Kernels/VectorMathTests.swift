@@ -36,7 +36,9 @@ final class VectorMathTests: XCTestCase {
 
     func testSqrt_ofSubnormals_staysTinyAndFinite() {
         // AdamW adds eps = 1e-8 to √v: a subnormal v must give a finite value far below eps.
-        for x: Float in [1e-45, 1e-42, 1e-40, 1e-39, Float.leastNormalMagnitude.nextDown] {
+        // Subnormals from ~1.4e-45 to just under 1.2e-38 (bit patterns: the literals would underflow).
+        for x in [Float(bitPattern: 1), Float(bitPattern: 0x400), Float(bitPattern: 0x1_1000), Float(bitPattern: 0x7_0000),
+                  Float.leastNormalMagnitude.nextDown] {
             let r = simdSqrt(V8(repeating: x))[0]
             XCTAssertTrue(r.isFinite && r >= 0 && r < 1.1e-19, "√\(x) gave \(r)")
         }
@@ -57,18 +59,27 @@ final class VectorMathTests: XCTestCase {
         }
     }
 
-    func testExp_matchesLibmInItsDomain_andUnderflowsAndOverflowsOutside() {
+    /// The largest error of `f` against `exact` over x = from, from + step, … < to, eight lanes at a time (lane j
+    /// offset by j · laneStep); relative to |exact| when `relative`.
+    private func worstError(from: Float, to: Float, step: Float, laneStep: Float, relative: Bool,
+                            _ f: (V8) -> V8, exact: (Double) -> Double) -> Double {
         var worst: Double = 0
-        var x: Float = -87
-        while x < 88.2 {
-            let v = V8((0..<8).map { x + Float($0) * 0.013 })
-            let r = simdExp(v)
+        var x = from
+        while x < to {
+            let v = V8((0..<8).map { x + Float($0) * laneStep })
+            let r = f(v)
             for lane in 0..<8 {
-                let exact = Foundation.exp(Double(v[lane]))
-                worst = Swift.max(worst, abs(Double(r[lane]) - exact) / exact)
+                let want = exact(Double(v[lane]))
+                let error = abs(Double(r[lane]) - want)
+                worst = Swift.max(worst, relative ? error / abs(want) : error)
             }
-            x += 0.37
+            x += step
         }
+        return worst
+    }
+
+    func testExp_matchesLibmInItsDomain_andUnderflowsAndOverflowsOutside() {
+        let worst = worstError(from: -87, to: 88.2, step: 0.37, laneStep: 0.013, relative: true, simdExp) { Foundation.exp($0) }
         XCTAssertLessThan(worst, 4e-7, "relative error \(worst)")
         let outside = simdExp(V8(-1000, -88, -87.4, 0, 1, 88.8, 100, 1000))
         XCTAssertEqual(outside[0], 0)
@@ -81,24 +92,15 @@ final class VectorMathTests: XCTestCase {
     }
 
     func testGELU_matchesTheExactErfForm() {
-        var worst: Double = 0
-        var x: Float = -12
-        while x < 12 {
-            let v = V8((0..<8).map { x + Float($0) * 0.0071 })
-            let r = simdGELU(v)
-            for lane in 0..<8 {
-                let d = Double(v[lane])
-                let exact = d * 0.5 * (1 + erf(d / 2.0.squareRoot()))
-                worst = Swift.max(worst, abs(Double(r[lane]) - exact))
-            }
-            x += 0.057
+        let worst = worstError(from: -12, to: 12, step: 0.057, laneStep: 0.0071, relative: false, simdGELU) { d in
+            d * 0.5 * (1 + erf(d / 2.0.squareRoot()))
         }
         XCTAssertLessThan(worst, 2e-6, "absolute error \(worst)")
     }
 
     func testAllFinite_findsANaNOrInfinityAtAnyPosition_andAcceptsEveryFiniteValue() {
         let finite: [Float] = [0, -0, 1, -1, .leastNonzeroMagnitude, -.leastNormalMagnitude, .greatestFiniteMagnitude,
-                               -.greatestFiniteMagnitude, 1e-40, 3.5]
+                               -.greatestFiniteMagnitude, Float(bitPattern: 0x1_1000), 3.5]
         var values = (0..<203).map { finite[$0 % finite.count] }
         XCTAssertTrue(allFinite(values, count: values.count))
         for position in [0, 7, 8, 63, 64, 127, 190, 202] {
