@@ -158,6 +158,9 @@ struct FinetuneCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Line-buffered stdout: redirected to a file, the per-epoch summaries appear as each epoch ends (block
+        // buffering held them back until the run was over).
+        setvbuf(stdout, nil, _IOLBF, 0)
         let recipe = try recipe()
         if let stopAfterSteps, stopAfterSteps < 1 { throw ValidationError("--stop-after-steps must be at least 1") }
         if let threads {
