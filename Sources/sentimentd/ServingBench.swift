@@ -346,6 +346,7 @@ struct ServingBench {
         let c0 = ServingBenchCPU.snapshot(daemon: daemon.pid)
         Self.sleep(seconds)
         var windows: [(start: Double, end: Double)] = []
+        var renames: [Double] = []
         var reloadsDone: [(version: String, copy: Double, toAnswer: Double)] = []
         var nextAt = BenchClock.now()
         let timeout = 300.0
@@ -368,6 +369,7 @@ struct ServingBench {
             }
             let end = seen! + 1
             windows.append((tc, end))
+            renames.append(tc + copy)
             reloadsDone.append((version, copy, seen! - tc))
             Self.sleep(end - BenchClock.now())
             nextAt = max(tc + reloadEvery, end + 1)
@@ -384,8 +386,14 @@ struct ServingBench {
         let steady = measured.filter { s in !windows.contains { overlaps(s, $0) } }
         let steadyLatency = ServingBenchLatency(seconds: steady.filter(\.ok).map(\.latency))
         let duringLatency = ServingBenchLatency(seconds: during.filter(\.ok).map(\.latency))
+        let copies = zip(windows, renames).map { (start: $0.start, end: $1) }
+        let afterRenames = zip(windows, renames).map { (start: $1, end: $0.end) }
+        func latency(overlapping parts: [(start: Double, end: Double)]) -> ServingBenchLatency? {
+            ServingBenchLatency(seconds: measured.filter { s in s.ok && parts.contains { overlaps(s, $0) } }.map(\.latency))
+        }
         var result = ServingBenchReport.HotReload(
-            clients: reloadClients, reloads: [], steady: steadyLatency, duringReload: duringLatency, p99Ratio: nil,
+            clients: reloadClients, reloads: [], steady: steadyLatency, duringReload: duringLatency,
+            duringCopy: latency(overlapping: copies), afterRename: latency(overlapping: afterRenames), p99Ratio: nil,
             errors: load.errorCount, errorMessages: load.errorMessages, cpu: ServingBenchCPU.usage(from: c0, to: c1))
         if let s = steadyLatency, let d = duringLatency, s.p99Ms > 0 { result.p99Ratio = d.p99Ms / s.p99Ms }
         for (i, r) in reloadsDone.enumerated() {

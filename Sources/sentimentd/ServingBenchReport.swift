@@ -74,6 +74,11 @@ struct ServingBenchReport: Codable {
         var reloads: [Reload]
         var steady: ServingBenchLatency?
         var duringReload: ServingBenchLatency?
+        /// The windows split at the rename: requests overlapping the deploy's copy (before the daemon can see the
+        /// version), and requests overlapping [rename, first answer from the new version + 1 s] (the daemon's
+        /// validation, load and swap). A request can overlap both.
+        var duringCopy: ServingBenchLatency?
+        var afterRename: ServingBenchLatency?
         var p99Ratio: Double?
         var errors: Int
         var errorMessages: [String]
@@ -175,6 +180,8 @@ enum ServingBenchFormat {
             "hot reload, \(h.clients) clients, steady:        \(latency(h.steady))  (n=\(h.steady?.count ?? 0))",
             "hot reload, \(h.clients) clients, during reload: \(latency(h.duringReload))  (n=\(h.duringReload?.count ?? 0))  "
                 + "errors \(h.errors)  (\(cpu(h.cpu)))",
+            "    of which during the copy:       \(latency(h.duringCopy))  (n=\(h.duringCopy?.count ?? 0))",
+            "    of which rename to answer + 1 s: \(latency(h.afterRename))  (n=\(h.afterRename?.count ?? 0))",
         ]
     }
 
