@@ -89,10 +89,11 @@ struct CheckpointValidator: Sendable {
         return try box.value!.get()
     }
 
-    /// Longest forward pass of the smoke test, in tokens. The probe longer than the position table is encoded in
-    /// full (its truncation to the model's maximum length, ending in the closing special token, is checked) and
-    /// then runs cut to this length: a forward pass over the whole table (~1 s for RoBERTa-base on one core, on a
-    /// machine that is serving) would test little that the weight scan and the shorter probes do not.
+    /// Longest forward pass of the smoke test, in tokens. Every probe is encoded in full, and its encoding must fit
+    /// the model's maximum length (the probe longer than any position table checks the truncation); a longer one
+    /// then runs cut to this length, keeping its closing special token. A forward pass over the whole position
+    /// table (~1 s for RoBERTa-base on one core, on a machine that is serving) would test little that the weight
+    /// scan and the shorter probes do not.
     static let probeTokens = 64
 
     static func smokeTest(_ model: SentimentModel, probes: [String] = CheckpointValidator.probes) throws {
