@@ -31,22 +31,22 @@ func simdExp(_ x: V8) -> V8 {
     return unsafeBitCast(unsafeBitCast(result, to: SIMD8<UInt32>.self) & keep, to: V8.self)
 }
 
-/// max(a, b) lane-wise, selected by comparison bits: the library's pointwiseMax/pointwiseMin compile to
-/// a loop over the lanes. NaN lanes of `b` are not taken.
+/// `b` in the lanes where `takeB` is set, `a` elsewhere, by bit masks (the library's generic SIMD functions such as
+/// pointwiseMax/pointwiseMin and replacing(with:where:) compile to a loop over the lanes).
 @inline(__always)
-func simdMax(_ a: V8, _ b: V8) -> V8 {
-    let takeB = unsafeBitCast(b .> a, to: SIMD8<UInt32>.self)
+func simdSelect(_ takeB: SIMDMask<SIMD8<Int32>>, _ b: V8, else a: V8) -> V8 {
+    let mask = unsafeBitCast(takeB, to: SIMD8<UInt32>.self)
     let ua = unsafeBitCast(a, to: SIMD8<UInt32>.self), ub = unsafeBitCast(b, to: SIMD8<UInt32>.self)
-    return unsafeBitCast((ub & takeB) | (ua & ~takeB), to: V8.self)
+    return unsafeBitCast((ub & mask) | (ua & ~mask), to: V8.self)
 }
 
-/// min(a, b) lane-wise (see simdMax).
+/// max(a, b) lane-wise. NaN lanes of `b` are not taken.
 @inline(__always)
-func simdMin(_ a: V8, _ b: V8) -> V8 {
-    let takeB = unsafeBitCast(b .< a, to: SIMD8<UInt32>.self)
-    let ua = unsafeBitCast(a, to: SIMD8<UInt32>.self), ub = unsafeBitCast(b, to: SIMD8<UInt32>.self)
-    return unsafeBitCast((ub & takeB) | (ua & ~takeB), to: V8.self)
-}
+func simdMax(_ a: V8, _ b: V8) -> V8 { simdSelect(b .> a, b, else: a) }
+
+/// min(a, b) lane-wise. NaN lanes of `b` are not taken.
+@inline(__always)
+func simdMin(_ a: V8, _ b: V8) -> V8 { simdSelect(b .< a, b, else: a) }
 
 /// √x lane-wise for finite x ≥ 0: within 1 float ulp for normal x, 0 for 0; a subnormal x (< 1.2e-38)
 /// gets an inexact value below 1.1e-19 (AdamW, the user, adds eps = 1e-8 to it). SIMD8's squareRoot()
@@ -103,4 +103,24 @@ extension SIMD8 where Scalar == Float {
     func store(to p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: self, as: SIMD8<Float>.self)
     }
+}
+
+/// Every value of p[0..<count] is finite: the exponent bits of none are all ones.
+func allFinite(_ p: UnsafePointer<Float>, count n: Int) -> Bool {
+    let exponent = SIMD8<UInt32>(repeating: 0x7F80_0000)
+    var i = 0
+    while i + 64 <= n {
+        var bad = SIMD8<UInt32>.zero
+        for k in stride(from: 0, to: 64, by: 8) {
+            let v = UnsafeRawPointer(p + i + k).loadUnaligned(as: SIMD8<UInt32>.self)
+            bad |= unsafeBitCast((v & exponent) .== exponent, to: SIMD8<UInt32>.self)
+        }
+        if bad != .zero { return false }
+        i += 64
+    }
+    while i < n {
+        if !p[i].isFinite { return false }
+        i += 1
+    }
+    return true
 }

@@ -110,23 +110,3 @@ public final class SentimentModel: Sendable {
         return buffers.first { !allFinite($0.1.pointer, count: $0.1.count) }?.0
     }
 }
-
-/// Every value of p[0..<count] is finite: the exponent bits of none are all ones.
-func allFinite(_ p: UnsafePointer<Float>, count n: Int) -> Bool {
-    let exponent = SIMD8<UInt32>(repeating: 0x7F80_0000)
-    var i = 0
-    while i + 64 <= n {
-        var bad = SIMD8<UInt32>.zero
-        for k in stride(from: 0, to: 64, by: 8) {
-            let v = UnsafeRawPointer(p + i + k).loadUnaligned(as: SIMD8<UInt32>.self)
-            bad |= unsafeBitCast((v & exponent) .== exponent, to: SIMD8<UInt32>.self)
-        }
-        if bad != .zero { return false }
-        i += 64
-    }
-    while i < n {
-        if !p[i].isFinite { return false }
-        i += 1
-    }
-    return true
-}
