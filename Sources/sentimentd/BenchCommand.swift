@@ -148,18 +148,16 @@ struct BenchCommand: ParsableCommand {
         default: throw ValidationError("--train-dims must be roberta-base or minilm")
         }
         for l in ls {
-            var ops: [String: Double] = [:]
             let measured = quick ? 1 : (profile ? 10 : 3)
-            let steps = withUnsafeMutablePointer(to: &ops) { opsPointer in
-                TrainableModel.benchmarkStep(config: config, batch: batchSize, length: l, minLength: ragged ? l / 2 : nil,
-                                             steps: measured, warmup: 1, opSeconds: profile ? opsPointer : nil)
-            }
+            let steps = TrainableModel.benchmarkStep(config: config, batch: batchSize, length: l, minLength: ragged ? l / 2 : nil,
+                                                     steps: measured, warmup: 1, profile: profile)
             let sorted = steps.sorted { $0.total < $1.total }
             let m = sorted[sorted.count / 2]
             print(String(format: "train step b=%d L=%d: median %.2f s (fwd %.2f / bwd %.2f / clip+zero %.2f / AdamW %.2f) = %.2f seq/s",
                          batchSize, l, m.total, m.forward, m.backward, m.gradientUpkeep, m.optimizer, Double(batchSize) / m.total))
             if profile {
-                for (name, seconds) in ops.sorted(by: { $0.value > $1.value }) {
+                let kernels = steps.reduce(into: [String: Double]()) { sum, step in sum.merge(step.kernels, uniquingKeysWith: +) }
+                for (name, seconds) in kernels.sorted(by: { $0.value > $1.value }) {
                     print("  " + name.padding(toLength: 28, withPad: " ", startingAt: 0)
                           + String(format: " %7.1f ms/step", seconds * 1000 / Double(measured)))
                 }

@@ -6,6 +6,8 @@ public struct TrainingStepTiming: Sendable {
     public var gradientUpkeep: Double
     /// The AdamW update.
     public var optimizer: Double
+    /// With `profile`: wall time of each kernel kind in this step's forward and backward (TrainableModel.profileOps).
+    public var kernels: [String: Double] = [:]
     public var total: Double { forward + backward + gradientUpkeep + optimizer }
 }
 
@@ -16,13 +18,13 @@ extension TrainableModel {
     /// parameter trained unless frozen. With `minLength`, sequence lengths are uniform in
     /// [minLength, length] instead (real batches are ragged; the packed step computes no padding).
     /// Runs `warmup` untimed steps first (they allocate the buffers and the optimizer state). Returns
-    /// one timing per measured step; read peak RSS after it returns. `opSeconds`, when given, receives
-    /// the wall time per kernel kind summed over the measured steps.
+    /// one timing per measured step (with `profile`, each with its time per kernel kind); read peak RSS after
+    /// it returns.
     public static func benchmarkStep(config: ModelConfig = .robertaBase, batch: Int = 16, length: Int = 128,
                                      minLength: Int? = nil,
                                      steps: Int = 3, warmup: Int = 1, dropout: Float = 0.1, maxGradNorm: Float? = nil,
                                      freezeEmbeddings: Bool = false, freezeLayers: Int = 0,
-                                     seed: UInt64 = 42, opSeconds: UnsafeMutablePointer<[String: Double]>? = nil) -> [TrainingStepTiming] {
+                                     seed: UInt64 = 42, profile: Bool = false) -> [TrainingStepTiming] {
         let model = TrainableModel(weights: RandomInit.weights(config: config, seed: seed),
                                    freezeEmbeddings: freezeEmbeddings, freezeLayers: freezeLayers)
         var rng = SeededRandom(seed: seed &+ 1)
@@ -36,7 +38,8 @@ extension TrainableModel {
         var adam = AdamW(learningRate: 2e-5)
         var out: [TrainingStepTiming] = []
         for i in 0..<(warmup + steps) {
-            model.profileOps = opSeconds != nil && i >= warmup
+            model.profileOps = profile && i >= warmup
+            let kernelsBefore = model.opSeconds
             let t0 = monotonicSeconds()
             model.zeroGrad()
             let t1 = monotonicSeconds()
@@ -49,10 +52,10 @@ extension TrainableModel {
             if i >= warmup {
                 // forwardBackward's own split of t1..<t2.
                 out.append(TrainingStepTiming(forward: model.lastTimings.forward, backward: model.lastTimings.backward,
-                                              gradientUpkeep: (t1 - t0) + (t3 - t2), optimizer: t4 - t3))
+                                              gradientUpkeep: (t1 - t0) + (t3 - t2), optimizer: t4 - t3,
+                                              kernels: model.opSeconds.merging(kernelsBefore) { now, before in now - before }))
             }
         }
-        opSeconds?.pointee = model.opSeconds
         return out
     }
 }

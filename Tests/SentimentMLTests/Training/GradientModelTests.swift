@@ -180,6 +180,15 @@ final class GradientModelTests: XCTestCase {
             XCTAssertGreaterThan(t.backward, 0)
             XCTAssertGreaterThan(t.optimizer, 0)
             XCTAssertEqual(t.total, t.forward + t.backward + t.gradientUpkeep + t.optimizer, accuracy: 1e-12)
+            XCTAssertTrue(t.kernels.isEmpty, "kernels are timed only with profile")
+        }
+        // With profile, each step carries its own time per kernel kind, within the step's forward + backward.
+        let profiled = TrainableModel.benchmarkStep(config: Self.tinyConfig(.bert), batch: 3, length: 7, minLength: 3,
+                                                    steps: 2, warmup: 1, profile: true)
+        for t in profiled {
+            XCTAssertGreaterThan(t.kernels["linearForward qkv"] ?? 0, 0, "\(t.kernels)")
+            XCTAssertGreaterThan(t.kernels["attentionBackward"] ?? 0, 0, "\(t.kernels)")
+            XCTAssertLessThanOrEqual(t.kernels.values.reduce(0, +), t.forward + t.backward + 1e-6)
         }
     }
 
