@@ -382,24 +382,22 @@ struct ServingBench {
 
         let measured = samples.filter { $0.end >= c0.time }
         func overlaps(_ s: ServingBenchSample, _ w: (start: Double, end: Double)) -> Bool { s.start < w.end && s.end > w.start }
-        let during = measured.filter { s in windows.contains { overlaps(s, $0) } }
-        let steady = measured.filter { s in !windows.contains { overlaps(s, $0) } }
-        let steadyLatency = ServingBenchLatency(seconds: steady.filter(\.ok).map(\.latency))
-        let duringLatency = ServingBenchLatency(seconds: during.filter(\.ok).map(\.latency))
+        /// Latency of the answered requests that overlap one of `parts` (or, `inside: false`, none of them).
+        func latency(overlapping parts: [(start: Double, end: Double)], inside: Bool = true) -> ServingBenchLatency? {
+            ServingBenchLatency(seconds: measured.filter { s in s.ok && parts.contains { overlaps(s, $0) } == inside }.map(\.latency))
+        }
+        let steadyLatency = latency(overlapping: windows, inside: false)
+        let duringLatency = latency(overlapping: windows)
         let copies = zip(windows, renames).map { (start: $0.start, end: $1) }
         let afterRenames = zip(windows, renames).map { (start: $1, end: $0.end) }
-        func latency(overlapping parts: [(start: Double, end: Double)]) -> ServingBenchLatency? {
-            ServingBenchLatency(seconds: measured.filter { s in s.ok && parts.contains { overlaps(s, $0) } }.map(\.latency))
-        }
         var result = ServingBenchReport.HotReload(
             clients: reloadClients, reloads: [], steady: steadyLatency, duringReload: duringLatency,
             duringCopy: latency(overlapping: copies), afterRename: latency(overlapping: afterRenames), p99Ratio: nil,
             errors: load.errorCount, errorMessages: load.errorMessages, cpu: ServingBenchCPU.usage(from: c0, to: c1))
         if let s = steadyLatency, let d = duringLatency, s.p99Ms > 0 { result.p99Ratio = d.p99Ms / s.p99Ms }
         for (i, r) in reloadsDone.enumerated() {
-            let inWindow = measured.filter { overlaps($0, windows[i]) && $0.ok }.map(\.latency)
             let reload = ServingBenchReport.Reload(version: r.version, copySeconds: r.copy, toAnswerSeconds: r.toAnswer,
-                                                   latency: ServingBenchLatency(seconds: inWindow))
+                                                   latency: latency(overlapping: [windows[i]]))
             result.reloads.append(reload)
             print(ServingBenchFormat.reload(i, reload))
         }
