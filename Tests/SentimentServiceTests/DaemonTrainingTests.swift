@@ -209,7 +209,7 @@ final class DaemonTrainingTests: XCTestCase {
     // MARK: the loop
 
     /// The schedule starts a run once enough labels arrived; a candidate trained on a learnable task beats the
-    /// random champion and is published and served; rollback undoes it; a candidate trained on noise is not
+    /// random champion and is published and served; rollback undoes it; a candidate trained on poisoned labels is not
     /// published and its run says why.
     func testScheduledRun_publishesGoodCandidate_rejectsWorseOne_rollbackUndoes() throws {
         let daemon = try makeDaemon(training: ["enabled": "true", "min_new_labels": "300"])
@@ -246,14 +246,16 @@ final class DaemonTrainingTests: XCTestCase {
         XCTAssertEqual(p.model, version1)
         XCTAssertEqual(p.predictions.map(\.label), ["positive", "negative"])
 
-        // Noise: new texts with random labels, no replay. The candidate forgets the task.
-        var rng = SystemRandomNumberGenerator()
-        let names = ["negative", "neutral", "positive"]
-        let noise = Self.examples(count: 900, tag: "n").map { LabelItem(text: $0.text, label: .name(names.randomElement(using: &rng)!)) }
-        try useNoiseRecipe(daemon)
-        _ = try add(daemon, noise)
+        // Poison: new texts that all say "neutral", whatever their sentiment, and no replay. The candidate learns to
+        // answer neutral to everything. Deterministic on purpose: random labels only blur the task, and a
+        // candidate that keeps most of it can tie or beat the champion on an eval split that now holds noise too
+        // (seen in CI). On this eval split (112 rows, clean and poisoned) the champion scores macro-F1 0.66
+        // and the candidate 0.24, the same on every run.
+        let poison = Self.examples(count: 450, tag: "n").map { LabelItem(text: $0.text, label: .name("neutral")) }
+        try usePoisonRecipe(daemon)
+        _ = try add(daemon, poison)
         let run2 = try waitForRun(daemon, until: { $0.id != run1.id && $0.isFinished })
-        try? daemon.stderr.write(toFile: "/tmp/run2-stderr.txt", atomically: true, encoding: .utf8); XCTAssertEqual(run2.status, "rejected", "\(run2)")
+        XCTAssertEqual(run2.status, "rejected", "\(run2)")
         XCTAssertEqual(run2.decision, "rejected")
         XCTAssertLessThan(try XCTUnwrap(run2.candidateF1), try XCTUnwrap(run2.championF1))
         XCTAssertTrue(run2.reason?.contains("the serving model stays") ?? false, "\(run2.reason ?? "")")
@@ -272,8 +274,8 @@ final class DaemonTrainingTests: XCTestCase {
         XCTAssertEqual(try integrityCheck(daemon), ["ok"])
     }
 
-    /// Switches the running daemon to replay_ratio 0 (reload), so the noise run sees only noise.
-    private func useNoiseRecipe(_ daemon: DaemonProcess) throws {
+    /// Switches the running daemon to replay_ratio 0 (reload), so the poisoned run sees only its poisoned labels.
+    private func usePoisonRecipe(_ daemon: DaemonProcess) throws {
         daemon.extraTables["training"]?["replay_ratio"] = "0.0"
         daemon.extraTables["training"]?["epochs"] = "6"
         try daemon.writeConfig()
