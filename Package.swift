@@ -1,6 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// SentimentMLAVX2 is compiled for Haswell's instruction sets on x86-64 (for the plain target elsewhere, where
+// SentimentML never calls it).
+#if arch(x86_64)
+let haswellFlags = ["-target-cpu", "haswell"]
+#else
+let haswellFlags: [String] = []
+#endif
+
 let package = Package(
     name: "sentimentd",
     platforms: [.macOS(.v13)],
@@ -25,9 +33,12 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
+        // The AVX2 + FMA GEMM kernel for few-row dense layers. Swift has no per-function target attribute, so
+        // the code built for Haswell lives alone in this module; SentimentML calls it only after checking the CPU.
+        .target(name: "SentimentMLAVX2", swiftSettings: [.unsafeFlags(["-O"] + haswellFlags)]),
         .target(
             name: "SentimentML",
-            dependencies: ["CBLAS"],
+            dependencies: ["CBLAS", "SentimentMLAVX2"],
             // Optimised in debug builds too: the tests run real forward/backward passes. -O (not
             // -Ounchecked) keeps bounds and overflow checks, which the checkpoint parsers rely on.
             swiftSettings: [.unsafeFlags(["-O"])]

@@ -25,9 +25,17 @@ struct InferenceBench {
         let config = ModelConfig.robertaBase
         let t0 = BenchClock.now()
         let weights = RandomInit.weights(config: config, seed: 0)
-        let encoder = TransformerEncoder(weights: weights)
+        let initSeconds = BenchClock.now() - t0
+        // Packed as the daemon and `predict` load models.
+        let t1 = BenchClock.now()
+        let packed = PackedEncoderLayer.packAll(weights.layers)
+        let packing = BenchClock.now() - t1
+        let encoder = TransformerEncoder(weights: weights, packed: packed)
         print(String(format: "model: roberta-base dims, %.2fM params, random init in %.1fs; OpenBLAS threads %d, workers %d",
-                     Double(weights.parameterCount) / 1e6, BenchClock.now() - t0, BLAS.threads, Parallel.workers))
+                     Double(weights.parameterCount) / 1e6, initSeconds, BLAS.threads, Parallel.workers))
+        print(packed == nil ? "dense layers: OpenBLAS only (no AVX2 kernels on this CPU, or SENTIMENTD_KERNELS=openblas)"
+              : String(format: "dense layers: AVX2 kernel over packed weights up to %d rows, OpenBLAS above (packed in %.2f s, %.0f MiB)",
+                       BLAS.packedRowsLimit, packing, Self.packedMiB(packed!)))
         var rng = SeededRandom(seed: 7)
         for l in [16, 32, 64, 128] {
             let ids = Self.batch(1, l, padded: false, rng: &rng)
@@ -42,12 +50,58 @@ struct InferenceBench {
             print(String(format: "throughput b=%2d s=%4d (padded, %d of %d tokens real): median %9.1f ms/batch = %7.2f seq/s  (best %7.2f seq/s, other_cores=%.2f)",
                          bs, l, real, bs * l, r.median * 1e3, Double(bs) / r.median, Double(bs) / r.min, r.otherCores))
         }
-        try endToEnd(weights: weights)
+        try endToEnd(weights: weights, packed: packed)
         print(String(format: "peak RSS: %.0f MiB", BenchMeasure.peakRSSMiB()))
     }
 
+    static func packedMiB(_ layers: [PackedEncoderLayer]) -> Double {
+        Double(layers.reduce(0) { $0 + $1.qkv.count + $1.attnOut.count + $1.ffnUp.count + $1.ffnDown.count }) * 4 / 1_048_576
+    }
+
+    /// `bench --gemm`: the four dense layers of RoBERTa-base at a range of row counts, OpenBLAS against the
+    /// AVX2 kernel over packed weights. Each repetition walks the 12 layers' own weights, so they stream from
+    /// memory as in a forward pass.
+    func runGemm() {
+        let config = ModelConfig.robertaBase
+        let weights = RandomInit.weights(config: config, seed: 0)
+        guard let packed = PackedEncoderLayer.packAll(weights.layers) else {
+            print("gemm: the AVX2 kernel does not run here (no AVX2/FMA, or SENTIMENTD_KERNELS=openblas)")
+            return
+        }
+        print("gemm: C = A·Wᵀ + bias over the 12 layers' weights, 2·m·n·k flops each; workers \(Parallel.workers)")
+        var rng = SeededRandom(seed: 3)
+        for m in [8, 16, 32, 64, 128, 256, 512] {
+            for (name, pick, pickPacked) in [
+                ("qkv      ", { (l: EncoderLayerParams) in l.qkv }, { (p: PackedEncoderLayer) in p.qkv }),
+                ("attn out ", { (l: EncoderLayerParams) in l.attnOut }, { (p: PackedEncoderLayer) in p.attnOut }),
+                ("ffn up   ", { (l: EncoderLayerParams) in l.ffnUp }, { (p: PackedEncoderLayer) in p.ffnUp }),
+                ("ffn down ", { (l: EncoderLayerParams) in l.ffnDown }, { (p: PackedEncoderLayer) in p.ffnDown }),
+            ] {
+                let first = pick(weights.layers[0])
+                let (n, k) = (first.outFeatures, first.inFeatures)
+                let a = FloatBuffer((0..<(m * k)).map { _ in rng.nextUniform() - 0.5 })
+                let c = FloatBuffer(count: m * n)
+                func pass(_ usePacked: Bool) {
+                    for (li, layer) in weights.layers.enumerated() {
+                        let l = pick(layer)
+                        BLAS.linear(m: m, n: n, k: k, a: a.pointer, lda: k, w: l.weight.pointer,
+                                    packed: usePacked ? pickPacked(packed[li]) : nil, bias: l.bias.pointer,
+                                    c: c.pointer, ldc: n)
+                    }
+                }
+                let reps = quick ? 3 : 10
+                let blas = BenchMeasure.time(n: reps, warmup: 1) { pass(false) }
+                let kernel = BenchMeasure.time(n: reps, warmup: 1) { pass(true) }
+                let gflop = 2 * Double(m * n * k) * Double(weights.layers.count) / 1e9
+                print(String(format: "gemm m=%4d %@ n=%4d k=%4d: OpenBLAS %7.3f ms (%5.1f GFLOP/s)  packed %7.3f ms (%5.1f GFLOP/s)  ratio %.2f%@",
+                             m, name, n, k, blas.min * 1e3 / 12, gflop / blas.min, kernel.min * 1e3 / 12, gflop / kernel.min,
+                             kernel.min / blas.min, m <= BLAS.packedRowsLimit ? "" : "  (above the limit: OpenBLAS is used)"))
+            }
+        }
+    }
+
     /// Tokenise + predict over real tweets, batch 32 in file order.
-    func endToEnd(weights: EncoderWeights) throws {
+    func endToEnd(weights: EncoderWeights, packed: [PackedEncoderLayer]?) throws {
         guard let tweetsFile, let tokenizerFolder,
               FileManager.default.fileExists(atPath: tweetsFile.path) else {
             print("end-to-end: skipped (no tweets file; pass --tweets and --tokenizer)")
@@ -57,7 +111,7 @@ struct InferenceBench {
         let tweets = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
         let tokenizer = try TokenizerLoader.load(folder: tokenizerFolder, config: weights.config)
         let model = SentimentModel(config: weights.config, folder: tokenizerFolder, tokenizer: tokenizer, weights: weights,
-                                   options: ModelLoadOptions(maxLength: 128))
+                                   options: ModelLoadOptions(maxLength: 128), packed: packed)
         let tk = BenchMeasure.time(n: quick ? 1 : 3, warmup: 1) { _ = tweets.map(model.encode) }
         let r = BenchMeasure.time(n: quick ? 1 : 2, warmup: quick ? 0 : 1) {
             var i = 0

@@ -1,12 +1,76 @@
 import CBLAS
+import Foundation
+import SentimentMLAVX2
 
 /// The one file that calls OpenBLAS. Everything is row-major fp32.
 ///
 /// OpenBLAS runs single-threaded; large GEMMs are split into column (or row) blocks over the same
 /// workers that run the element-wise kernels. One pool for everything: OpenBLAS's own threads
 /// spin-wait after each call and would fight the element-wise kernels for the cores.
+///
+/// Dense layers with few rows (one sequence, a few short ones) run on the AVX2 kernel of SentimentMLAVX2
+/// over weights packed once at load (`PackedWeights`) when the CPU has AVX2: OpenBLAS re-packs the weight on
+/// every call, and at 32 rows that costs about as much as the arithmetic.
 public enum BLAS {
     private static let singleThreaded: Void = { openblas_set_num_threads(1) }()
+
+    /// Up to this many rows, `linear` over packed weights uses the AVX2 kernel; above it OpenBLAS's cache
+    /// blocking wins (measured with `sentimentd bench --gemm`, which prints both).
+    public static let packedRowsLimit = 128
+
+    /// Whether the AVX2 kernels run on this machine: the CPU has every instruction set that SentimentMLAVX2 is
+    /// compiled for (Haswell: AVX2, FMA, BMI1/2, F16C, MOVBE, LZCNT, POPCNT), and `SENTIMENTD_KERNELS` is not
+    /// `openblas` (the switch that compares the two paths, or works around a kernel problem; it also saves the
+    /// packed weights' memory).
+    public static let avx2Kernels: Bool = {
+        if ProcessInfo.processInfo.environment["SENTIMENTD_KERNELS"] == "openblas" { return false }
+        #if arch(x86_64) && os(Linux)
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return false }
+        return cpuHasAVX2Kernels(cpuinfo: info)
+        #else
+        return false
+        #endif
+    }()
+
+    /// True when the first `flags` line of a /proc/cpuinfo text names every feature SentimentMLAVX2 may use.
+    /// (Linux lists AVX2 only when the kernel also saves the YMM registers, so the flag is enough.)
+    static func cpuHasAVX2Kernels(cpuinfo: String) -> Bool {
+        guard let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return false }
+        let flags = Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+        return ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "abm", "popcnt"].allSatisfy(flags.contains)
+    }
+
+    /// C[m, n] = A[m, k] · W[n, k]ᵀ + bias (broadcast over rows; nil: none): a dense layer, W in nn.Linear's
+    /// layout. With `packed` (W's panels) and at most `packedRowsLimit` rows, on the AVX2 kernel; else
+    /// OpenBLAS, then the bias. Split over `Parallel.workers` by blocks of columns.
+    public static func linear(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                              w: UnsafePointer<Float>, packed: PackedWeights? = nil, bias: UnsafePointer<Float>?,
+                              c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        if let packed, m <= packedRowsLimit, avx2Kernels {
+            precondition(packed.rows == n && packed.columns == k, "packed weights of another shape")
+            let panels = packed.panelCount
+            let workers = Parallel.workers
+            let blocks = min(panels, workers <= 1 || 2 * m * n * k < 2_000_000 ? 1 : workers)
+            let per = (panels + blocks - 1) / blocks
+            Parallel.forEach(blocks) { i in
+                let lo = min(panels, i * per), hi = min(panels, lo + per)
+                gemmPanels16AVX2(m: m, n: n, k: k, a: a, lda: lda, panels: packed.pointer, panelRange: lo..<hi,
+                                 bias: bias, c: c, ldc: ldc)
+            }
+            return
+        }
+        gemm(transB: true, m: m, n: n, k: k, a: a, lda: lda, b: w, ldb: k, c: c, ldc: ldc)
+        if let bias {
+            Parallel.forRanges(m, grain: max(1, 32_768 / n)) { rows in
+                for r in rows {
+                    let row = c + r * ldc
+                    for j in 0..<n { row[j] += bias[j] }
+                }
+            }
+        }
+    }
 
     /// C[m,n] = alpha * op(A) * op(B) + beta * C, with op = transpose when the flag is set.
     /// `lda`, `ldb`, `ldc` are row strides in elements. Runs on the calling thread.

@@ -16,21 +16,12 @@ public struct Linear: @unchecked Sendable {
 
 /// out is (N, OUT), inp is (N, IN), weight is (OUT, IN), bias is (OUT).
 /// out = inp · weightᵀ (+ bias when `addBias`; callers that fuse the bias into the next kernel pass false).
+/// `packed`: the same weight as `PackedWeights`, for the few-row AVX2 kernel (inference only).
 func linearForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, rows n: Int,
-                   layer: Linear, addBias: Bool = true) {
-    let outF = layer.outFeatures
-    BLAS.gemm(transB: true, m: n, n: outF, k: layer.inFeatures,
-              a: inp, lda: layer.inFeatures, b: layer.weight.pointer, ldb: layer.inFeatures,
-              c: out, ldc: outF)
-    if addBias {
-        let bias = layer.bias.pointer
-        Parallel.forRanges(n, grain: max(1, 32_768 / max(outF, 1))) { rows in
-            for r in rows {
-                let row = out + r * outF
-                for j in 0..<outF { row[j] += bias[j] }
-            }
-        }
-    }
+                   layer: Linear, packed: PackedWeights? = nil, addBias: Bool = true) {
+    BLAS.linear(m: n, n: layer.outFeatures, k: layer.inFeatures, a: inp, lda: layer.inFeatures,
+                w: layer.weight.pointer, packed: packed, bias: addBias ? layer.bias.pointer : nil,
+                c: out, ldc: layer.outFeatures)
 }
 
 /// dout is (N, OUT), inp is (N, IN), weight is (OUT, IN).

@@ -11,6 +11,17 @@ public final class BaseModel: @unchecked Sendable {
     public let weights: EncoderWeights
     /// Used by `classifier()` when it is given no options.
     public let options: ModelLoadOptions
+    private let packLock = NSLock()
+    private var packedLayers: [PackedEncoderLayer]?
+
+    /// The base's dense weights packed for the AVX2 kernel, made on first use and shared by every model
+    /// served over this base (nil when the kernel does not run here).
+    public func packed() -> [PackedEncoderLayer]? {
+        packLock.lock()
+        defer { packLock.unlock() }
+        if packedLayers == nil { packedLayers = PackedEncoderLayer.packAll(weights.layers) }
+        return packedLayers
+    }
 
     public init(folder: URL, config: ModelConfig, tokenizer: any Tokenizer, weights: EncoderWeights,
                 options: ModelLoadOptions = .init()) {
@@ -42,8 +53,9 @@ public final class BaseModel: @unchecked Sendable {
         guard weights.head != nil else {
             throw ModelLoadError.noClassifierHead(file: folder.path, family: config.family)
         }
+        let options = options ?? self.options
         return SentimentModel(config: config, folder: folder, tokenizer: tokenizer, weights: weights,
-                              options: options ?? self.options)
+                              options: options, packed: options.packWeights ? packed() : nil)
     }
 }
 
@@ -60,7 +72,7 @@ extension SentimentModel {
         }
         let tokenizer = hasTokenizer ? try TokenizerLoader.load(folder: adapterFolder, config: weights.config) : base.tokenizer
         return SentimentModel(config: weights.config, folder: adapterFolder, tokenizer: tokenizer, weights: weights,
-                              options: options, lora: adapter.lora)
+                              options: options, lora: adapter.lora, packed: options.packWeights ? base.packed() : nil)
     }
 
     /// The base's embeddings and layers (the same buffers) with the adapter's head and labels.

@@ -8,12 +8,17 @@ public final class TransformerEncoder: @unchecked Sendable {
     public let weights: EncoderWeights
     /// LoRA updates computed beside the (shared, unmodified) dense layers; nil for a plain model.
     public let lora: LoRAWeights?
+    /// The dense weights packed for the few-row AVX2 kernel (see `PackedWeights`), one per layer; nil: OpenBLAS
+    /// only. Copies taken once: the weights must not change afterwards (a trainer's encoder passes nil).
+    public let packed: [PackedEncoderLayer]?
     public var config: ModelConfig { weights.config }
 
-    public init(weights: EncoderWeights, lora: LoRAWeights? = nil) {
+    public init(weights: EncoderWeights, lora: LoRAWeights? = nil, packed: [PackedEncoderLayer]? = nil) {
         precondition(lora.map { $0.layers.count == weights.layers.count } ?? true, "LoRA layers must match the encoder's")
+        precondition(packed.map { $0.count == weights.layers.count } ?? true, "packed layers must match the encoder's")
         self.weights = weights
         self.lora = lora
+        self.packed = packed
     }
 
     /// The longest sequence the position table allows (RoBERTa reserves padding_idx + 1 slots).
@@ -52,7 +57,8 @@ public final class TransformerEncoder: @unchecked Sendable {
         embeddingsForward(out: x.pointer, ids: ids, positions: positions, params: weights.embeddings)
 
         for (li, layer) in weights.layers.enumerated() {
-            linearForward(out: qkv.pointer, inp: x.pointer, rows: t, layer: layer.qkv)
+            let pk = packed?[li]
+            linearForward(out: qkv.pointer, inp: x.pointer, rows: t, layer: layer.qkv, packed: pk?.qkv)
             if let lora {
                 for (j, target) in [LoRATarget.query, .key, .value].enumerated() {
                     lora.apply(li, target, out: qkv.pointer + j * c, ldOut: 3 * c, inp: x.pointer, rows: t)
@@ -71,14 +77,14 @@ public final class TransformerEncoder: @unchecked Sendable {
                 }
                 rows = batch.count
             }
-            linearForward(out: tmp.pointer, inp: ctx.pointer, rows: rows, layer: layer.attnOut, addBias: false)
+            linearForward(out: tmp.pointer, inp: ctx.pointer, rows: rows, layer: layer.attnOut, packed: pk?.attnOut, addBias: false)
             lora?.apply(li, .attentionOutput, out: tmp.pointer, ldOut: c, inp: ctx.pointer, rows: rows)
             layerNormForward(out: x.pointer, inp: tmp.pointer, residual: x.pointer, inpBias: layer.attnOut.bias.pointer,
                              rows: rows, params: layer.attnNorm)
-            linearForward(out: up.pointer, inp: x.pointer, rows: rows, layer: layer.ffnUp, addBias: false)
+            linearForward(out: up.pointer, inp: x.pointer, rows: rows, layer: layer.ffnUp, packed: pk?.ffnUp, addBias: false)
             lora?.apply(li, .intermediate, out: up.pointer, ldOut: inter, inp: x.pointer, rows: rows)
             biasGELUForward(up.pointer, bias: layer.ffnUp.bias.pointer, rows: rows, cols: inter)
-            linearForward(out: tmp.pointer, inp: up.pointer, rows: rows, layer: layer.ffnDown, addBias: false)
+            linearForward(out: tmp.pointer, inp: up.pointer, rows: rows, layer: layer.ffnDown, packed: pk?.ffnDown, addBias: false)
             lora?.apply(li, .output, out: tmp.pointer, ldOut: c, inp: up.pointer, rows: rows)
             layerNormForward(out: x.pointer, inp: tmp.pointer, residual: x.pointer, inpBias: layer.ffnDown.bias.pointer,
                              rows: rows, params: layer.ffnNorm)

@@ -184,8 +184,10 @@ public enum TrainWorker {
 
         // The champion: its labels fix the class order of everything below.
         let loader = ModelLoader(modelsDirectory: models, baseDirectories: options.baseDirectories)
-        // Optional so it can be released before training (its weights are not needed again).
-        var champion: SentimentModel? = try loader.load(baseFolder)
+        // Optional so it can be released before training (its weights are not needed again). Unpacked: the
+        // evaluation runs in batches, where OpenBLAS serves, so packed copies would only cost memory.
+        let evaluation = ModelLoadOptions(packWeights: false)
+        var champion: SentimentModel? = try loader.load(baseFolder, options: evaluation)
         let modelLabels = champion!.labels
         let index = Dictionary(modelLabels.enumerated().map { ($1.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
         let missing = plan.labels.filter { index[$0.lowercased()] == nil }
@@ -255,7 +257,7 @@ public enum TrainWorker {
         if let why = stopReason() { throw TrainWorkerError.stopped(why) }
 
         // The candidate as written (what would be served), on the same split.
-        let candidate = try loader.load(candidateFolder)
+        let candidate = try loader.load(candidateFolder, options: evaluation)
         let candidateMetrics = evaluate(candidate, evalSet, classes: modelLabels.count)
         let decision = PromotionGate.decide(championF1: championMetrics.macroF1, candidateF1: candidateMetrics.macroF1,
                                             tolerance: plan.gateTolerance)

@@ -10,7 +10,24 @@ final class ForwardParityTests: XCTestCase {
     func checkLogits(model: String, file: String) throws {
         let out = try ModelFixtures.outputs(model)
         let w = try ModelFixtures.weights(model, file: file)
-        let encoder = TransformerEncoder(weights: w)
+        // OpenBLAS alone, then as served: dense layers of at most `packedRowsLimit` rows (each text alone, and
+        // the batch of the first texts that fit) on the AVX2 kernel over packed weights, OpenBLAS above.
+        try checkLogits(model: model, file: file, out: out, encoder: TransformerEncoder(weights: w))
+        let packed = TransformerEncoder(weights: w, packed: try XCTUnwrap(PackedEncoderLayer.packAll(w.layers),
+                                                                          "the AVX2 kernels do not run here"))
+        try checkLogits(model: model, file: file + " (packed)", out: out, encoder: packed)
+        var fit = 0, rows = 0
+        while fit < out.input_ids.count && rows + out.input_ids[fit].count <= BLAS.packedRowsLimit {
+            rows += out.input_ids[fit].count
+            fit += 1
+        }
+        XCTAssertGreaterThan(fit, 2)
+        for (i, row) in packed.logits(Array(out.input_ids.prefix(fit))).enumerated() {
+            assertClose(row, out.logits[i], tolerance: tolerance, "\(model)/\(file) packed small batch, logits of text \(i)")
+        }
+    }
+
+    func checkLogits(model: String, file: String, out: ModelFixtures.Outputs, encoder: TransformerEncoder) throws {
         // Whole batch at once (packed, no padding) …
         let batched = encoder.logits(out.input_ids)
         XCTAssertEqual(batched.count, out.logits.count)
@@ -97,6 +114,15 @@ final class ForwardParityTests: XCTestCase {
             let rows = Array(UnsafeBufferPointer(start: hidden.pointer + batch.offsets[s] * c, count: batch.length(s) * c))
             assertClose(rows, try expected.tensor("last_hidden.\(s)").values, tolerance: tolerance, "MiniLM last hidden, text \(s)")
             assertClose(pooled[s], try expected.tensor("pooled.\(s)").values, tolerance: tolerance, "MiniLM pooled, text \(s)")
+        }
+        // One text at a time (≤ 128 rows): the dense layers on the AVX2 kernel over packed weights.
+        let packed = TransformerEncoder(weights: w, packed: try XCTUnwrap(PackedEncoderLayer.packAll(w.layers)))
+        for s in 0..<batch.count {
+            let ids = inputs.input_ids[s]
+            XCTAssertLessThanOrEqual(ids.count, BLAS.packedRowsLimit)
+            let (one, _) = packed.forward([ids])
+            assertClose(Array(UnsafeBufferPointer(start: one.pointer, count: ids.count * c)),
+                        try expected.tensor("last_hidden.\(s)").values, tolerance: tolerance, "MiniLM packed last hidden, text \(s)")
         }
         let tokenizer = try TokenizerLoader.load(folder: dir, config: config)
         XCTAssertEqual(inputs.texts.map { tokenizer.encode($0, maxLength: inputs.max_length) }, inputs.input_ids)

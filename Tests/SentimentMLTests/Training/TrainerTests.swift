@@ -161,7 +161,9 @@ final class TrainerTests: XCTestCase {
         let names = Set(try FileManager.default.contentsOfDirectory(atPath: output.path))
         XCTAssertTrue(names.isSuperset(of: ["config.json", "model.safetensors", "vocab.json", "merges.txt", "tokenizer_config.json",
                                             "special_tokens_map.json", "training_info.json", "logs"]), "\(names)")
-        let model = try SentimentModel.load(folder: output)
+        // Unpacked, so both sides run the same kernels and must agree bit for bit (packed against unpacked is
+        // PackedGemmTests' and ForwardParityTests' business).
+        let model = try SentimentModel.load(folder: output, options: ModelLoadOptions(packWeights: false))
         XCTAssertEqual(model.labels, ["negative", "neutral", "positive"])
         let texts = valExamples.map(\.text) + ["@someone check http://x.y it is great"]
         let inMemory = TransformerEncoder(weights: result.weights).logits(texts.map(encoder.encode))

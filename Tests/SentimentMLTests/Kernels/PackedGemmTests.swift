@@ -1,0 +1,147 @@
+import Foundation
+@testable import SentimentML
+import XCTest
+
+/// The few-row AVX2 kernel over packed weights (SentimentMLAVX2, reached through `BLAS.linear`) against a
+/// Float64 reference, on every edge its tiles have: rows not a multiple of 4, columns not a multiple of 16,
+/// any k, strided A and C, with and without bias, one worker and two.
+final class PackedGemmTests: XCTestCase {
+    private func requireKernels() throws {
+        // This machine kind has AVX2 + FMA; a CPU without them serves from OpenBLAS, which the rest of the
+        // suite covers.
+        guard BLAS.avx2Kernels else { throw XCTSkip("the AVX2 kernels do not run on this CPU") }
+    }
+
+    private func values(_ count: Int, _ rng: inout SeededRandom) -> [Float] {
+        (0..<count).map { _ in rng.nextUniform() * 2 - 1 }
+    }
+
+    func testPackedLayout_isSixteenColumnPanelsKMajor_withZeroPadding() {
+        let (n, k) = (19, 5)
+        let w = (0..<(n * k)).map { Float($0 + 1) }
+        let packed = w.withUnsafeBufferPointer { PackedWeights($0.baseAddress!, rows: n, columns: k) }
+        XCTAssertEqual(packed.panelCount, 2)
+        XCTAssertEqual(packed.count, 2 * 16 * k)
+        for p in 0..<2 {
+            for kk in 0..<k {
+                for jj in 0..<16 {
+                    let j = p * 16 + jj
+                    XCTAssertEqual(packed.pointer[p * k * 16 + kk * 16 + jj], j < n ? w[j * k + kk] : 0, "panel \(p) k \(kk) column \(jj)")
+                }
+            }
+        }
+    }
+
+    func testLinear_onPackedWeights_matchesFloat64Reference_onEveryEdge() throws {
+        try requireKernels()
+        var rng = SeededRandom(seed: 11)
+        var checked = 0
+        for m in [1, 2, 3, 4, 5, 7, 8, 13, 32, 33, 128] {
+            for (n, k) in [(1, 8), (3, 7), (15, 16), (16, 1), (17, 33), (40, 64), (96, 32), (130, 100)] {
+                for biased in [false, true] {
+                    let (lda, ldc) = (k + 3, n + 5)
+                    let a = values(m * lda, &rng), w = values(n * k, &rng), bias = values(n, &rng)
+                    let sentinel: Float = -777
+                    var c = [Float](repeating: sentinel, count: m * ldc)
+                    let packed = w.withUnsafeBufferPointer { PackedWeights($0.baseAddress!, rows: n, columns: k) }
+                    a.withUnsafeBufferPointer { ap in
+                        w.withUnsafeBufferPointer { wp in
+                            bias.withUnsafeBufferPointer { bp in
+                                c.withUnsafeMutableBufferPointer { cp in
+                                    BLAS.linear(m: m, n: n, k: k, a: ap.baseAddress!, lda: lda, w: wp.baseAddress!,
+                                                packed: packed, bias: biased ? bp.baseAddress! : nil,
+                                                c: cp.baseAddress!, ldc: ldc)
+                                }
+                            }
+                        }
+                    }
+                    for i in 0..<m {
+                        for j in 0..<ldc {
+                            let got = c[i * ldc + j]
+                            guard j < n else {
+                                XCTAssertEqual(got, sentinel, "m \(m) n \(n) k \(k): wrote past column n (row \(i), column \(j))")
+                                continue
+                            }
+                            var exact = biased ? Double(bias[j]) : 0
+                            var magnitude = abs(exact)
+                            for kk in 0..<k {
+                                let p = Double(a[i * lda + kk]) * Double(w[j * k + kk])
+                                exact += p
+                                magnitude += abs(p)
+                            }
+                            // fp32 sums of k products: a few ulps of the sum of magnitudes.
+                            XCTAssertEqual(Double(got), exact, accuracy: 4e-7 * Double(k + 1) * max(magnitude, 1e-3),
+                                           "m \(m) n \(n) k \(k) bias \(biased): C[\(i), \(j)]")
+                        }
+                    }
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertEqual(checked, 11 * 8 * 2)
+    }
+
+    /// Rows above `packedRowsLimit` go to OpenBLAS even when packed weights are given; both paths agree.
+    func testLinear_aboveTheRowLimit_usesOpenBLAS_andAgrees() throws {
+        try requireKernels()
+        var rng = SeededRandom(seed: 12)
+        let (n, k) = (48, 40)
+        let w = values(n * k, &rng), bias = values(n, &rng)
+        let packed = w.withUnsafeBufferPointer { PackedWeights($0.baseAddress!, rows: n, columns: k) }
+        for m in [BLAS.packedRowsLimit, BLAS.packedRowsLimit + 1, 300] {
+            let a = values(m * k, &rng)
+            var viaPacked = [Float](repeating: 0, count: m * n), viaBLAS = viaPacked
+            a.withUnsafeBufferPointer { ap in
+                w.withUnsafeBufferPointer { wp in
+                    bias.withUnsafeBufferPointer { bp in
+                        viaPacked.withUnsafeMutableBufferPointer { cp in
+                            BLAS.linear(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, w: wp.baseAddress!, packed: packed,
+                                        bias: bp.baseAddress!, c: cp.baseAddress!, ldc: n)
+                        }
+                        viaBLAS.withUnsafeMutableBufferPointer { cp in
+                            BLAS.linear(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, w: wp.baseAddress!, packed: nil,
+                                        bias: bp.baseAddress!, c: cp.baseAddress!, ldc: n)
+                        }
+                    }
+                }
+            }
+            let worst = zip(viaPacked, viaBLAS).map { abs($0 - $1) }.max()!
+            if m > BLAS.packedRowsLimit {
+                XCTAssertEqual(viaPacked, viaBLAS, "m \(m): above the limit both calls must be the same OpenBLAS call")
+            } else {
+                XCTAssertLessThan(worst, 1e-5, "m \(m)")
+            }
+        }
+    }
+
+    func testCPUFlags_needEveryHaswellFeature() {
+        let haswell = "fpu vme sse sse2 ssse3 fma cx16 sse4_1 sse4_2 movbe popcnt aes xsave avx f16c rdrand abm bmi1 avx2 bmi2"
+        let info = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: \(haswell)\nbugs\t\t: sysret_ss_attrs\n\nprocessor\t: 1\n"
+        XCTAssertTrue(BLAS.cpuHasAVX2Kernels(cpuinfo: info))
+        for missing in ["fma", "avx2", "bmi2", "movbe", "f16c", "abm"] {
+            let without = haswell.split(separator: " ").filter { $0 != missing }.joined(separator: " ")
+            XCTAssertFalse(BLAS.cpuHasAVX2Kernels(cpuinfo: "flags\t\t: \(without)\n"), "accepted a CPU without \(missing)")
+        }
+        XCTAssertFalse(BLAS.cpuHasAVX2Kernels(cpuinfo: ""))
+        XCTAssertFalse(BLAS.cpuHasAVX2Kernels(cpuinfo: "Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32\n"))
+    }
+
+    /// Models loaded for inference carry the packed copies (unless told not to); a base's copies are made
+    /// once and shared by every model over it.
+    func testModels_packTheirWeightsOnce_andSharedBasesShareThem() throws {
+        try requireKernels()
+        let folder = ModelFixtures.folder("tiny-roberta")
+        let packedModel = try SentimentModel.load(folder: folder)
+        let plain = try SentimentModel.load(folder: folder, options: ModelLoadOptions(packWeights: false))
+        XCTAssertEqual(packedModel.encoder.packed?.count, packedModel.config.numLayers)
+        XCTAssertNil(plain.encoder.packed)
+        let texts = ["so happy with this", "meh", "worst day ever, really the worst"]
+        for (x, y) in zip(packedModel.predict(texts), plain.predict(texts)) {
+            XCTAssertEqual(x.label, y.label)
+            for (p, q) in zip(x.probabilities, y.probabilities) { XCTAssertEqual(p, q, accuracy: 1e-6) }
+        }
+        let base = try BaseModel.load(folder: folder)
+        let one = try base.classifier(), two = try base.classifier()
+        XCTAssertTrue(one.encoder.packed![0].qkv === two.encoder.packed![0].qkv, "two models over one base packed twice")
+    }
+}
