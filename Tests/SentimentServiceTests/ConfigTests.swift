@@ -30,6 +30,7 @@ final class DaemonConfigTests: XCTestCase {
         max_delay_ms = 0
         [models]
         activate = "manual"
+        pack_weights = false
         [log]
         level = "debug"
         """, path: "t.conf", baseDirectory: URL(fileURLWithPath: "/etc/x"))
@@ -40,6 +41,8 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(c.maxBatch, 4)
         XCTAssertEqual(c.maxDelayMilliseconds, 0)
         XCTAssertEqual(c.activate, .manual)
+        XCTAssertFalse(c.packWeights)
+        XCTAssertTrue(DaemonConfig().packWeights)
         XCTAssertEqual(c.logLevel, .debug)
         XCTAssertEqual(c.modelsDirectory, DaemonConfig().modelsDirectory)
     }
@@ -128,6 +131,8 @@ final class DaemonConfigTests: XCTestCase {
         guard case .badValue? = error("[models]\nactivate = \"oldest\"\n") else { return XCTFail() }
         guard case .badValue? = error("[server]\nsocket_mode = \"rw\"\n") else { return XCTFail() }
         guard case .badValue? = error("[log]\nlevel = \"loud\"\n") else { return XCTFail() }
+        guard case let .wrongType(_, key3, _, _, _)? = error("[models]\npack_weights = \"yes\"\n") else { return XCTFail() }
+        XCTAssertEqual(key3, "models.pack_weights")
     }
 
     func testSyntaxError_carriesLineAndColumn() {
@@ -148,5 +153,7 @@ final class DaemonConfigTests: XCTestCase {
         a.maxBatch = 7
         a.socketPath = "/x"
         XCTAssertEqual(a.restartOnlyDifferences(from: DaemonConfig()), ["server.socket"])
+        a.packWeights = false
+        XCTAssertEqual(a.restartOnlyDifferences(from: DaemonConfig()), ["server.socket", "models.pack_weights"])
     }
 }

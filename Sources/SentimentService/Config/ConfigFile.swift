@@ -170,6 +170,7 @@ public enum ConfigFile {
             c.baseDirectories = out
         },
         Setting(table: "models", key: "settle_ms") { c, v, _ in c.settleMilliseconds = try v.int(in: 0...600_000) },
+        Setting(table: "models", key: "pack_weights") { c, v, _ in c.packWeights = try v.bool() },
         Setting(table: "store", key: "database") { c, v, ctx in c.databasePath = try v.path(relativeTo: ctx.baseDirectory) },
         Setting(table: "log", key: "level") { c, v, _ in
             let s = try v.string()

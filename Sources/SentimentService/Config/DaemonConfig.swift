@@ -42,6 +42,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var settleMilliseconds = 2000
     /// Folders searched for the base model of a LoRA adapter version (then the models directory itself).
     public var baseDirectories: [String] = ["/var/lib/sentimentd/bases"]
+    /// Keep a copy of each served model's dense weights packed for the few-row AVX2 kernel (faster single
+    /// texts and small batches, for as much memory again as those weights); ignored on CPUs without AVX2.
+    public var packWeights = true
 
     // [store]
     public var databasePath = "/var/lib/sentimentd/sentimentd.sqlite"
@@ -73,6 +76,7 @@ public struct DaemonConfig: Sendable, Equatable {
         if activate != other.activate { out.append("models.activate") }
         if settleMilliseconds != other.settleMilliseconds { out.append("models.settle_ms") }
         if baseDirectories != other.baseDirectories { out.append("models.base_directories") }
+        if packWeights != other.packWeights { out.append("models.pack_weights") }
         if databasePath != other.databasePath { out.append("store.database") }
         if labelNames != other.labelNames { out.append("labels.names") }
         return out

@@ -115,7 +115,7 @@ public final class Daemon: Service, @unchecked Sendable {
         let registry = ModelRegistry(
             modelsDirectory: URL(fileURLWithPath: config.modelsDirectory), store: store,
             policy: config.activate == .newest ? .newest : .manual, settleMilliseconds: config.settleMilliseconds,
-            logger: logger, loader: { try loader.load($0) })
+            logger: logger, loader: { try loader.load($0, options: ModelLoadOptions(packWeights: config.packWeights)) })
         let registryCatalog = RegistryCatalog(registry: registry) { version in
             metrics.activeModelChanged(to: version)
             Systemd.status("serving model \(version)")
@@ -247,6 +247,7 @@ public final class Daemon: Service, @unchecked Sendable {
                 fresh.modelsDirectory = current.modelsDirectory
                 fresh.activate = current.activate
                 fresh.settleMilliseconds = current.settleMilliseconds
+                fresh.packWeights = current.packWeights
                 fresh.databasePath = current.databasePath
                 state.config = fresh
                 state.batcher.updateLimits(Self.limits(fresh))
@@ -286,7 +287,7 @@ public final class Daemon: Service, @unchecked Sendable {
         }
         let model: SentimentModel
         do {
-            model = try loader.load(folder)
+            model = try loader.load(folder, options: ModelLoadOptions(packWeights: config.packWeights))
         } catch {
             throw DaemonError.sentimentModel(value: value, reason: "\(error)")
         }
