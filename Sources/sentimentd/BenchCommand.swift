@@ -89,6 +89,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Time RoBERTa-base's dense layers alone at 8 to 512 rows: OpenBLAS against the AVX2 kernel over packed weights.")
     var gemm = false
 
+    @Flag(name: .long, help: "Only the batch-1 latencies (bench/run-latency.sh alternates them with ONNX Runtime's).")
+    var latencyOnly = false
+
     func run() throws {
         if train {
             try runTraining()
@@ -100,6 +103,7 @@ struct BenchCommand: ParsableCommand {
         }
         var bench = InferenceBench()
         bench.quick = quick
+        bench.latencyOnly = latencyOnly
         if gemm {
             bench.runGemm()
             return

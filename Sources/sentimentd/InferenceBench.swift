@@ -5,6 +5,8 @@ import SentimentML
 /// process, shapes and padding as `shared/peers/bench_torch_infer.py` uses them.
 struct InferenceBench {
     var quick = false
+    /// Only the batch-1 latencies (bench/run-latency.sh alternates them with ONNX Runtime's).
+    var latencyOnly = false
     var tweetsFile: URL?
     var tokenizerFolder: URL?
     var print: (String) -> Void = { Swift.print($0); fflush(stdout) }
@@ -43,6 +45,7 @@ struct InferenceBench {
             print(String(format: "latency b=1 s=%4d: median %8.2f ms  min %8.2f ms  (other_cores=%.2f)",
                          l, r.median * 1e3, r.min * 1e3, r.otherCores))
         }
+        if latencyOnly { return }
         for (bs, l) in [(8, 64), (8, 128), (32, 64), (32, 128)] {
             let ids = Self.batch(bs, l, padded: true, rng: &rng)
             let real = ids.reduce(0) { $0 + $1.count }
