@@ -9,14 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-600}
-VENV=${VENV:-.venv}
-py="$VENV/bin/python"
-[ -x "$py" ] || { echo "no venv at $VENV: run tools/setup-venv.sh (or set VENV)" >&2; exit 2; }
+. bench/peers.sh
 base=vendor-models/all-MiniLM-L6-v2
 [ -f "$base/model.safetensors" ] || { echo "no $base: run scripts/fetch-minilm.sh" >&2; exit 2; }
 data=../shared/data/tweet-sentiment
 [ -f "$data/train_text.txt" ] || { echo "no $data: the tweets are not available here" >&2; exit 2; }
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 swift build -c release --product sentimentd >/dev/null
 stop=(); [ "$steps" -gt 0 ] && stop=(--stop-after-steps "$steps")
 maxsteps=(); [ "$steps" -gt 0 ] && maxsteps=(--max-steps "$steps")

@@ -6,13 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
-VENV=${VENV:-.venv}
-py="$VENV/bin/python"
-[ -x "$py" ] || { echo "no venv at $VENV: run tools/setup-venv.sh (or set VENV)" >&2; exit 2; }
-peers_src=../shared/peers
-[ -d "$peers_src" ] || { echo "no $peers_src: the peers' scripts are not available here" >&2; exit 2; }
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-cp "$peers_src"/*.py "$work"/
+. bench/peers.sh
+copy_peers
 swift build -c release --product sentimentd >/dev/null
 (cd "$work" && "$py" bench_onnx.py export >/dev/null 2>&1)
 out=bench/results-latency-$(date +%Y%m%d-%H%M).txt
