@@ -64,10 +64,7 @@ public enum BLAS {
         gemm(transB: true, m: m, n: n, k: k, a: a, lda: lda, b: w, ldb: k, c: c, ldc: ldc)
         if let bias {
             Parallel.forRanges(m, grain: max(1, 32_768 / n)) { rows in
-                for r in rows {
-                    let row = c + r * ldc
-                    for j in 0..<n { row[j] += bias[j] }
-                }
+                for r in rows { addRow(c + r * ldc, bias, n) }
             }
         }
     }
