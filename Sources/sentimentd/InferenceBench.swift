@@ -28,7 +28,7 @@ struct InferenceBench {
         let t0 = BenchClock.now()
         let weights = RandomInit.weights(config: config, seed: 0)
         let initSeconds = BenchClock.now() - t0
-        // Packed as the daemon and `predict` load models.
+        // Packed as the daemon loads the models it serves.
         let t1 = BenchClock.now()
         let packed = PackedEncoderLayer.packAll(weights.layers)
         let packing = BenchClock.now() - t1
@@ -95,9 +95,10 @@ struct InferenceBench {
                 let reps = quick ? 3 : 10
                 let blas = BenchMeasure.time(n: reps, warmup: 1) { pass(false) }
                 let kernel = BenchMeasure.time(n: reps, warmup: 1) { pass(true) }
-                let gflop = 2 * Double(m * n * k) * Double(weights.layers.count) / 1e9
+                let layers = Double(weights.layers.count)
+                let gflop = 2 * Double(m * n * k) * layers / 1e9
                 print(String(format: "gemm m=%4d %@ n=%4d k=%4d: OpenBLAS %7.3f ms (%5.1f GFLOP/s)  packed %7.3f ms (%5.1f GFLOP/s)  ratio %.2f%@",
-                             m, name, n, k, blas.min * 1e3 / 12, gflop / blas.min, kernel.min * 1e3 / 12, gflop / kernel.min,
+                             m, name, n, k, blas.min * 1e3 / layers, gflop / blas.min, kernel.min * 1e3 / layers, gflop / kernel.min,
                              kernel.min / blas.min, m <= BLAS.packedRowsLimit ? "" : "  (above the limit: OpenBLAS is used)"))
             }
         }
