@@ -110,9 +110,9 @@ public final class ShardedArchive: TensorArchive {
 
     public func info(_ name: String) -> TensorInfo? { owner[name]?.info(name) }
 
-    public func tensor(_ name: String) throws -> Tensor {
+    public func read(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
         guard let shard = owner[name] else { throw CheckpointError.noSuchTensor(path: path, tensor: name) }
-        return try shard.tensor(name)
+        try shard.read(name, into: destination)
     }
 }
 

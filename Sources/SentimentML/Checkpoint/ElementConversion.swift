@@ -72,41 +72,50 @@ enum ElementConversion {
     /// `offset` and `strides` count elements. The caller has validated that the largest element index,
     /// `offset + Σ (shape[i]-1)·strides[i]`, lies inside `storage`, and that no stride is negative.
     static func gather(storage: UnsafeRawBufferPointer, dtype: DType, offset: Int, shape: [Int], strides: [Int]) -> Tensor {
-        precondition(shape.count == strides.count)
         let count = shape.reduce(1, *)
         if count == 0 { return Tensor(shape: shape, values: []) }
-        let size = dtype.byteSize
         let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let dst = buffer.baseAddress!
-            let base = storage.baseAddress!
-            // Collapse to the innermost run; a size-1 dimension's stride never matters.
-            let rank = shape.count
-            if rank == 0 || isRowMajor(shape: shape, strides: strides) {
-                convertRun(dtype, src: base + offset * size, elementStride: 1, count: count, into: dst)
-            } else {
-                let inner = shape[rank - 1]
-                let innerStride = strides[rank - 1]
-                var index = [Int](repeating: 0, count: rank - 1)   // odometer over the outer dimensions
-                var written = 0
-                var start = offset
-                while written < count {
-                    convertRun(dtype, src: base + start * size, elementStride: innerStride, count: inner, into: dst + written)
-                    written += inner
-                    // Advance the odometer from the last outer dimension.
-                    var d = rank - 2
-                    while d >= 0 {
-                        index[d] += 1
-                        start += strides[d]
-                        if index[d] < shape[d] { break }
-                        start -= strides[d] * shape[d]
-                        index[d] = 0
-                        d -= 1
-                    }
-                }
-            }
+            gather(storage: storage, dtype: dtype, offset: offset, shape: shape, strides: strides, into: buffer.baseAddress!)
             initialized = count
         }
         return Tensor(shape: shape, values: values)
+    }
+
+    /// `gather` into `dst`, which has room for the shape's element count: a model's weight goes from the
+    /// mapped file straight into the buffer it is served from, with no intermediate array (every page of
+    /// fresh memory costs a fault, which is most of what loading a model takes).
+    static func gather(storage: UnsafeRawBufferPointer, dtype: DType, offset: Int, shape: [Int], strides: [Int],
+                       into dst: UnsafeMutablePointer<Float>) {
+        precondition(shape.count == strides.count)
+        let count = shape.reduce(1, *)
+        if count == 0 { return }
+        let base = storage.baseAddress!
+        let size = dtype.byteSize
+        // Collapse to the innermost run; a size-1 dimension's stride never matters.
+        let rank = shape.count
+        if rank == 0 || isRowMajor(shape: shape, strides: strides) {
+            convertRun(dtype, src: base + offset * size, elementStride: 1, count: count, into: dst)
+            return
+        }
+        let inner = shape[rank - 1]
+        let innerStride = strides[rank - 1]
+        var index = [Int](repeating: 0, count: rank - 1)   // odometer over the outer dimensions
+        var written = 0
+        var start = offset
+        while written < count {
+            convertRun(dtype, src: base + start * size, elementStride: innerStride, count: inner, into: dst + written)
+            written += inner
+            // Advance the odometer from the last outer dimension.
+            var d = rank - 2
+            while d >= 0 {
+                index[d] += 1
+                start += strides[d]
+                if index[d] < shape[d] { break }
+                start -= strides[d] * shape[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
     }
 
     static func isRowMajor(shape: [Int], strides: [Int]) -> Bool {

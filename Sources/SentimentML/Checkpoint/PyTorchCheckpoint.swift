@@ -84,7 +84,7 @@ public final class PyTorchCheckpoint: TensorArchive, @unchecked Sendable {
         records[name].map { TensorInfo(dtype: $0.dtype, shape: $0.shape) }
     }
 
-    public func tensor(_ name: String) throws -> Tensor {
+    public func read(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
         guard let record = records[name] else { throw CheckpointError.noSuchTensor(path: path, tensor: name) }
         guard ElementConversion.isFloatingPoint(record.dtype) else {
             throw CheckpointError.unsupportedDType(path: path, tensor: name, dtype: record.dtype.rawValue)
@@ -92,8 +92,8 @@ public final class PyTorchCheckpoint: TensorArchive, @unchecked Sendable {
         let storage = storages[record.storageKey]!   // every record's storage was resolved at open
         try verifyOnce(storage)
         let bytes = try zip.contents(of: storage.entry)
-        return ElementConversion.gather(storage: bytes, dtype: record.dtype, offset: record.offset,
-                                        shape: record.shape, strides: record.strides)
+        ElementConversion.gather(storage: bytes, dtype: record.dtype, offset: record.offset,
+                                 shape: record.shape, strides: record.strides, into: destination)
     }
 
     /// Storage key, element offset and element strides of a tensor, as the pickle declares them.

@@ -83,14 +83,14 @@ public final class SafetensorsFile: TensorArchive, @unchecked Sendable {
 
     public func info(_ name: String) -> TensorInfo? { entries[name]?.info }
 
-    public func tensor(_ name: String) throws -> Tensor {
+    public func read(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
         guard let entry = entries[name] else { throw CheckpointError.noSuchTensor(path: path, tensor: name) }
         guard ElementConversion.isFloatingPoint(entry.info.dtype) else {
             throw CheckpointError.unsupportedDType(path: path, tensor: name, dtype: entry.info.dtype.rawValue)
         }
         let shape = entry.info.shape
-        return ElementConversion.gather(storage: file.bytes(entry.begin..<entry.end), dtype: entry.info.dtype,
-                                        offset: 0, shape: shape, strides: Self.rowMajorStrides(shape))
+        ElementConversion.gather(storage: file.bytes(entry.begin..<entry.end), dtype: entry.info.dtype,
+                                 offset: 0, shape: shape, strides: Self.rowMajorStrides(shape), into: destination)
     }
 
     /// The stored bytes of one tensor, exactly as in the file (little-endian elements of its dtype).

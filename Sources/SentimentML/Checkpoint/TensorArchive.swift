@@ -16,6 +16,32 @@ public protocol TensorArchive: Sendable {
     /// Every tensor name, sorted.
     var tensorNames: [String] { get }
     func info(_ name: String) -> TensorInfo?
-    /// The tensor converted to fp32 (F16/BF16/F64 are widened or narrowed; integer tensors are refused).
-    func tensor(_ name: String) throws -> Tensor
+    /// Writes the tensor, converted to fp32 (F16/BF16/F64 are widened or narrowed; integer tensors are
+    /// refused), row-major into `destination`, which has room for `info(name)!.elementCount` floats.
+    func read(_ name: String, into destination: UnsafeMutablePointer<Float>) throws
+}
+
+extension TensorArchive {
+    /// The tensor converted to fp32, as `read(_:into:)` writes it.
+    public func tensor(_ name: String) throws -> Tensor {
+        guard let info = info(name) else { throw CheckpointError.noSuchTensor(path: path, tensor: name) }
+        let count = info.elementCount
+        if count == 0 {
+            var none: Float = 0
+            try withUnsafeMutablePointer(to: &none) { try read(name, into: $0) }   // still refuses integer dtypes
+            return Tensor(shape: info.shape, values: [])
+        }
+        var failure: Error?
+        let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            do {
+                try read(name, into: buffer.baseAddress!)
+                initialized = count
+            } catch {
+                failure = error
+                initialized = 0
+            }
+        }
+        if let failure { throw failure }
+        return Tensor(shape: info.shape, values: values)
+    }
 }

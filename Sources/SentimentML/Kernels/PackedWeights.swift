@@ -20,11 +20,13 @@ public final class PackedWeights: @unchecked Sendable {
         self.rows = rows
         self.columns = columns
         panelCount = (rows + 15) / 16
-        storage = FloatBuffer(count: panelCount * 16 * columns)   // zeroed: the padding columns stay 0
+        storage = FloatBuffer(uninitialized: panelCount * 16 * columns)
         let out = storage.pointer, k = columns
         for p in 0..<panelCount {
             let panel = out + p * k * 16
-            for jj in 0..<min(16, rows - p * 16) {
+            let filled = min(16, rows - p * 16)
+            if filled < 16 { panel.update(repeating: 0, count: k * 16) }   // the padding columns are 0
+            for jj in 0..<filled {
                 let row = w + (p * 16 + jj) * k
                 for kk in 0..<k { panel[kk &* 16 &+ jj] = row[kk] }
             }

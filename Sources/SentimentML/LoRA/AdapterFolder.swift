@@ -81,7 +81,9 @@ public enum AdapterFolder {
             guard info.shape == shape else {
                 throw LoRAError.shapeMismatch(file: file, name: key, expected: shape, found: info.shape)
             }
-            return FloatBuffer(try archive.tensor(key).values)
+            let buffer = FloatBuffer(uninitialized: info.elementCount)
+            try archive.read(key, into: buffer.pointer)
+            return buffer
         }
         func linear(_ name: String, out: Int, inp: Int) throws -> Linear {
             Linear(weight: try tensor(name + ".weight", [out, inp]), bias: try tensor(name + ".bias", [out]),

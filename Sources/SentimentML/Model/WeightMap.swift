@@ -54,14 +54,20 @@ public enum WeightMap {
             }
             return nil
         }
-        func tensor(_ name: String, _ shape: [Int]) throws -> FloatBuffer {
+        /// Reads the tensor straight from the file into `destination` (room for the shape's elements).
+        func read(_ name: String, _ shape: [Int], into destination: UnsafeMutablePointer<Float>) throws {
             guard let actual = resolve(name), let info = archive.info(actual) else {
                 throw ModelLoadError.missingTensor(file: file, name: name)
             }
             guard info.shape == shape else {
                 throw ModelLoadError.shapeMismatch(file: file, name: name, expected: shape, found: info.shape)
             }
-            return FloatBuffer(try archive.tensor(actual).values)
+            try archive.read(actual, into: destination)
+        }
+        func tensor(_ name: String, _ shape: [Int]) throws -> FloatBuffer {
+            let buffer = FloatBuffer(uninitialized: shape.reduce(1, *))
+            try read(name, shape, into: buffer.pointer)
+            return buffer
         }
         func linear(_ name: String, out: Int, inp: Int) throws -> Linear {
             Linear(weight: try tensor(name + ".weight", [out, inp]), bias: try tensor(name + ".bias", [out]),
@@ -83,13 +89,12 @@ public enum WeightMap {
         var layers: [EncoderLayerParams] = []
         for i in 0..<config.numLayers {
             let l = pre + "encoder.layer.\(i)."
-            let q = try linear(l + "attention.self.query", out: c, inp: c)
-            let k = try linear(l + "attention.self.key", out: c, inp: c)
-            let v = try linear(l + "attention.self.value", out: c, inp: c)
-            let qkvW = FloatBuffer(count: 3 * c * c), qkvB = FloatBuffer(count: 3 * c)
-            for (j, part) in [q, k, v].enumerated() {
-                (qkvW.pointer + j * c * c).update(from: part.weight.pointer, count: c * c)
-                (qkvB.pointer + j * c).update(from: part.bias.pointer, count: c)
+            // Query, key and value go straight into the fused QKV weight and bias.
+            let qkvW = FloatBuffer(uninitialized: 3 * c * c), qkvB = FloatBuffer(uninitialized: 3 * c)
+            for (j, part) in ["query", "key", "value"].enumerated() {
+                let name = l + "attention.self." + part
+                try read(name + ".weight", [c, c], into: qkvW.pointer + j * c * c)
+                try read(name + ".bias", [c], into: qkvB.pointer + j * c)
             }
             layers.append(EncoderLayerParams(
                 qkv: Linear(weight: qkvW, bias: qkvB, inFeatures: c, outFeatures: 3 * c),

@@ -7,18 +7,25 @@ public final class FloatBuffer: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
 
-    public init(count: Int) {
+    public convenience init(count: Int) {
+        self.init(uninitialized: count)
+        pointer.initialize(repeating: 0, count: count)
+    }
+
+    /// A buffer whose contents the caller writes in full before anything reads it. For weights read from
+    /// a checkpoint: zeroing first would touch every page twice, and on a fresh page the first touch (the
+    /// kernel's page fault) is the expensive one.
+    public init(uninitialized count: Int) {
         self.count = count
         // 64-byte alignment: whole cache lines for the SIMD kernels and OpenBLAS.
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: count)
     }
 
     public convenience init(_ values: [Float]) {
-        self.init(count: values.count)
+        self.init(uninitialized: values.count)
         values.withUnsafeBufferPointer { src in
-            if let base = src.baseAddress { pointer.update(from: base, count: values.count) }
+            if let base = src.baseAddress { pointer.initialize(from: base, count: values.count) }
         }
     }
 
