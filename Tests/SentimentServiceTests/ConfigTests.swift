@@ -31,6 +31,7 @@ final class DaemonConfigTests: XCTestCase {
         [models]
         activate = "manual"
         pack_weights = false
+        load_priority = "low"
         [log]
         level = "debug"
         """, path: "t.conf", baseDirectory: URL(fileURLWithPath: "/etc/x"))
@@ -43,6 +44,8 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(c.activate, .manual)
         XCTAssertFalse(c.packWeights)
         XCTAssertTrue(DaemonConfig().packWeights)
+        XCTAssertEqual(c.loadPriority, .low)
+        XCTAssertEqual(DaemonConfig().loadPriority, .idle)
         XCTAssertEqual(c.logLevel, .debug)
         XCTAssertEqual(c.modelsDirectory, DaemonConfig().modelsDirectory)
     }
@@ -133,6 +136,9 @@ final class DaemonConfigTests: XCTestCase {
         guard case .badValue? = error("[log]\nlevel = \"loud\"\n") else { return XCTFail() }
         guard case let .wrongType(_, key3, _, _, _)? = error("[models]\npack_weights = \"yes\"\n") else { return XCTFail() }
         XCTAssertEqual(key3, "models.pack_weights")
+        guard case let .badValue(_, key4, _, reason4)? = error("[models]\nload_priority = \"high\"\n") else { return XCTFail() }
+        XCTAssertEqual(key4, "models.load_priority")
+        XCTAssertTrue(reason4.contains("\"high\""), reason4)
     }
 
     func testSyntaxError_carriesLineAndColumn() {
@@ -155,5 +161,8 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(a.restartOnlyDifferences(from: DaemonConfig()), ["server.socket"])
         a.packWeights = false
         XCTAssertEqual(a.restartOnlyDifferences(from: DaemonConfig()), ["server.socket", "models.pack_weights"])
+        a.loadPriority = .low
+        XCTAssertEqual(a.restartOnlyDifferences(from: DaemonConfig()),
+                       ["server.socket", "models.pack_weights", "models.load_priority"])
     }
 }

@@ -46,4 +46,34 @@ final class RegistryValidatorTests: XCTestCase {
     func testProbes_includeATextLongerThanAnyPositionTable() {
         XCTAssertTrue(CheckpointValidator.probes.contains { $0.split(separator: " ").count > 600 })
     }
+
+    /// The validating thread runs at the configured priority (SCHED_IDLE, or nice +10 under the normal policy),
+    /// and the thread that asked is left as it was.
+    func testInBackground_runsTheBodyAtTheConfiguredPriority() throws {
+        #if os(Linux)
+        func observed() -> (policy: Int32, nice: Int32, serial: Bool) {
+            errno = 0
+            let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+            return (sched_getscheduler(0), nice, Parallel.workers == 1)
+        }
+        let before = observed()
+        let idle = try CheckpointValidator.inBackground(.idle) { observed() }
+        XCTAssertEqual(idle.policy, LoadPriority.schedIdle)
+        XCTAssertTrue(idle.serial)
+        let low = try CheckpointValidator.inBackground(.low) { observed() }
+        XCTAssertEqual(low.policy, 0)   // SCHED_OTHER
+        XCTAssertEqual(low.nice, 10)
+        XCTAssertTrue(low.serial)
+        let after = observed()
+        XCTAssertEqual(after.policy, before.policy)
+        XCTAssertEqual(after.nice, before.nice)
+        #endif
+    }
+
+    func testInBackground_passesErrorsThrough() {
+        struct Boom: Error {}
+        XCTAssertThrowsError(try CheckpointValidator.inBackground(.idle) { () throws -> Int in throw Boom() }) { e in
+            XCTAssertTrue(e is Boom)
+        }
+    }
 }

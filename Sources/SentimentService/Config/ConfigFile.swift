@@ -171,6 +171,13 @@ public enum ConfigFile {
         },
         Setting(table: "models", key: "settle_ms") { c, v, _ in c.settleMilliseconds = try v.int(in: 0...600_000) },
         Setting(table: "models", key: "pack_weights") { c, v, _ in c.packWeights = try v.bool() },
+        Setting(table: "models", key: "load_priority") { c, v, _ in
+            let s = try v.string()
+            guard let priority = LoadPriority(rawValue: s) else {
+                throw v.bad("\"\(s)\" is not a load priority (use \"idle\" or \"low\")")
+            }
+            c.loadPriority = priority
+        },
         Setting(table: "store", key: "database") { c, v, ctx in c.databasePath = try v.path(relativeTo: ctx.baseDirectory) },
         Setting(table: "log", key: "level") { c, v, _ in
             let s = try v.string()

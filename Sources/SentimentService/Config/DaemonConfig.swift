@@ -45,6 +45,8 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Keep a copy of each served model's dense weights packed for the few-row AVX2 kernel (faster single
     /// texts and small batches, for as much memory again as those weights); ignored on CPUs without AVX2.
     public var packWeights = true
+    /// How the thread validating a new version competes with serving for CPU (see `LoadPriority`).
+    public var loadPriority = LoadPriority.idle
 
     // [store]
     public var databasePath = "/var/lib/sentimentd/sentimentd.sqlite"
@@ -77,6 +79,7 @@ public struct DaemonConfig: Sendable, Equatable {
         if settleMilliseconds != other.settleMilliseconds { out.append("models.settle_ms") }
         if baseDirectories != other.baseDirectories { out.append("models.base_directories") }
         if packWeights != other.packWeights { out.append("models.pack_weights") }
+        if loadPriority != other.loadPriority { out.append("models.load_priority") }
         if databasePath != other.databasePath { out.append("store.database") }
         if labelNames != other.labelNames { out.append("labels.names") }
         return out

@@ -28,6 +28,8 @@ struct CheckpointValidator: Sendable {
     static let sumTolerance: Float = 1e-4
 
     let loader: @Sendable (URL) throws -> SentimentModel
+    /// How the thread that validates arrivals competes with the serving threads for CPU.
+    var priority: LoadPriority = .idle
 
     /// Everything but the load: the folder is not empty and matches its manifest when it has one.
     /// Returns the manifest's own SHA-256 (nil when there is none).
@@ -61,24 +63,22 @@ struct CheckpointValidator: Sendable {
     }
 
     func validate(_ folder: CheckpointFolder) throws -> ValidatedCheckpoint {
-        try Self.inBackground {
+        try Self.inBackground(priority) {
             let manifestSHA = try checkFiles(folder)
             let model = try loadAndProbe(folder)
             return ValidatedCheckpoint(folder: folder, model: model, manifestSHA256: manifestSHA)
         }
     }
 
-    /// Runs `body` on a thread of its own at niceness +10 with its kernels kept on that thread
-    /// (`Parallel.serially`), and waits for it: a version arriving while the daemon serves is hashed, loaded and
-    /// probed on one low-priority core, so the requests being served keep their latency (hot reload). The
-    /// thread exits afterwards, so its niceness never leaks into threads that serve.
-    static func inBackground<T>(_ body: @escaping () throws -> T) throws -> T {
+    /// Runs `body` on a thread of its own at `priority` with its kernels kept on that thread (`Parallel.serially`),
+    /// and waits for it: a version arriving while the daemon serves is hashed, loaded and probed on one
+    /// low-priority core, so the requests being served keep their latency (hot reload). The thread exits
+    /// afterwards, so its priority never leaks into threads that serve.
+    static func inBackground<T>(_ priority: LoadPriority = .idle, _ body: @escaping () throws -> T) throws -> T {
         let box = LockedBox<Result<T, Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
-            errno = 0
-            // On Linux the nice value is per thread; 0 names the calling thread.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+            priority.applyToCurrentThread()
             let outcome = Result { try Parallel.serially(body) }
             box.value = outcome
             done.signal()
@@ -141,4 +141,31 @@ struct CheckpointValidator: Sendable {
                 probe: probe, problem: "label \(prediction.labelIndex) \"\(prediction.label)\" is not the most probable")
         }
     }
+}
+
+/// `models.load_priority`: how the thread validating a new version shares the CPU with serving.
+public enum LoadPriority: String, Sendable, Equatable, CaseIterable {
+    /// SCHED_IDLE: runs only on CPU time the serving threads leave unused, and yields to them at once. Serving
+    /// latency barely moves during a hot reload; on a machine kept 100 % busy a new version waits for a lull.
+    case idle
+    /// Niceness +10: about a tenth of a busy core, so a new version loads within seconds under any load, at the
+    /// cost of the serving threads' latency while it loads (fork-join kernels wait for their slowest thread).
+    case low
+
+    /// Sets the calling thread's scheduling (on Linux, policy and nice value are per thread). A failure leaves
+    /// it at the niceness, or at the process's priority: lowering one's own priority needs no privilege, and
+    /// the unit's system-call filter allows both calls.
+    func applyToCurrentThread() {
+        #if os(Linux)
+        // 0 names the calling thread.
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        if self == .idle {
+            var param = sched_param(sched_priority: 0)
+            _ = sched_setscheduler(0, Self.schedIdle, &param)
+        }
+        #endif
+    }
+
+    /// SCHED_IDLE from <sched.h>, which Swift's Glibc module does not export (it needs _GNU_SOURCE).
+    static let schedIdle: Int32 = 5
 }

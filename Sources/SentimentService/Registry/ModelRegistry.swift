@@ -48,13 +48,14 @@ public final class ModelRegistry: Sendable {
     let ownUID = UInt32(getuid())
 
     public init(modelsDirectory: URL, store: VersionStore, policy: ActivationPolicy, settleMilliseconds: Int,
+                loadPriority: LoadPriority = .idle,
                 logger: Logger, loader: @escaping @Sendable (URL) throws -> SentimentModel) {
         self.modelsDirectory = modelsDirectory.standardizedFileURL
         self.store = store
         self.policy = policy
         self.settleMilliseconds = settleMilliseconds
         self.logger = logger
-        self.validator = CheckpointValidator(loader: loader)
+        self.validator = CheckpointValidator(loader: loader, priority: loadPriority)
     }
 
     // MARK: Reading (any thread, cheap)
