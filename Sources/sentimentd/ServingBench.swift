@@ -236,6 +236,28 @@ struct ServingBench {
         return (description, weights.parameterCount)
     }
 
+    /// Copies one file inside the kernel (`sendfile`; `cp` uses copy_file_range), as a deploy script's `cp` would:
+    /// no user-space buffer to push 500 MB through while the daemon serves.
+    static func copyFile(from source: URL, to destination: URL) throws {
+        func failure(_ path: String) -> Error {
+            ServingBenchError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+        }
+        let input = open(source.path, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw failure(source.path) }
+        defer { close(input) }
+        let output = open(destination.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw failure(destination.path) }
+        defer { close(output) }
+        while true {
+            let n = sendfile(output, input, nil, 1 << 30)
+            if n == 0 { return }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure(destination.path)
+            }
+        }
+    }
+
     /// Copies the checkpoint files at the top of `source` into a dot-named sibling of `destination`, then renames
     /// it into place: how a deploy publishes a folder so the watcher sees it whole. Returns the seconds it took.
     @discardableResult
@@ -251,7 +273,7 @@ struct ServingBench {
                 var isDirectory: ObjCBool = false
                 let from = source.appendingPathComponent(name)
                 guard fm.fileExists(atPath: from.path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-                try fm.copyItem(at: from, to: staging.appendingPathComponent(name))
+                try copyFile(from: from, to: staging.appendingPathComponent(name))
             }
         } catch {
             try? fm.removeItem(at: staging)
