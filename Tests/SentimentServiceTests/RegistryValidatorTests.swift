@@ -76,4 +76,30 @@ final class RegistryValidatorTests: XCTestCase {
             XCTAssertTrue(e is Boom)
         }
     }
+
+    /// An arrival while another version serves is validated in the background at the configured priority; with
+    /// nothing served yet (start-up) every request waits for it, so it runs on the registry's own thread, at the
+    /// daemon's priority, with the parallel kernels.
+    func testValidate_runsInTheBackgroundOnlyWhileAnotherVersionServes() throws {
+        #if os(Linux)
+        let models = FileManager.default.temporaryDirectory.appendingPathComponent("validator-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: models) }
+        try FileManager.default.createDirectory(at: models.appendingPathComponent("v1"), withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: models.appendingPathComponent("v1/config.json"))
+        let folder = try CheckpointFolder.read(version: "v1", in: models)
+
+        // What the loader saw: its thread's scheduling policy, and whether kernels may fan out.
+        let box = LockedBox<(policy: Int32, workers: Int)?>(nil)
+        let observing = CheckpointValidator(loader: { _ in
+            box.value = (sched_getscheduler(0), Parallel.workers)
+            throw CocoaError(.fileReadUnknown)
+        }, priority: .idle)
+        XCTAssertThrowsError(try observing.validate(folder, whileServing: true))
+        XCTAssertEqual(box.value?.policy, LoadPriority.schedIdle)
+        XCTAssertEqual(box.value?.workers, 1)
+        XCTAssertThrowsError(try observing.validate(folder, whileServing: false))
+        XCTAssertEqual(box.value?.policy, sched_getscheduler(0))
+        XCTAssertEqual(box.value?.workers, Parallel.workers)
+        #endif
+    }
 }

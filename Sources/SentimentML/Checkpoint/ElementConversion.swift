@@ -94,7 +94,15 @@ enum ElementConversion {
         // Collapse to the innermost run; a size-1 dimension's stride never matters.
         let rank = shape.count
         if rank == 0 || isRowMajor(shape: shape, strides: strides) {
-            convertRun(dtype, src: base + offset * size, elementStride: 1, count: count, into: dst)
+            // In pieces of 1 Mi elements (4 MiB of fp32), so a paced load never copies for long (`Pacing`).
+            let piece = 1 << 20
+            var done = 0
+            while done < count {
+                let n = min(piece, count - done)
+                convertRun(dtype, src: base + (offset + done) * size, elementStride: 1, count: n, into: dst + done)
+                done += n
+                Pacing.point()
+            }
             return
         }
         let inner = shape[rank - 1]

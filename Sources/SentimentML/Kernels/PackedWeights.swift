@@ -47,9 +47,13 @@ public struct PackedEncoderLayer: @unchecked Sendable {
 
     public init(_ layer: EncoderLayerParams) {
         qkv = PackedWeights(layer.qkv)
+        Pacing.point()
         attnOut = PackedWeights(layer.attnOut)
+        Pacing.point()
         ffnUp = PackedWeights(layer.ffnUp)
+        Pacing.point()
         ffnDown = PackedWeights(layer.ffnDown)
+        Pacing.point()
     }
 
     /// Packs every layer (in parallel over layers unless inside `Parallel.serially`). nil when the AVX2

@@ -57,6 +57,7 @@ public final class TransformerEncoder: @unchecked Sendable {
         embeddingsForward(out: x.pointer, ids: ids, positions: positions, params: weights.embeddings)
 
         for (li, layer) in weights.layers.enumerated() {
+            Pacing.point()
             let pk = packed?[li]
             linearForward(out: qkv.pointer, inp: x.pointer, rows: t, layer: layer.qkv, packed: pk?.qkv)
             if let lora {

@@ -115,6 +115,9 @@ public final class SentimentModel: Sendable {
                 }
             }
         }
-        return buffers.first { !allFinite($0.1.pointer, count: $0.1.count) }?.0
+        return buffers.first { named in
+            Pacing.point()
+            return !allFinite(named.1.pointer, count: named.1.count)
+        }?.0
     }
 }

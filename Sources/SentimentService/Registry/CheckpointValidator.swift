@@ -62,12 +62,16 @@ struct CheckpointValidator: Sendable {
         return model
     }
 
-    func validate(_ folder: CheckpointFolder) throws -> ValidatedCheckpoint {
-        try Self.inBackground(priority) {
+    /// `whileServing`: another version answers requests meanwhile, so the work runs in the background at
+    /// `priority`. Otherwise (start-up, or nothing valid served yet) every request waits for this version: it
+    /// runs at once, on every core.
+    func validate(_ folder: CheckpointFolder, whileServing: Bool = true) throws -> ValidatedCheckpoint {
+        func work() throws -> ValidatedCheckpoint {
             let manifestSHA = try checkFiles(folder)
             let model = try loadAndProbe(folder)
             return ValidatedCheckpoint(folder: folder, model: model, manifestSHA256: manifestSHA)
         }
+        return whileServing ? try Self.inBackground(priority, work) : try work()
     }
 
     /// Runs `body` on a thread of its own at `priority` with its kernels kept on that thread (`Parallel.serially`),
@@ -79,7 +83,7 @@ struct CheckpointValidator: Sendable {
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             priority.applyToCurrentThread()
-            let outcome = Result { try Parallel.serially(body) }
+            let outcome = Result { try Parallel.serially { try Pacing.run(pause: priority.pacing, body) } }
             box.value = outcome
             done.signal()
         }
@@ -145,8 +149,10 @@ struct CheckpointValidator: Sendable {
 
 /// `models.load_priority`: how the thread validating a new version shares the CPU with serving.
 public enum LoadPriority: String, Sendable, Equatable, CaseIterable {
-    /// SCHED_IDLE: runs only on CPU time the serving threads leave unused, and yields to them at once. Serving
-    /// latency barely moves during a hot reload; on a machine kept 100 % busy a new version waits for a lull.
+    /// SCHED_IDLE, and paced (`Pacing`) to work a quarter of the time: runs only on CPU time the serving threads
+    /// leave unused, yields to them at once, and never for more than a few milliseconds in a row, so the requests
+    /// served during a hot reload are barely slower. A load takes about four times its CPU time (RoBERTa-base:
+    /// ~4 s); on a machine kept 100 % busy a new version waits for a lull.
     case idle
     /// Niceness +10: about a tenth of a busy core, so a new version loads within seconds under any load, at the
     /// cost of the serving threads' latency while it loads (fork-join kernels wait for their slowest thread).
@@ -165,6 +171,9 @@ public enum LoadPriority: String, Sendable, Equatable, CaseIterable {
         }
         #endif
     }
+
+    /// `Pacing` of the validation: "idle" works a quarter of the time, "low" flat out.
+    var pacing: Double { self == .idle ? 3 : 0 }
 
     /// SCHED_IDLE from <sched.h>, which Swift's Glibc module does not export (it needs _GNU_SOURCE).
     static let schedIdle: Int32 = 5

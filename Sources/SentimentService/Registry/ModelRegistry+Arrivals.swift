@@ -182,7 +182,8 @@ extension ModelRegistry {
                 state.withLock { _ = $0.validating.remove(name) }
                 refreshRecords()
             }
-            let outcome: Result<ValidatedCheckpoint, Error> = Result { try validator.validate(folder) }
+            let serving = active != nil
+            let outcome: Result<ValidatedCheckpoint, Error> = Result { try validator.validate(folder, whileServing: serving) }
             let after = try? CheckpointFolder.read(version: name, in: modelsDirectory)
             guard after?.fingerprint == folder.fingerprint else {
                 logger.info("model folder changed while it was validated; waiting for it to settle",
