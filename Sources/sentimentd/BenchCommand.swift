@@ -58,6 +58,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "--serving: the daemon's models.settle_ms.")
     var settleMs: Int = 200
 
+    @Option(name: .long, help: "--serving: the daemon's models.load_priority (idle or low).")
+    var loadPriority: String = "idle"
+
     @Option(name: .long, help: ArgumentHelp("--serving: also write the results as JSON to this file.", valueName: "file"))
     var json: String?
 
@@ -131,6 +134,7 @@ struct BenchCommand: ParsableCommand {
         bench.reloadEvery = reloadEvery
         bench.layers = layers
         bench.settleMs = settleMs
+        bench.loadPriority = loadPriority
         bench.jsonFile = json.map { URL(fileURLWithPath: $0) }
         bench.keep = keep
         do {

@@ -59,6 +59,8 @@ struct ServingBench {
     var reloadEvery = 5.0
     var layers = 12
     var settleMs = 200
+    /// The daemon's models.load_priority ("idle" or "low").
+    var loadPriority = "idle"
     var jsonFile: URL?
     var keep = false
     var print: (String) -> Void = { Swift.print($0); fflush(stdout) }
@@ -103,7 +105,7 @@ struct ServingBench {
 
         var report = ServingBenchReport(setup: .init(
             model: description, layers: modelLayers, parameters: parameters, tweets: tweets.count, meanTokens: meanTokens,
-            maxBatch: 0, maxDelayMs: 0, settleMs: settleMs, seconds: seconds, warmupSeconds: warmup,
+            maxBatch: 0, maxDelayMs: 0, settleMs: settleMs, loadPriority: loadPriority, seconds: seconds, warmupSeconds: warmup,
             cores: ProcessInfo.processInfo.activeProcessorCount))
         report.inProcess = inProcess
 
@@ -144,7 +146,8 @@ struct ServingBench {
         let errors = report.loads.reduce(0) { $0 + $1.errors } + (report.hotReload?.errors ?? 0)
         print("")
         print("summary (\(description), \(tweets.count) tweets, mean \(ServingBenchFormat.n(meanTokens, 1)) tokens, "
-              + "max_batch \(report.setup.maxBatch), max_delay_ms \(report.setup.maxDelayMs))")
+              + "max_batch \(report.setup.maxBatch), max_delay_ms \(report.setup.maxDelayMs), "
+              + "load_priority \(report.setup.loadPriority))")
         print(ServingBenchFormat.coldStartSummary(report.coldStarts))
         print(ServingBenchFormat.inProcessLoad(inProcess))
         print(ServingBenchFormat.inProcessB1(inProcess))
@@ -182,6 +185,9 @@ struct ServingBench {
         guard coldStarts >= 1 else { throw ServingBenchError.badOption(option: "--cold-starts", reason: "must be at least 1") }
         guard reloads >= 0, reloadClients >= 1 else {
             throw ServingBenchError.badOption(option: "--reloads", reason: "must be 0 or more, with at least 1 client")
+        }
+        guard ["idle", "low"].contains(loadPriority) else {
+            throw ServingBenchError.badOption(option: "--load-priority", reason: "must be idle or low")
         }
         guard (1...48).contains(layers) else { throw ServingBenchError.badOption(option: "--layers", reason: "must be 1...48") }
         let fm = FileManager.default
@@ -299,6 +305,7 @@ struct ServingBench {
             [models]
             directory = \(quoted(models))
             settle_ms = \(settleMs)
+            load_priority = "\(loadPriority)"
             [store]
             database = \(quoted(database))
             [log]
@@ -417,6 +424,7 @@ struct ServingBench {
             duringCopy: latency(overlapping: copies), afterRename: latency(overlapping: afterRenames), p99Ratio: nil,
             errors: load.errorCount, errorMessages: load.errorMessages, cpu: ServingBenchCPU.usage(from: c0, to: c1))
         if let s = steadyLatency, let d = duringLatency, s.p99Ms > 0 { result.p99Ratio = d.p99Ms / s.p99Ms }
+        if let s = steadyLatency, let d = result.afterRename, s.p99Ms > 0 { result.afterRenameP99Ratio = d.p99Ms / s.p99Ms }
         for (i, r) in reloadsDone.enumerated() {
             let reload = ServingBenchReport.Reload(version: r.version, copySeconds: r.copy, toAnswerSeconds: r.toAnswer,
                                                    latency: latency(overlapping: [windows[i]]))
@@ -440,6 +448,7 @@ struct ServingBench {
             g.socketThroughputClients = most.clients
         }
         g.reloadP99Ratio = report.hotReload?.p99Ratio
+        g.reloadAfterRenameP99Ratio = report.hotReload?.afterRenameP99Ratio
         let ready = report.coldStarts.map(\.readySeconds).sorted()
         if !ready.isEmpty { g.coldStartReadyMedianSeconds = ready[ready.count / 2] }
         return g
