@@ -18,10 +18,12 @@
 // the assembly); four leave room and run at 100-130 GFLOP/s on 2 cores at 32 rows.
 
 /// For i in 0..<m and the columns of `panelRange` (panel p holds columns 16p..<16p+16, cut at n):
-/// C[i, j] = Σ_kk A[i, kk] · W[j, kk] (+ bias[j]). `lda` and `ldc` are row strides in floats.
+/// C[i, j] = Σ_kk A[i, kk] · W[j, kk] (+ bias[j]), then GELU(C[i, j]) when `gelu` (the feed-forward up
+/// projection: the activation is applied in registers instead of in a second pass over C). `lda` and `ldc`
+/// are row strides in floats.
 public func gemmPanels16AVX2(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                              panels: UnsafePointer<Float>, panelRange: Range<Int>,
-                             bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                             bias: UnsafePointer<Float>?, gelu: Bool = false, c: UnsafeMutablePointer<Float>, ldc: Int) {
     if m <= 0 { return }
     for p in panelRange {
         let b = panels + p * k * 16
@@ -52,10 +54,10 @@ public func gemmPanels16AVX2(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, ld
             }
             let rows = min(4, m - i)
             let bias = bias.map { $0 + j0 }
-            store(c + i * ldc + j0, cols: cols, bias: bias, c00, c01)
-            if rows > 1 { store(c + (i + 1) * ldc + j0, cols: cols, bias: bias, c10, c11) }
-            if rows > 2 { store(c + (i + 2) * ldc + j0, cols: cols, bias: bias, c20, c21) }
-            if rows > 3 { store(c + (i + 3) * ldc + j0, cols: cols, bias: bias, c30, c31) }
+            store(c + i * ldc + j0, cols: cols, bias: bias, gelu: gelu, c00, c01)
+            if rows > 1 { store(c + (i + 1) * ldc + j0, cols: cols, bias: bias, gelu: gelu, c10, c11) }
+            if rows > 2 { store(c + (i + 2) * ldc + j0, cols: cols, bias: bias, gelu: gelu, c20, c21) }
+            if rows > 3 { store(c + (i + 3) * ldc + j0, cols: cols, bias: bias, gelu: gelu, c30, c31) }
             i += 4
         }
     }
@@ -66,18 +68,72 @@ private func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
-/// Writes one row's 16 sums (the first `cols` of them), plus the bias when given.
+/// Writes one row's 16 sums (the first `cols` of them), plus the bias when given, through GELU when asked.
 @inline(__always)
-private func store(_ dst: UnsafeMutablePointer<Float>, cols: Int, bias: UnsafePointer<Float>?,
+private func store(_ dst: UnsafeMutablePointer<Float>, cols: Int, bias: UnsafePointer<Float>?, gelu: Bool,
                    _ lo: SIMD8<Float>, _ hi: SIMD8<Float>) {
     var lo = lo, hi = hi
     if cols == 16 {
         if let bias { lo += load(bias); hi += load(bias + 8) }
+        if gelu { lo = gelu8(lo); hi = gelu8(hi) }
         UnsafeMutableRawPointer(dst).storeBytes(of: lo, as: SIMD8<Float>.self)
         UnsafeMutableRawPointer(dst + 8).storeBytes(of: hi, as: SIMD8<Float>.self)
     } else {
         for jj in 0..<cols {
-            dst[jj] = (jj < 8 ? lo[jj] : hi[jj - 8]) + (bias?[jj] ?? 0)
+            if let bias { if jj < 8 { lo[jj] += bias[jj] } else { hi[jj - 8] += bias[jj] } }
         }
+        if gelu { lo = gelu8(lo); hi = gelu8(hi) }
+        for jj in 0..<cols { dst[jj] = jj < 8 ? lo[jj] : hi[jj - 8] }
     }
+}
+
+// Exact-erf GELU, x · ½ · (1 + erf(x/√2)), the same polynomials as SentimentML's simdGELU (VectorMath.swift:
+// Abramowitz & Stegun 7.1.26 for erf, |error| < 1.5e-7, over a degree-6 exp), written out again here because
+// this module must not share code with the baseline ones; compiled with FMA, so results differ from
+// simdGELU's in the last bits only.
+
+@inline(__always)
+private func gelu8(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    x * 0.5 * (1 + erf8(x * 0.707_106_781_186_547_5))
+}
+
+@inline(__always)
+private func erf8(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    let xb = unsafeBitCast(x, to: SIMD8<UInt32>.self)
+    let ax = unsafeBitCast(xb & 0x7FFF_FFFF, to: SIMD8<Float>.self)
+    let t = 1 / (1 + 0.327_591_1 * ax)
+    var y = SIMD8<Float>(repeating: 1.061_405_429)
+    y = y * t - 1.453_152_027
+    y = y * t + 1.421_413_741
+    y = y * t - 0.284_496_736
+    y = y * t + 0.254_829_592
+    y = y * t
+    let e = 1 - y * exp8(-ax * ax)
+    return unsafeBitCast(unsafeBitCast(e, to: SIMD8<UInt32>.self) | (xb & 0x8000_0000), to: SIMD8<Float>.self)
+}
+
+/// exp(x) for x ≤ 0 (erf's use): 0 below -87.3.
+@inline(__always)
+private func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    let lo = SIMD8<Float>(repeating: -87.3)
+    let below = x .< lo
+    let clampedBits = (unsafeBitCast(x, to: SIMD8<UInt32>.self) & ~unsafeBitCast(below, to: SIMD8<UInt32>.self))
+        | (unsafeBitCast(lo, to: SIMD8<UInt32>.self) & unsafeBitCast(below, to: SIMD8<UInt32>.self))
+    let clamped = unsafeBitCast(clampedBits, to: SIMD8<Float>.self)
+    let magic = SIMD8<Float>(repeating: 12_582_912) // 1.5 * 2^23
+    let shifted = clamped * 1.442_695_04 + magic
+    let n = shifted - magic
+    var r = clamped - n * 0.693_145_75
+    r = r - n * 1.428_606_8e-6
+    var p = SIMD8<Float>(repeating: 1.987_569_1e-4)
+    p = p * r + 1.398_199_9e-3
+    p = p * r + 8.333_452e-3
+    p = p * r + 4.166_579_6e-2
+    p = p * r + 1.666_666_5e-1
+    p = p * r + 0.5
+    p = p * r * r + r + 1
+    let bits = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &+ 127) &<< 23
+    let result = p * unsafeBitCast(bits, to: SIMD8<Float>.self)
+    let keep = ~unsafeBitCast(below, to: SIMD8<UInt32>.self)
+    return unsafeBitCast(unsafeBitCast(result, to: SIMD8<UInt32>.self) & keep, to: SIMD8<Float>.self)
 }

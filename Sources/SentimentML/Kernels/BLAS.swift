@@ -46,8 +46,9 @@ public enum BLAS {
     /// OpenBLAS, then the bias. Split over `Parallel.workers` by blocks of columns.
     public static func linear(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                               w: UnsafePointer<Float>, packed: PackedWeights? = nil, bias: UnsafePointer<Float>?,
-                              c: UnsafeMutablePointer<Float>, ldc: Int) {
+                              gelu: Bool = false, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        precondition(!gelu || ldc == n, "a GELU output is contiguous")
         if let packed, m <= packedRowsLimit, avx2Kernels {
             precondition(packed.rows == n && packed.columns == k, "packed weights of another shape")
             let panels = packed.panelCount
@@ -57,12 +58,14 @@ public enum BLAS {
             Parallel.forEach(blocks) { i in
                 let lo = min(panels, i * per), hi = min(panels, lo + per)
                 gemmPanels16AVX2(m: m, n: n, k: k, a: a, lda: lda, panels: packed.pointer, panelRange: lo..<hi,
-                                 bias: bias, c: c, ldc: ldc)
+                                 bias: bias, gelu: gelu, c: c, ldc: ldc)
             }
             return
         }
         gemm(transB: true, m: m, n: n, k: k, a: a, lda: lda, b: w, ldb: k, c: c, ldc: ldc)
-        if let bias {
+        if gelu {
+            biasGELUForward(c, bias: bias, rows: m, cols: n)
+        } else if let bias {
             Parallel.forRanges(m, grain: max(1, 32_768 / n)) { rows in
                 for r in rows { addRow(c + r * ldc, bias, n) }
             }

@@ -18,10 +18,10 @@ public struct Linear: @unchecked Sendable {
 /// out = inp · weightᵀ (+ bias when `addBias`; callers that fuse the bias into the next kernel pass false).
 /// `packed`: the same weight as `PackedWeights`, for the few-row AVX2 kernel (inference only).
 func linearForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, rows n: Int,
-                   layer: Linear, packed: PackedWeights? = nil, addBias: Bool = true) {
+                   layer: Linear, packed: PackedWeights? = nil, addBias: Bool = true, gelu: Bool = false) {
     BLAS.linear(m: n, n: layer.outFeatures, k: layer.inFeatures, a: inp, lda: layer.inFeatures,
                 w: layer.weight.pointer, packed: packed, bias: addBias ? layer.bias.pointer : nil,
-                c: out, ldc: layer.outFeatures)
+                gelu: gelu, c: out, ldc: layer.outFeatures)
 }
 
 /// dout is (N, OUT), inp is (N, IN), weight is (OUT, IN).

@@ -82,9 +82,14 @@ public final class TransformerEncoder: @unchecked Sendable {
             lora?.apply(li, .attentionOutput, out: tmp.pointer, ldOut: c, inp: ctx.pointer, rows: rows)
             layerNormForward(out: x.pointer, inp: tmp.pointer, residual: x.pointer, inpBias: layer.attnOut.bias.pointer,
                              rows: rows, params: layer.attnNorm)
-            linearForward(out: up.pointer, inp: x.pointer, rows: rows, layer: layer.ffnUp, packed: pk?.ffnUp, addBias: false)
-            lora?.apply(li, .intermediate, out: up.pointer, ldOut: inter, inp: x.pointer, rows: rows)
-            biasGELUForward(up.pointer, bias: layer.ffnUp.bias.pointer, rows: rows, cols: inter)
+            if let lora, lora.pair(li, .intermediate) != nil {
+                // The adapter's product joins before the bias and GELU.
+                linearForward(out: up.pointer, inp: x.pointer, rows: rows, layer: layer.ffnUp, packed: pk?.ffnUp, addBias: false)
+                lora.apply(li, .intermediate, out: up.pointer, ldOut: inter, inp: x.pointer, rows: rows)
+                biasGELUForward(up.pointer, bias: layer.ffnUp.bias.pointer, rows: rows, cols: inter)
+            } else {
+                linearForward(out: up.pointer, inp: x.pointer, rows: rows, layer: layer.ffnUp, packed: pk?.ffnUp, gelu: true)
+            }
             linearForward(out: tmp.pointer, inp: up.pointer, rows: rows, layer: layer.ffnDown, packed: pk?.ffnDown, addBias: false)
             lora?.apply(li, .output, out: tmp.pointer, ldOut: c, inp: up.pointer, rows: rows)
             layerNormForward(out: x.pointer, inp: tmp.pointer, residual: x.pointer, inpBias: layer.ffnDown.bias.pointer,

@@ -81,6 +81,50 @@ final class PackedGemmTests: XCTestCase {
         XCTAssertEqual(checked, 11 * 8 * 2)
     }
 
+    /// `gelu: true` (the feed-forward up projection): the kernel's in-register GELU and the OpenBLAS path's
+    /// separate pass both give x·½·(1 + erf(x/√2)) of the biased sums (Float64 reference), on every tile edge
+    /// and on inputs wide enough to reach erf's tails; and nothing is written past column n.
+    func testLinear_withGELU_matchesFloat64Reference_onBothPaths() throws {
+        try requireKernels()
+        var rng = SeededRandom(seed: 13)
+        var checked = 0
+        for usePacked in [true, false] {
+            for m in [1, 3, 4, 6, 33] {
+                for (n, k) in [(5, 9), (16, 16), (37, 70)] {
+                    // Scaled so the sums spread over about [-6, 6]: GELU's saturated tails and its curved middle.
+                    let a = values(m * k, &rng).map { $0 * 1.5 }, w = values(n * k, &rng).map { $0 * 6 / Float(k).squareRoot() }
+                    let bias = values(n, &rng)
+                    let packed = w.withUnsafeBufferPointer { PackedWeights($0.baseAddress!, rows: n, columns: k) }
+                    var c = [Float](repeating: -777, count: m * n + 3)
+                    a.withUnsafeBufferPointer { ap in
+                        w.withUnsafeBufferPointer { wp in
+                            bias.withUnsafeBufferPointer { bp in
+                                c.withUnsafeMutableBufferPointer { cp in
+                                    BLAS.linear(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, w: wp.baseAddress!,
+                                                packed: usePacked ? packed : nil, bias: bp.baseAddress!, gelu: true,
+                                                c: cp.baseAddress!, ldc: n)
+                                }
+                            }
+                        }
+                    }
+                    XCTAssertEqual(Array(c.suffix(3)), [-777, -777, -777], "wrote past the output")
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var x = Double(bias[j])
+                            for kk in 0..<k { x += Double(a[i * k + kk]) * Double(w[j * k + kk]) }
+                            let exact = x * 0.5 * (1 + erf(x / 2.0.squareRoot()))
+                            // fp32 sums (a few ulps of |x|) through GELU (slope ≤ 1.13), plus erf's 1.5e-7·|x|.
+                            XCTAssertEqual(Double(c[i * n + j]), exact, accuracy: 2e-5 * max(abs(x), 1),
+                                           "packed \(usePacked) m \(m) n \(n) k \(k): C[\(i), \(j)], x \(x)")
+                        }
+                    }
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertEqual(checked, 2 * 5 * 3)
+    }
+
     /// Rows above `packedRowsLimit` go to OpenBLAS even when packed weights are given; both paths agree.
     func testLinear_aboveTheRowLimit_usesOpenBLAS_andAgrees() throws {
         try requireKernels()
