@@ -115,7 +115,8 @@ public final class Daemon: Service, @unchecked Sendable {
         let registry = ModelRegistry(
             modelsDirectory: URL(fileURLWithPath: config.modelsDirectory), store: store,
             policy: config.activate == .newest ? .newest : .manual, settleMilliseconds: config.settleMilliseconds,
-            loadPriority: config.loadPriority, logger: logger, loader: { try loader.load($0, options: ModelLoadOptions(packWeights: config.packWeights)) })
+            loadPriority: config.loadPriority, logger: logger,
+            loader: { try loader.load($0, options: ModelLoadOptions(packWeights: config.packWeights)) })
         let registryCatalog = RegistryCatalog(registry: registry) { version in
             metrics.activeModelChanged(to: version)
             Systemd.status("serving model \(version)")
