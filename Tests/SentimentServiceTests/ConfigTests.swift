@@ -165,4 +165,30 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(a.restartOnlyDifferences(from: DaemonConfig()),
                        ["server.socket", "models.pack_weights", "models.load_priority"])
     }
+
+    /// `reload` keeps every restart-only setting at its running value (labels.names and
+    /// models.base_directories included) and takes the others from the file.
+    func testKeepRestartOnlySettings_restoresEveryReportedSettingAndNothingElse() {
+        var running = DaemonConfig()
+        running.socketPath = "/run/a.sock"
+        running.socketMode = 0o600
+        running.requestLineBytes = 4096
+        running.modelsDirectory = "/m"
+        running.activate = .manual
+        running.settleMilliseconds = 5
+        running.baseDirectories = ["/b"]
+        running.packWeights = false
+        running.loadPriority = .low
+        running.databasePath = "/d.sqlite"
+        running.labelNames = ["bad", "good"]
+        var fresh = DaemonConfig()
+        fresh.maxBatch = 7
+        XCTAssertEqual(fresh.restartOnlyDifferences(from: running).count, 11)
+        fresh.keepRestartOnlySettings(of: running)
+        XCTAssertEqual(fresh.restartOnlyDifferences(from: running), [])
+        XCTAssertEqual(fresh.labelNames, ["bad", "good"])
+        XCTAssertEqual(fresh.baseDirectories, ["/b"])
+        XCTAssertEqual(fresh.loadPriority, .low)
+        XCTAssertEqual(fresh.maxBatch, 7)
+    }
 }

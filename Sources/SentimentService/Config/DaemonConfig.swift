@@ -68,21 +68,45 @@ public struct DaemonConfig: Sendable, Equatable {
 
     public init() {}
 
+    /// One setting that only takes effect at start: its key in the file, and the field that holds it.
+    private struct RestartOnly {
+        let key: String
+        let differs: (DaemonConfig, DaemonConfig) -> Bool
+        let keep: (inout DaemonConfig, DaemonConfig) -> Void
+        init<T: Equatable>(_ key: String, _ field: WritableKeyPath<DaemonConfig, T>) {
+            self.key = key
+            differs = { $0[keyPath: field] != $1[keyPath: field] }
+            keep = { $0[keyPath: field] = $1[keyPath: field] }
+        }
+    }
+
+    /// The one list that both `restartOnlyDifferences` and `keepRestartOnlySettings` read, so a setting cannot be
+    /// reported as restart-only yet take effect on reload.
+    private static var restartOnly: [RestartOnly] {
+        [
+            RestartOnly("server.socket", \.socketPath),
+            RestartOnly("server.socket_mode", \.socketMode),
+            RestartOnly("server.request_line_bytes", \.requestLineBytes),
+            RestartOnly("models.directory", \.modelsDirectory),
+            RestartOnly("models.activate", \.activate),
+            RestartOnly("models.settle_ms", \.settleMilliseconds),
+            RestartOnly("models.base_directories", \.baseDirectories),
+            RestartOnly("models.pack_weights", \.packWeights),
+            RestartOnly("models.load_priority", \.loadPriority),
+            RestartOnly("store.database", \.databasePath),
+            RestartOnly("labels.names", \.labelNames),
+        ]
+    }
+
     /// Settings that only take effect at start; `reload` reports them when they changed.
     public func restartOnlyDifferences(from other: DaemonConfig) -> [String] {
-        var out: [String] = []
-        if socketPath != other.socketPath { out.append("server.socket") }
-        if socketMode != other.socketMode { out.append("server.socket_mode") }
-        if requestLineBytes != other.requestLineBytes { out.append("server.request_line_bytes") }
-        if modelsDirectory != other.modelsDirectory { out.append("models.directory") }
-        if activate != other.activate { out.append("models.activate") }
-        if settleMilliseconds != other.settleMilliseconds { out.append("models.settle_ms") }
-        if baseDirectories != other.baseDirectories { out.append("models.base_directories") }
-        if packWeights != other.packWeights { out.append("models.pack_weights") }
-        if loadPriority != other.loadPriority { out.append("models.load_priority") }
-        if databasePath != other.databasePath { out.append("store.database") }
-        if labelNames != other.labelNames { out.append("labels.names") }
-        return out
+        Self.restartOnly.filter { $0.differs(self, other) }.map(\.key)
+    }
+
+    /// Puts back the running value of every restart-only setting (`reload`: they stay in force, and status shows
+    /// what is in force, until a restart).
+    public mutating func keepRestartOnlySettings(of running: DaemonConfig) {
+        for setting in Self.restartOnly { setting.keep(&self, running) }
     }
 }
 

@@ -241,15 +241,7 @@ public final class Daemon: Service, @unchecked Sendable {
                 overrides.apply(to: &fresh)
                 let current = state.config
                 needsRestart = fresh.restartOnlyDifferences(from: current)
-                // Restart-only settings keep their running values, so status shows what is in force.
-                fresh.socketPath = current.socketPath
-                fresh.socketMode = current.socketMode
-                fresh.requestLineBytes = current.requestLineBytes
-                fresh.modelsDirectory = current.modelsDirectory
-                fresh.activate = current.activate
-                fresh.settleMilliseconds = current.settleMilliseconds
-                fresh.packWeights = current.packWeights
-                fresh.databasePath = current.databasePath
+                fresh.keepRestartOnlySettings(of: current)
                 state.config = fresh
                 state.batcher.updateLimits(Self.limits(fresh))
                 DaemonLogging.level = fresh.logLevel
