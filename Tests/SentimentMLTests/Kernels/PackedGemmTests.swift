@@ -16,6 +16,22 @@ final class PackedGemmTests: XCTestCase {
         (0..<count).map { _ in rng.nextUniform() * 2 - 1 }
     }
 
+    /// `BLAS.linear` over Swift arrays: C (rows of stride `ldc`) = A (rows of stride `lda`) · Wᵀ (+ bias), GELU'd
+    /// when asked.
+    private func linear(m: Int, n: Int, k: Int, _ a: [Float], lda: Int, _ w: [Float], packed: PackedWeights?,
+                        bias: [Float]?, gelu: Bool = false, into c: inout [Float], ldc: Int) {
+        a.withUnsafeBufferPointer { ap in
+            w.withUnsafeBufferPointer { wp in
+                (bias ?? []).withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        BLAS.linear(m: m, n: n, k: k, a: ap.baseAddress!, lda: lda, w: wp.baseAddress!, packed: packed,
+                                    bias: bias == nil ? nil : bp.baseAddress!, gelu: gelu, c: cp.baseAddress!, ldc: ldc)
+                    }
+                }
+            }
+        }
+    }
+
     func testPackedLayout_isSixteenColumnPanelsKMajor_withZeroPadding() {
         let (n, k) = (19, 5)
         let w = (0..<(n * k)).map { Float($0 + 1) }
@@ -44,17 +60,7 @@ final class PackedGemmTests: XCTestCase {
                     let sentinel: Float = -777
                     var c = [Float](repeating: sentinel, count: m * ldc)
                     let packed = w.withUnsafeBufferPointer { PackedWeights($0.baseAddress!, rows: n, columns: k) }
-                    a.withUnsafeBufferPointer { ap in
-                        w.withUnsafeBufferPointer { wp in
-                            bias.withUnsafeBufferPointer { bp in
-                                c.withUnsafeMutableBufferPointer { cp in
-                                    BLAS.linear(m: m, n: n, k: k, a: ap.baseAddress!, lda: lda, w: wp.baseAddress!,
-                                                packed: packed, bias: biased ? bp.baseAddress! : nil,
-                                                c: cp.baseAddress!, ldc: ldc)
-                                }
-                            }
-                        }
-                    }
+                    linear(m: m, n: n, k: k, a, lda: lda, w, packed: packed, bias: biased ? bias : nil, into: &c, ldc: ldc)
                     for i in 0..<m {
                         for j in 0..<ldc {
                             let got = c[i * ldc + j]
@@ -96,17 +102,8 @@ final class PackedGemmTests: XCTestCase {
                     let bias = values(n, &rng)
                     let packed = w.withUnsafeBufferPointer { PackedWeights($0.baseAddress!, rows: n, columns: k) }
                     var c = [Float](repeating: -777, count: m * n + 3)
-                    a.withUnsafeBufferPointer { ap in
-                        w.withUnsafeBufferPointer { wp in
-                            bias.withUnsafeBufferPointer { bp in
-                                c.withUnsafeMutableBufferPointer { cp in
-                                    BLAS.linear(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, w: wp.baseAddress!,
-                                                packed: usePacked ? packed : nil, bias: bp.baseAddress!, gelu: true,
-                                                c: cp.baseAddress!, ldc: n)
-                                }
-                            }
-                        }
-                    }
+                    linear(m: m, n: n, k: k, a, lda: k, w, packed: usePacked ? packed : nil, bias: bias, gelu: true,
+                           into: &c, ldc: n)
                     XCTAssertEqual(Array(c.suffix(3)), [-777, -777, -777], "wrote past the output")
                     for i in 0..<m {
                         for j in 0..<n {
@@ -135,20 +132,8 @@ final class PackedGemmTests: XCTestCase {
         for m in [BLAS.packedRowsLimit, BLAS.packedRowsLimit + 1, 300] {
             let a = values(m * k, &rng)
             var viaPacked = [Float](repeating: 0, count: m * n), viaBLAS = viaPacked
-            a.withUnsafeBufferPointer { ap in
-                w.withUnsafeBufferPointer { wp in
-                    bias.withUnsafeBufferPointer { bp in
-                        viaPacked.withUnsafeMutableBufferPointer { cp in
-                            BLAS.linear(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, w: wp.baseAddress!, packed: packed,
-                                        bias: bp.baseAddress!, c: cp.baseAddress!, ldc: n)
-                        }
-                        viaBLAS.withUnsafeMutableBufferPointer { cp in
-                            BLAS.linear(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, w: wp.baseAddress!, packed: nil,
-                                        bias: bp.baseAddress!, c: cp.baseAddress!, ldc: n)
-                        }
-                    }
-                }
-            }
+            linear(m: m, n: n, k: k, a, lda: k, w, packed: packed, bias: bias, into: &viaPacked, ldc: n)
+            linear(m: m, n: n, k: k, a, lda: k, w, packed: nil, bias: bias, into: &viaBLAS, ldc: n)
             let worst = zip(viaPacked, viaBLAS).map { abs($0 - $1) }.max()!
             if m > BLAS.packedRowsLimit {
                 XCTAssertEqual(viaPacked, viaBLAS, "m \(m): above the limit both calls must be the same OpenBLAS call")
