@@ -52,7 +52,7 @@ final class PackedGemmTests: XCTestCase {
         try requireKernels()
         var rng = SeededRandom(seed: 11)
         var checked = 0
-        for m in [1, 2, 3, 4, 5, 7, 8, 13, 32, 33, 128] {
+        for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 17, 32, 33, 128] {
             for (n, k) in [(1, 8), (3, 7), (15, 16), (16, 1), (17, 33), (40, 64), (96, 32), (130, 100)] {
                 for biased in [false, true] {
                     let (lda, ldc) = (k + 3, n + 5)
@@ -84,7 +84,7 @@ final class PackedGemmTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(checked, 11 * 8 * 2)
+        XCTAssertEqual(checked, 17 * 8 * 2)
     }
 
     /// `gelu: true` (the feed-forward up projection): the kernel's in-register GELU and the OpenBLAS path's
