@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SentimentML
 import SentimentService
 
 struct ServeCommand: AsyncParsableCommand {
@@ -68,6 +69,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let overrides = ConfigOverrides(socketPath: absolute(socket), modelsDirectory: absolute(models),
                                         databasePath: absolute(database))
+        // The kernels' helper threads take this (normal-priority) thread's priority, not that of whichever
+        // thread would run the first parallel loop.
+        Parallel.startWorkers()
         let daemon = Daemon(config: fileConfig, configPath: configPath.flatMap(absolute), overrides: overrides,
                             sentimentModel: ProcessInfo.processInfo.environment["SENTIMENT_MODEL"], logger: logger)
         do {

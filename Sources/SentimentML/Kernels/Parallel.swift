@@ -1,7 +1,15 @@
 import Dispatch
 import Foundation
+import Synchronization
 
-/// Row-parallel loops for the non-GEMM kernels. GEMMs are threaded by OpenBLAS itself.
+/// Parallel loops for the kernels: split GEMMs and the row-parallel element-wise passes.
+///
+/// They run on `WorkerPool`, `workers - 1` threads of our own that spin for a short while after each loop
+/// before they sleep. A forward pass is a chain of short parallel loops (seven per layer, 20-1000 µs each at
+/// one sequence); a sleeping thread takes 50-100 µs to join a loop on this kind of VM (Dispatch's
+/// `concurrentPerform` measured so: two halves of 48 µs each took 120 µs), which at batch 1 was a tenth of
+/// the forward pass. When the pool is busy (another thread's loop, or a loop inside a loop), the loop runs on
+/// Dispatch instead.
 public enum Parallel {
     nonisolated(unsafe) private static var configuredWorkers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
@@ -31,15 +39,28 @@ public enum Parallel {
         return try body()
     }
 
+    /// Starts the pool's threads now rather than at the first parallel loop. They take the calling thread's
+    /// scheduling priority (Linux: nice values are per thread and inherited), so a service calls this from its
+    /// main thread before any lower-priority thread can run a loop first.
+    public static func startWorkers() {
+        _ = pool
+    }
+
+    private static let pool = WorkerPool(threads: configuredWorkers - 1)
+
     /// Calls `body(i)` for i in 0..<count, concurrently (in order on the calling thread inside `serially`).
+    /// Iterations are claimed one at a time, so a thread that joins late takes fewer of them.
     @inline(__always)
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         if count == 1 { body(0); return }
+        if count <= 0 { return }
         if isSerialThread {
             for i in 0..<count { body(i) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        if !pool.run(count, body) {
+            DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        }
     }
 
     /// Calls `body(range)` over contiguous chunks of `0..<count`, in parallel when the work is worth it.
@@ -52,7 +73,7 @@ public enum Parallel {
             return
         }
         let chunk = (count + w - 1) / w
-        DispatchQueue.concurrentPerform(iterations: w) { i in
+        forEach(w) { i in
             let lo = i * chunk
             let hi = min(count, lo + chunk)
             if lo < hi { body(lo..<hi) }
@@ -60,3 +81,128 @@ public enum Parallel {
     }
 }
 
+/// A fork-join pool: the caller of a loop works on it too, `threads` helpers join. Between loops each helper
+/// spins for `spinNanoseconds` (a forward pass's next loop usually comes within that), then sleeps on a
+/// condition variable until the next loop opens.
+///
+/// Protocol. `generation` is odd while a loop is open. The caller fills `body`/`count`, resets `next`, and
+/// makes `generation` odd; it and the helpers claim iterations from `next`; then it makes `generation` even
+/// and waits until `joined` is 0. A helper that sees an odd generation it has not served increments `joined`
+/// and reads `generation` again before it touches `body`: with sequentially consistent operations on both
+/// sides, either the caller sees the helper in `joined` and waits for it, or the helper sees the loop closed
+/// and leaves it alone. Sleeping uses the same pairing on `sleepers`, so no wake-up is lost.
+final class WorkerPool: @unchecked Sendable {
+    private let generation = Atomic<Int>(0)
+    private let joined = Atomic<Int>(0)
+    private let next = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private nonisolated(unsafe) var body: ((Int) -> Void)?
+    private nonisolated(unsafe) var count = 0
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    let threads: Int
+    private let spinNanoseconds: UInt64
+
+    /// How long a helper spins for the next loop before it sleeps: `SENTIMENTD_SPIN_US` microseconds
+    /// (default 200; 0 sleeps at once).
+    static let defaultSpinMicroseconds: Int = {
+        if let text = ProcessInfo.processInfo.environment["SENTIMENTD_SPIN_US"], let us = Int(text), us >= 0 { return us }
+        return 200
+    }()
+
+    init(threads: Int, spinMicroseconds: Int = WorkerPool.defaultSpinMicroseconds) {
+        self.threads = max(0, threads)
+        spinNanoseconds = UInt64(spinMicroseconds) * 1_000
+        mutex = .allocate(capacity: 1)
+        condition = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(condition, nil)
+        for i in 0..<self.threads {
+            let thread = Thread { [unowned self] in self.helperLoop() }
+            thread.name = "sentimentd-kernel-\(i + 1)"
+            thread.start()
+        }
+    }
+
+    /// Runs `body` over 0..<count on the caller and the helpers; false (nothing run) when the pool has no
+    /// helpers or is running another loop.
+    func run(_ count: Int, _ body: (Int) -> Void) -> Bool {
+        if threads == 0 { return false }
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        withoutActuallyEscaping(body) { body in
+            self.body = body
+            self.count = count
+            next.store(0, ordering: .relaxed)
+            generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                pthread_mutex_lock(mutex)
+                pthread_cond_broadcast(condition)
+                pthread_mutex_unlock(mutex)
+            }
+            work(body, count)
+            generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            var spins = 0
+            while joined.load(ordering: .sequentiallyConsistent) != 0 {
+                spins &+= 1
+                if spins & 0x3FFF == 0 { sched_yield() }   // a helper was preempted mid-iteration
+            }
+            self.body = nil
+        }
+        busy.store(false, ordering: .releasing)
+        return true
+    }
+
+    @inline(__always)
+    private func work(_ body: (Int) -> Void, _ count: Int) {
+        while true {
+            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if i >= count { return }
+            body(i)
+        }
+    }
+
+    private func isOpen(_ g: Int, after served: Int) -> Bool { g & 1 == 1 && g != served }
+
+    private func helperLoop() {
+        var served = 0
+        while true {
+            var g = generation.load(ordering: .acquiring)
+            if !isOpen(g, after: served) { g = waitForLoop(after: served) }
+            served = g
+            joined.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            if generation.load(ordering: .sequentiallyConsistent) == g, let body {
+                work(body, count)
+            }
+            joined.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    /// Spins, then sleeps, until a loop other than `served` opens; returns its generation.
+    private func waitForLoop(after served: Int) -> Int {
+        let deadline = Self.now() &+ spinNanoseconds
+        var spins = 0
+        while true {
+            let g = generation.load(ordering: .acquiring)
+            if isOpen(g, after: served) { return g }
+            spins &+= 1
+            if spins & 63 == 0 && Self.now() >= deadline { break }
+        }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        defer { sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent) }
+        while true {
+            let g = generation.load(ordering: .sequentiallyConsistent)
+            if isOpen(g, after: served) { return g }
+            pthread_cond_wait(condition, mutex)
+        }
+    }
+
+    @inline(__always)
+    private static func now() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec)
+    }
+}
