@@ -47,26 +47,30 @@ final class RegistryValidatorTests: XCTestCase {
         XCTAssertTrue(CheckpointValidator.probes.contains { $0.split(separator: " ").count > 600 })
     }
 
-    /// The validating thread runs at the configured priority (SCHED_IDLE, or nice +10 under the normal policy),
-    /// and the thread that asked is left as it was.
+    /// The validating thread runs at the configured priority (SCHED_IDLE, or nice +10 under the normal policy)
+    /// with serving's kernel helpers quiet, and the thread that asked is left as it was.
     func testInBackground_runsTheBodyAtTheConfiguredPriority() throws {
         #if os(Linux)
-        func observed() -> (policy: Int32, nice: Int32, serial: Bool) {
+        func observed() -> (policy: Int32, nice: Int32, serial: Bool, quiet: Bool) {
             errno = 0
             let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-            return (sched_getscheduler(0), nice, Parallel.workers == 1)
+            return (sched_getscheduler(0), nice, Parallel.workers == 1, Parallel.helpersAreQuiet)
         }
         let before = observed()
+        XCTAssertFalse(before.quiet)
         let idle = try CheckpointValidator.inBackground(.idle) { observed() }
         XCTAssertEqual(idle.policy, LoadPriority.schedIdle)
         XCTAssertTrue(idle.serial)
+        XCTAssertTrue(idle.quiet, "serving's kernel helpers kept spinning during a background load")
         let low = try CheckpointValidator.inBackground(.low) { observed() }
         XCTAssertEqual(low.policy, 0)   // SCHED_OTHER
         XCTAssertEqual(low.nice, 10)
         XCTAssertTrue(low.serial)
+        XCTAssertTrue(low.quiet)
         let after = observed()
         XCTAssertEqual(after.policy, before.policy)
         XCTAssertEqual(after.nice, before.nice)
+        XCTAssertFalse(after.quiet)
         #endif
     }
 

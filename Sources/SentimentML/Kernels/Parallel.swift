@@ -48,6 +48,19 @@ public enum Parallel {
 
     private static let pool = WorkerPool(threads: configuredWorkers - 1)
 
+    /// Runs `body` with the pool's helpers sleeping right after each loop instead of spinning for the next one.
+    /// For background work at a low priority (a new model version validated while another serves): a spinning
+    /// helper fills the gaps between a forward pass's loops, which are the only time an idle-priority thread
+    /// gets a core. Serving's loops then pay a helper's wake-up each (as with Dispatch) until `body` returns.
+    public static func withQuietHelpers<T>(_ body: () throws -> T) rethrows -> T {
+        pool.quietRequests.wrappingAdd(1, ordering: .relaxed)
+        defer { pool.quietRequests.wrappingSubtract(1, ordering: .relaxed) }
+        return try body()
+    }
+
+    /// Whether some `withQuietHelpers` is running (tests).
+    public static var helpersAreQuiet: Bool { pool.quietRequests.load(ordering: .relaxed) > 0 }
+
     /// Calls `body(i)` for i in 0..<count, concurrently (in order on the calling thread inside `serially`).
     /// Iterations are claimed one at a time, so a thread that joins late takes fewer of them.
     @inline(__always)
@@ -97,6 +110,8 @@ final class WorkerPool: @unchecked Sendable {
     private let next = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
+    /// While above 0, helpers do not spin between loops (`Parallel.withQuietHelpers`).
+    let quietRequests = Atomic<Int>(0)
     private nonisolated(unsafe) var body: ((Int) -> Void)?
     private nonisolated(unsafe) var count = 0
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -162,6 +177,9 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Helpers asleep on the condition variable right now (tests).
+    var sleepingHelpers: Int { sleepers.load(ordering: .sequentiallyConsistent) }
+
     private func isOpen(_ g: Int, after served: Int) -> Bool { g & 1 == 1 && g != served }
 
     private func helperLoop() {
@@ -178,7 +196,8 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Spins, then sleeps, until a loop other than `served` opens; returns its generation.
+    /// Spins (unless asked to be quiet), then sleeps, until a loop other than `served` opens; returns its
+    /// generation.
     private func waitForLoop(after served: Int) -> Int {
         let deadline = Self.now() &+ spinNanoseconds
         var spins = 0
@@ -186,7 +205,7 @@ final class WorkerPool: @unchecked Sendable {
             let g = generation.load(ordering: .acquiring)
             if isOpen(g, after: served) { return g }
             spins &+= 1
-            if spins & 63 == 0 && Self.now() >= deadline { break }
+            if spins & 63 == 0 && (Self.now() >= deadline || quietRequests.load(ordering: .relaxed) > 0) { break }
         }
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

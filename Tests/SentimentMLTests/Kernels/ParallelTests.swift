@@ -120,6 +120,24 @@ final class WorkerPoolTests: XCTestCase {
         }
     }
 
+    func testQuietHelpers_sleepRightAfterALoop_otherwiseTheySpin() {
+        // A one-second spin: without a quiet request the helper is still spinning 100 ms after the loop.
+        let pool = WorkerPool(threads: 1, spinMicroseconds: 1_000_000)
+        func loopThenWait() -> Int {
+            XCTAssertTrue(pool.run(4) { _ in usleep(500) })
+            usleep(100_000)
+            return pool.sleepingHelpers
+        }
+        XCTAssertEqual(loopThenWait(), 0, "the helper stopped spinning before its second was up")
+        pool.quietRequests.wrappingAdd(1, ordering: .relaxed)
+        XCTAssertEqual(loopThenWait(), 1, "a quiet helper still spun 100 ms after the loop")
+        pool.quietRequests.wrappingSubtract(1, ordering: .relaxed)
+
+        XCTAssertFalse(Parallel.helpersAreQuiet)
+        Parallel.withQuietHelpers { XCTAssertTrue(Parallel.helpersAreQuiet) }
+        XCTAssertFalse(Parallel.helpersAreQuiet)
+    }
+
     func testAPoolWithoutHelpers_declines() {
         let pool = WorkerPool(threads: 0)
         var ran = false
