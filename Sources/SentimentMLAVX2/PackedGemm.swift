@@ -10,7 +10,8 @@
 // This module is compiled for Haswell (AVX2 + FMA; Package.swift). Swift has no per-function target
 // attribute, so the code that may use those instructions lives alone here and is reached only through
 // SentimentML's `BLAS`, which checks the CPU first. Keep it to raw pointers and SIMD values: no arrays, no
-// generics, nothing the linker could share with the baseline modules.
+// public generics, nothing the linker could share with the baseline modules (the one generic, `tile`, is
+// private and specialised here for its two heights).
 //
 // Micro-kernels: 6 or 4 rows of A × one 16-column panel. Per k: two 8-wide loads of the panel, a broadcast of
 // each row's A value (straight from A's rows, no packing), two FMAs per row into two accumulators per row.
@@ -28,8 +29,7 @@ public func gemmPanels16AVX2(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, ld
                              bias: UnsafePointer<Float>?, gelu: Bool = false, c: UnsafeMutablePointer<Float>, ldc: Int) {
     if m <= 0 { return }
     // Rows go in tiles of 6 where they can and of 4 where 6 would leave rows over: 32 = 4 + 4 + 6 · 4.
-    let fourRowTiles = min((m + 3) / 4, [0, 2, 2, 1, 1, 0][m % 6])
-    let fourRows = min(m, 4 * fourRowTiles)
+    let fourRows = min(m, 4 * fourRowTiles(m))
     for p in panelRange {
         let b = panels + p * k * 16
         let j0 = p * 16
@@ -38,55 +38,44 @@ public func gemmPanels16AVX2(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, ld
         let bias = bias.map { $0 + j0 }
         var i = 0
         while i < fourRows {
-            tile4(rows: min(4, fourRows - i), k: k, a: a + i * lda, lda: lda, b: b,
-                  cols: cols, bias: bias, gelu: gelu, c: c + i * ldc + j0, ldc: ldc)
+            tile(Four.self, rows: min(4, fourRows - i), k: k, a: a + i * lda, lda: lda, b: b,
+                 cols: cols, bias: bias, gelu: gelu, c: c + i * ldc + j0, ldc: ldc)
             i += 4
         }
         while i < m {
-            tile6(rows: min(6, m - i), k: k, a: a + i * lda, lda: lda, b: b,
-                  cols: cols, bias: bias, gelu: gelu, c: c + i * ldc + j0, ldc: ldc)
+            tile(Six.self, rows: min(6, m - i), k: k, a: a + i * lda, lda: lda, b: b,
+                 cols: cols, bias: bias, gelu: gelu, c: c + i * ldc + j0, ldc: ldc)
             i += 6
         }
     }
 }
 
-/// `rows` (1...4) rows of A against one panel. A tile short of 4 rows repeats its last row (its sums are
-/// computed and dropped). Per k: two 8-wide loads of the panel, four broadcasts, eight FMAs.
+/// How many 4-row tiles m rows take (the rest go in 6-row tiles, the last of which may be short): none when
+/// m is a multiple of 6 or one short of it, else as many as leave a multiple of 6 (at most as many as m fills).
 @inline(__always)
-private func tile4(rows: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
-                   cols: Int, bias: UnsafePointer<Float>?, gelu: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    let r0 = a
-    let r1 = a + min(1, rows - 1) * lda
-    let r2 = a + min(2, rows - 1) * lda
-    let r3 = a + min(3, rows - 1) * lda
-    var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
-    var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
-    var kk = 0
-    while kk < k {
-        let b0 = load(b + kk &* 16), b1 = load(b + (kk &* 16 &+ 8))
-        var x = SIMD8<Float>(repeating: r0[kk])
-        c00 = c00.addingProduct(x, b0); c01 = c01.addingProduct(x, b1)
-        x = SIMD8<Float>(repeating: r1[kk])
-        c10 = c10.addingProduct(x, b0); c11 = c11.addingProduct(x, b1)
-        x = SIMD8<Float>(repeating: r2[kk])
-        c20 = c20.addingProduct(x, b0); c21 = c21.addingProduct(x, b1)
-        x = SIMD8<Float>(repeating: r3[kk])
-        c30 = c30.addingProduct(x, b0); c31 = c31.addingProduct(x, b1)
-        kk &+= 1
+private func fourRowTiles(_ m: Int) -> Int {
+    switch m % 6 {
+    case 1, 2: return m < 4 ? 1 : 2
+    case 3, 4: return 1
+    default: return 0
     }
-    store(c, cols: cols, bias: bias, gelu: gelu, c00, c01)
-    if rows > 1 { store(c + ldc, cols: cols, bias: bias, gelu: gelu, c10, c11) }
-    if rows > 2 { store(c + 2 * ldc, cols: cols, bias: bias, gelu: gelu, c20, c21) }
-    if rows > 3 { store(c + 3 * ldc, cols: cols, bias: bias, gelu: gelu, c30, c31) }
 }
 
-/// `rows` (1...6) rows of A against one panel, as `tile4` with twelve accumulators: per k, two loads of the
-/// panel, six broadcasts, twelve FMAs. Eight accumulators are exactly as many FMAs as two FMA units with a
-/// 4-cycle latency keep in flight, so any stall shows; twelve leave slack, and the panel (48 KiB at k = 768,
-/// more than L1) is streamed once per six rows instead of per four.
+/// A tile's height as a type, so that each height gets its own specialised copy of `tile` with the height a
+/// constant (an Int argument left one copy with the height tested in the inner loop: read in the assembly).
+private protocol TileHeight { static var rows: Int { get } }
+private enum Six: TileHeight { static var rows: Int { 6 } }
+private enum Four: TileHeight { static var rows: Int { 4 } }
+
+/// `rows` (1...H.rows) rows of A against one panel. Per k: two 8-wide loads of the panel, H.rows broadcasts,
+/// 2 · H.rows FMAs into as many accumulators. Eight accumulators (4 rows) are exactly as many FMAs as two FMA
+/// units with a 4-cycle latency keep in flight, so any stall shows; twelve (6 rows) leave slack, and the panel
+/// (48 KiB at k = 768, more than L1) is streamed once per six rows instead of per four. A tile short of H.rows
+/// rows repeats its last row (its sums are computed and dropped).
 @inline(__always)
-private func tile6(rows: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
-                   cols: Int, bias: UnsafePointer<Float>?, gelu: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+private func tile<H: TileHeight>(_: H.Type, rows: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                 b: UnsafePointer<Float>, cols: Int, bias: UnsafePointer<Float>?, gelu: Bool,
+                                 c: UnsafeMutablePointer<Float>, ldc: Int) {
     let r0 = a
     let r1 = a + min(1, rows - 1) * lda
     let r2 = a + min(2, rows - 1) * lda
@@ -107,10 +96,12 @@ private func tile6(rows: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: Unsa
         c20 = c20.addingProduct(x, b0); c21 = c21.addingProduct(x, b1)
         x = SIMD8<Float>(repeating: r3[kk])
         c30 = c30.addingProduct(x, b0); c31 = c31.addingProduct(x, b1)
-        x = SIMD8<Float>(repeating: r4[kk])
-        c40 = c40.addingProduct(x, b0); c41 = c41.addingProduct(x, b1)
-        x = SIMD8<Float>(repeating: r5[kk])
-        c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
+        if H.rows > 4 {
+            x = SIMD8<Float>(repeating: r4[kk])
+            c40 = c40.addingProduct(x, b0); c41 = c41.addingProduct(x, b1)
+            x = SIMD8<Float>(repeating: r5[kk])
+            c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
+        }
         kk &+= 1
     }
     store(c, cols: cols, bias: bias, gelu: gelu, c00, c01)
