@@ -158,7 +158,7 @@ public enum LoadPriority: String, Sendable, Equatable, CaseIterable {
     /// SCHED_IDLE, and paced (`Pacing`) to work a quarter of the time: runs only on CPU time the serving threads
     /// leave unused, yields to them at once, and never for more than a few milliseconds in a row, so the requests
     /// served during a hot reload are barely slower. A load takes about four times its CPU time (RoBERTa-base:
-    /// ~4 s on a quiet machine, 10-20 s beside 8 busy clients on 2 cores); on a machine kept 100 % busy a new
+    /// ~4 s on a quiet machine, 15-60 s beside 8 busy clients on 2 cores); on a machine kept 100 % busy a new
     /// version waits for a lull.
     case idle
     /// Niceness +10: about a tenth of a busy core, so a new version loads within seconds under any load, at the
