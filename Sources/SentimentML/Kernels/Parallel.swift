@@ -4,12 +4,11 @@ import Synchronization
 
 /// Parallel loops for the kernels: split GEMMs and the row-parallel element-wise passes.
 ///
-/// They run on `WorkerPool`, `workers - 1` threads of our own that spin for a short while after each loop
-/// before they sleep. A forward pass is a chain of short parallel loops (seven per layer, 20-1000 µs each at
-/// one sequence); a sleeping thread takes 50-100 µs to join a loop on this kind of VM (Dispatch's
-/// `concurrentPerform` measured so: two halves of 48 µs each took 120 µs), which at batch 1 was a tenth of
-/// the forward pass. When the pool is busy (another thread's loop, or a loop inside a loop), the loop runs on
-/// Dispatch instead.
+/// They run on `WorkerPool`: the caller works on every loop and `workers - 1` helper threads of our own join it,
+/// claiming iterations one at a time. A forward pass is a chain of short parallel loops (seven per layer,
+/// 20-1000 µs each at one sequence); Dispatch's `concurrentPerform`, used before, took 120 µs for two halves of
+/// 48 µs on this kind of VM, which at batch 1 was a fifth of the forward pass. When the pool is busy (another
+/// thread's loop, or a loop inside a loop), the loop runs on Dispatch instead.
 public enum Parallel {
     nonisolated(unsafe) private static var configuredWorkers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
@@ -95,8 +94,8 @@ public enum Parallel {
 }
 
 /// A fork-join pool: the caller of a loop works on it too, `threads` helpers join. Between loops each helper
-/// spins for `spinNanoseconds` (a forward pass's next loop usually comes within that), then sleeps on a
-/// condition variable until the next loop opens.
+/// spins for `spinNanoseconds` (0 by default: a few dozen checks), then sleeps on a condition variable until the
+/// next loop opens.
 ///
 /// Protocol. `generation` is odd while a loop is open. The caller fills `body`/`count`, resets `next`, and
 /// makes `generation` odd; it and the helpers claim iterations from `next`; then it makes `generation` even
@@ -119,11 +118,13 @@ final class WorkerPool: @unchecked Sendable {
     let threads: Int
     private let spinNanoseconds: UInt64
 
-    /// How long a helper spins for the next loop before it sleeps: `SENTIMENTD_SPIN_US` microseconds
-    /// (default 200; 0 sleeps at once).
+    /// How long a helper spins for the next loop before it sleeps: `SENTIMENTD_SPIN_US` microseconds, default 0.
+    /// Measured on a 2-core VM: 200 µs gave the same batch-1 latency as 0 (the caller never waits for a helper
+    /// to wake: it claims the iterations itself meanwhile), and a spinning helper took the idle moments that
+    /// other processes next to a busy daemon live on (a deploy's file copy slowed requests twice as much).
     static let defaultSpinMicroseconds: Int = {
         if let text = ProcessInfo.processInfo.environment["SENTIMENTD_SPIN_US"], let us = Int(text), us >= 0 { return us }
-        return 200
+        return 0
     }()
 
     init(threads: Int, spinMicroseconds: Int = WorkerPool.defaultSpinMicroseconds) {
