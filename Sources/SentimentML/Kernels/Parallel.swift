@@ -94,7 +94,7 @@ public enum Parallel {
 }
 
 /// A fork-join pool: the caller of a loop works on it too, `threads` helpers join. Between loops each helper
-/// spins for `spinNanoseconds` (0 by default: a few dozen checks), then sleeps on a condition variable until the
+/// spins for `spinSeconds` (0 by default: a few dozen checks), then sleeps on a condition variable until the
 /// next loop opens.
 ///
 /// Protocol. `generation` is odd while a loop is open. The caller fills `body`/`count`, resets `next`, and
@@ -116,7 +116,7 @@ final class WorkerPool: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     let threads: Int
-    private let spinNanoseconds: UInt64
+    private let spinSeconds: Double
 
     /// How long a helper spins for the next loop before it sleeps: `SENTIMENTD_SPIN_US` microseconds, default 0.
     /// Measured on a 2-core VM: 200 µs gave the same batch-1 latency as 0 (the caller never waits for a helper
@@ -129,7 +129,7 @@ final class WorkerPool: @unchecked Sendable {
 
     init(threads: Int, spinMicroseconds: Int = WorkerPool.defaultSpinMicroseconds) {
         self.threads = max(0, threads)
-        spinNanoseconds = UInt64(spinMicroseconds) * 1_000
+        spinSeconds = Double(spinMicroseconds) * 1e-6
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -200,13 +200,13 @@ final class WorkerPool: @unchecked Sendable {
     /// Spins (unless asked to be quiet), then sleeps, until a loop other than `served` opens; returns its
     /// generation.
     private func waitForLoop(after served: Int) -> Int {
-        let deadline = Self.now() &+ spinNanoseconds
+        let deadline = monotonicSeconds() + spinSeconds
         var spins = 0
         while true {
             let g = generation.load(ordering: .acquiring)
             if isOpen(g, after: served) { return g }
             spins &+= 1
-            if spins & 63 == 0 && (Self.now() >= deadline || quietRequests.load(ordering: .relaxed) > 0) { break }
+            if spins & 63 == 0 && (monotonicSeconds() >= deadline || quietRequests.load(ordering: .relaxed) > 0) { break }
         }
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -217,12 +217,5 @@ final class WorkerPool: @unchecked Sendable {
             if isOpen(g, after: served) { return g }
             pthread_cond_wait(condition, mutex)
         }
-    }
-
-    @inline(__always)
-    private static func now() -> UInt64 {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec)
     }
 }
