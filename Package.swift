@@ -9,6 +9,11 @@ let haswellFlags = ["-target-cpu", "haswell"]
 let haswellFlags: [String] = []
 #endif
 
+// Our code compiles without a warning: a new one fails the build (and so `scripts/test.sh` and CI). Set on our own
+// targets only; a dependency's warnings are its own and do not stop us.
+let noWarnings = ["-warnings-as-errors"]
+let strict: [SwiftSetting] = [.unsafeFlags(noWarnings)]
+
 let package = Package(
     name: "sentimentd",
     platforms: [.macOS(.v13)],
@@ -21,83 +26,105 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
-        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.24.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries, each behind one Swift file that owns every call into it.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
+        // What every other module may import: digests, atomic files, the model-folder layout and manifest, the
+        // label-file reader, training settings, JSON values, the product version. It links nothing heavy (no
+        // BLAS, no NIO, no SQLite), so sentimentctl shares it instead of keeping copies.
+        .target(name: "SentimentCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: strict),
+
         // The AVX2 + FMA GEMM kernel for few-row dense layers. Swift has no per-function target attribute, so
         // the code built for Haswell lives alone in this module; SentimentML calls it only after checking the CPU.
-        .target(name: "SentimentMLAVX2", swiftSettings: [.unsafeFlags(["-O"] + haswellFlags)]),
+        .target(name: "SentimentMLAVX2", swiftSettings: [.unsafeFlags(["-O"] + haswellFlags + noWarnings)]),
         .target(
             name: "SentimentML",
-            dependencies: ["CBLAS", "SentimentMLAVX2"],
+            dependencies: ["SentimentCore", "CBLAS", "SentimentMLAVX2"],
             // Optimised in debug builds too: the tests run real forward/backward passes. -O (not
             // -Ounchecked) keeps bounds and overflow checks, which the checkpoint parsers rely on.
-            swiftSettings: [.unsafeFlags(["-O"])]
+            swiftSettings: [.unsafeFlags(["-O"] + noWarnings)]
         ),
         .target(
             name: "SentimentStore",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
         ),
-        .target(name: "SentimentProtocol"),
+        .target(name: "SentimentProtocol", dependencies: ["SentimentCore"], swiftSettings: strict),
         // Downloads Hugging Face model folders (resumable, checksum-verified, atomic publish).
-        .target(name: "SentimentHub", swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "SentimentHub", dependencies: ["SentimentCore"], swiftSettings: strict),
         .target(
             name: "SentimentService",
             dependencies: [
-                "SentimentML", "SentimentStore", "SentimentProtocol", "CSystemd",
+                "SentimentCore", "SentimentML", "SentimentStore", "SentimentProtocol", "CSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         .executableTarget(
             name: "sentimentd",
             dependencies: [
-                "SentimentService", "SentimentML",
+                "SentimentCore", "SentimentService", "SentimentML", "SentimentProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         .executableTarget(
             name: "sentimentctl",
             dependencies: [
-                "SentimentProtocol", "SentimentHub",
+                "SentimentCore", "SentimentProtocol", "SentimentHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: strict
         ),
+        .testTarget(name: "SentimentCoreTests", dependencies: ["SentimentCore"], swiftSettings: strict),
         .testTarget(
             name: "SentimentMLTests",
-            dependencies: ["SentimentML"],
-            resources: [.copy("Fixtures")]
+            dependencies: ["SentimentCore", "SentimentML"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict
         ),
-        .testTarget(name: "SentimentStoreTests", dependencies: ["SentimentStore"]),
-        .testTarget(name: "SentimentProtocolTests", dependencies: ["SentimentProtocol"]),
+        .testTarget(
+            name: "SentimentStoreTests",
+            dependencies: ["SentimentStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SentimentProtocolTests", dependencies: ["SentimentCore", "SentimentProtocol"],
+                    swiftSettings: strict),
         .testTarget(
             name: "SentimentHubTests",
             dependencies: [
-                "SentimentHub",
+                "SentimentCore", "SentimentHub",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         .testTarget(
             name: "SentimentServiceTests",
-            dependencies: ["SentimentService", "SentimentProtocol", "SentimentML"]
+            dependencies: [
+                "SentimentCore", "SentimentService", "SentimentProtocol", "SentimentML", "SentimentStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
         ),
     ],
     swiftLanguageModes: [.v5]

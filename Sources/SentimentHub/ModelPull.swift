@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -49,7 +50,7 @@ public struct PullResult: Sendable, Equatable {
 ///    must not exist yet.
 /// 3. each file into `models/.staging/pull-<version>/` as `<file>.part` (resumed across attempts and runs),
 ///    verified against the hub's size and SHA-256 / git blob id, fsynced, renamed to `<file>`.
-/// 4. `sentimentd.json` (the registry's manifest shape plus `source`), the folder fsynced, then one rename(2) to
+/// 4. `sentimentd.json` (SentimentCore's `CheckpointManifest`, with `source`), the folder fsynced, then one rename(2) to
 ///    `models/<version>`: the registry sees the whole checkpoint or nothing.
 ///
 /// A crash or Ctrl-C leaves only the staging folder, which the next run of the same pull resumes. Two pulls of the
@@ -146,9 +147,12 @@ public final class ModelPull {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? [] where !keep.contains(name) {
             unlink(staging + "/" + name)
         }
-        let source = PullManifest.Source(endpoint: endpoint.base.absoluteString, repo: repo.value, revision: revision,
-                                         commit: info.sha)
-        try PullManifest(files: files, source: source).write(into: staging)
+        let source = CheckpointManifest.Source(endpoint: endpoint.base.absoluteString, repo: repo.value,
+                                               revision: revision, commit: info.sha)
+        let entries = files.map { ($0.name, CheckpointManifest.FileEntry(size: $0.size, sha256: $0.sha256)) }
+        let manifest = CheckpointManifest(files: Dictionary(entries, uniquingKeysWith: { first, _ in first }), source: source)
+        try DurableFiles.writeAtomically(try manifest.encoded(), to: staging + "/" + CheckpointManifest.fileName,
+                                         staging: staging)
         try DurableFiles.fsyncDirectory(staging)
         try DurableFiles.renameNoReplace(staging, destination)
         try DurableFiles.fsyncDirectory(models)
@@ -227,7 +231,7 @@ public final class ModelPull {
             }
         }
         try makeDirectory(staging)
-        try PullManifest.writeDurably(try JSONEncoder().encode(state), to: statePath, staging: staging)
+        try DurableFiles.writeAtomically(try JSONEncoder().encode(state), to: statePath, staging: staging)
     }
 
     /// What a staging folder holds, so a rerun knows whether its `.part` files can be continued.

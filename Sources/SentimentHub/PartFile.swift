@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -122,45 +123,24 @@ enum DurableFiles {
         return unsafeBitCast(symbol, to: RenameAt2.self)
     }()
 
-    struct Digests {
-        var size: Int64
-        var sha256: String
-        /// Only when asked for (non-LFS files, checked against the hub's `blobId`).
-        var gitBlobSHA1: String?
+    /// SHA-256 (and git blob SHA-1 when `gitBlob`) of a file in one pass (SentimentCore's `FileDigests`), a
+    /// failure reported as the pull's file-system error.
+    static func digests(ofFileAt path: String, gitBlob: Bool, bufferSize: Int = 1 << 20) throws -> FileDigests {
+        do {
+            return try FileDigests.of(fileAt: path, gitBlob: gitBlob, bufferSize: bufferSize)
+        } catch let error as FileDigestError {
+            throw HubError.fileSystem(path: error.path, operation: error.operation, reason: error.reason)
+        }
     }
 
-    /// SHA-256 (and git blob SHA-1 when `gitBlob`) of a file, in one pass of `bufferSize` reads.
-    static func digests(ofFileAt path: String, gitBlob: Bool, bufferSize: Int = 1 << 20) throws -> Digests {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw HubError.fileSystem(path: path, operation: "open", reason: String(cString: strerror(errno)))
+    /// Writes a small file of the pull (the manifest, the staging folder's state) atomically (SentimentCore's
+    /// `AtomicFile`), a full disk reported as `diskFull` naming the staging folder, where the download is kept.
+    static func writeAtomically(_ data: Data, to path: String, staging: String) throws {
+        do {
+            try AtomicFile.write(data, to: URL(fileURLWithPath: path))
+        } catch let error as AtomicFileError {
+            if error.errno == ENOSPC || error.errno == EDQUOT { throw HubError.diskFull(path: path, staging: staging) }
+            throw HubError.fileSystem(path: path, operation: "write", reason: error.description)
         }
-        defer { Glibc.close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else {
-            throw HubError.fileSystem(path: path, operation: "stat", reason: String(cString: strerror(errno)))
-        }
-        let size = Int64(info.st_size)
-        var sha256 = SHA256Hasher()
-        var sha1 = gitBlob ? SHA1Hasher.gitBlob(size: size) : nil
-        var total: Int64 = 0
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            let count = read(descriptor, buffer.baseAddress!, buffer.count)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw HubError.fileSystem(path: path, operation: "read", reason: String(cString: strerror(errno)))
-            }
-            if count == 0 { break }
-            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-            sha256.update(chunk)
-            sha1?.update(chunk)
-            total += Int64(count)
-        }
-        guard total == size else {
-            throw HubError.fileSystem(path: path, operation: "read", reason: "the file changed size while being hashed")
-        }
-        return Digests(size: size, sha256: sha256.finalizeHex(), gitBlobSHA1: sha1?.finalizeHex())
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// Error codes on the wire. The -32700…-32600 range is JSON-RPC 2.0's own; -32001… are sentimentd's
 /// application errors (the "server error" range the specification reserves for implementations).

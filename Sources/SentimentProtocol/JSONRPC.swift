@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// Framing: one JSON-RPC 2.0 object per line (UTF-8, terminated by `\n`; a `\r` before it is ignored).
 /// Requests on one connection are answered in the order they were sent.
@@ -45,9 +46,9 @@ public enum RPCID: Sendable, Hashable, Codable, CustomStringConvertible {
 public struct RPCRequest: Sendable, Equatable {
     public var id: RPCID?
     public var method: String
-    public var params: RPCValue?
+    public var params: JSONValue?
 
-    public init(id: RPCID?, method: String, params: RPCValue? = nil) {
+    public init(id: RPCID?, method: String, params: JSONValue? = nil) {
         self.id = id
         self.method = method
         self.params = params
@@ -59,9 +60,9 @@ public struct RPCRequest: Sendable, Equatable {
     /// JSON-RPC 2.0 request object); in the latter case `id` is recovered when the line has a valid one so
     /// the error can be matched to the request.
     public static func parse(line: Data) -> Result<RPCRequest, RPCFailure> {
-        let value: RPCValue
+        let value: JSONValue
         do {
-            value = try RPCCoding.decoder().decode(RPCValue.self, from: line)
+            value = try RPCCoding.decoder().decode(JSONValue.self, from: line)
         } catch {
             return .failure(RPCFailure(id: .null, error: .parseError("the request line is not valid JSON")))
         }
@@ -119,7 +120,7 @@ public struct RPCRequest: Sendable, Equatable {
 
     /// The line to send (without the newline).
     public func encodedLine() throws -> Data {
-        var members: [String: RPCValue] = ["jsonrpc": .string("2.0"), "method": .string(method)]
+        var members: [String: JSONValue] = ["jsonrpc": .string("2.0"), "method": .string(method)]
         if let id {
             switch id {
             case let .int(i): members["id"] = .int(i)
@@ -128,7 +129,7 @@ public struct RPCRequest: Sendable, Equatable {
             }
         }
         if let params { members["params"] = params }
-        return try RPCCoding.encoder().encode(RPCValue.object(members))
+        return try RPCCoding.encoder().encode(JSONValue.object(members))
     }
 }
 
@@ -144,7 +145,7 @@ public struct RPCFailure: Error, Sendable, Equatable {
 
 /// A response as sent on the wire.
 public enum RPCResponse: Sendable, Equatable {
-    case success(id: RPCID, result: RPCValue)
+    case success(id: RPCID, result: JSONValue)
     case failure(id: RPCID, error: RPCErrorObject)
 
     public var id: RPCID {
@@ -165,7 +166,7 @@ public enum RPCResponse: Sendable, Equatable {
         let error: RPCErrorObject
     }
 
-    /// Encodes a success line directly from a typed result (no detour through `RPCValue`).
+    /// Encodes a success line directly from a typed result (no detour through `JSONValue`).
     public static func encodeSuccess<R: Encodable>(id: RPCID, result: R) throws -> Data {
         try RPCCoding.encoder().encode(SuccessWire(id: id, result: result))
     }
@@ -185,9 +186,9 @@ public enum RPCResponse: Sendable, Equatable {
 
     /// Parses one response line (client side).
     public static func parse(line: Data) throws -> RPCResponse {
-        let value: RPCValue
+        let value: JSONValue
         do {
-            value = try RPCCoding.decoder().decode(RPCValue.self, from: line)
+            value = try RPCCoding.decoder().decode(JSONValue.self, from: line)
         } catch {
             throw RPCClientError.malformedResponse("the daemon sent a line that is not JSON")
         }

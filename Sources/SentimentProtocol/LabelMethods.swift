@@ -1,50 +1,10 @@
 import Foundation
+import SentimentCore
 
 // MARK: - Labels
 //
 // Labels are data, not control: any peer that may open the socket may send them (the socket's mode and group
 // decide who that is). Starting or cancelling training, activation and rollback need the admin rule.
-
-/// A label as a client may give it: a name ("positive") or a class index (2), both checked against the
-/// daemon's label set.
-public enum LabelValue: Codable, Sendable, Equatable, CustomStringConvertible {
-    case name(String)
-    case index(Int)
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let i = try? c.decode(Int.self) { self = .index(i); return }
-        if let s = try? c.decode(String.self) { self = .name(s); return }
-        throw DecodingError.dataCorruptedError(in: c, debugDescription: "a label is a name (string) or a class index (integer)")
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case let .name(s): try c.encode(s)
-        case let .index(i): try c.encode(i)
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case let .name(s): return "\"\(s)\""
-        case let .index(i): return "\(i)"
-        }
-    }
-}
-
-/// One labelled text. `line` is where it came from in an imported file (1-based), for error reports.
-public struct LabelItem: Codable, Sendable, Equatable {
-    public var text: String
-    public var label: LabelValue
-    public var line: Int?
-    public init(text: String, label: LabelValue, line: Int? = nil) {
-        self.text = text
-        self.label = label
-        self.line = line
-    }
-}
 
 /// A text that was given different labels within one request or one import; the last one was kept.
 public struct LabelConflictInfo: Codable, Sendable, Equatable {
@@ -56,17 +16,6 @@ public struct LabelConflictInfo: Codable, Sendable, Equatable {
         self.text = text
         self.lines = lines
         self.labels = labels
-    }
-}
-
-/// An item that was not applied, and why.
-public struct LabelProblem: Codable, Sendable, Equatable {
-    /// The file line (imports) or the item index (labels.add).
-    public var line: Int
-    public var reason: String
-    public init(line: Int, reason: String) {
-        self.line = line
-        self.reason = reason
     }
 }
 
@@ -122,18 +71,6 @@ public enum LabelsAddMethod: RPCMethod {
         }
     }
     public typealias Result = LabelWriteResult
-}
-
-/// File formats `sentimentctl import` reads (the client parses the file; the daemon never opens client paths).
-public enum LabelFileFormat: String, Codable, Sendable, CaseIterable {
-    /// One JSON object per line: {"text": ..., "label": name or index}.
-    case jsonl
-    /// The guide's custom_data.json: a JSON array of {"text": ..., "label": ...}.
-    case json
-    /// CSV with a header row naming `text` and `label` columns (RFC 4180 quoting).
-    case csv
-    /// TweetEval: `X_text.txt` and `X_labels.txt`, one item per line, labels as class indexes.
-    case tweeteval
 }
 
 public enum LabelsImportBeginMethod: RPCMethod {
@@ -305,5 +242,69 @@ public enum LabelsStatsMethod: RPCMethod {
             self.minNewLabels = minNewLabels
             self.evalFraction = evalFraction
         }
+    }
+}
+
+// MARK: - Import chunks
+
+/// One labels.import.chunk request's worth of a parsed file.
+public struct LabelImportChunk: Sendable, Equatable {
+    public var items: [LabelItem]
+    public var problems: [LabelProblem]
+
+    public init(items: [LabelItem], problems: [LabelProblem]) {
+        self.items = items
+        self.problems = problems
+    }
+
+    /// Cuts items into requests of at most `maxItems` items whose request line stays within `maxBytes` (an item
+    /// that is alone too big still gets its own chunk: the daemon then says what its limit is). Client-side parse
+    /// problems ride along with the first chunk, or the first few when they are many. Order is kept.
+    public static func plan(items: [LabelItem], problems: [LabelProblem], maxItems: Int, maxBytes: Int) -> [LabelImportChunk] {
+        precondition(maxItems > 0, "maxItems must be positive")
+        var chunks: [LabelImportChunk] = []
+        var pendingProblems = problems[...]
+        var start = items.startIndex
+        repeat {
+            var bytes = envelopeBytes
+            var chunkProblems: [LabelProblem] = []
+            while let p = pendingProblems.first, chunkProblems.count < maxItems,
+                  chunkProblems.isEmpty || bytes + problemBytes(p) <= maxBytes {
+                bytes += problemBytes(p)
+                chunkProblems.append(p)
+                pendingProblems = pendingProblems.dropFirst()
+            }
+            var end = start
+            while end < items.endIndex, end - start < maxItems {
+                let size = itemBytes(items[end])
+                if end > start || !chunkProblems.isEmpty, bytes + size > maxBytes { break }
+                bytes += size
+                end += 1
+            }
+            chunks.append(LabelImportChunk(items: Array(items[start..<end]), problems: chunkProblems))
+            start = end
+        } while start < items.endIndex || !pendingProblems.isEmpty
+        return chunks
+    }
+
+    // Upper bounds of the JSON the encoder writes (RPCCoding: slashes and non-ASCII unescaped).
+    /// {"jsonrpc":"2.0","id":N,"method":"labels.import.chunk","params":{"import_id":N,"items":[],"problems":[]}}
+    private static let envelopeBytes = 160
+    /// {"text":"…","label":…,"line":N},
+    private static func itemBytes(_ item: LabelItem) -> Int {
+        let label: Int
+        switch item.label {
+        case let .name(name): label = stringBytes(name)
+        case .index: label = 20
+        }
+        return 48 + stringBytes(item.text) + label
+    }
+    /// {"line":N,"reason":"…"},
+    private static func problemBytes(_ problem: LabelProblem) -> Int { 40 + stringBytes(problem.reason) }
+    /// A control character may become \uXXXX (6 bytes); a quote or backslash takes 2.
+    private static func stringBytes(_ s: String) -> Int {
+        var n = 2
+        for b in s.utf8 { n += b < 0x20 ? 6 : (b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\")) ? 2 : 1 }
+        return n
     }
 }

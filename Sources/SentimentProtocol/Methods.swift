@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// One JSON-RPC method: its name, its parameter and result types, and whether it changes the daemon's state
 /// (state-changing methods need uid 0, the daemon's uid or the admin group; see `RPCError.unauthorised`).
@@ -295,6 +296,6 @@ public enum MetricsMethod: RPCMethod {
 extension RPCRequest {
     /// A request for a typed method.
     public init<M: RPCMethod>(_ method: M.Type, id: RPCID?, params: M.Params) throws {
-        self.init(id: id, method: M.name, params: try RPCValue(encoding: params))
+        self.init(id: id, method: M.name, params: try JSONValue(encoding: params))
     }
 }

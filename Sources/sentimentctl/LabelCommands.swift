@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SentimentProtocol
+import SentimentCore
 
 extension LabelFileFormat: ExpressibleByArgument {}
 

@@ -1,5 +1,6 @@
 import Foundation
 import SentimentProtocol
+import SentimentCore
 #if canImport(Glibc)
 import Glibc
 #endif

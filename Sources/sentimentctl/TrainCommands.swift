@@ -1,10 +1,9 @@
 import ArgumentParser
 import Foundation
+import SentimentCore
 import SentimentProtocol
 
-enum TrainingMethodOption: String, ExpressibleByArgument, CaseIterable {
-    case full, lora
-}
+extension TrainingMethod: ExpressibleByArgument {}
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,7 +45,7 @@ struct TrainCommand: ParsableCommand {
     var learningRate: Double?
 
     @Option(name: .long, help: ArgumentHelp("full (every weight) or lora (low-rank adapters).", valueName: "method"))
-    var method: TrainingMethodOption?
+    var method: TrainingMethod?
 
     @Option(name: .long, help: ArgumentHelp("Tokens per text, longer texts are cut.", valueName: "n"))
     var maxLength: Int?
@@ -75,19 +74,17 @@ struct TrainCommand: ParsableCommand {
             if recipe != RunRecipe() { throw ValidationError("--cancel takes no recipe options") }
             return
         }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
-        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if let learningRate, !(learningRate > 0 && learningRate.isFinite) {
-            throw ValidationError("--learning-rate must be a positive number")
+        // The daemon's ranges (`TrainingSetting`), said as the flags: a bad value fails here, before the call.
+        func check(_ flag: String, _ setting: TrainingSetting, _ value: Double?) throws {
+            if let value, let problem = setting.problem(value) { throw ValidationError("\(flag) \(problem)") }
         }
-        if let maxLength, maxLength < 3 { throw ValidationError("--max-length must be at least 3 tokens") }
-        if let warmupRatio, !(0...1).contains(warmupRatio) { throw ValidationError("--warmup-ratio must be between 0 and 1") }
-        if let weightDecay, !(weightDecay >= 0 && weightDecay.isFinite) {
-            throw ValidationError("--weight-decay must be 0 or more")
-        }
-        if let replayRatio, !(replayRatio >= 0 && replayRatio.isFinite) {
-            throw ValidationError("--replay-ratio must be 0 or more")
-        }
+        try check("--epochs", .epochs, epochs.map(Double.init))
+        try check("--batch-size", .batchSize, batchSize.map(Double.init))
+        try check("--learning-rate", .learningRate, learningRate)
+        try check("--max-length", .maxLength, maxLength.map(Double.init))
+        try check("--warmup-ratio", .warmupRatio, warmupRatio)
+        try check("--weight-decay", .weightDecay, weightDecay)
+        try check("--replay-ratio", .replayRatio, replayRatio)
     }
 
     func run() throws {

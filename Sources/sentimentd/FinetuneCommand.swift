@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import SentimentML
+import SentimentCore
 
 /// `sentimentd finetune`: the guide's `python -m training.train_sentiment_roberta`, in Swift.
 struct FinetuneCommand: ParsableCommand {
@@ -49,8 +50,11 @@ struct FinetuneCommand: ParsableCommand {
             completion: .directory)
     var out: String
 
-    @Option(help: "Data format of every data file: auto, jsonl, json, csv or tweeteval.")
-    var format: TrainingDataFormat = .auto
+    @Option(help: ArgumentHelp("""
+        Data format of every data file: jsonl, json, csv or tweeteval (default auto: from each file's name, as \
+        sentimentctl import reads it: .jsonl, .json (one array), .csv, X_text.txt / X_labels.txt).
+        """, valueName: "format"))
+    var format: DataFormat = .auto
 
     @Option(help: "Training epochs.") var epochs: Int = 3
     @Option(name: .customLong("batch-size"), help: "Examples per forward/backward pass.") var batchSize: Int = 16
@@ -153,8 +157,23 @@ struct FinetuneCommand: ParsableCommand {
             }
             r.classWeighting = .explicit(parts.map { $0! })
         }
-        do { try r.validate() } catch { throw ValidationError("\(error)") }
+        do {
+            try r.validate()
+        } catch let TrainingError.badSetting(setting, reason) {
+            throw ValidationError("\(Self.flag(for: setting)) \(reason)")
+        }
         return r
+    }
+
+    /// The flag that sets a training setting (the recipe's checks name the setting; this command says it as the
+    /// flag the user typed).
+    static func flag(for setting: TrainingSetting) -> String {
+        switch setting {
+        case .learningRate: return "--lr"
+        case .bucketWindow: return "--bucket-window"
+        case .loraTargetModules: return "lora target_modules"
+        default: return "--" + setting.key.replacingOccurrences(of: "_", with: "-")
+        }
     }
 
     func run() throws {
@@ -169,9 +188,9 @@ struct FinetuneCommand: ParsableCommand {
         }
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         func url(_ p: String) -> URL { URL(fileURLWithPath: p, relativeTo: cwd).standardizedFileURL }
-        var job = FineTuneJob(baseFolder: url(base), outputFolder: url(out), train: .file(url(train), format: format),
-                              validation: .file(url(val), format: format),
-                              test: test.map { .file(url($0), format: format) }, recipe: recipe)
+        var job = FineTuneJob(baseFolder: url(base), outputFolder: url(out), train: .file(url(train), format: format.fileFormat),
+                              validation: .file(url(val), format: format.fileFormat),
+                              test: test.map { .file(url($0), format: format.fileFormat) }, recipe: recipe)
         job.labels = labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         job.newHead = newHead
         job.workDirectory = workDir.map(url)
@@ -198,6 +217,7 @@ struct FinetuneCommand: ParsableCommand {
         } catch {
             display.finishLine()
             var message = "sentimentd finetune: \(error)"
+            if case let TrainingError.badSetting(setting, reason) = error { message = "sentimentd finetune: \(Self.flag(for: setting)) \(reason)" }
             if error is AtomicFileError || error is ModelFolderWriter.WriteError {
                 message += "\nThe trained weights are kept in \(job.resolvedWorkDirectory.path): fix the problem and rerun with --resume to write the output again."
             }
@@ -242,7 +262,22 @@ struct FinetuneCommand: ParsableCommand {
     }
 }
 
-extension TrainingDataFormat: ExpressibleByArgument {}
+/// `--format`: a label-file format, or `auto` (from the file's name).
+struct DataFormat: ExpressibleByArgument {
+    var fileFormat: LabelFileFormat?
+    static let auto = DataFormat(fileFormat: nil)
+
+    init(fileFormat: LabelFileFormat?) { self.fileFormat = fileFormat }
+
+    init?(argument: String) {
+        if argument == "auto" { self = .auto; return }
+        guard let format = LabelFileFormat(rawValue: argument) else { return nil }
+        self.init(fileFormat: format)
+    }
+
+    var defaultValueDescription: String { fileFormat?.rawValue ?? "auto" }
+    static var allValueStrings: [String] { ["auto"] + LabelFileFormat.allCases.map(\.rawValue) }
+}
 
 /// The live progress line: rewritten in place on a terminal, one line every 30 s otherwise (logs).
 final class ProgressDisplay: @unchecked Sendable {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SentimentML
 import SentimentService
+import SentimentCore
 
 /// `sentimentd predict --model DIR "text" …`: classify texts in-process, no daemon needed.
 struct PredictCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import Foundation
 import SentimentML
 import SentimentProtocol
+import SentimentCore
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -157,7 +157,7 @@ final class ServingBenchDaemon {
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
         if !FileManager.default.fileExists(atPath: logPath) {
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)  // opening it below reports a failure
         }
         guard let log = FileHandle(forWritingAtPath: logPath) else {
             throw ServingBenchError.cannotWrite(path: logPath, reason: "cannot open the daemon's log file")

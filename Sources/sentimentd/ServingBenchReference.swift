@@ -1,5 +1,6 @@
 import Foundation
 import SentimentML
+import SentimentCore
 
 /// The in-process reference of `sentimentd bench --serving`: the same model folder and tweets through
 /// `SentimentModel.predict` without the daemon, measured in a fresh child process on a thread of its own.

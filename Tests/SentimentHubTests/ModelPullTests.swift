@@ -4,6 +4,7 @@ import XCTest
 import Glibc
 #endif
 @testable import SentimentHub
+import SentimentCore
 
 /// `ModelPull` against the loopback fake hub serving the tiny RoBERTa fixture.
 final class ModelPullTests: XCTestCase {
@@ -64,6 +65,36 @@ final class ModelPullTests: XCTestCase {
     }
 
     // MARK: success
+
+    /// The hub writes the one `sentimentd.json` schema (SentimentCore's `CheckpointManifest`) that the registry reads
+    /// and checks before it loads a folder, and that the training publisher writes: the pulled folder passes the
+    /// registry's check, and a manifest the publisher computes over the same folder lists the same files.
+    func testPull_manifestIsTheSharedSchema_readAndVerifiedAsTheRegistryDoes_andMatchesThePublishers() throws {
+        _ = try pull(events: EventRecorder())
+        let folder = models.url.appendingPathComponent(version)
+        let manifestURL = folder.appendingPathComponent(CheckpointManifest.fileName)
+        let pulled = try CheckpointManifest.decode(Data(contentsOf: manifestURL))
+        XCTAssertEqual(pulled.format, CheckpointManifest.currentFormat)
+        XCTAssertEqual(pulled.source, CheckpointManifest.Source(endpoint: server.endpointURL, repo: HubFixtures.repoID,
+                                                                revision: "main", commit: HubFixtures.commit))
+        XCTAssertNil(pulled.run)
+        var present: [String: Int64] = [:]
+        for name in models.listing(version) {
+            present[name] = Int64(try Data(contentsOf: folder.appendingPathComponent(name)).count)
+        }
+        XCTAssertNoThrow(try pulled.verify(folder: folder, present: present))
+        XCTAssertEqual(try CheckpointManifest.entries(hashingFilesIn: folder), pulled.files,
+                       "the publisher's hashing of the same folder gives the same entries")
+        // A pulled file changed afterwards is caught by the same check.
+        let config = folder.appendingPathComponent("config.json")
+        var bytes = try Data(contentsOf: config)
+        bytes[0] ^= 0x20
+        try bytes.write(to: config)
+        XCTAssertThrowsError(try pulled.verify(folder: folder, present: present)) { error in
+            guard case let .digest(file, _, _)? = error as? CheckpointManifest.Mismatch else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, "config.json")
+        }
+    }
 
     func testPull_publishesTheFixtureByteForByte_withManifest_andNothingElse() throws {
         let violations = forbidEarlyPublish(version)

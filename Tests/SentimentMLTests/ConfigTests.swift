@@ -1,5 +1,6 @@
 import XCTest
 @testable import SentimentML
+import SentimentCore
 
 final class ModelConfigTests: XCTestCase {
     func testUnknownModelTypeIsRejectedByName() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import SentimentProtocol
 import XCTest
+import SentimentCore
 
 final class LabelValueTests: XCTestCase {
     func testLabelDecodesAsNameOrIndex() throws {

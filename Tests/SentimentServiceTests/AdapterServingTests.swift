@@ -56,7 +56,7 @@ final class AdapterServingTests: XCTestCase {
         try daemon.writeConfig(models: ["base_directories": "[\"\(Self.bases.path)\"]", "activate": "\"manual\""])
         try copyAdapter(into: daemon.modelsDirectory, as: "a1")
         try daemon.start()
-        try daemon.client().call(ModelsActivateMethod.self, .init(version: "a1"))
+        _ = try daemon.client().call(ModelsActivateMethod.self, .init(version: "a1"))
         let texts = ["hello world", "I love this", "worst day ever"]
         let served = try daemon.client().call(PredictMethod.self, .init(texts: texts))
         XCTAssertEqual(served.model, "a1")

@@ -2,6 +2,7 @@ import Foundation
 import SentimentProtocol
 import SentimentStore
 import XCTest
+import SentimentCore
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SentimentService
+import SentimentCore
 
 final class RegistryManifestTests: XCTestCase {
     private var folder: URL!
@@ -19,38 +20,6 @@ final class RegistryManifestTests: XCTestCase {
 
     private func put(_ name: String, _ contents: String) throws {
         try Data(contents.utf8).write(to: versionURL.appendingPathComponent(name))
-    }
-
-    // MARK: SHA-256
-
-    func testSHA256_matchesFIPSVectors() {
-        XCTAssertEqual(SHA256Digest.hex(of: ""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        XCTAssertEqual(SHA256Digest.hex(of: "abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(SHA256Digest.hex(of: "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        XCTAssertEqual(SHA256Digest.hex(of: Data(repeating: UInt8(ascii: "a"), count: 1_000_000)),
-                       "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
-    }
-
-    func testSHA256_incrementalUpdatesEqualOneShot_atEverySplit() {
-        let message = Data((0..<200).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) })
-        for length in [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 200] {
-            let prefix = message.prefix(length)
-            let expected = SHA256Digest.hex(of: Data(prefix))
-            for split in stride(from: 0, through: length, by: max(1, length / 7)) {
-                var hasher = SHA256Digest()
-                hasher.update(Data(prefix.prefix(split)))
-                hasher.update(Data(prefix.dropFirst(split)))
-                XCTAssertEqual(hasher.finalizeHex(), expected, "length \(length) split \(split)")
-            }
-        }
-    }
-
-    func testSHA256_ofFile_equalsOfData() throws {
-        let data = Data((0..<(1 << 20) + 17).map { UInt8(truncatingIfNeeded: $0 % 251) })
-        let url = versionURL.appendingPathComponent("blob")
-        try data.write(to: url)
-        XCTAssertEqual(try SHA256Digest.hex(ofFileAt: url), SHA256Digest.hex(of: data))
     }
 
     // MARK: Folder listing and fingerprint
@@ -104,7 +73,7 @@ final class RegistryManifestTests: XCTestCase {
                                                    metrics: ["macro_f1": 0.5])
         XCTAssertEqual(Set(written.files.keys), ["config.json", "vocab.txt"])
         XCTAssertEqual(written.files["vocab.txt"]?.size, 12)
-        XCTAssertEqual(written.files["vocab.txt"]?.sha256, SHA256Digest.hex(of: "[PAD]\n[UNK]\n"))
+        XCTAssertEqual(written.files["vocab.txt"]?.sha256, SHA256Hasher.hex(of: "[PAD]\n[UNK]\n"))
         let read = try CheckpointManifest.read(at: versionURL.appendingPathComponent("sentimentd.json"))
         XCTAssertEqual(read, written)
         let listing = try CheckpointFolder.read(version: "v1", in: folder)
@@ -113,6 +82,30 @@ final class RegistryManifestTests: XCTestCase {
         // No temporary left behind.
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: versionURL.path).sorted(),
                        ["config.json", "sentimentd.json", "vocab.txt"])
+    }
+
+    /// One schema for the three writers and the registry: a manifest as the hub's pull writes it (with `source`),
+    /// read back by the registry, equals what was written and verifies; its bytes decode to the same value the
+    /// publisher's type gives, and the publisher's fields survive the same round trip.
+    func testManifest_hubShapedAndPublisherShaped_roundTripThroughTheRegistry() throws {
+        try put("config.json", "{\"model_type\": \"roberta\"}")
+        try put("model.safetensors", "weights")
+        let source = CheckpointManifest.Source(endpoint: "https://hub.example", repo: "org/model", revision: "main",
+                                               commit: String(repeating: "c", count: 40))
+        let pulled = CheckpointManifest(files: try CheckpointManifest.entries(hashingFilesIn: versionURL), source: source)
+        try pulled.write(into: versionURL)
+        let read = try CheckpointManifest.read(at: versionURL.appendingPathComponent("sentimentd.json"))
+        XCTAssertEqual(read, pulled)
+        XCTAssertNoThrow(try read.verify(CheckpointFolder.read(version: "v1", in: folder)))
+
+        let published = try CheckpointManifest.write(into: versionURL, parent: "v0", run: 3, dataFingerprint: "f",
+                                                     metrics: ["macro_f1": 0.75], source: nil)
+        XCTAssertEqual(published.files, pulled.files, "the same folder hashes to the same entries for every writer")
+        let reread = try CheckpointManifest.read(at: versionURL.appendingPathComponent("sentimentd.json"))
+        XCTAssertEqual(reread, published)
+        XCTAssertEqual([reread.parent, reread.dataFingerprint], ["v0", "f"])
+        XCTAssertEqual(reread.run, 3)
+        XCTAssertNil(reread.source)
     }
 
     func testManifest_verify_reportsEachKindOfMismatch() throws {
@@ -128,8 +121,8 @@ final class RegistryManifestTests: XCTestCase {
                 return XCTFail("\(error)")
             }
             XCTAssertEqual(path, versionURL.appendingPathComponent("vocab.txt").path)
-            XCTAssertEqual(expected, SHA256Digest.hex(of: "[PAD]"))
-            XCTAssertEqual(actual, SHA256Digest.hex(of: "[UNK]"))
+            XCTAssertEqual(expected, SHA256Hasher.hex(of: "[PAD]"))
+            XCTAssertEqual(actual, SHA256Hasher.hex(of: "[UNK]"))
             XCTAssertTrue("\(error)".contains("vocab.txt: SHA-256 is"))
         }
         try put("vocab.txt", "[PA")

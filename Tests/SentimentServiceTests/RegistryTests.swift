@@ -3,6 +3,7 @@ import SentimentML
 import SentimentStore
 import XCTest
 @testable import SentimentService
+import SentimentCore
 
 /// The registry end to end: real inotify, real SQLite, the real model loader on copies of the tiny checkpoints.
 final class RegistryTests: XCTestCase {
@@ -186,7 +187,7 @@ final class RegistryTests: XCTestCase {
         let accepted = await eventually { registry.active?.version == "signed" }
         XCTAssertTrue(accepted)
         let manifest = try Data(contentsOf: harness.folder("signed").appendingPathComponent("sentimentd.json"))
-        XCTAssertEqual(info(registry, "signed")?.manifestSHA256, SHA256Digest.hex(of: manifest))
+        XCTAssertEqual(info(registry, "signed")?.manifestSHA256, SHA256Hasher.hex(of: manifest))
 
         try harness.publish("tampered") { folder in
             try CheckpointManifest.write(into: folder)

@@ -1,6 +1,7 @@
 import Foundation
 import SentimentProtocol
 import XCTest
+import SentimentCore
 
 /// The labelling and training commands of the real sentimentctl against the real daemon: every import format,
 /// bad lines, stats, train --follow, runs, runs show, compare.

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// Which weights file of a Hugging Face folder to read, and how.
 public enum CheckpointFiles {

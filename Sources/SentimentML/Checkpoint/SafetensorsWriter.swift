@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// Writes fp32 tensors as safetensors, byte for byte as the reference implementation does for F32:
 /// compact JSON header (`__metadata__` first, then tensors sorted by name), padded with spaces to a

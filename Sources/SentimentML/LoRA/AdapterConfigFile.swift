@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// adapter_config.json as peft (0.21) reads and writes it, for LoRA on a sequence classifier.
 enum AdapterConfigFile {

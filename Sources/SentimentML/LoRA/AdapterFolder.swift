@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// The contents of a PEFT LoRA adapter folder, read and checked against a base model's config.
 public struct LoRAAdapter: @unchecked Sendable {
@@ -107,23 +108,22 @@ public enum AdapterFolder {
         let c = base.hiddenSize
         var head: ClassifierHead?
         var pooler: Linear?
-        let outName = base.family == .roberta ? "classifier.out_proj.weight" : "classifier.weight"
+        let names = ParameterNames(family: base.family)
+        let outName = names.headOutput + ".weight"
         var outputs = base.numLabels
         if config.savesModule("classifier", family: base.family) {
             guard let info = archive.info(keyPrefix + outName), info.shape.count == 2, info.shape[0] >= 1 else {
                 throw LoRAError.missingTensor(file: file, name: keyPrefix + outName)
             }
             outputs = info.shape[0]
-            switch base.family {
-            case .roberta:
-                head = .roberta(dense: try linear("classifier.dense", out: c, inp: c),
-                                outProj: try linear("classifier.out_proj", out: outputs, inp: c))
-            case .bert:
-                head = .bert(classifier: try linear("classifier", out: outputs, inp: c))
+            if let dense = names.headDense {
+                head = .roberta(dense: try linear(dense, out: c, inp: c), outProj: try linear(names.headOutput, out: outputs, inp: c))
+            } else {
+                head = .bert(classifier: try linear(names.headOutput, out: outputs, inp: c))
             }
         }
         if base.family == .bert && config.savesModule("bert.pooler", family: base.family) {
-            pooler = try linear("bert.pooler.dense", out: c, inp: c)
+            pooler = try linear(names.pooler, out: c, inp: c)
         }
         for name in archive.tensorNames where !expected.contains(name) {
             throw LoRAError.unexpectedTensor(file: file, name: name)
@@ -148,20 +148,11 @@ public enum AdapterFolder {
     /// The adapter's tensors under their adapter_model.safetensors names: every LoRA pair, then the
     /// head's modules (RoBERTa classifier.dense/out_proj; BERT classifier and the pooler).
     static func stateDict(lora: LoRAWeights, head: ClassifierHead, pooler: Linear?) -> [(name: String, tensor: Tensor)] {
-        var out: [(String, Tensor)] = lora.namedTensors.map { (keyPrefix + $0.name, Tensor(shape: $0.shape, values: $0.buffer.array)) }
-        func add(_ name: String, _ l: Linear) {
-            out.append((keyPrefix + name + ".weight", Tensor(shape: [l.outFeatures, l.inFeatures], values: l.weight.array)))
-            out.append((keyPrefix + name + ".bias", Tensor(shape: [l.outFeatures], values: l.bias.array)))
-        }
-        switch head {
-        case let .roberta(dense, outProj):
-            add("classifier.dense", dense)
-            add("classifier.out_proj", outProj)
-        case let .bert(classifier):
-            add("classifier", classifier)
-            if let pooler { add("bert.pooler.dense", pooler) }
-        }
-        return out
+        let lora: [(String, Tensor)] = lora.namedTensors.map { (keyPrefix + $0.name, Tensor(shape: $0.shape, values: $0.buffer.array)) }
+        // BERT's head saves the pooler with it (modules_to_save "pooler"); RoBERTa's head does not use it.
+        let parts = ParameterParts(pooler: head.family == .bert ? pooler : nil, head: head)
+        return lora + WeightMap.stateDict(parts.named(ParameterNames(family: head.family)))
+            .map { (keyPrefix + $0.name, $0.tensor) }
     }
 
     /// Writes an adapter folder atomically (staging sibling, fsync, rename; see ModelFolderWriter):

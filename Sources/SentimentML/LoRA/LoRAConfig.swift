@@ -5,16 +5,19 @@ import Foundation
 public enum LoRATarget: Int, CaseIterable, Sendable {
     case query, key, value, attentionOutput, intermediate, output
 
-    public var modulePath: String {
+    /// The adapted module in the table of parameter names.
+    public var module: ParameterNames.LayerModule {
         switch self {
-        case .query: return "attention.self.query"
-        case .key: return "attention.self.key"
-        case .value: return "attention.self.value"
-        case .attentionOutput: return "attention.output.dense"
-        case .intermediate: return "intermediate.dense"
-        case .output: return "output.dense"
+        case .query: return .query
+        case .key: return .key
+        case .value: return .value
+        case .attentionOutput: return .attentionOutput
+        case .intermediate: return .intermediate
+        case .output: return .output
         }
     }
+
+    public var modulePath: String { module.rawValue }
 
     /// (in, out) features of the adapted Linear.
     func dimensions(_ config: ModelConfig) -> (inp: Int, out: Int) {
@@ -165,18 +168,12 @@ public struct LoRAConfig: Sendable, Equatable, Codable {
     /// Modules of a *ForSequenceClassification model besides the blocks' dense layers that a target
     /// could name (embeddings, LayerNorms, pooler, head): none of them can be adapted here.
     static func otherLinearModules(_ config: ModelConfig) -> [String] {
-        let p = config.family.rawValue
-        var names = ["\(p).embeddings.word_embeddings", "\(p).embeddings.position_embeddings",
-                     "\(p).embeddings.token_type_embeddings", "\(p).embeddings.LayerNorm"]
-        for i in 0..<config.numLayers {
-            names.append("\(p).encoder.layer.\(i).attention.output.LayerNorm")
-            names.append("\(p).encoder.layer.\(i).output.LayerNorm")
+        let names = ParameterNames(family: config.family)
+        let adaptable = Set((0..<config.numLayers).flatMap { i in LoRATarget.allCases.map { names.module($0.module, layer: i) } })
+        // The pooler is a module of RoBERTa checkpoints too, but not one their head uses.
+        return names.allModules(layers: config.numLayers).filter {
+            !adaptable.contains($0) && (config.family == .bert || $0 != names.pooler)
         }
-        switch config.family {
-        case .roberta: names += ["classifier.dense", "classifier.out_proj"]
-        case .bert: names += ["\(p).pooler.dense", "classifier"]
-        }
-        return names
     }
 
     // JSON (a recipe's `lora` section): every key optional, defaults as above.

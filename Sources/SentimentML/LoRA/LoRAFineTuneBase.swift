@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 extension FineTuneBase {
     /// The start of a LoRA run (`recipe.method == .lora`).
@@ -82,7 +83,7 @@ extension FineTuneBase {
                 differ.append("target_modules \(settings.targetModules) (the adapter's: \(config.targetModules))")
             }
             if !differ.isEmpty {
-                throw TrainingError.badRecipe(option: "lora",
+                throw TrainingError.badSetting(.lora,
                     reason: "settings differ from the adapter at \(folder.path) that is trained further: " + differ.joined(separator: ", ")
                         + "; leave them unset or start a new adapter from the base")
             }

@@ -80,7 +80,7 @@ public final class LoRAWeights: @unchecked Sendable {
 
     /// The module name of a target in layer `l` (`roberta.encoder.layer.0.attention.self.query`).
     static func moduleName(_ family: ModelFamily, layer l: Int, _ t: LoRATarget) -> String {
-        "\(family.rawValue).encoder.layer.\(l).\(t.modulePath)"
+        ParameterNames(family: family).module(t.module, layer: l)
     }
 
     /// Every tensor under the name peft gives it inside the model (`….lora_A.weight`, `….lora_B.weight`),

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// The encoder families sentimentd runs.
 public enum ModelFamily: String, Sendable, Codable {

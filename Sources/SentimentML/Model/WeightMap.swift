@@ -15,7 +15,7 @@ public enum ModelLoadError: Error, Equatable, CustomStringConvertible {
         case let .shapeMismatch(file, name, expected, found):
             return "\(file): tensor \"\(name)\" has shape \(found), config.json implies \(expected)"
         case let .noClassifierHead(file, family):
-            let names = family == .roberta ? "classifier.dense.* and classifier.out_proj.*" : "classifier.*"
+            let names = ParameterNames(family: family).headModules.map { $0 + ".*" }.joined(separator: " and ")
             return "\(file): no classification head (\(names)); this is a bare encoder — fine-tune it with `sentimentd finetune` to add one"
         case let .headLabelMismatch(file, t, c):
             return "\(file): the classifier has \(t) outputs but config.json's id2label names \(c) labels"
@@ -29,16 +29,16 @@ public enum ModelLoadError: Error, Equatable, CustomStringConvertible {
 public enum WeightMap {
     /// "roberta." / "bert." for *ForSequenceClassification checkpoints, "" for a bare encoder
     /// (e.g. BertModel as saved by sentence-transformers).
-    static func prefix(in archive: TensorArchive, family: ModelFamily) -> String {
-        let p = family.rawValue + "."
-        return archive.info(p + "embeddings.word_embeddings.weight") != nil ? p : ""
+    static func names(in archive: TensorArchive, family: ModelFamily) -> ParameterNames {
+        let classifier = ParameterNames(family: family)
+        return archive.info(classifier.wordEmbeddings + ".weight") != nil ? classifier : ParameterNames(family: family, prefix: "")
     }
 
     /// Reads every tensor the config implies, checking names and shapes. `requireHead` makes a missing
     /// classifier an error; otherwise a bare encoder loads with `head == nil`.
     public static func load(_ archive: TensorArchive, config: ModelConfig, requireHead: Bool) throws -> EncoderWeights {
         let c = config.hiddenSize, inter = config.intermediateSize
-        let pre = prefix(in: archive, family: config.family)
+        let names = names(in: archive, family: config.family)
         let file = archive.path
 
         func resolve(_ name: String) -> String? {
@@ -78,36 +78,34 @@ public enum WeightMap {
                             eps: config.layerNormEps)
         }
 
-        let e = pre + "embeddings."
         let embeddings = EmbeddingParams(
-            word: try tensor(e + "word_embeddings.weight", [config.vocabSize, c]),
-            position: try tensor(e + "position_embeddings.weight", [config.maxPositionEmbeddings, c]),
-            tokenType: try tensor(e + "token_type_embeddings.weight", [config.typeVocabSize, c]),
-            norm: try norm(e + "LayerNorm"),
+            word: try tensor(names.wordEmbeddings + ".weight", [config.vocabSize, c]),
+            position: try tensor(names.positionEmbeddings + ".weight", [config.maxPositionEmbeddings, c]),
+            tokenType: try tensor(names.tokenTypeEmbeddings + ".weight", [config.typeVocabSize, c]),
+            norm: try norm(names.embeddingsNorm),
             width: c)
 
         var layers: [EncoderLayerParams] = []
         for i in 0..<config.numLayers {
-            let l = pre + "encoder.layer.\(i)."
             // Query, key and value go straight into the fused QKV weight and bias.
             let qkvW = FloatBuffer(uninitialized: 3 * c * c), qkvB = FloatBuffer(uninitialized: 3 * c)
-            for (j, part) in ["query", "key", "value"].enumerated() {
-                let name = l + "attention.self." + part
+            for (j, part) in ParameterNames.LayerModule.attentionProjections.enumerated() {
+                let name = names.module(part, layer: i)
                 try read(name + ".weight", [c, c], into: qkvW.pointer + j * c * c)
                 try read(name + ".bias", [c], into: qkvB.pointer + j * c)
             }
             layers.append(EncoderLayerParams(
                 qkv: Linear(weight: qkvW, bias: qkvB, inFeatures: c, outFeatures: 3 * c),
-                attnOut: try linear(l + "attention.output.dense", out: c, inp: c),
-                attnNorm: try norm(l + "attention.output.LayerNorm"),
-                ffnUp: try linear(l + "intermediate.dense", out: inter, inp: c),
-                ffnDown: try linear(l + "output.dense", out: c, inp: inter),
-                ffnNorm: try norm(l + "output.LayerNorm")))
+                attnOut: try linear(names.module(.attentionOutput, layer: i), out: c, inp: c),
+                attnNorm: try norm(names.module(.attentionNorm, layer: i)),
+                ffnUp: try linear(names.module(.intermediate, layer: i), out: inter, inp: c),
+                ffnDown: try linear(names.module(.output, layer: i), out: c, inp: inter),
+                ffnNorm: try norm(names.module(.outputNorm, layer: i))))
         }
 
         var pooler: Linear?
-        if archive.info(pre + "pooler.dense.weight") != nil {
-            pooler = try linear(pre + "pooler.dense", out: c, inp: c)
+        if archive.info(names.pooler + ".weight") != nil {
+            pooler = try linear(names.pooler, out: c, inp: c)
         }
 
         var head: ClassifierHead?
@@ -117,18 +115,14 @@ public enum WeightMap {
                 throw ModelLoadError.headLabelMismatch(file: file, tensorLabels: info.shape[0], configLabels: labels)
             }
         }
-        switch config.family {
-        case .roberta:
-            if archive.info("classifier.out_proj.weight") != nil {
-                try checkLabels("classifier.out_proj.weight")
-                head = .roberta(dense: try linear("classifier.dense", out: c, inp: c),
-                                outProj: try linear("classifier.out_proj", out: labels, inp: c))
-            }
-        case .bert:
-            if archive.info("classifier.weight") != nil {
-                try checkLabels("classifier.weight")
-                guard pooler != nil else { throw ModelLoadError.missingTensor(file: file, name: pre + "pooler.dense.weight") }
-                head = .bert(classifier: try linear("classifier", out: labels, inp: c))
+        if archive.info(names.headOutput + ".weight") != nil {
+            try checkLabels(names.headOutput + ".weight")
+            if let dense = names.headDense {
+                head = .roberta(dense: try linear(dense, out: c, inp: c),
+                                outProj: try linear(names.headOutput, out: labels, inp: c))
+            } else {
+                guard pooler != nil else { throw ModelLoadError.missingTensor(file: file, name: names.pooler + ".weight") }
+                head = .bert(classifier: try linear(names.headOutput, out: labels, inp: c))
             }
         }
         if requireHead && head == nil { throw ModelLoadError.noClassifierHead(file: file, family: config.family) }
@@ -138,45 +132,25 @@ public enum WeightMap {
     /// The parameters under their Hugging Face names (q/k/v split again), as
     /// `AutoModelForSequenceClassification` expects them in model.safetensors.
     public static func stateDict(_ w: EncoderWeights) -> [(name: String, tensor: Tensor)] {
-        let c = w.config.hiddenSize
-        let pre = w.config.family.rawValue + "."
+        stateDict(w.parts.named(ParameterNames(family: w.config.family)))
+    }
+
+    /// Tensors of named buffers, each fused attention projection split into query, key and value.
+    static func stateDict(_ buffers: [NamedBuffer]) -> [(name: String, tensor: Tensor)] {
         var out: [(String, Tensor)] = []
-        func add(_ name: String, _ buf: FloatBuffer, _ shape: [Int]) { out.append((name, Tensor(shape: shape, values: buf.array))) }
-        func add(_ name: String, _ l: Linear) {
-            add(name + ".weight", l.weight, [l.outFeatures, l.inFeatures])
-            add(name + ".bias", l.bias, [l.outFeatures])
-        }
-        func add(_ name: String, _ n: LayerNormParams) {
-            add(name + ".weight", n.weight, [c])
-            add(name + ".bias", n.bias, [c])
-        }
-        let e = pre + "embeddings."
-        add(e + "word_embeddings.weight", w.embeddings.word, [w.config.vocabSize, c])
-        add(e + "position_embeddings.weight", w.embeddings.position, [w.config.maxPositionEmbeddings, c])
-        add(e + "token_type_embeddings.weight", w.embeddings.tokenType, [w.config.typeVocabSize, c])
-        add(e + "LayerNorm", w.embeddings.norm)
-        for (i, layer) in w.layers.enumerated() {
-            let l = pre + "encoder.layer.\(i)."
-            for (j, part) in ["query", "key", "value"].enumerated() {
-                out.append((l + "attention.self.\(part).weight",
-                            Tensor(shape: [c, c], values: Array(UnsafeBufferPointer(start: layer.qkv.weight.pointer + j * c * c, count: c * c)))))
-                out.append((l + "attention.self.\(part).bias",
-                            Tensor(shape: [c], values: Array(UnsafeBufferPointer(start: layer.qkv.bias.pointer + j * c, count: c)))))
+        for b in buffers {
+            let fused = "." + ParameterNames.fusedQKV + "."
+            guard let range = b.name.range(of: fused) else {
+                out.append((b.name, Tensor(shape: b.shape, values: b.buffer.array)))
+                continue
             }
-            add(l + "attention.output.dense", layer.attnOut)
-            add(l + "attention.output.LayerNorm", layer.attnNorm)
-            add(l + "intermediate.dense", layer.ffnUp)
-            add(l + "output.dense", layer.ffnDown)
-            add(l + "output.LayerNorm", layer.ffnNorm)
-        }
-        if let p = w.pooler { add(pre + "pooler.dense", p) }
-        switch w.head {
-        case let .roberta(dense, outProj)?:
-            add("classifier.dense", dense)
-            add("classifier.out_proj", outProj)
-        case let .bert(classifier)?:
-            add("classifier", classifier)
-        case nil: break
+            // [3C, C] weight or [3C] bias: rows query | key | value.
+            let part = b.buffer.count / 3
+            let shape = [b.shape[0] / 3] + b.shape.dropFirst()
+            for (j, module) in ParameterNames.LayerModule.attentionProjections.enumerated() {
+                let name = b.name.replacingCharacters(in: range, with: "." + module.rawValue + ".")
+                out.append((name, Tensor(shape: shape, values: Array(UnsafeBufferPointer(start: b.buffer.pointer + j * part, count: part)))))
+            }
         }
         return out
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// The model a run starts from: a Hugging Face folder's config, tokenizer and weights, with a
 /// classification head for the run's labels — the folder's own, or a new one initialised as
@@ -36,7 +37,7 @@ public struct FineTuneBase {
         if let labels {
             guard !labels.isEmpty, Set(labels.map { $0.lowercased() }).count == labels.count,
                   !labels.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty || Int($0) != nil }) else {
-                throw TrainingError.badRecipe(option: "--labels", reason: "needs distinct, non-empty, non-numeric names (got \(labels))")
+                throw TrainingError.badSetting(.labels, reason: "needs distinct, non-empty, non-numeric names (got \(labels))")
             }
         }
         var config = try ModelConfig.load(from: configURL, defaultLabels: labels ?? LabelSet.tweetEval)

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// The record written beside a trained model as `training_info.json`.
 public struct TrainingInfo: Codable, Equatable, Sendable {
@@ -86,7 +87,7 @@ public struct TrainingInfo: Codable, Equatable, Sendable {
 /// and stay there.
 public struct FineTuneJob {
     public enum DataSource {
-        case file(URL, format: TrainingDataFormat)
+        case file(URL, format: LabelFileFormat?)
         /// Examples already loaded (labels indexing the run's labels), with a name for training_info.json.
         case examples([TrainingExample], source: String)
     }

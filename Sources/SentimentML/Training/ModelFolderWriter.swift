@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import SentimentCore
 
 /// Writes a trained model as a Hugging Face folder that `SentimentModel.load` and
 /// `AutoModelForSequenceClassification.from_pretrained` read unchanged: config.json (with id2label,

@@ -105,52 +105,37 @@ public final class TrainableModel {
         parameters = (lora?.parameters ?? []) + buildParameterList()
     }
 
+    /// The trainable tensors under their names (`ParameterNames`): the weights and their gradients are named by
+    /// the same walk over the same parts, so the two lists pair up. Frozen parts have no gradient and are left out.
     private func buildParameterList() -> [TrainableParameter] {
-        let cfg = config
-        let c = cfg.hiddenSize
-        let pre = cfg.family.rawValue + "."
-        var list: [TrainableParameter] = []
-        func add(_ name: String, _ shape: [Int], _ value: FloatBuffer, _ grad: FloatBuffer) {
-            precondition(value.count == grad.count && value.count == shape.reduce(1, *))
-            // HF Trainer.get_decay_parameter_names: no decay for biases and LayerNorm parameters.
-            let decays = !(name.hasSuffix("bias") || name.contains("LayerNorm"))
-            list.append(TrainableParameter(name: name, shape: shape, value: value, grad: grad, decays: decays))
-        }
-        func add(_ name: String, _ l: Linear, _ g: Linear) {
-            add(name + ".weight", [l.outFeatures, l.inFeatures], l.weight, g.weight)
-            add(name + ".bias", [l.outFeatures], l.bias, g.bias)
-        }
-        func add(_ name: String, _ n: LayerNormParams, _ g: LayerNormParams) {
-            add(name + ".weight", [c], n.weight, g.weight)
-            add(name + ".bias", [c], n.bias, g.bias)
-        }
+        var values = ParameterParts(), grads = ParameterParts()
         if let g = embeddingGrads {
-            let e = weights.embeddings, p = pre + "embeddings."
-            add(p + "word_embeddings.weight", [cfg.vocabSize, c], e.word, g.word)
-            add(p + "position_embeddings.weight", [cfg.maxPositionEmbeddings, c], e.position, g.position)
-            add(p + "token_type_embeddings.weight", [cfg.typeVocabSize, c], e.tokenType, g.tokenType)
-            add(p + "LayerNorm", e.norm, g.norm)
+            values.embeddings = weights.embeddings
+            grads.embeddings = g
         }
         for (i, layer) in weights.layers.enumerated() {
             guard let g = layerGrads[i] else { continue }
-            let p = pre + "encoder.layer.\(i)."
-            add(p + "attention.self.qkv", layer.qkv, g.qkv)
-            add(p + "attention.output.dense", layer.attnOut, g.attnOut)
-            add(p + "attention.output.LayerNorm", layer.attnNorm, g.attnNorm)
-            add(p + "intermediate.dense", layer.ffnUp, g.ffnUp)
-            add(p + "output.dense", layer.ffnDown, g.ffnDown)
-            add(p + "output.LayerNorm", layer.ffnNorm, g.ffnNorm)
+            values.layers.append((i, layer))
+            grads.layers.append((i, g))
         }
+        // The head as training holds it: RoBERTa dense + out_proj; BERT the pooler + classifier.
         switch weights.head {
         case .roberta?:
-            add("classifier.dense", head.dense, headGrads.dense)
-            add("classifier.out_proj", head.out, headGrads.out)
+            values.head = .roberta(dense: head.dense, outProj: head.out)
+            grads.head = .roberta(dense: headGrads.dense, outProj: headGrads.out)
         case .bert?:
-            add(pre + "pooler.dense", head.dense, headGrads.dense)
-            add("classifier", head.out, headGrads.out)
+            (values.pooler, values.head) = (head.dense, .bert(classifier: head.out))
+            (grads.pooler, grads.head) = (headGrads.dense, .bert(classifier: headGrads.out))
         case nil: break
         }
-        return list
+        let names = ParameterNames(family: config.family)
+        return zip(values.named(names), grads.named(names)).map { value, grad in
+            precondition(value.name == grad.name && value.buffer.count == grad.buffer.count
+                         && value.buffer.count == value.shape.reduce(1, *))
+            // HF Trainer.get_decay_parameter_names: no decay for biases and LayerNorm parameters.
+            let decays = !(value.name.hasSuffix("bias") || value.name.contains("LayerNorm"))
+            return TrainableParameter(name: value.name, shape: value.shape, value: value.buffer, grad: grad.buffer, decays: decays)
+        }
     }
 
     /// Clears every gradient. The word-embedding gradient is cleared row by row where forwardBackward

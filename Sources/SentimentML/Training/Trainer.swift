@@ -4,10 +4,13 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import SentimentCore
 
 /// What can stop a run. Each case says what happened and what to do.
 public enum TrainingError: Error, Equatable, CustomStringConvertible {
-    case badRecipe(option: String, reason: String)
+    /// A setting out of its range or at odds with the model; the description names the setting by its key, each
+    /// front end in its own words (`sentimentd finetune` by its flag).
+    case badSetting(TrainingSetting, reason: String)
     case noTrainingExamples
     case labelsDifferFromHead(folder: String, head: [String], requested: [String])
     case freezeTooMuch(layers: Int, requested: Int)
@@ -27,13 +30,13 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
                 ?? "; no checkpoint was written yet (try a lower --lr)"
         }
         switch self {
-        case let .badRecipe(option, reason): return "\(option) \(reason)"
+        case let .badSetting(setting, reason): return "training setting \(setting.key) \(reason)"
         case .noTrainingExamples: return "there are no training examples"
         case let .labelsDifferFromHead(folder, head, requested):
             return "\(folder): the checkpoint's head is trained for labels \(head) but \(requested) were asked for; "
                 + "pass --new-head to train a new head for them"
         case let .freezeTooMuch(layers, requested):
-            return "--freeze-layers \(requested): the model has \(layers) layers"
+            return "training setting freeze_layers is \(requested), but the model has \(layers) layers"
         case let .nonFiniteLoss(step, epoch, checkpoint):
             return "the training loss became NaN or infinite at step \(step) (epoch \(epoch)); training stopped" + resumeHint(checkpoint)
         case let .nonFiniteGradient(step, epoch, checkpoint):
@@ -185,7 +188,7 @@ public final class Trainer {
                 control: TrainingControl = TrainingControl(), observer: ((TrainingEvent) -> Void)? = nil) throws {
         try recipe.validate()
         if (recipe.method == .lora) != (base.lora != nil) {
-            throw TrainingError.badRecipe(option: "method", reason: recipe.method == .lora
+            throw TrainingError.badSetting(.method, reason: recipe.method == .lora
                 ? "lora needs a base loaded with FineTuneBase.loadForLoRA"
                 : "full cannot train a base loaded for LoRA")
         }
@@ -193,7 +196,7 @@ public final class Trainer {
             throw TrainingError.freezeTooMuch(layers: base.config.numLayers, requested: recipe.freezeLayers)
         }
         if case let .explicit(w) = recipe.classWeighting, w.count != base.config.numLabels {
-            throw TrainingError.badRecipe(option: "--class-weights",
+            throw TrainingError.badSetting(.classWeights,
                                           reason: "needs one weight per label (\(base.config.numLabels): \(base.config.id2label.joined(separator: ", ")))")
         }
         let used = recipe.subset.map { Array(train.prefix($0)) } ?? train

@@ -1,54 +1,5 @@
 import Foundation
-
-/// One parameter tensor by name, with the buffer that holds it (no copy).
-struct NamedBuffer {
-    let name: String
-    let shape: [Int]
-    let buffer: FloatBuffer
-}
-
-extension EncoderWeights {
-    /// Every parameter buffer of the model under the names `TrainableModel.parameters` uses (Hugging Face
-    /// names, the attention projections fused as `attention.self.qkv`), frozen ones included.
-    var namedBuffers: [NamedBuffer] {
-        let c = config.hiddenSize
-        let pre = config.family.rawValue + "."
-        var out: [NamedBuffer] = []
-        func add(_ name: String, _ shape: [Int], _ b: FloatBuffer) { out.append(NamedBuffer(name: name, shape: shape, buffer: b)) }
-        func add(_ name: String, _ l: Linear) {
-            add(name + ".weight", [l.outFeatures, l.inFeatures], l.weight)
-            add(name + ".bias", [l.outFeatures], l.bias)
-        }
-        func add(_ name: String, _ n: LayerNormParams) {
-            add(name + ".weight", [c], n.weight)
-            add(name + ".bias", [c], n.bias)
-        }
-        let e = pre + "embeddings."
-        add(e + "word_embeddings.weight", [config.vocabSize, c], embeddings.word)
-        add(e + "position_embeddings.weight", [config.maxPositionEmbeddings, c], embeddings.position)
-        add(e + "token_type_embeddings.weight", [config.typeVocabSize, c], embeddings.tokenType)
-        add(e + "LayerNorm", embeddings.norm)
-        for (i, layer) in layers.enumerated() {
-            let p = pre + "encoder.layer.\(i)."
-            add(p + "attention.self.qkv", layer.qkv)
-            add(p + "attention.output.dense", layer.attnOut)
-            add(p + "attention.output.LayerNorm", layer.attnNorm)
-            add(p + "intermediate.dense", layer.ffnUp)
-            add(p + "output.dense", layer.ffnDown)
-            add(p + "output.LayerNorm", layer.ffnNorm)
-        }
-        if let pooler { add(pre + "pooler.dense", pooler) }
-        switch head {
-        case let .roberta(dense, outProj)?:
-            add("classifier.dense", dense)
-            add("classifier.out_proj", outProj)
-        case let .bert(classifier)?:
-            add("classifier", classifier)
-        case nil: break
-        }
-        return out
-    }
-}
+import SentimentCore
 
 /// safetensors files written straight from FloatBuffers (no copy of the model into arrays), and read
 /// back into existing buffers. Same layout as `SafetensorsWriter` (F32, names sorted, header padded to 8).

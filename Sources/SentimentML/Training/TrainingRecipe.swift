@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// How the loss weighs the classes.
 public enum ClassWeighting: Sendable, Equatable, Codable {
@@ -41,20 +42,6 @@ public enum ClassWeighting: Sendable, Equatable, Codable {
         case .balanced: try c.encode("balanced")
         case let .explicit(w): try c.encode(w)
         }
-    }
-}
-
-/// What a run trains: every weight (`full`), or LoRA adapters and the head over a frozen base (`lora`).
-/// JSON: "full" / "lora"; a recipe written before the key existed decodes as `full`.
-public enum TrainingMethod: String, Sendable, Equatable, Codable, CaseIterable {
-    case full
-    case lora
-}
-
-extension KeyedDecodingContainer {
-    /// A missing `method` is `full` (recipes and checkpoints from before LoRA).
-    public func decode(_ type: TrainingMethod.Type, forKey key: Key) throws -> TrainingMethod {
-        try decodeIfPresent(type, forKey: key) ?? .full
     }
 }
 
@@ -104,71 +91,75 @@ public struct TrainingRecipe: Sendable, Equatable, Codable {
 
     public init() {}
 
-    /// Checks ranges; the messages name the command-line option.
+    /// Checks every setting against its range (`TrainingSetting`, shared with the config file, the RPC and the
+    /// command lines). The error names the setting; each front end says it in its own words (flag, key, field).
     public func validate() throws {
-        func bad(_ option: String, _ what: String) -> TrainingError { .badRecipe(option: option, reason: what) }
-        if epochs < 1 { throw bad("--epochs", "must be at least 1") }
-        if batchSize < 1 { throw bad("--batch-size", "must be at least 1") }
-        if gradientAccumulation < 1 { throw bad("--gradient-accumulation", "must be at least 1") }
-        if !(learningRate.isFinite && learningRate > 0) { throw bad("--lr", "must be a positive number") }
-        if maxLength < 3 { throw bad("--max-length", "must be at least 3 (two special tokens and one more)") }
-        if !(warmupRatio >= 0 && warmupRatio <= 1) { throw bad("--warmup-ratio", "must be between 0 and 1") }
-        if !(weightDecay.isFinite && weightDecay >= 0) { throw bad("--weight-decay", "must be >= 0") }
-        if !(maxGradNorm.isFinite && maxGradNorm >= 0) { throw bad("--max-grad-norm", "must be >= 0") }
-        if let s = subset, s < 1 { throw bad("--subset", "must be at least 1") }
-        if let d = dropout, !(d >= 0 && d < 1) { throw bad("--dropout", "must be in [0, 1)") }
-        if freezeLayers < 0 { throw bad("--freeze-layers", "must be >= 0") }
-        if let p = patience, p < 1 { throw bad("--patience", "must be at least 1") }
-        if bucketWindowBatches < 1 { throw bad("--bucket-window", "must be at least 1") }
-        if evalBatchSize < 1 { throw bad("--eval-batch-size", "must be at least 1") }
-        if checkpointEvery < 0 { throw bad("--checkpoint-every", "must be >= 0") }
-        if !(adamBeta1 >= 0 && adamBeta1 < 1 && adamBeta2 >= 0 && adamBeta2 < 1 && adamEpsilon > 0) {
-            throw bad("--adam-beta1/--adam-beta2/--adam-epsilon", "betas must be in [0, 1) and epsilon > 0")
+        func check(_ setting: TrainingSetting, _ value: Double?) throws {
+            if let value, let problem = setting.problem(value) { throw TrainingError.badSetting(setting, reason: problem) }
         }
+        try check(.epochs, Double(epochs))
+        try check(.batchSize, Double(batchSize))
+        try check(.gradientAccumulation, Double(gradientAccumulation))
+        try check(.learningRate, Double(learningRate))
+        try check(.maxLength, Double(maxLength))
+        try check(.warmupRatio, warmupRatio)
+        try check(.weightDecay, Double(weightDecay))
+        try check(.maxGradNorm, Double(maxGradNorm))
+        try check(.subset, subset.map(Double.init))
+        try check(.dropout, dropout.map(Double.init))
+        try check(.freezeLayers, Double(freezeLayers))
+        try check(.patience, patience.map(Double.init))
+        try check(.bucketWindow, Double(bucketWindowBatches))
+        try check(.evalBatchSize, Double(evalBatchSize))
+        try check(.checkpointEvery, Double(checkpointEvery))
+        try check(.adamBeta1, Double(adamBeta1))
+        try check(.adamBeta2, Double(adamBeta2))
+        try check(.adamEpsilon, Double(adamEpsilon))
         if case let .explicit(w) = classWeighting, w.contains(where: { !($0.isFinite && $0 >= 0) }) || !w.contains(where: { $0 > 0 }) {
-            throw bad("--class-weights", "weights must be finite, >= 0, and not all 0")
+            throw TrainingError.badSetting(.classWeights, reason: "must be finite, >= 0, and not all 0")
         }
         if method == .lora {
             if freezeEmbeddings || freezeLayers > 0 {
-                throw bad("--freeze-embeddings/--freeze-layers", "do not apply to method lora (the whole base is frozen; choose the adapted modules with lora.target_modules)")
+                throw TrainingError.badSetting(freezeEmbeddings ? .freezeEmbeddings : .freezeLayers,
+                    reason: "does not apply to method lora (the whole base is frozen; choose the adapted modules with lora target_modules)")
             }
             if let l = lora {
-                if l.r < 1 { throw bad("lora.r", "must be at least 1") }
-                if !(l.alpha.isFinite && l.alpha > 0) { throw bad("lora.alpha", "must be a positive number") }
-                if !(l.dropout >= 0 && l.dropout < 1) { throw bad("lora.dropout", "must be in [0, 1)") }
+                try check(.loraRank, Double(l.r))
+                try check(.loraAlpha, Double(l.alpha))
+                try check(.loraDropout, Double(l.dropout))
                 if l.targetModules.isEmpty || l.targetModules.contains(where: \.isEmpty) {
-                    throw bad("lora.target_modules", "must be a non-empty list of module names")
+                    throw TrainingError.badSetting(.loraTargetModules, reason: "must be a non-empty list of module names")
                 }
             }
         } else if lora != nil {
-            throw bad("lora", "settings are given but method is full (set method = \"lora\")")
+            throw TrainingError.badSetting(.lora, reason: "settings are given but method is full (set method = \"lora\")")
         }
     }
 
-    /// The options a resumed run must share with the run that wrote the checkpoint (everything that
+    /// The settings (by `TrainingSetting` key) a resumed run must share with the run that wrote the checkpoint (everything that
     /// shapes the optimisation); the others (evaluation batch size, checkpoint interval, patience) may change.
     public func resumeConflicts(with other: TrainingRecipe) -> [String] {
         var out: [String] = []
         func check<T: Equatable>(_ name: String, _ a: T, _ b: T) { if a != b { out.append("\(name): checkpoint \(b), now \(a)") } }
-        check("--epochs", epochs, other.epochs)
-        check("--batch-size", batchSize, other.batchSize)
-        check("--gradient-accumulation", gradientAccumulation, other.gradientAccumulation)
-        check("--lr", learningRate, other.learningRate)
-        check("--max-length", maxLength, other.maxLength)
-        check("--warmup-ratio", warmupRatio, other.warmupRatio)
-        check("--weight-decay", weightDecay, other.weightDecay)
-        check("--adam-beta1", adamBeta1, other.adamBeta1)
-        check("--adam-beta2", adamBeta2, other.adamBeta2)
-        check("--adam-epsilon", adamEpsilon, other.adamEpsilon)
-        check("--max-grad-norm", maxGradNorm, other.maxGradNorm)
-        check("--seed", seed, other.seed)
-        check("--subset", subset.map(String.init) ?? "all", other.subset.map(String.init) ?? "all")
-        check("--dropout", dropout.map { "\($0)" } ?? "config", other.dropout.map { "\($0)" } ?? "config")
-        check("--freeze-embeddings", freezeEmbeddings, other.freezeEmbeddings)
-        check("--freeze-layers", freezeLayers, other.freezeLayers)
-        check("--class-weights", "\(classWeighting)", "\(other.classWeighting)")
-        check("--bucket-window", bucketWindowBatches, other.bucketWindowBatches)
-        check("--normalize-tweets", normalizeTweets.map { "\($0)" } ?? "auto", other.normalizeTweets.map { "\($0)" } ?? "auto")
+        check("epochs", epochs, other.epochs)
+        check("batch_size", batchSize, other.batchSize)
+        check("gradient_accumulation", gradientAccumulation, other.gradientAccumulation)
+        check("learning_rate", learningRate, other.learningRate)
+        check("max_length", maxLength, other.maxLength)
+        check("warmup_ratio", warmupRatio, other.warmupRatio)
+        check("weight_decay", weightDecay, other.weightDecay)
+        check("adam_beta1", adamBeta1, other.adamBeta1)
+        check("adam_beta2", adamBeta2, other.adamBeta2)
+        check("adam_epsilon", adamEpsilon, other.adamEpsilon)
+        check("max_grad_norm", maxGradNorm, other.maxGradNorm)
+        check("seed", seed, other.seed)
+        check("subset", subset.map(String.init) ?? "all", other.subset.map(String.init) ?? "all")
+        check("dropout", dropout.map { "\($0)" } ?? "config", other.dropout.map { "\($0)" } ?? "config")
+        check("freeze_embeddings", freezeEmbeddings, other.freezeEmbeddings)
+        check("freeze_layers", freezeLayers, other.freezeLayers)
+        check("class_weights", "\(classWeighting)", "\(other.classWeighting)")
+        check("bucket_window", bucketWindowBatches, other.bucketWindowBatches)
+        check("normalize_tweets", normalizeTweets.map { "\($0)" } ?? "auto", other.normalizeTweets.map { "\($0)" } ?? "auto")
         check("method", method.rawValue, other.method.rawValue)
         if lora != other.lora {
             func text(_ l: LoRAConfig?) -> String {

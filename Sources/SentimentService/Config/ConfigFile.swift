@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 import Logging
 import TOMLKit
 
@@ -67,6 +68,20 @@ public enum ConfigFile {
             else if raw.type == .int, let v = raw.int { d = Double(v) }
             else { throw wrongType("a number") }
             guard d.isFinite, range.contains(d) else { throw bad("\(d) is out of range \(range.lowerBound)...\(range.upperBound)") }
+            return d
+        }
+
+        /// A training setting, checked against its one range (`TrainingSetting`, shared with the RPC and the
+        /// command lines); whole-number settings must be TOML integers.
+        func training(_ setting: TrainingSetting) throws -> Double {
+            let d: Double
+            if setting.range?.integersOnly == true {
+                guard raw.type == .int, let i = raw.int else { throw wrongType("an integer") }
+                d = Double(i)
+            } else if raw.type == .double, let v = raw.double { d = v }
+            else if raw.type == .int, let v = raw.int { d = Double(v) }
+            else { throw wrongType("a number") }
+            if let problem = setting.problem(d) { throw bad("\(raw.type == .int ? String(Int(d)) : "\(d)") \(problem)") }
             return d
         }
 
@@ -223,19 +238,19 @@ public enum ConfigFile {
         },
         Setting(table: "training", key: "method") { c, v, _ in
             let s = try v.string()
-            guard ["full", "lora"].contains(s) else { throw v.bad("\"\(s)\" is not a method (use \"full\" or \"lora\")") }
+            guard TrainingMethod(rawValue: s) != nil else { throw v.bad("\"\(s)\" is not a method (use \"full\" or \"lora\")") }
             c.training.method = s
         },
-        Setting(table: "training", key: "lora_rank") { c, v, _ in c.training.loraRank = try v.int(in: 1...1024) },
-        Setting(table: "training", key: "lora_alpha") { c, v, _ in c.training.loraAlpha = try v.double(in: 1e-6...1e6) },
-        Setting(table: "training", key: "lora_dropout") { c, v, _ in c.training.loraDropout = try v.double(in: 0...0.99) },
-        Setting(table: "training", key: "epochs") { c, v, _ in c.training.epochs = try v.int(in: 1...100) },
-        Setting(table: "training", key: "batch_size") { c, v, _ in c.training.batchSize = try v.int(in: 1...4096) },
-        Setting(table: "training", key: "learning_rate") { c, v, _ in c.training.learningRate = try v.double(in: 1e-9...1) },
-        Setting(table: "training", key: "max_length") { c, v, _ in c.training.maxLength = try v.int(in: 3...8192) },
-        Setting(table: "training", key: "warmup_ratio") { c, v, _ in c.training.warmupRatio = try v.double(in: 0...1) },
-        Setting(table: "training", key: "weight_decay") { c, v, _ in c.training.weightDecay = try v.double(in: 0...10) },
-        Setting(table: "training", key: "replay_ratio") { c, v, _ in c.training.replayRatio = try v.double(in: 0...100) },
+        Setting(table: "training", key: "lora_rank") { c, v, _ in c.training.loraRank = Int(try v.training(.loraRank)) },
+        Setting(table: "training", key: "lora_alpha") { c, v, _ in c.training.loraAlpha = try v.training(.loraAlpha) },
+        Setting(table: "training", key: "lora_dropout") { c, v, _ in c.training.loraDropout = try v.training(.loraDropout) },
+        Setting(table: "training", key: "epochs") { c, v, _ in c.training.epochs = Int(try v.training(.epochs)) },
+        Setting(table: "training", key: "batch_size") { c, v, _ in c.training.batchSize = Int(try v.training(.batchSize)) },
+        Setting(table: "training", key: "learning_rate") { c, v, _ in c.training.learningRate = try v.training(.learningRate) },
+        Setting(table: "training", key: "max_length") { c, v, _ in c.training.maxLength = Int(try v.training(.maxLength)) },
+        Setting(table: "training", key: "warmup_ratio") { c, v, _ in c.training.warmupRatio = try v.training(.warmupRatio) },
+        Setting(table: "training", key: "weight_decay") { c, v, _ in c.training.weightDecay = try v.training(.weightDecay) },
+        Setting(table: "training", key: "replay_ratio") { c, v, _ in c.training.replayRatio = try v.training(.replayRatio) },
         Setting(table: "training", key: "gate_tolerance") { c, v, _ in c.training.gateTolerance = try v.double(in: 0...1) },
         Setting(table: "training", key: "min_eval_labels") { c, v, _ in c.training.minEvalLabels = try v.int(in: 1...10_000_000) },
         Setting(table: "training", key: "nice") { c, v, _ in c.training.nice = try v.int(in: 0...19) },

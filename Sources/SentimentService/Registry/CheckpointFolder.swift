@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,9 +27,7 @@ public struct CheckpointFolder: Sendable, Equatable {
     /// The folder's own modification time (ns); orders arrivals found in one scan.
     public let modifiedNanoseconds: Int64
 
-    public static let manifestName = "sentimentd.json"
-
-    public var hasManifest: Bool { files.contains { $0.name == Self.manifestName } }
+    public var hasManifest: Bool { files.contains { $0.name == CheckpointManifest.fileName } }
 
     /// Whether `name` is a version directory name the registry considers (dot-directories such as `.staging`
     /// are the daemon's own work areas).
@@ -63,7 +62,7 @@ public struct CheckpointFolder: Sendable, Equatable {
                               inode: UInt64(info.st_ino)))
         }
         files.sort { $0.name < $1.name }
-        var hasher = SHA256Digest()
+        var hasher = SHA256Hasher()
         for file in files {
             hasher.update("\(file.name)\t\(file.size)\t\(file.modifiedNanoseconds)\t\(file.inode)\n")
         }

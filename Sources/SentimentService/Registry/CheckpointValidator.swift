@@ -1,5 +1,6 @@
 import Foundation
 import SentimentML
+import SentimentCore
 
 /// A folder that passed validation, with its model loaded.
 struct ValidatedCheckpoint: Sendable {
@@ -36,11 +37,11 @@ struct CheckpointValidator: Sendable {
     func checkFiles(_ folder: CheckpointFolder) throws -> String? {
         guard !folder.files.isEmpty else { throw CheckpointRejection.empty(path: folder.url.path) }
         guard folder.hasManifest else { return nil }
-        let manifestURL = folder.url.appendingPathComponent(CheckpointFolder.manifestName)
+        let manifestURL = folder.url.appendingPathComponent(CheckpointManifest.fileName)
         let manifest = try CheckpointManifest.read(at: manifestURL)
         try manifest.verify(folder)
         do {
-            return try SHA256Digest.hex(ofFileAt: manifestURL)
+            return try SHA256Hasher.hex(ofFileAt: manifestURL)
         } catch {
             throw CheckpointRejection.unreadable(path: manifestURL.path, reason: error.localizedDescription)
         }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SentimentML
 import SentimentStore
+import SentimentCore
 #if canImport(Glibc)
 import Glibc
 #endif

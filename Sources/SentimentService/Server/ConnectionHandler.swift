@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import SentimentProtocol
+import SentimentCore
 
 /// Sent down a connection's pipeline when the daemon starts draining.
 struct DrainConnectionEvent {}
@@ -115,7 +116,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private static func textCount(_ params: RPCValue?) -> Int {
+    private static func textCount(_ params: JSONValue?) -> Int {
         if case let .object(o)? = params, case let .array(a)? = o["texts"] { return a.count }
         return 0
     }

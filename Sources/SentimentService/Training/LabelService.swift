@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SentimentProtocol
 import SentimentStore
+import SentimentCore
 
 /// labels.add, labels.import.*, labels.stats: checks every item against the configured label set and the text
 /// limits, then writes through `LabelStore` (one transaction per request or per committed import).

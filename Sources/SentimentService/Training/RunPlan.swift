@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 import SentimentML
 import SentimentProtocol
 
@@ -22,8 +23,8 @@ struct RunPlan: Codable, Equatable {
         case loraDropout = "lora_dropout"
     }
 
-    /// Configuration values, overridden field by field by `overrides`; checked here so a bad override is an
-    /// error for the caller of `train`, not a failed run.
+    /// Configuration values, overridden field by field by `overrides`; checked here (against `TrainingSetting`'s
+    /// ranges, the config file's too) so a bad override is an error for the caller of `train`, not a failed run.
     static func resolve(_ settings: TrainingSettings, labels: [String], overrides: RunRecipe?) throws -> RunPlan {
         let o = overrides ?? RunRecipe()
         let recipe = RunRecipe(
@@ -32,15 +33,21 @@ struct RunPlan: Codable, Equatable {
             maxLength: o.maxLength ?? settings.maxLength, warmupRatio: o.warmupRatio ?? settings.warmupRatio,
             weightDecay: o.weightDecay ?? settings.weightDecay, replayRatio: o.replayRatio ?? settings.replayRatio,
             seed: o.seed)
-        func bad(_ field: String, _ reason: String) -> RPCError { .invalidParams("train: recipe.\(field) \(reason)") }
-        if let m = recipe.method, !["full", "lora"].contains(m) { throw bad("method", "must be \"full\" or \"lora\", not \"\(m)\"") }
-        if let e = recipe.epochs, !(1...100).contains(e) { throw bad("epochs", "must be 1...100") }
-        if let b = recipe.batchSize, !(1...4096).contains(b) { throw bad("batch_size", "must be 1...4096") }
-        if let lr = recipe.learningRate, !(lr.isFinite && lr > 0 && lr <= 1) { throw bad("learning_rate", "must be in (0, 1]") }
-        if let l = recipe.maxLength, !(3...8192).contains(l) { throw bad("max_length", "must be 3...8192") }
-        if let w = recipe.warmupRatio, !(w >= 0 && w <= 1) { throw bad("warmup_ratio", "must be in [0, 1]") }
-        if let w = recipe.weightDecay, !(w >= 0 && w <= 10) { throw bad("weight_decay", "must be in [0, 10]") }
-        if let r = recipe.replayRatio, !(r >= 0 && r <= 100) { throw bad("replay_ratio", "must be in [0, 100]") }
+        func check(_ setting: TrainingSetting, _ value: Double?) throws {
+            if let value, let problem = setting.problem(value) {
+                throw RPCError.invalidParams("train: recipe.\(setting.key) \(problem)")
+            }
+        }
+        if let m = recipe.method, TrainingMethod(rawValue: m) == nil {
+            throw RPCError.invalidParams("train: recipe.method must be \"full\" or \"lora\", not \"\(m)\"")
+        }
+        try check(.epochs, recipe.epochs.map(Double.init))
+        try check(.batchSize, recipe.batchSize.map(Double.init))
+        try check(.learningRate, recipe.learningRate)
+        try check(.maxLength, recipe.maxLength.map(Double.init))
+        try check(.warmupRatio, recipe.warmupRatio)
+        try check(.weightDecay, recipe.weightDecay)
+        try check(.replayRatio, recipe.replayRatio)
         return RunPlan(recipe: recipe, labels: labels, gateTolerance: settings.gateTolerance,
                        minEvalLabels: settings.minEvalLabels, loraRank: settings.loraRank, loraAlpha: settings.loraAlpha,
                        loraDropout: settings.loraDropout)

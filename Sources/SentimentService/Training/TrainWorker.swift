@@ -4,6 +4,7 @@ import Logging
 import SentimentML
 import SentimentProtocol
 import SentimentStore
+import SentimentCore
 
 /// What `sentimentd train-worker` is started with (the daemon passes every path; the worker reads no config).
 public struct TrainWorkerOptions: Sendable {
@@ -305,7 +306,7 @@ public enum TrainWorker {
         let env = ProcessInfo.processInfo.environment
         guard env["SENTIMENTD_TEST_WORKER_PAUSE"] == point else { return }
         if let file = env["SENTIMENTD_TEST_WORKER_PAUSE_FILE"] {
-            FileManager.default.createFile(atPath: file, contents: Data(point.utf8))
+            _ = FileManager.default.createFile(atPath: file, contents: Data(point.utf8))  // the test polls for it
         }
         while true { sleep(3600) }
     }

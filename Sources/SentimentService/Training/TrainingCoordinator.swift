@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SentimentProtocol
 import SentimentStore
+import SentimentCore
 
 /// Starts training runs (on the schedule, or on `train`), one at a time, each in a child process
 /// (`sentimentd train-worker`), watches it, cancels it, and after a restart puts every unfinished run into a
@@ -92,7 +93,7 @@ final class TrainingCoordinator: @unchecked Sendable {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: modelsDirectory.path) else { return out }
         for name in names where !name.hasPrefix(".") {
-            let url = modelsDirectory.appendingPathComponent(name).appendingPathComponent(CheckpointManifest.manifestName)
+            let url = modelsDirectory.appendingPathComponent(name).appendingPathComponent(CheckpointManifest.fileName)
             if let m = try? CheckpointManifest.read(at: url), let run = m.run { out[Int64(run)] = name }
         }
         return out

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 @testable import SentimentHub
+import SentimentCore
 
 /// A repository as the fake hub serves it.
 struct FixtureRepository {

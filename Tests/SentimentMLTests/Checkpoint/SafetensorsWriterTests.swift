@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import XCTest
 @testable import SentimentML
+import SentimentCore
 
 final class SafetensorsWriterTests: XCTestCase {
     typealias F = CheckpointFixtures

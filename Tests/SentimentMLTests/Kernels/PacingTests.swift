@@ -41,7 +41,7 @@ final class PacingTests: XCTestCase {
 
     /// A paced model load reads the same weights as an unpaced one.
     func testPacedLoad_readsTheSameWeights() throws {
-        let folder = try ModelFixtures.folder("tiny-roberta")
+        let folder = ModelFixtures.folder("tiny-roberta")
         let plain = try SentimentModel.load(folder: folder, options: ModelLoadOptions(packWeights: false))
         let paced = try Pacing.run(pause: 0.5) {
             try SentimentModel.load(folder: folder, options: ModelLoadOptions(packWeights: false))

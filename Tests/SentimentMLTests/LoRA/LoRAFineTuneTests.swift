@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SentimentML
+import SentimentCore
 
 /// FineTuneJob with method lora: new adapters over a model folder, adapters trained further over
 /// their base, PEFT output folders that reload to the in-memory model's logits, resumable runs, and
@@ -140,8 +141,8 @@ final class LoRAFineTuneTests: XCTestCase {
         var other = job(dir, base: first, out: "third", recipe: recipe(epochs: 1, r: 8))
         other.baseResolver = { _ in self.tinyRoberta }
         XCTAssertThrowsError(try other.run()) { error in
-            guard case let .badRecipe(option, reason)? = error as? TrainingError else { return XCTFail("\(error)") }
-            XCTAssertEqual(option, "lora")
+            guard case let .badSetting(setting, reason)? = error as? TrainingError else { return XCTFail("\(error)") }
+            XCTAssertEqual(setting, .lora)
             XCTAssertTrue(reason.contains("r 8 (the adapter's: 4)"), reason)
         }
         // A base that cannot be found is an error naming it.
@@ -243,10 +244,15 @@ final class LoRAFineTuneTests: XCTestCase {
 
         var bad = lora
         bad.freezeLayers = 1
-        XCTAssertThrowsError(try bad.validate()) { XCTAssertTrue("\($0)".contains("--freeze-layers"), "\($0)") }
+        XCTAssertThrowsError(try bad.validate()) {
+            guard case let .badSetting(setting, reason)? = $0 as? TrainingError else { return XCTFail("\($0)") }
+            XCTAssertEqual(setting, .freezeLayers)
+            XCTAssertTrue(reason.contains("does not apply to method lora"), reason)
+            XCTAssertFalse("\($0)".contains("--"), "library messages name no command-line flag: \($0)")
+        }
         bad = lora
         bad.lora?.dropout = 1
-        XCTAssertThrowsError(try bad.validate()) { XCTAssertEqual($0 as? TrainingError, .badRecipe(option: "lora.dropout", reason: "must be in [0, 1)")) }
+        XCTAssertThrowsError(try bad.validate()) { XCTAssertEqual($0 as? TrainingError, .badSetting(.loraDropout, reason: "must be in [0, 1)")) }
         var fullWithLoRA = TrainingRecipe()
         fullWithLoRA.lora = LoRAConfig()
         XCTAssertThrowsError(try fullWithLoRA.validate()) { XCTAssertTrue("\($0)".contains("method is full"), "\($0)") }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SentimentML
+import SentimentCore
 
 /// Fixtures/lora/ (tools/fixtures_lora.py): PEFT adapters over the tiny models with peft's logits
 /// and gradients.

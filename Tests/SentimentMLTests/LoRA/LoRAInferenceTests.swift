@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SentimentML
+import SentimentCore
 
 /// PEFT adapter folders: reading adapter_config.json and adapter_model.safetensors as peft writes
 /// them, the unmerged forward pass against peft's logits, buffer sharing with the base, and the

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SentimentML
+import SentimentCore
 
 /// Small synthetic sentiment data that a tiny model can learn a little of in a few epochs.
 enum SyntheticData {
@@ -285,7 +286,7 @@ final class TrainerTests: XCTestCase {
         other.recipe.batchSize = 4
         XCTAssertThrowsError(try other.run()) { error in
             guard case let .checkpointMismatch(_, reasons)? = error as? TrainingError else { return XCTFail("\(error)") }
-            XCTAssertTrue(reasons.contains { $0.hasPrefix("--batch-size: checkpoint 8, now 4") }, "\(reasons)")
+            XCTAssertTrue(reasons.contains { $0.hasPrefix("batch_size: checkpoint 8, now 4") }, "\(reasons)")
         }
         var otherData = a
         otherData.resume = true
@@ -305,21 +306,42 @@ final class TrainerTests: XCTestCase {
 
     func testNaNLoss_stopsNamingTheStepAndKeepsTheLastGoodCheckpoint() throws {
         let dir = TemporaryDirectory()
-        var r = recipe(epochs: 2, lr: 1e30)   // one AdamW step of ~1e30 per weight: the next forward overflows
+        var r = recipe(epochs: 2)
         r.warmupRatio = 0
         r.checkpointEvery = 1
-        let j = job(dir, recipe: r)
-        XCTAssertThrowsError(try j.run()) { error in
+        // Weights that overflow the next forward pass: as a learning rate far past the allowed range once made them
+        // (every training setting now has a range, so the test breaks the weights itself), right after step 1's
+        // checkpoint is written.
+        let base = try FineTuneBase.load(folder: tinyRoberta, seed: r.seed)
+        let work = dir.url.appendingPathComponent("work-out")
+        var poisoned = false
+        let trainer = try Trainer(base: base, recipe: r, train: SyntheticData.examples(64),
+                                  validation: SyntheticData.examples(24, offset: 1000), workDirectory: work) { event in
+            guard case .checkpoint(_, step: 1) = event, !poisoned, case let .roberta(_, outProj)? = base.weights.head else { return }
+            poisoned = true
+            outProj.weight.pointer.update(repeating: .greatestFiniteMagnitude, count: outProj.weight.count)
+        }
+        XCTAssertThrowsError(try trainer.run()) { error in
             guard case let .nonFiniteLoss(step, epoch, checkpoint)? = error as? TrainingError else {
                 return XCTFail("expected nonFiniteLoss, got \(error)")
             }
             XCTAssertEqual(step, 2, "step 1 used sane weights; step 2 sees the overflow")
             XCTAssertEqual(epoch, 1)
-            XCTAssertEqual(checkpoint, j.resolvedWorkDirectory.appendingPathComponent("checkpoint.safetensors").path)
+            XCTAssertEqual(checkpoint, work.appendingPathComponent("checkpoint.safetensors").path)
             XCTAssertTrue("\(error)".contains("at step 2"), "\(error)")
         }
-        let (state, _) = try TrainingCheckpoint.load(directory: j.resolvedWorkDirectory)
+        XCTAssertTrue(poisoned)
+        let (state, _) = try TrainingCheckpoint.load(directory: work)
         XCTAssertEqual(state.step, 1, "the checkpoint is the last good one, from before the failing step")
+    }
+
+    /// A learning rate outside the one range of the setting never reaches training.
+    func testLearningRateOutsideItsRange_isRefusedBeforeTraining() throws {
+        let dir = TemporaryDirectory()
+        let j = job(dir, recipe: recipe(epochs: 2, lr: 1e30))
+        XCTAssertThrowsError(try j.run()) { error in
+            XCTAssertEqual(error as? TrainingError, .badSetting(.learningRate, reason: "must be in (0, 1]"))
+        }
         XCTAssertFalse(FileManager.default.fileExists(atPath: j.outputFolder.path))
     }
 

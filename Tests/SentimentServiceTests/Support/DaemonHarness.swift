@@ -313,11 +313,16 @@ func concurrently(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
 /// Runs the real sentimentctl against `socket`; returns its exit status, stdout and stderr.
 func runSentimentctl(_ args: [String], socket: String, stdin: String? = nil,
                      environment extra: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    try runExecutable("sentimentctl", args, stdin: stdin, environment: extra.merging(["SENTIMENTD_SOCKET": socket]) { n, _ in n })
+}
+
+/// Runs one of the built executables to its end; returns its exit status, stdout and stderr.
+func runExecutable(_ name: String, _ args: [String], stdin: String? = nil,
+                   environment extra: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
-    p.executableURL = try TestPaths.executable("sentimentctl")
+    p.executableURL = try TestPaths.executable(name)
     p.arguments = args
     var env = ProcessInfo.processInfo.environment
-    env["SENTIMENTD_SOCKET"] = socket
     env.merge(extra) { _, n in n }
     p.environment = env
     let out = Pipe(), err = Pipe(), input = Pipe()

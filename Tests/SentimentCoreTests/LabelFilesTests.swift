@@ -1,5 +1,5 @@
 import Foundation
-@testable import SentimentProtocol
+@testable import SentimentCore
 import XCTest
 
 final class LabelFilesTests: XCTestCase {
@@ -141,14 +141,27 @@ final class LabelFilesTests: XCTestCase {
     }
 
     func testJSONArray_aFileThatIsNotAnArrayIsOneProblemAtLineOne() throws {
-        for (name, text) in [("object.json", "\n{\"text\": \"a\", \"label\": 1}\n"),
-                             ("lines.json", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 2}\n"),
-                             ("empty.json", "   \n")] {
+        for (name, text) in [("number.json", "\n42\n"), ("string.json", "\"text\""), ("empty.json", "   \n")] {
             let file = try LabelFile.read(path: try write(name, text))
             XCTAssertEqual(file.items, [], name)
             XCTAssertEqual(file.problems.count, 1, name)
             XCTAssertEqual(file.problems.first?.line, 1, name)
             XCTAssertTrue(file.problems.first?.reason.contains("not a JSON array") == true, "\(name): \(file.problems)")
+        }
+    }
+
+    /// The one behaviour both commands changed to: objects one after another in a .json file are JSON Lines in the
+    /// wrong file, an error for the whole file that says how to read it, never guessed into JSON Lines.
+    func testJSONArray_objectsInAJSONFileAreAnErrorThatSaysToUseJSONL() throws {
+        for (name, text) in [("object.json", "\n{\"text\": \"a\", \"label\": 1}\n"),
+                             ("lines.json", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 2}\n")] {
+            let path = try write(name, text)
+            XCTAssertThrowsError(try LabelFile.read(path: path), name) { error in
+                XCTAssertEqual(error as? LabelFileError, .jsonLinesInJSONFile(path: path))
+                XCTAssertTrue("\(error)".contains("--format jsonl"), "\(error)")
+            }
+            XCTAssertEqual(try LabelFile.read(path: path, format: .jsonl).items.map(\.text).first, "a",
+                           "the same file given as jsonl is read")
         }
     }
 
@@ -364,47 +377,36 @@ final class LabelFilesTests: XCTestCase {
         XCTAssertEqual(LabelFile.firstInvalidUTF8Offset([0x80]), 0)                    // a lone continuation byte
     }
 
-    // MARK: Import chunks
-
-    private func requestLine(_ chunk: LabelImportChunk) throws -> Int {
-        let params = LabelsImportChunkMethod.Params(importID: Int64.max, items: chunk.items,
-                                                    problems: chunk.problems.isEmpty ? nil : chunk.problems)
-        return try RPCRequest(LabelsImportChunkMethod.self, id: .int(Int64.max), params: params).encodedLine().count
+    func testJSON_aKeyGivenTwiceIsAProblem() throws {
+        let path = try write("dup.jsonl", """
+        {"text": "a", "label": 0, "label": 1}
+        {"text": "b", "label": 2, "meta": {"label": 1, "label": 2}}
+        """)
+        let file = try LabelFile.read(path: path)
+        XCTAssertEqual(problemLines(file), [1])
+        assertProblem(file, line: 1, contains: "\"label\" appears twice")
+        XCTAssertEqual(file.items, [LabelItem(text: "b", label: .index(2), line: 2)], "nested objects' keys are their own")
     }
 
-    func testImportChunks_keepOrderRespectBothLimitsAndCarryProblemsFirst() throws {
-        let awkward = ["plain", "quotes \" and \\ backslashes", "control \u{01}\u{1F} and\nnewline", "emoji 😀 and é",
-                       String(repeating: "long text ", count: 300)]
-        let items = (0..<500).map { i in
-            LabelItem(text: awkward[i % awkward.count] + " \(i)",
-                      label: i % 3 == 0 ? .index(i % 3) : .name(i % 2 == 0 ? "positive" : "a-rather-long-label-name"), line: i + 1)
+    /// RFC 4180 records (moved with the reader from finetune's former CSVReader tests).
+    func testCSVRecords_edgeCases() {
+        func records(_ s: String) -> [LabelFile.CSVRecords.Record] {
+            var reader = LabelFile.CSVRecords(Array(s.utf8)[...])
+            var out: [LabelFile.CSVRecords.Record] = []
+            while let record = reader.next() { if !record.isBlank { out.append(record) } }
+            return out
         }
-        let problems = (0..<30).map { LabelProblem(line: 1000 + $0, reason: "\"label\" is missing \u{7}") }
-        for (maxItems, maxBytes) in [(64, 16_384), (500, 65_536), (7, 1 << 20), (1, 4_096)] {
-            let chunks = LabelImportChunk.plan(items: items, problems: problems, maxItems: maxItems, maxBytes: maxBytes)
-            XCTAssertEqual(chunks.flatMap(\.items), items, "items kept in order (\(maxItems), \(maxBytes))")
-            XCTAssertEqual(chunks.flatMap(\.problems), problems, "problems kept in order")
-            XCTAssertTrue(chunks.allSatisfy { $0.items.count <= maxItems && $0.problems.count <= maxItems })
-            for (i, chunk) in chunks.enumerated() {
-                let bytes = try requestLine(chunk)
-                XCTAssertLessThanOrEqual(bytes, maxBytes, "chunk \(i) of plan (\(maxItems), \(maxBytes)) is \(bytes) bytes")
-            }
-            if maxItems >= problems.count {
-                XCTAssertEqual(chunks[0].problems, problems, "all problems in the first chunk when they fit")
-            }
-        }
-        // Not wasteful either: with a generous byte limit the item limit decides.
-        XCTAssertEqual(LabelImportChunk.plan(items: items, problems: [], maxItems: 64, maxBytes: 1 << 20).map(\.items.count),
-                       Array(repeating: 64, count: 7) + [52])
-    }
-
-    func testImportChunks_anItemTooBigAloneStillGoesAndProblemsWithoutItemsAreSent() {
-        let huge = LabelItem(text: String(repeating: "x", count: 10_000), label: .index(0), line: 1)
-        let small = LabelItem(text: "small", label: .index(1), line: 2)
-        let chunks = LabelImportChunk.plan(items: [huge, small], problems: [], maxItems: 10, maxBytes: 1_000)
-        XCTAssertEqual(chunks.map(\.items), [[huge], [small]])
-
-        let onlyProblems = LabelImportChunk.plan(items: [], problems: [LabelProblem(line: 3, reason: "bad")], maxItems: 10, maxBytes: 1_000)
-        XCTAssertEqual(onlyProblems, [LabelImportChunk(items: [], problems: [LabelProblem(line: 3, reason: "bad")])])
+        func fields(_ s: String) -> [[String]] { records(s).map(\.fields) }
+        XCTAssertEqual(fields("a,b\n1,\n,2"), [["a", "b"], ["1", ""], ["", "2"]])
+        XCTAssertEqual(fields("a,b\n\"x\",\"\""), [["a", "b"], ["x", ""]])
+        XCTAssertEqual(fields("a,b\n\"x,\ny\",z\n"), [["a", "b"], ["x,\ny", "z"]])
+        XCTAssertEqual(fields("a\r\n\r\n\r\nb\r\n"), [["a"], ["b"]])
+        XCTAssertEqual(fields("a,\"b\",\n"), [["a", "b", ""]])
+        let open = records("a,b\n\"open,x\n")
+        XCTAssertEqual(open.last?.line, 2)
+        XCTAssertTrue(open.last?.problem?.contains("opened on line 2 is never closed") == true, "\(open)")
+        let after = records("a,b\n\n\"x\"y,z\n")
+        XCTAssertEqual(after.last?.line, 3)
+        XCTAssertTrue(after.last?.problem?.contains("after the closing quote") == true, "\(after)")
     }
 }

@@ -1,56 +1,8 @@
 import Foundation
+import SentimentCore
 
-/// Any JSON value, as read from or written to the wire.
-///
-/// The envelope of a request is read into this type first, so that a line that is not JSON (parse error)
-/// and a line that is JSON but not a request (invalid request) get different, precise answers; the
-/// `params` member is then decoded into the method's own `Params` type.
-public enum RPCValue: Sendable, Equatable, Codable {
-    case null
-    case bool(Bool)
-    case int(Int64)
-    case double(Double)
-    case string(String)
-    case array([RPCValue])
-    case object([String: RPCValue])
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null; return }
-        if let b = try? c.decode(Bool.self) { self = .bool(b); return }
-        if let i = try? c.decode(Int64.self) { self = .int(i); return }
-        if let d = try? c.decode(Double.self) { self = .double(d); return }
-        if let s = try? c.decode(String.self) { self = .string(s); return }
-        if let a = try? c.decode([RPCValue].self) { self = .array(a); return }
-        if let o = try? c.decode([String: RPCValue].self) { self = .object(o); return }
-        throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a JSON value")
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .null: try c.encodeNil()
-        case let .bool(b): try c.encode(b)
-        case let .int(i): try c.encode(i)
-        case let .double(d): try c.encode(d)
-        case let .string(s): try c.encode(s)
-        case let .array(a): try c.encode(a)
-        case let .object(o): try c.encode(o)
-        }
-    }
-
-    /// The JSON type name, for error messages ("params must be an object, not an array").
-    public var typeName: String {
-        switch self {
-        case .null: return "null"
-        case .bool: return "a boolean"
-        case .int, .double: return "a number"
-        case .string: return "a string"
-        case .array: return "an array"
-        case .object: return "an object"
-        }
-    }
-
+/// The wire's JSON values are SentimentCore's `JSONValue`; the protocol's coders (ISO 8601 dates) convert them.
+extension JSONValue {
     /// Decodes a typed value from this JSON value.
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         let data = try RPCCoding.encoder().encode(self)
@@ -60,7 +12,7 @@ public enum RPCValue: Sendable, Equatable, Codable {
     /// The JSON value of an encodable Swift value.
     public init<T: Encodable>(encoding value: T) throws {
         let data = try RPCCoding.encoder().encode(value)
-        self = try RPCCoding.decoder().decode(RPCValue.self, from: data)
+        self = try RPCCoding.decoder().decode(JSONValue.self, from: data)
     }
 }
 

@@ -2,6 +2,12 @@ import Foundation
 
 // MARK: - Label files
 //
+// One reader for every labelled-data file, shared by `sentimentctl import` (which streams the items to the
+// daemon) and `sentimentd finetune` (which trains on them). The rules are the ones `sentimentctl import`
+// documents: `.jsonl` (or `.ndjson`) is JSON Lines, `.json` is one JSON array (the guide's `custom_data.json`; JSON
+// Lines content in a `.json` file is an error that says to read it as jsonl), `.csv` has a header row naming
+// `text` and `label`, and a TweetEval pair is `X_text.txt` + `X_labels.txt`, named by either file.
+//
 // `sentimentctl import` reads a file into `LabelItem`s here and streams them to the daemon (which never opens
 // client paths). Each item keeps the 1-based line it came from; a line that cannot be parsed becomes a
 // `LabelProblem` with the same numbering, so that the daemon's own rejections and the client's read alike.
@@ -15,6 +21,71 @@ import Foundation
 //
 // What the parser checks is syntax and field types only. Whether a label name or index exists, and whether a
 // text is empty or too long, is the daemon's call: it knows the label set and its limits.
+
+/// A label as a client may give it: a name ("positive") or a class index (2), both checked against the
+/// daemon's label set.
+public enum LabelValue: Codable, Sendable, Equatable, CustomStringConvertible {
+    case name(String)
+    case index(Int)
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let i = try? c.decode(Int.self) { self = .index(i); return }
+        if let s = try? c.decode(String.self) { self = .name(s); return }
+        throw DecodingError.dataCorruptedError(in: c, debugDescription: "a label is a name (string) or a class index (integer)")
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case let .name(s): try c.encode(s)
+        case let .index(i): try c.encode(i)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .name(s): return "\"\(s)\""
+        case let .index(i): return "\(i)"
+        }
+    }
+}
+
+/// One labelled text. `line` is where it came from in an imported file (1-based), for error reports.
+public struct LabelItem: Codable, Sendable, Equatable {
+    public var text: String
+    public var label: LabelValue
+    public var line: Int?
+    public init(text: String, label: LabelValue, line: Int? = nil) {
+        self.text = text
+        self.label = label
+        self.line = line
+    }
+}
+
+/// An item that was not applied, and why.
+public struct LabelProblem: Codable, Sendable, Equatable {
+    /// The file line (imports) or the item index (labels.add).
+    public var line: Int
+    public var reason: String
+    public init(line: Int, reason: String) {
+        self.line = line
+        self.reason = reason
+    }
+}
+
+/// The label-file formats (`sentimentctl import` and `sentimentd finetune` read them alike; the daemon never opens
+/// client paths, the client parses the file and sends the items).
+public enum LabelFileFormat: String, Codable, Sendable, CaseIterable {
+    /// One JSON object per line: {"text": ..., "label": name or index}.
+    case jsonl
+    /// The guide's custom_data.json: a JSON array of {"text": ..., "label": ...}.
+    case json
+    /// CSV with a header row naming `text` and `label` columns (RFC 4180 quoting).
+    case csv
+    /// TweetEval: `X_text.txt` and `X_labels.txt`, one item per line, labels as class indexes.
+    case tweeteval
+}
 
 /// A user's label file that cannot be read at all (as opposed to single lines that cannot be parsed, which are
 /// `LabelProblem`s).
@@ -30,6 +101,8 @@ public enum LabelFileError: Error, Sendable, Equatable, CustomStringConvertible 
     case tweetEvalLineCounts(textPath: String, textLines: Int, labelsPath: String, labelLines: Int)
     /// No header row, or the header lacks (or repeats) the `text` or `label` column.
     case csvHeader(path: String, reason: String)
+    /// A file read as a JSON array (`.json`) that holds JSON objects one after the other (JSON Lines).
+    case jsonLinesInJSONFile(path: String)
 
     public var description: String {
         switch self {
@@ -50,6 +123,10 @@ public enum LabelFileError: Error, Sendable, Equatable, CustomStringConvertible 
                 + "line per item, in the same order"
         case let .csvHeader(path, reason):
             return "\(path): \(reason)"
+        case let .jsonLinesInJSONFile(path):
+            // Both commands that read label files (sentimentctl import, sentimentd finetune) take --format.
+            return "\(path) holds JSON objects one after another (JSON Lines), but a .json file is read as one JSON "
+                + "array [{\"text\": ..., \"label\": ...}, ...]: use --format jsonl, or rename the file to .jsonl"
         }
     }
 }
@@ -124,7 +201,11 @@ public struct LabelFile: Sendable, Equatable {
         let bytes = try validatedUTF8([UInt8](data), name: name)
         switch format {
         case .jsonl: return parseJSONLines(bytes)
-        case .json: return parseJSONArray(bytes)
+        case .json:
+            if bytes.first(where: { !isJSONWhitespace($0) }) == UInt8(ascii: "{") {
+                throw LabelFileError.jsonLinesInJSONFile(path: name)
+            }
+            return parseJSONArray(bytes)
         case .csv: return try parseCSV(bytes, name: name)
         case .tweeteval:
             // A pair is two files: parseTweetEval(text:labels:textName:labelsName:) or read(path:format:).
@@ -286,14 +367,18 @@ public struct LabelFile: Sendable, Equatable {
 
     private static func item(fromJSON slice: ArraySlice<UInt8>, line: Int, lines: LineIndex? = nil) -> ItemOrProblem {
         let data = Data(slice)
-        let value: RPCValue
+        let value: JSONValue
         do {
-            value = try RPCCoding.decoder().decode(RPCValue.self, from: data)
+            value = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
             return .failure(LabelProblem(line: line, reason: "not valid JSON" + jsonSyntaxDetail(data, slice: slice, lines: lines)))
         }
         guard case let .object(members) = value else {
             return .failure(LabelProblem(line: line, reason: "expected an object {\"text\": ..., \"label\": ...}, found \(value.typeName)"))
+        }
+        // JSONDecoder keeps one of two equal keys without a word; which label was meant is then a guess.
+        if let repeated = repeatedTopLevelKey(slice) {
+            return .failure(LabelProblem(line: line, reason: "the key \"\(repeated)\" appears twice in the object"))
         }
         let text: String
         switch members["text"] {
@@ -312,6 +397,35 @@ public struct LabelFile: Sendable, Equatable {
             return .failure(LabelProblem(line: line, reason: "\"label\" must be a label name (a string) or a class index (an integer), not \(found)"))
         }
         return .success(LabelItem(text: text, label: label, line: line))
+    }
+
+    /// The first key that appears twice among the members of the object in `slice` (already known to be valid
+    /// JSON), or nil. Only the object's own keys count, not those of nested values.
+    private static func repeatedTopLevelKey(_ slice: ArraySlice<UInt8>) -> String? {
+        var seen: Set<String> = []
+        var depth = 0
+        var i = slice.startIndex
+        while i < slice.endIndex {
+            let c = slice[i]
+            if c == UInt8(ascii: "\"") {
+                let start = i
+                i += 1
+                while i < slice.endIndex, slice[i] != UInt8(ascii: "\"") { i += slice[i] == UInt8(ascii: "\\") ? 2 : 1 }
+                i += 1
+                var after = i
+                while after < slice.endIndex, isJSONWhitespace(slice[after]) { after += 1 }
+                if depth == 1, after < slice.endIndex, slice[after] == UInt8(ascii: ":"),
+                   let key = try? JSONDecoder().decode(String.self, from: Data(slice[start..<i])),
+                   !seen.insert(key).inserted {
+                    return key
+                }
+                continue
+            }
+            if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") { depth += 1 }
+            if c == UInt8(ascii: "}") || c == UInt8(ascii: "]") { depth -= 1 }
+            i += 1
+        }
+        return nil
     }
 
     /// JSONDecoder does not say where the syntax breaks; JSONSerialization does ("around character N"). The
@@ -562,69 +676,5 @@ public struct LabelFile: Sendable, Equatable {
         }
         /// 1-based, in bytes.
         func column(at offset: Int) -> Int { offset - starts[line(at: offset) - 1] + 1 }
-    }
-}
-
-// MARK: - Import chunks
-
-/// One labels.import.chunk request's worth of a parsed file.
-public struct LabelImportChunk: Sendable, Equatable {
-    public var items: [LabelItem]
-    public var problems: [LabelProblem]
-
-    public init(items: [LabelItem], problems: [LabelProblem]) {
-        self.items = items
-        self.problems = problems
-    }
-
-    /// Cuts items into requests of at most `maxItems` items whose request line stays within `maxBytes` (an item
-    /// that is alone too big still gets its own chunk: the daemon then says what its limit is). Client-side parse
-    /// problems ride along with the first chunk, or the first few when they are many. Order is kept.
-    public static func plan(items: [LabelItem], problems: [LabelProblem], maxItems: Int, maxBytes: Int) -> [LabelImportChunk] {
-        precondition(maxItems > 0, "maxItems must be positive")
-        var chunks: [LabelImportChunk] = []
-        var pendingProblems = problems[...]
-        var start = items.startIndex
-        repeat {
-            var bytes = envelopeBytes
-            var chunkProblems: [LabelProblem] = []
-            while let p = pendingProblems.first, chunkProblems.count < maxItems,
-                  chunkProblems.isEmpty || bytes + problemBytes(p) <= maxBytes {
-                bytes += problemBytes(p)
-                chunkProblems.append(p)
-                pendingProblems = pendingProblems.dropFirst()
-            }
-            var end = start
-            while end < items.endIndex, end - start < maxItems {
-                let size = itemBytes(items[end])
-                if end > start || !chunkProblems.isEmpty, bytes + size > maxBytes { break }
-                bytes += size
-                end += 1
-            }
-            chunks.append(LabelImportChunk(items: Array(items[start..<end]), problems: chunkProblems))
-            start = end
-        } while start < items.endIndex || !pendingProblems.isEmpty
-        return chunks
-    }
-
-    // Upper bounds of the JSON the encoder writes (RPCCoding: slashes and non-ASCII unescaped).
-    /// {"jsonrpc":"2.0","id":N,"method":"labels.import.chunk","params":{"import_id":N,"items":[],"problems":[]}}
-    private static let envelopeBytes = 160
-    /// {"text":"…","label":…,"line":N},
-    private static func itemBytes(_ item: LabelItem) -> Int {
-        let label: Int
-        switch item.label {
-        case let .name(name): label = stringBytes(name)
-        case .index: label = 20
-        }
-        return 48 + stringBytes(item.text) + label
-    }
-    /// {"line":N,"reason":"…"},
-    private static func problemBytes(_ problem: LabelProblem) -> Int { 40 + stringBytes(problem.reason) }
-    /// A control character may become \uXXXX (6 bytes); a quote or backslash takes 2.
-    private static func stringBytes(_ s: String) -> Int {
-        var n = 2
-        for b in s.utf8 { n += b < 0x20 ? 6 : (b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\")) ? 2 : 1 }
-        return n
     }
 }

@@ -38,6 +38,16 @@ public enum AtomicFileError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+extension AtomicFileError {
+    /// The system's error number behind the failure (ENOSPC for a full disk, ...).
+    public var errno: Int32 {
+        switch self {
+        case let .createTemporary(_, e), let .write(_, e), let .sync(_, e), let .rename(_, _, e), let .syncDirectory(_, e):
+            return e
+        }
+    }
+}
+
 extension AtomicFileError: LocalizedError {
     public var errorDescription: String? { description }
 }
