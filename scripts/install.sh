@@ -5,7 +5,8 @@
 #   configuration   -> /etc/sentimentd/sentimentd.conf (an existing file is kept; the new one goes to .new)
 #   base model      -> /var/lib/sentimentd/bases/all-MiniLM-L6-v2 (from vendor-models/, scripts/fetch-minilm.sh)
 #   default model   -> /var/lib/sentimentd/models/<the shipped adapter> (only when the models directory is empty)
-#   user and groups -> system user and group "sentimentd", group "sentimentd-admin" (may train, activate, roll back)
+#   user and groups -> system user and group "sentimentd" (may connect: readers), group "sentimentd-label"
+#                      (may add labels), group "sentimentd-admin" (may train, activate, roll back)
 #
 # Usage: scripts/install.sh [--dry-run] [--no-build] [--prefix DIR]    install (run as root, or --dry-run as anyone)
 #        scripts/install.sh --uninstall [--purge] [--dry-run]          remove binaries, units and the user;
@@ -61,6 +62,7 @@ if [ "$uninstall" = 1 ]; then
     [ "$have_systemd" = 1 ] && run systemctl daemon-reload
     if id -u sentimentd >/dev/null 2>&1 || [ "$dry" = 1 ]; then run userdel sentimentd || true; fi
     if getent group sentimentd-admin >/dev/null 2>&1 || [ "$dry" = 1 ]; then run groupdel sentimentd-admin || true; fi
+    if getent group sentimentd-label >/dev/null 2>&1 || [ "$dry" = 1 ]; then run groupdel sentimentd-label || true; fi
     if [ "$purge" = 1 ]; then
         run rm -rf /etc/sentimentd "$state"
     else
@@ -85,6 +87,7 @@ if ! id -u sentimentd >/dev/null 2>&1; then
         --comment "sentimentd service" sentimentd
 fi
 if ! getent group sentimentd-admin >/dev/null 2>&1; then run groupadd --system sentimentd-admin; fi
+if ! getent group sentimentd-label >/dev/null 2>&1; then run groupadd --system sentimentd-label; fi
 
 # Units (ExecStart names $prefix/bin/sentimentd).
 tmpunit=$(mktemp)

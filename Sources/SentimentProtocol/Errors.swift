@@ -62,8 +62,10 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidParams(String)
     case internalError(String)
 
-    /// A state-changing method from a peer that is neither root, the daemon's own user, nor in the admin group.
-    case unauthorised(method: String, uid: UInt32, daemonUID: UInt32, adminGroup: String?)
+    /// The caller's role (`Role`) does not include the one the request needs. `action` is the method, or what in
+    /// it needed more (`predict of a version that is not in memory`); `caller` names the caller (`uid 1000`);
+    /// `holders` says who holds `needed` on this daemon; `role` is the caller's (nil: none at all).
+    case unauthorised(action: String, needed: Role, caller: String, role: Role?, holders: String)
     /// `predict {"model": V}`, `models.activate V` or `rollback --to V` named a version the daemon does not have.
     case modelNotFound(version: String, reason: String?)
     /// No model is active (empty models directory, or every version rejected).
@@ -124,10 +126,9 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .methodNotFound(name): return "unknown method \"\(name)\""
         case let .invalidParams(m): return "invalid params: \(m)"
         case let .internalError(m): return "internal error: \(m)"
-        case let .unauthorised(method, uid, daemonUID, group):
-            let who = group.map { "uid 0, uid \(daemonUID) (the daemon's user) or a member of group \"\($0)\"" }
-                ?? "uid 0 or uid \(daemonUID) (the daemon's user); no admin group is configured"
-            return "\(method) changes the daemon's state and is allowed only to \(who); the caller is uid \(uid)"
+        case let .unauthorised(action, needed, caller, role, holders):
+            let has = role.map { "holds the \($0) role" } ?? "holds no role (it is not in server.reader_group)"
+            return "\(action) needs the \(needed) role, which \(holders) hold; the caller (\(caller)) \(has)"
         case let .modelNotFound(version, reason):
             return "no model version \"\(version)\"" + (reason.map { ": \($0)" } ?? "")
         case .noModelLoaded:
@@ -162,6 +163,10 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
             data.problems = problems
             data.count = count
         }
+        if case let .unauthorised(_, needed, _, role, _) = self {
+            data.neededRole = needed
+            data.role = role
+        }
         return RPCErrorObject(code: code.rawValue, message: message, data: data)
     }
 }
@@ -173,10 +178,22 @@ public struct RPCErrorData: Sendable, Equatable, Codable {
     public var problems: [LabelProblem]?
     /// labels_rejected: how many items were wrong in all (`problems` lists at most the first 100).
     public var count: Int?
-    public init(kind: String, problems: [LabelProblem]? = nil, count: Int? = nil) {
+    /// unauthorised: the role the request needed, and the caller's (absent: none).
+    public var neededRole: Role?
+    public var role: Role?
+
+    enum CodingKeys: String, CodingKey {
+        case kind, problems, count, role
+        case neededRole = "needed_role"
+    }
+
+    public init(kind: String, problems: [LabelProblem]? = nil, count: Int? = nil, neededRole: Role? = nil,
+                role: Role? = nil) {
         self.kind = kind
         self.problems = problems
         self.count = count
+        self.neededRole = neededRole
+        self.role = role
     }
 }
 

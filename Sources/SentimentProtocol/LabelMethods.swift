@@ -3,8 +3,9 @@ import SentimentCore
 
 // MARK: - Labels
 //
-// Labels are data, not control: any peer that may open the socket may send them (the socket's mode and group
-// decide who that is). Starting or cancelling training, activation and rollback need the admin rule.
+// Writing labels needs the labeller role (`Role`); reading their statistics needs only the reader role. A labeller's
+// labels go to the training pool: the frozen evaluation split, which the gate judges candidates on, changes only by
+// an admin's action (see `LabelSplitChoice` and `LabelsDrawEvalMethod`).
 
 /// A text that was given different labels within one request or one import; the last one was kept.
 public struct LabelConflictInfo: Codable, Sendable, Equatable {
@@ -55,19 +56,23 @@ public struct LabelWriteResult: Codable, Sendable, Equatable {
 
 public enum LabelsAddMethod: RPCMethod {
     public static let name = "labels.add"
-    public static let changesState = false
+    public static let requiredRole = Role.labeller
 
     public struct Params: Codable, Sendable, Equatable {
         public var items: [LabelItem]
         /// Apply the valid items and report the others, instead of rejecting the whole request.
         public var skipInvalid: Bool?
+        /// Where new texts go (absent: `auto`). `eval` needs the admin role. Texts already labelled keep their split.
+        public var split: LabelSplitChoice?
         enum CodingKeys: String, CodingKey {
             case items
             case skipInvalid = "skip_invalid"
+            case split
         }
-        public init(items: [LabelItem], skipInvalid: Bool? = nil) {
+        public init(items: [LabelItem], skipInvalid: Bool? = nil, split: LabelSplitChoice? = nil) {
             self.items = items
             self.skipInvalid = skipInvalid
+            self.split = split
         }
     }
     public typealias Result = LabelWriteResult
@@ -75,21 +80,24 @@ public enum LabelsAddMethod: RPCMethod {
 
 public enum LabelsImportBeginMethod: RPCMethod {
     public static let name = "labels.import.begin"
-    public static let changesState = false
+    public static let requiredRole = Role.labeller
 
     public struct Params: Codable, Sendable, Equatable {
         /// What the client calls the file (recorded with the import batch).
         public var source: String
         public var format: LabelFileFormat
         public var skipInvalid: Bool?
+        /// Where the import's new texts go (absent: `auto`). `eval` needs the admin role.
+        public var split: LabelSplitChoice?
         enum CodingKeys: String, CodingKey {
-            case source, format
+            case source, format, split
             case skipInvalid = "skip_invalid"
         }
-        public init(source: String, format: LabelFileFormat, skipInvalid: Bool? = nil) {
+        public init(source: String, format: LabelFileFormat, skipInvalid: Bool? = nil, split: LabelSplitChoice? = nil) {
             self.source = source
             self.format = format
             self.skipInvalid = skipInvalid
+            self.split = split
         }
     }
 
@@ -114,7 +122,7 @@ public enum LabelsImportBeginMethod: RPCMethod {
 
 public enum LabelsImportChunkMethod: RPCMethod {
     public static let name = "labels.import.chunk"
-    public static let changesState = false
+    public static let requiredRole = Role.labeller
 
     public struct Params: Codable, Sendable, Equatable {
         public var importID: Int64
@@ -146,7 +154,7 @@ public enum LabelsImportChunkMethod: RPCMethod {
 
 public enum LabelsImportCommitMethod: RPCMethod {
     public static let name = "labels.import.commit"
-    public static let changesState = false
+    public static let requiredRole = Role.labeller
 
     public struct Params: Codable, Sendable, Equatable {
         public var importID: Int64
@@ -170,7 +178,7 @@ public enum LabelsImportCommitMethod: RPCMethod {
 
 public enum LabelsImportAbortMethod: RPCMethod {
     public static let name = "labels.import.abort"
-    public static let changesState = false
+    public static let requiredRole = Role.labeller
     public typealias Params = LabelsImportCommitMethod.Params
 
     public struct Result: Codable, Sendable, Equatable {
@@ -189,7 +197,7 @@ public enum LabelsImportAbortMethod: RPCMethod {
 
 public enum LabelsStatsMethod: RPCMethod {
     public static let name = "labels.stats"
-    public static let changesState = false
+    public static let requiredRole = Role.reader
     public typealias Params = NoParams
 
     public struct PerLabel: Codable, Sendable, Equatable {
@@ -306,5 +314,48 @@ public struct LabelImportChunk: Sendable, Equatable {
         var n = 2
         for b in s.utf8 { n += b < 0x20 ? 6 : (b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\")) ? 2 : 1 }
         return n
+    }
+}
+
+/// An admin grows the frozen evaluation split by moving `count` texts out of the training pool: a seeded uniform
+/// sample of the training labels that no run has used yet (so no published model has seen them). Moved texts keep
+/// their label; the gate compares versions on the new split from the next run on.
+public enum LabelsDrawEvalMethod: RPCMethod {
+    public static let name = "labels.eval.draw"
+    public static let requiredRole = Role.admin
+
+    public struct Params: Codable, Sendable, Equatable {
+        public var count: Int
+        /// Seed of the sample (absent: a fixed one, so the same call on the same data draws the same texts).
+        public var seed: UInt64?
+        /// Draw only labels written by these uids (absent: any), e.g. to leave labellers' labels out.
+        public var fromUIDs: [UInt32]?
+        enum CodingKeys: String, CodingKey {
+            case count, seed
+            case fromUIDs = "from_uids"
+        }
+        public init(count: Int, seed: UInt64? = nil, fromUIDs: [UInt32]? = nil) {
+            self.count = count
+            self.seed = seed
+            self.fromUIDs = fromUIDs
+        }
+    }
+
+    public struct Result: Codable, Sendable, Equatable {
+        /// Texts moved into the evaluation split.
+        public var drawn: Int
+        /// Training labels no run has used yet, before the draw (the pool drawn from).
+        public var available: Int
+        /// Labels in the evaluation split after the draw.
+        public var evalTotal: Int
+        enum CodingKeys: String, CodingKey {
+            case drawn, available
+            case evalTotal = "eval_total"
+        }
+        public init(drawn: Int, available: Int, evalTotal: Int) {
+            self.drawn = drawn
+            self.available = available
+            self.evalTotal = evalTotal
+        }
     }
 }

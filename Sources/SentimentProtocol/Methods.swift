@@ -1,15 +1,15 @@
 import Foundation
 import SentimentCore
 
-/// One JSON-RPC method: its name, its parameter and result types, and whether it changes the daemon's state
-/// (state-changing methods need uid 0, the daemon's uid or the admin group; see `RPCError.unauthorised`).
+/// One JSON-RPC method: its name, its parameter and result types, and the role a caller needs (`Role`; the daemon
+/// checks it on every request and answers `RPCError.unauthorised` otherwise).
 ///
 /// New methods (labels.*, train, runs) are new conforming types; both executables pick them up by type.
 public protocol RPCMethod {
     associatedtype Params: Codable & Sendable
     associatedtype Result: Codable & Sendable
     static var name: String { get }
-    static var changesState: Bool { get }
+    static var requiredRole: Role { get }
 }
 
 /// Params of methods that take none. Decodes from an absent `params`, `{}` or `[]`.
@@ -31,11 +31,12 @@ public struct NoParams: Codable, Sendable, Equatable {
 
 public enum PredictMethod: RPCMethod {
     public static let name = "predict"
-    public static let changesState = false
+    public static let requiredRole = Role.reader
 
     public struct Params: Codable, Sendable, Equatable {
         public var texts: [String]
-        /// A loaded version to ask instead of the active one.
+        /// A version to ask instead of the active one. Any caller may name a version that is in memory (the active
+        /// one, or the one kept for comparisons); loading another one needs the admin role.
         public var model: String?
         public init(texts: [String], model: String? = nil) {
             self.texts = texts
@@ -85,7 +86,7 @@ public enum PredictMethod: RPCMethod {
 
 public enum StatusMethod: RPCMethod {
     public static let name = "status"
-    public static let changesState = false
+    public static let requiredRole = Role.reader
     public typealias Params = NoParams
 
     public struct Result: Codable, Sendable, Equatable {
@@ -203,7 +204,7 @@ public struct ModelVersionSummary: Codable, Sendable, Equatable {
 
 public enum ModelsListMethod: RPCMethod {
     public static let name = "models.list"
-    public static let changesState = false
+    public static let requiredRole = Role.reader
     public typealias Params = NoParams
 
     public struct Result: Codable, Sendable, Equatable {
@@ -230,7 +231,7 @@ public struct ActivationResult: Codable, Sendable, Equatable {
 
 public enum ModelsActivateMethod: RPCMethod {
     public static let name = "models.activate"
-    public static let changesState = true
+    public static let requiredRole = Role.admin
 
     public struct Params: Codable, Sendable, Equatable {
         public var version: String
@@ -241,7 +242,7 @@ public enum ModelsActivateMethod: RPCMethod {
 
 public enum RollbackMethod: RPCMethod {
     public static let name = "rollback"
-    public static let changesState = true
+    public static let requiredRole = Role.admin
 
     public struct Params: Codable, Sendable, Equatable {
         /// The version to go back to; nil means the one active before the current one.
@@ -255,7 +256,7 @@ public enum RollbackMethod: RPCMethod {
 
 public enum ReloadMethod: RPCMethod {
     public static let name = "reload"
-    public static let changesState = true
+    public static let requiredRole = Role.admin
     public typealias Params = NoParams
 
     public struct Result: Codable, Sendable, Equatable {
@@ -283,7 +284,7 @@ public enum ReloadMethod: RPCMethod {
 
 public enum MetricsMethod: RPCMethod {
     public static let name = "metrics"
-    public static let changesState = false
+    public static let requiredRole = Role.reader
     public typealias Params = NoParams
 
     public struct Result: Codable, Sendable, Equatable {

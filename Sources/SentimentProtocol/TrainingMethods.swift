@@ -157,6 +157,16 @@ public struct RunEpoch: Codable, Sendable, Equatable {
     }
 }
 
+/// How many of a run's training examples one uid labelled (the uid that wrote each label's current value).
+public struct LabelAuthorship: Codable, Sendable, Equatable {
+    public var uid: UInt32
+    public var examples: Int
+    public init(uid: UInt32, examples: Int) {
+        self.uid = uid
+        self.examples = examples
+    }
+}
+
 public struct RunDetail: Codable, Sendable, Equatable {
     public var run: RunSummary
     public var recipe: RunRecipe
@@ -166,12 +176,15 @@ public struct RunDetail: Codable, Sendable, Equatable {
     public var champion: EvalMetrics?
     public var candidate: EvalMetrics?
     public var gateTolerance: Double?
+    /// Whose labels the run trained on, most examples first (nil for runs recorded before this was kept).
+    public var labelAuthors: [LabelAuthorship]?
 
     enum CodingKeys: String, CodingKey {
         case run, recipe, labels
         case dataFingerprint = "data_fingerprint"
         case epochs, champion, candidate
         case gateTolerance = "gate_tolerance"
+        case labelAuthors = "label_authors"
     }
 
     public init(run: RunSummary, recipe: RunRecipe, labels: [String]?, dataFingerprint: String?, epochs: [RunEpoch],
@@ -189,7 +202,7 @@ public struct RunDetail: Codable, Sendable, Equatable {
 
 public enum TrainMethod: RPCMethod {
     public static let name = "train"
-    public static let changesState = true
+    public static let requiredRole = Role.admin
 
     public struct Params: Codable, Sendable, Equatable {
         /// Overrides of the configured recipe for this run.
@@ -201,7 +214,7 @@ public enum TrainMethod: RPCMethod {
 
 public enum TrainCancelMethod: RPCMethod {
     public static let name = "train.cancel"
-    public static let changesState = true
+    public static let requiredRole = Role.admin
     public typealias Params = NoParams
     /// The cancelled run, as it is after cancellation.
     public typealias Result = RunSummary
@@ -209,7 +222,7 @@ public enum TrainCancelMethod: RPCMethod {
 
 public enum RunsListMethod: RPCMethod {
     public static let name = "runs.list"
-    public static let changesState = false
+    public static let requiredRole = Role.reader
 
     public struct Params: Codable, Sendable, Equatable {
         public var limit: Int?
@@ -225,7 +238,7 @@ public enum RunsListMethod: RPCMethod {
 
 public enum RunsShowMethod: RPCMethod {
     public static let name = "runs.show"
-    public static let changesState = false
+    public static let requiredRole = Role.reader
 
     public struct Params: Codable, Sendable, Equatable {
         public var id: Int64

@@ -132,9 +132,18 @@ public final class UnixSocketClient {
         }
     }
 
-    /// Sends a request and waits for its response (untyped).
+    /// Sends a request and waits for its response (untyped). When the daemon closed the connection before the
+    /// request went out (it refused the connection: too many open), the line it said why with is the answer.
     public func call(_ request: RPCRequest) throws -> RPCResponse {
-        try send(line: request.encodedLine())
+        do {
+            try send(line: request.encodedLine())
+        } catch let error as ClientConnectionError {
+            if let line = try? receiveLine(), let refusal = try? RPCResponse.parse(line: line),
+               case .failure = refusal {
+                return refusal
+            }
+            throw error
+        }
         return try RPCResponse.parse(line: receiveLine())
     }
 

@@ -11,6 +11,9 @@ public enum LabelStoreError: Error, Equatable, CustomStringConvertible {
     case importTooLarge(batch: Int64, maxRows: Int)
     /// A text is empty once normalised (the caller should have refused it).
     case emptyText(line: Int)
+    /// The write's policy may not touch the evaluation split, and these lines' texts are in it; nothing was
+    /// applied.
+    case evalSplitProtected(lines: [Int])
 
     public var description: String {
         switch self {
@@ -22,6 +25,9 @@ public enum LabelStoreError: Error, Equatable, CustomStringConvertible {
             return "import \(batch) would exceed \(maxRows) rows; split the file into several imports"
         case let .emptyText(line):
             return "line \(line): the text is empty"
+        case let .evalSplitProtected(lines):
+            let shown = lines.prefix(10).map(String.init).joined(separator: ", ")
+            return "lines \(shown)\(lines.count > 10 ? ", ..." : ""): \(SplitPolicy.protectedReason)"
         }
     }
 }
@@ -83,9 +89,11 @@ public struct LabelWriteSummary: Codable, Sendable, Equatable {
     public var highSeq: Int64
     /// The import this summary is for, nil for `add`.
     public var batch: Int64?
+    /// Lines not applied because their text is in the evaluation split and the policy may not write it.
+    public var protectedLines: [Int]
 
     public init(added: Int, updated: Int, unchanged: Int, evalSplit: Int, conflicts: [LabelConflict], received: Int,
-                highSeq: Int64, batch: Int64?) {
+                highSeq: Int64, batch: Int64?, protectedLines: [Int] = []) {
         self.added = added
         self.updated = updated
         self.unchanged = unchanged
@@ -94,6 +102,7 @@ public struct LabelWriteSummary: Codable, Sendable, Equatable {
         self.received = received
         self.highSeq = highSeq
         self.batch = batch
+        self.protectedLines = protectedLines
     }
 }
 
@@ -105,14 +114,57 @@ public struct LabelRow: Codable, Sendable, Equatable, Hashable, FetchableRecord 
     public var label: String
     public var split: LabelSplit
     public var seq: Int64
+    /// Who wrote the current label.
+    public var uid: UInt32
 
-    public init(id: Int64, text: String, label: String, split: LabelSplit, seq: Int64) {
+    public init(id: Int64, text: String, label: String, split: LabelSplit, seq: Int64, uid: UInt32 = 0) {
         self.id = id
         self.text = text
         self.label = label
         self.split = split
         self.seq = seq
+        self.uid = uid
     }
+}
+
+/// How a label write treats the splits: where its new texts go, and whether it may write a text that is in the
+/// evaluation split. The split is what the gate judges candidates on, so writers who are not trusted with it
+/// (labellers, by default) put new texts in the training split and may not relabel evaluation texts.
+public struct SplitPolicy: Sendable, Equatable {
+    public enum NewTexts: Sendable, Equatable {
+        /// The text's hash decides (`SplitAssignment`): `evalFraction` of new texts go to the evaluation split.
+        case byHash(evalFraction: Double)
+        case train
+        case eval
+    }
+
+    public var newTexts: NewTexts
+    public var mayWriteEval: Bool
+
+    public init(newTexts: NewTexts, mayWriteEval: Bool) {
+        self.newTexts = newTexts
+        self.mayWriteEval = mayWriteEval
+    }
+
+    /// A trusted writer's policy with the hash assignment.
+    public static func byHash(evalFraction: Double) -> SplitPolicy {
+        SplitPolicy(newTexts: .byHash(evalFraction: evalFraction), mayWriteEval: true)
+    }
+
+    /// An untrusted writer's policy: new texts to the training split, the evaluation split untouched.
+    public static let trainOnly = SplitPolicy(newTexts: .train, mayWriteEval: false)
+
+    public func split(forNormalised text: String) -> LabelSplit {
+        switch newTexts {
+        case let .byHash(fraction): return SplitAssignment.split(forNormalised: text, evalFraction: fraction)
+        case .train: return .train
+        case .eval: return .eval
+        }
+    }
+
+    /// Why a protected item was not applied (the same words for every client).
+    public static let protectedReason = "the text is in the frozen evaluation split, which only an admin may "
+        + "change (labellers' labels go to the training split)"
 }
 
 /// One recorded change of a text's label.

@@ -4,10 +4,11 @@ import GRDB
 /// Labels in SQLite: writes with newest-wins, chunked imports that apply all at once, statistics and the
 /// selection of training data.
 ///
-/// Every text is stored once, normalised (`LabelText.normalise`). Its split is assigned at insert from the
-/// text (`SplitAssignment`) and never changes. A new or changed label takes the next value of a strictly
-/// increasing counter, `seq`; a run records the highest seq its data accounts for, and labels above it are
-/// "new".
+/// Every text is stored once, normalised (`LabelText.normalise`). Its split is assigned at insert, by the
+/// writer's `SplitPolicy` (from the text's hash, or the training split for writers the evaluation split must not
+/// trust), and changes only when an admin draws training texts into the evaluation split (`drawEval`). A new or
+/// changed label takes the next value of a strictly increasing counter, `seq`; a run records the highest seq its
+/// data accounts for, and labels above it are "new".
 public final class LabelStore: Sendable {
     /// The default cap on the rows of one import.
     public static let defaultMaxImportRows = 1_000_000
@@ -29,13 +30,24 @@ public final class LabelStore: Sendable {
     /// Writes `items` in one transaction. Newest wins: a text that already has another label takes the new
     /// one, a new seq and a label_change row; the same label again changes nothing. The same text given
     /// different labels within `items` is a conflict: the last one is kept and the conflict reported.
+    ///
+    /// Under a policy that may not write the evaluation split, an item whose text is in that split is not
+    /// applied: with `skipProtected` it is reported in `protectedLines`, without it the whole write is refused
+    /// (`LabelStoreError.evalSplitProtected`) and nothing is applied.
+    @discardableResult
+    public func add(_ items: [LabelInput], source: LabelSource, policy: SplitPolicy, skipProtected: Bool = false,
+                    uid: UInt32) throws -> LabelWriteSummary {
+        try database.storeWrite { db in
+            try Self.apply(items, source: source, batch: nil, uid: uid, policy: policy, skipProtected: skipProtected,
+                           now: Date(), db: db)
+        }
+    }
+
+    /// `add` with the hash assignment and no protection (an admin's write).
     @discardableResult
     public func add(_ items: [LabelInput], source: LabelSource, evalFraction: Double,
                     uid: UInt32) throws -> LabelWriteSummary {
-        try database.storeWrite { db in
-            try Self.apply(items, source: source, batch: nil, uid: uid, evalFraction: evalFraction, now: Date(),
-                           db: db)
-        }
+        try add(items, source: source, policy: .byHash(evalFraction: evalFraction), uid: uid)
     }
 
     // MARK: Imports
@@ -78,6 +90,12 @@ public final class LabelStore: Sendable {
     /// the import stays open.
     @discardableResult
     public func commitImport(batch: Int64, evalFraction: Double) throws -> LabelWriteSummary {
+        try commitImport(batch: batch, policy: .byHash(evalFraction: evalFraction))
+    }
+
+    /// `commitImport` under a writer's `SplitPolicy` (see `add` for `skipProtected`).
+    @discardableResult
+    public func commitImport(batch: Int64, policy: SplitPolicy, skipProtected: Bool = false) throws -> LabelWriteSummary {
         try database.storeWrite { db in
             let record = try Self.openBatch(batch, db)
             let rows = try Row.fetchAll(
@@ -85,8 +103,8 @@ public final class LabelStore: Sendable {
                 arguments: [batch])
             let items = rows.map { LabelInput(text: $0["text"], label: $0["label"], line: $0["line"]) }
             let now = Date()
-            let summary = try Self.apply(items, source: .import, batch: batch, uid: record.uid,
-                                         evalFraction: evalFraction, now: now, db: db)
+            let summary = try Self.apply(items, source: .import, batch: batch, uid: record.uid, policy: policy,
+                                         skipProtected: skipProtected, now: now, db: db)
             try db.execute(sql: "DELETE FROM import_row WHERE batch_id = ?", arguments: [batch])
             try db.execute(
                 sql: """
@@ -192,7 +210,7 @@ public final class LabelStore: Sendable {
     /// The stored label of `text` (normalised here), nil when it has none.
     public func label(forText text: String) throws -> LabelRow? {
         try database.read { db in
-            try LabelRow.fetchOne(db, sql: "SELECT id, text, label, split, seq FROM label WHERE text = ?",
+            try LabelRow.fetchOne(db, sql: "SELECT id, text, label, split, seq, uid FROM label WHERE text = ?",
                                   arguments: [LabelText.normalise(text)])
         }
     }
@@ -212,7 +230,7 @@ public final class LabelStore: Sendable {
     public func trainingSelection(newerThan seq: Int64, replayRatio: Double, seed: UInt64,
                                   maxNew: Int?) throws -> LabelSelection {
         try database.read { db in
-            let columns = "id, text, label, split, seq"
+            let columns = "id, text, label, split, seq, uid"
             var newExamples: [LabelRow]
             var highSeq = try Self.currentSeq(db)
             if let maxNew {
@@ -258,7 +276,51 @@ public final class LabelStore: Sendable {
     public func evalSet() throws -> [LabelRow] {
         try database.read { db in
             try LabelRow.fetchAll(
-                db, sql: "SELECT id, text, label, split, seq FROM label WHERE split = 'eval' ORDER BY id")
+                db, sql: "SELECT id, text, label, split, seq, uid FROM label WHERE split = 'eval' ORDER BY id")
+        }
+    }
+
+    // MARK: Growing the evaluation split
+
+    /// Training labels no published model can have learned: seq above `usedUpTo` (the highest label seq of any
+    /// published run) and never relabelled (a changed label's text may have been trained on under its old label);
+    /// when `uids` is given, only labels those uids wrote.
+    static func unusedTrain(usedUpTo: Int64, uids: [UInt32]?) -> (sql: String, arguments: StatementArguments) {
+        var sql = """
+            split = 'train' AND seq > ? AND NOT EXISTS (SELECT 1 FROM label_change c WHERE c.label_id = label.id)
+            """
+        var arguments: StatementArguments = [usedUpTo]
+        if let uids {
+            sql += " AND uid IN (" + (uids.isEmpty ? "NULL" : Array(repeating: "?", count: uids.count).joined(separator: ",")) + ")"
+            arguments += StatementArguments(uids.map { Int64($0) })
+        }
+        return (sql, arguments)
+    }
+
+    /// Moves `count` training labels (or all there are) into the evaluation split, in one transaction: a uniform
+    /// sample, drawn with `seed`, of the labels `unusedTrain` selects. Their label, seq and uid stay; the draw is
+    /// recorded in eval_draw with the `uid` that asked. Returns (drawn, available before).
+    @discardableResult
+    public func drawEval(count: Int, seed: UInt64, usedUpTo: Int64, fromUIDs: [UInt32]? = nil,
+                         uid: UInt32) throws -> (drawn: Int, available: Int) {
+        try database.storeWrite { db in
+            let condition = Self.unusedTrain(usedUpTo: usedUpTo, uids: fromUIDs)
+            let pool = try Int64.fetchAll(
+                db, sql: "SELECT id FROM label WHERE \(condition.sql) ORDER BY id", arguments: condition.arguments)
+            let chosen = Self.sample(pool, count: count, seed: seed)
+            for start in stride(from: 0, to: chosen.count, by: 500) {
+                let chunk = Array(chosen[start..<min(start + 500, chosen.count)])
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                try db.execute(sql: "UPDATE label SET split = 'eval' WHERE id IN (\(marks))",
+                               arguments: StatementArguments(chunk))
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO eval_draw (drawn_at, uid, requested, drawn, seed, used_up_to)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [Date(), Int64(uid), count, chosen.count, Int64(bitPattern: seed), usedUpTo])
+            return (chosen.count, pool.count)
         }
     }
 
@@ -298,7 +360,7 @@ public final class LabelStore: Sendable {
 
     /// The newest-wins write shared by `add` and `commitImport`; runs inside the caller's transaction.
     static func apply(_ items: [LabelInput], source: LabelSource, batch: Int64?, uid: UInt32,
-                      evalFraction: Double, now: Date, db: Database) throws -> LabelWriteSummary {
+                      policy: SplitPolicy, skipProtected: Bool, now: Date, db: Database) throws -> LabelWriteSummary {
         struct Occurrences {
             var text: String
             var lines: [Int] = []
@@ -347,13 +409,14 @@ public final class LabelStore: Sendable {
         let batchValue = batch.databaseValue, uidValue = Int64(uid).databaseValue
         var seq = try currentSeq(db)
         var added = 0, updated = 0, unchanged = 0, evalSplit = 0
+        var protectedLines: [Int] = []
         // Texts in the order their winning label was given.
         for k in distinct.indices.sorted(by: { distinct[$0].last < distinct[$1].last }) {
             let text = distinct[k].text
             let label = distinct[k].labels.last!
             // Insert first: most texts of an import are new, and a failed unique check is cheaper than a
             // lookup for every row.
-            let split = SplitAssignment.split(forNormalised: text, evalFraction: evalFraction)
+            let split = policy.split(forNormalised: text)
             try insert.execute(arguments: [text, label, split.rawValue, sourceValue, batchValue, uidValue, nowValue,
                                            nowValue, seq + 1])
             if db.changesCount == 1 {
@@ -367,6 +430,11 @@ public final class LabelStore: Sendable {
             }
             let id: Int64 = existing["id"]
             let old: String = existing["label"]
+            let storedSplit: String = existing["split"]
+            if storedSplit == LabelSplit.eval.rawValue && !policy.mayWriteEval {
+                protectedLines += distinct[k].lines
+                continue
+            }
             if old == label {
                 unchanged += 1
                 continue
@@ -375,8 +443,10 @@ public final class LabelStore: Sendable {
             try update.execute(arguments: [label, sourceValue, batchValue, uidValue, nowValue, seq, id])
             try recordChange.execute(arguments: [id, old, label, batchValue, uidValue, nowValue, seq])
             updated += 1
-            let storedSplit: String = existing["split"]
             if storedSplit == LabelSplit.eval.rawValue { evalSplit += 1 }
+        }
+        if !protectedLines.isEmpty && !skipProtected {
+            throw LabelStoreError.evalSplitProtected(lines: protectedLines.sorted())
         }
         try db.execute(sql: "UPDATE label_counter SET seq = ? WHERE id = 1", arguments: [seq])
 
@@ -386,6 +456,7 @@ public final class LabelStore: Sendable {
         }
         return LabelWriteSummary(added: added, updated: updated, unchanged: unchanged, evalSplit: evalSplit,
                                  conflicts: conflicts,
-                                 received: items.count, highSeq: seq, batch: batch)
+                                 received: items.count, highSeq: seq, batch: batch,
+                                 protectedLines: protectedLines.sorted())
     }
 }

@@ -43,7 +43,7 @@ public final class RunStore: Sendable {
     /// once.
     public func markRunning(id: Int64, pid: Int32?, baseVersion: String?, trainExamples: Int?, newExamples: Int?,
                             replayExamples: Int?, evalExamples: Int?, labelSeqHigh: Int64?,
-                            dataFingerprint: String?, at date: Date = Date()) throws {
+                            dataFingerprint: String?, labelUIDs: String? = nil, at date: Date = Date()) throws {
         try database.storeWrite { db in
             let status = try Self.status(of: id, db)
             guard !status.isFinished else { throw RunStoreError.runFinished(id: id, status: status) }
@@ -54,11 +54,12 @@ public final class RunStore: Sendable {
                         train_examples = COALESCE(?, train_examples), new_examples = COALESCE(?, new_examples),
                         replay_examples = COALESCE(?, replay_examples), eval_examples = COALESCE(?, eval_examples),
                         label_seq_high = COALESCE(?, label_seq_high),
-                        data_fingerprint = COALESCE(?, data_fingerprint)
+                        data_fingerprint = COALESCE(?, data_fingerprint),
+                        label_uids = COALESCE(?, label_uids)
                     WHERE id = ?
                     """,
                 arguments: [date, pid.map { Int64($0) }, baseVersion, trainExamples, newExamples, replayExamples,
-                            evalExamples, labelSeqHigh, dataFingerprint, id])
+                            evalExamples, labelSeqHigh, dataFingerprint, labelUIDs, id])
         }
     }
 
@@ -180,6 +181,14 @@ public final class RunStore: Sendable {
                 db, sql: """
                     SELECT * FROM training_run WHERE status IN ('published', 'rejected') ORDER BY id DESC LIMIT 1
                     """)
+        }
+    }
+
+    /// The highest label seq any published run trained on (0 when none was published): labels above it (and
+    /// never relabelled) no published model has learned.
+    public func highestPublishedLabelSeq() throws -> Int64 {
+        try database.read { db in
+            try Int64.fetchOne(db, sql: "SELECT MAX(label_seq_high) FROM training_run WHERE status = 'published'") ?? 0
         }
     }
 

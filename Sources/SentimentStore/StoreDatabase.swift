@@ -375,6 +375,22 @@ public enum StoreDatabase {
                 );
                 """)
         }
+        migrator.registerMigration("v4-roles") { db in
+            // Roles (issue 15): the evaluation split grows only by an admin's draw from the training pool, each
+            // recorded here; a run records how many of its training labels each uid wrote.
+            try db.execute(sql: """
+                CREATE TABLE eval_draw (
+                    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+                    drawn_at    DATETIME NOT NULL,
+                    uid         INTEGER NOT NULL CHECK (uid >= 0),
+                    requested   INTEGER NOT NULL,
+                    drawn       INTEGER NOT NULL,
+                    seed        INTEGER NOT NULL,
+                    used_up_to  INTEGER NOT NULL
+                );
+                ALTER TABLE training_run ADD COLUMN label_uids TEXT;
+                """)
+        }
         return migrator
     }
 }

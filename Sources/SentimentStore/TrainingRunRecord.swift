@@ -117,6 +117,8 @@ public struct TrainingRunRecord: Codable, Sendable, Equatable, FetchableRecord {
     public var reason: String?
     public var workerPid: Int32?
     public var error: String?
+    /// How many of the run's training examples each uid labelled, as JSON `{"uid": count}`.
+    public var labelUIDs: String?
 
     enum CodingKeys: String, CodingKey {
         case id, status, trigger, uid
@@ -145,6 +147,7 @@ public struct TrainingRunRecord: Codable, Sendable, Equatable, FetchableRecord {
         case decision, reason
         case workerPid = "worker_pid"
         case error
+        case labelUIDs = "label_uids"
     }
 }
 

@@ -4,6 +4,15 @@ import SentimentProtocol
 import SentimentCore
 
 extension LabelFileFormat: ExpressibleByArgument {}
+extension LabelSplitChoice: ExpressibleByArgument {}
+
+/// `--split` of label and import.
+struct SplitOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Where new texts go: auto (admins: by a hash of the text; labellers: the training split), train, or eval "
+            + "(admin only).", valueName: "split"))
+    var split: LabelSplitChoice?
+}
 
 extension LabelValue {
     /// A label as typed on the command line: digits are a class index, anything else a label name.
@@ -21,8 +30,10 @@ struct LabelCommand: ParsableCommand {
         abstract: "Label one text (labels.add).",
         discussion: """
         The label is a name the active model knows (negative, neutral, positive, ...) or a class index (0, 1, 2). \
-        A text labelled before gets the new label (the change is recorded). Each new text is assigned once, by a \
-        hash of its normalised text, to the training split or to the frozen evaluation split.
+        A text labelled before gets the new label (the change is recorded). Needs the labeller role. An admin's \
+        new text is assigned once, by a hash of its normalised text, to the training split or to the frozen \
+        evaluation split; a labeller's goes to the training split, and a labeller may not relabel a text of the \
+        evaluation split (unless the daemon's configuration trusts labellers).
         """
     )
 
@@ -35,13 +46,16 @@ struct LabelCommand: ParsableCommand {
     @Option(name: .customLong("as"), help: ArgumentHelp("Its label: a name or a class index.", valueName: "label"))
     var label: String
 
+    @OptionGroup var split: SplitOption
+
     func validate() throws {
         guard !label.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--as needs a label") }
     }
 
     func run() throws {
         let value = LabelValue(argument: label)
-        let result = try connection.call(LabelsAddMethod.self, .init(items: [LabelItem(text: text, label: value)]))
+        let result = try connection.call(LabelsAddMethod.self, .init(items: [LabelItem(text: text, label: value)],
+                                                                     split: split.split))
         if output.json { try printJSON(result); return }
         let split = result.evalSplit > 0 ? "frozen eval split" : "train split"
         let shown = "\"\(Show.text(text))\""
@@ -98,6 +112,12 @@ struct ImportCommand: ParsableCommand {
 
         A text given different labels within the file is reported as a conflict; the last label wins. Ctrl-C \
         stops after the current chunk and aborts the import (nothing is applied).
+
+        Needs the labeller role. A labeller's new texts go to the training split and its lines whose text is in \
+        the frozen evaluation split are rejected like bad lines; an admin's new texts are split by hash, or all \
+        go where --split says. The daemon limits an import's items and bytes (labels.max_import_items, \
+        max_import_bytes), the imports one uid may have open, and abandons an import idle for longer than \
+        labels.import_idle_timeout_seconds.
         """
     )
 
@@ -113,6 +133,8 @@ struct ImportCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Import the valid lines and report the others, instead of importing nothing.")
     var skipInvalid = false
+
+    @OptionGroup var split: SplitOption
 
     @Option(name: .long, help: ArgumentHelp("Items per request (at most the daemon's max_chunk_items, the default).",
                                             valueName: "n"))
@@ -152,7 +174,8 @@ struct ImportCommand: ParsableCommand {
         do {
             let source = parsed.paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }.joined(separator: " + ")
             let begun = try client.call(LabelsImportBeginMethod.self, .init(source: source, format: parsed.format,
-                                                                            skipInvalid: skipInvalid ? true : nil))
+                                                                            skipInvalid: skipInvalid ? true : nil,
+                                                                            split: split.split))
             importID = begun.importID
             let perChunk = max(1, min(chunk ?? begun.maxChunkItems, begun.maxChunkItems))
             let chunks = LabelImportChunk.plan(items: parsed.items, problems: skipInvalid ? parsed.problems : [],
@@ -269,8 +292,8 @@ struct ImportCommand: ParsableCommand {
 struct LabelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "labels",
-        abstract: "Inspect the labelled data the daemon holds.",
-        subcommands: [LabelsStatsCommand.self],
+        abstract: "Inspect the labelled data the daemon holds; grow the evaluation split (admin).",
+        subcommands: [LabelsStatsCommand.self, LabelsDrawEvalCommand.self],
         defaultSubcommand: LabelsStatsCommand.self
     )
 }
@@ -306,5 +329,43 @@ struct LabelsStatsCommand: ParsableCommand {
         out.append(schedule)
         out.append("eval split: \(Show.percent(s.evalFraction)) of new texts, assigned by a hash of the text")
         print(out.joined(separator: "\n"))
+    }
+}
+
+// MARK: - labels draw-eval
+
+struct LabelsDrawEvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "draw-eval",
+        abstract: "Move N training texts into the frozen evaluation split (labels.eval.draw, admin).",
+        discussion: """
+        The texts are a seeded uniform sample of the training labels no published model has learned (newer than \
+        the last published run's data, never relabelled), written by any uid or only by those --from-uid names. \
+        Refused while a run is in progress. The gate judges candidates on the grown split from the next run on.
+        """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    @Argument(help: ArgumentHelp("How many texts to move.", valueName: "n"))
+    var count: Int
+
+    @Option(name: .long, help: ArgumentHelp("Seed of the sample.", valueName: "n"))
+    var seed: UInt64?
+
+    @Option(name: .customLong("from-uid"), help: ArgumentHelp(
+        "Draw only labels this uid wrote (repeat for several), e.g. to leave labellers' labels out.", valueName: "uid"))
+    var fromUIDs: [UInt32] = []
+
+    func validate() throws {
+        if count < 1 { throw ValidationError("n must be at least 1") }
+    }
+
+    func run() throws {
+        let r = try connection.call(LabelsDrawEvalMethod.self,
+                                    .init(count: count, seed: seed, fromUIDs: fromUIDs.isEmpty ? nil : fromUIDs))
+        if output.json { try printJSON(r); return }
+        print("moved \(r.drawn) of \(r.available) unused training text(s) into the evaluation split; it now holds \(r.evalTotal)")
     }
 }

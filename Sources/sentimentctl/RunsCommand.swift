@@ -88,6 +88,7 @@ struct RunReport {
         facts.append(("recipe", recipeText(detail.recipe)))
         facts.append(("data", dataText(r)))
         if let fingerprint = detail.dataFingerprint { facts.append(("data fingerprint", fingerprint)) }
+        if let authors = detail.labelAuthors { facts.append(("labelled by", authorsText(authors))) }
         if let labels = detail.labels { facts.append(("labels", labels.joined(separator: ", "))) }
         if !r.isFinished, let progress = RunProgress.line(r, totalEpochs: detail.recipe.epochs) {
             facts.append(("progress", progress))
@@ -119,6 +120,13 @@ struct RunReport {
         if let v = recipe.replayRatio { parts.append("replay ratio \(String(format: "%g", v))") }
         if let v = recipe.seed { parts.append("seed \(v)") }
         return parts.isEmpty ? "the configured [training] recipe" : parts.joined(separator: ", ")
+    }
+
+    /// "uid 0 (root): 300, uid 1000 (alice): 20" — the training examples of each uid.
+    private func authorsText(_ authors: [LabelAuthorship]) -> String {
+        guard !authors.isEmpty else { return "-" }
+        return authors.map { "uid \($0.uid)" + (Show.userName($0.uid).map { " (\($0))" } ?? "") + ": \($0.examples)" }
+            .joined(separator: ", ")
     }
 
     private func dataText(_ r: RunSummary) -> String {

@@ -9,8 +9,11 @@ struct SentimentCtl: ParsableCommand {
         abstract: "Talk to a running sentimentd: classify texts, switch model versions, send labels, run and compare fine-tuning.",
         discussion: """
         The daemon's socket is --socket, else $SENTIMENTD_SOCKET, else \(ConnectionOptions.defaultSocket).
-        Anyone who can open the socket may predict, read status and send labels (label, import); activate, \
-        rollback, reload and train (also train --cancel) need uid 0, the daemon's user or its admin group.
+        Roles (the daemon's configuration says who holds them): a reader (anyone who can open the socket, or \
+        server.reader_group) may predict, read status, models, labels stats, runs and metrics; a labeller \
+        (server.labeller_group) may also send labels (label, import) to the training split; an admin (uid 0, \
+        the daemon's user, server.admin_group) may also activate, rollback, reload, train, labels draw-eval, \
+        write the evaluation split and predict with a version that is not in memory.
 
         Exit codes:
           0    success
@@ -21,7 +24,7 @@ struct SentimentCtl: ParsableCommand {
                import file that cannot be parsed)
           3    cannot connect to the daemon (socket missing, refused, permission
                denied)
-          4    refused: the caller is not allowed to change the daemon's state
+          4    refused: the caller's role does not allow the request
           5    the connection broke or the answer was not understood (timeout)
           130  interrupted (Ctrl-C): an import in progress is aborted; a
                followed training run goes on
@@ -54,7 +57,7 @@ struct SentimentCtl: ParsableCommand {
         }
         guard !leading.isEmpty, let subcommand = rest.first else { return arguments }
         // Groups (`labels stats`, `runs show`): the options go after the nested command, which parses them.
-        let nested: [String: [String]] = ["labels": ["stats"], "runs": ["list", "show"]]
+        let nested: [String: [String]] = ["labels": ["stats", "draw-eval"], "runs": ["list", "show"]]
         if let names = nested[subcommand], rest.count >= 2, names.contains(rest[rest.startIndex + 1]) {
             return Array(rest.prefix(2)) + leading + rest.dropFirst(2)
         }

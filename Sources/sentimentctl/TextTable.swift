@@ -60,6 +60,17 @@ enum Show {
 
     static func count(_ value: Int?) -> String { value.map(String.init) ?? "-" }
 
+    /// The user name of `uid` on this machine, nil when it has none.
+    static func userName(_ uid: UInt32) -> String? {
+        var pw = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard getpwuid_r(uid, &pw, &buffer, buffer.count, &result) == 0, result != nil, let name = pw.pw_name else {
+            return nil
+        }
+        return String(cString: name)
+    }
+
     /// Local time to the minute: "2025-06-01 14:03".
     static func time(_ date: Date?) -> String {
         guard let date else { return "-" }

@@ -1,6 +1,7 @@
 import Foundation
 import SentimentProtocol
 import XCTest
+@testable import SentimentService
 
 final class ProtocolTests: XCTestCase {
     private func parse(_ line: String) -> Result<RPCRequest, RPCFailure> {
@@ -112,12 +113,29 @@ final class ProtocolTests: XCTestCase {
         }
     }
 
-    func testUnauthorisedMessage_saysWhoIsAllowedAndWhoAsked() {
-        let withGroup = RPCError.unauthorised(method: "rollback", uid: 1000, daemonUID: 998, adminGroup: "sentimentd-admin")
-        XCTAssertTrue(withGroup.message.contains("uid 1000"))
-        XCTAssertTrue(withGroup.message.contains("uid 998"))
-        XCTAssertTrue(withGroup.message.contains("sentimentd-admin"))
-        let noGroup = RPCError.unauthorised(method: "reload", uid: 1000, daemonUID: 998, adminGroup: nil)
-        XCTAssertTrue(noGroup.message.contains("no admin group"), noGroup.message)
+    func testUnauthorisedMessage_saysWhoHoldsTheRoleAndWhoAsked() {
+        let rule = Authorizer(daemonUID: 998, labellerGroup: "sentimentd-label", adminGroup: "sentimentd-admin")
+        let caller = Caller.peer(PeerCredentials(pid: 1, uid: 1000, gid: 1000))
+        guard case let .failure(error) = rule.authorize(caller, needs: .admin, for: "rollback") else {
+            return XCTFail("uid 1000 without groups was allowed to roll back")
+        }
+        XCTAssertTrue(error.message.contains("rollback needs the admin role"), error.message)
+        XCTAssertTrue(error.message.contains("uid 1000"), error.message)
+        XCTAssertTrue(error.message.contains("uid 998"), error.message)
+        XCTAssertTrue(error.message.contains("\"sentimentd-admin\""), error.message)
+        XCTAssertTrue(error.message.contains("holds the reader role"), error.message)
+        XCTAssertEqual(error.wireObject.data?.neededRole, .admin)
+        XCTAssertEqual(error.wireObject.data?.role, .reader)
+        let labeller = rule.holders(of: .labeller)
+        XCTAssertTrue(labeller.contains("sentimentd-label") && labeller.contains("sentimentd-admin"), labeller)
+        XCTAssertEqual(Authorizer(daemonUID: 998).holders(of: .admin),
+                       "uid 0 and uid 998 (the daemon's user) (server.admin_group is empty)")
+        // Root and the daemon's own user are admins whatever the groups.
+        XCTAssertEqual(rule.role(of: PeerCredentials(pid: 1, uid: 0, gid: 0)), .admin)
+        XCTAssertEqual(rule.role(of: PeerCredentials(pid: 1, uid: 998, gid: 5)), .admin)
+        // A reader group leaves everyone else without a role.
+        var closed = rule
+        closed.readerGroup = "a-group-that-does-not-exist-here"
+        XCTAssertNil(closed.role(of: PeerCredentials(pid: 1, uid: 1000, gid: 1000)))
     }
 }

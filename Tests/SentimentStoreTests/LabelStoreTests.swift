@@ -35,6 +35,56 @@ final class LabelStoreTests: StoreTestCase {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM label") ?? -1 }
     }
 
+    // MARK: split policies
+
+    /// An untrusted writer: new texts go to the training split whatever their hash says; a write to a text of the
+    /// evaluation split refuses the whole write, or with skipProtected skips just that text.
+    func testTrainOnlyPolicy_neverWritesTheEvaluationSplit() throws {
+        let evalTexts = texts(in: .eval, count: 3)
+        try store.add(evalTexts.map { .of($0, "positive") }, source: .add, evalFraction: 0.1, uid: 0)
+        let hashEval = texts(in: .eval, count: 5, prefix: "new")
+        let summary = try store.add(hashEval.map { .of($0, "neutral") }, source: .add, policy: .trainOnly, uid: 1000)
+        XCTAssertEqual(summary.added, 5)
+        XCTAssertEqual(summary.evalSplit, 0)
+        for text in hashEval { XCTAssertEqual(try store.label(forText: text)?.split, .train, text) }
+
+        let items: [LabelInput] = [.of("fresh", "neutral"), .of(evalTexts[0], "negative"), .of(evalTexts[1], "positive")]
+        XCTAssertThrowsError(try store.add(items, source: .add, policy: .trainOnly, uid: 1000)) { error in
+            XCTAssertEqual(error as? LabelStoreError, .evalSplitProtected(lines: [2, 3]))
+        }
+        XCTAssertNil(try store.label(forText: "fresh"), "a refused write applied something")
+        let skipped = try store.add(items, source: .add, policy: .trainOnly, skipProtected: true, uid: 1000)
+        XCTAssertEqual(skipped.added, 1)
+        XCTAssertEqual(skipped.protectedLines, [2, 3])
+        XCTAssertEqual(try store.label(forText: evalTexts[0])?.label, "positive")
+        XCTAssertEqual(try store.label(forText: evalTexts[0])?.uid, 0)
+        // An explicit eval policy puts new texts in the split.
+        try store.add([.of("curated", "negative")], source: .add,
+                      policy: SplitPolicy(newTexts: .eval, mayWriteEval: true), uid: 0)
+        XCTAssertEqual(try store.label(forText: "curated")?.split, .eval)
+    }
+
+    /// A draw moves only labels no published run used and that never changed, of the uids asked for; it is
+    /// seeded and recorded.
+    func testDrawEval_takesOnlyUnusedUnchangedLabels() throws {
+        let train = texts(in: .train, count: 40)
+        try store.add(train[0..<10].map { .of($0, "positive") }, source: .add, evalFraction: 0.1, uid: 0)
+        let used = try store.maxSeq()
+        try store.add(train[10..<30].map { .of($0, "positive") }, source: .add, evalFraction: 0.1, uid: 0)
+        try store.add(train[30..<40].map { .of($0, "negative") }, source: .add, evalFraction: 0.1, uid: 1000)
+        try store.add([.of(train[10], "negative")], source: .add, evalFraction: 0.1, uid: 0) // relabelled
+        let r = try store.drawEval(count: 100, seed: 7, usedUpTo: used, fromUIDs: [0], uid: 0)
+        XCTAssertEqual(r.available, 19)
+        XCTAssertEqual(r.drawn, 19)
+        let eval = Set(try store.evalSet().map(\.text))
+        XCTAssertEqual(eval, Set(train[11..<30]))
+        let again = try store.drawEval(count: 3, seed: 7, usedUpTo: used, uid: 0)
+        XCTAssertEqual(again.available, 10, "only uid 1000's labels are left unused")
+        try pool.read { db in
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT SUM(drawn) FROM eval_draw"), 22)
+        }
+    }
+
     // MARK: add
 
     func testAdd_newTexts_areAddedWithIncreasingSeqAndTheirSplit() throws {

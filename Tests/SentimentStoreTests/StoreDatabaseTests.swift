@@ -15,14 +15,14 @@ final class StoreDatabaseTests: StoreTestCase {
     // MARK: Migrations
 
     func testMigrations_areAppendOnlyInTheirKnownOrder() {
-        XCTAssertEqual(StoreDatabase.migrator.migrations, ["v1-model-versions", "v2-labels", "v3-runs"])
+        XCTAssertEqual(StoreDatabase.migrator.migrations, ["v1-model-versions", "v2-labels", "v3-runs", "v4-roles"])
     }
 
     func testOpen_emptyFile_createsEveryTable() throws {
         let pool = try openPool()
         try pool.read { db in
             for table in ["model_version", "activation", "import_batch", "import_row", "label", "label_change",
-                          "label_counter", "training_run", "run_epoch"] {
+                          "label_counter", "training_run", "run_epoch", "eval_draw"] {
                 XCTAssertTrue(try db.tableExists(table), table)
             }
             XCTAssertEqual(try StoreDatabase.migrator.appliedIdentifiers(db), Set(StoreDatabase.migrator.migrations))
@@ -50,7 +50,8 @@ final class StoreDatabaseTests: StoreTestCase {
                         """, arguments: [Date()])
                     if k >= 1 {
                         _ = try LabelStore.apply([.of("kept label", "positive")], source: .add, batch: nil, uid: 0,
-                                             evalFraction: 0.1, now: Date(), db: db)
+                                             policy: .byHash(evalFraction: 0.1), skipProtected: false, now: Date(),
+                                             db: db)
                     }
                 }
                 XCTAssertEqual(try old.read { try StoreDatabase.migrator.appliedIdentifiers($0) },

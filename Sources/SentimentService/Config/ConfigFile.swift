@@ -104,6 +104,16 @@ public enum ConfigFile {
             return seconds
         }
 
+        /// A group name, or "" for none (nil).
+        func groupName() throws -> String? {
+            let s = try string()
+            if s.isEmpty { return nil }
+            guard s.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }) else {
+                throw bad("\"\(s)\" is not a group name")
+            }
+            return s
+        }
+
         func string() throws -> String {
             guard raw.type == .string, let s = raw.string else { throw wrongType("a string") }
             return s
@@ -151,14 +161,19 @@ public enum ConfigFile {
         Setting(table: "server", key: "max_texts") { c, v, _ in c.maxTexts = try v.int(in: 1...100_000) },
         Setting(table: "server", key: "max_text_chars") { c, v, _ in c.maxTextChars = try v.int(in: 1...(64 << 20)) },
         Setting(table: "server", key: "max_pipelined") { c, v, _ in c.maxPipelined = try v.int(in: 1...100_000) },
-        Setting(table: "server", key: "admin_group") { c, v, _ in
-            let s = try v.string()
-            if s.isEmpty { c.adminGroup = nil; return }
-            guard s.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }) else {
-                throw v.bad("\"\(s)\" is not a group name")
-            }
-            c.adminGroup = s
+        Setting(table: "server", key: "max_pipelined_per_uid") { c, v, _ in
+            c.maxPipelinedPerUID = try v.int(in: 1...1_000_000)
         },
+        Setting(table: "server", key: "admin_connections") { c, v, _ in c.adminConnections = try v.int(in: 1...4096) },
+        Setting(table: "server", key: "max_connections_per_uid") { c, v, _ in
+            c.maxConnectionsPerUID = try v.int(in: 1...65536)
+        },
+        Setting(table: "server", key: "idle_timeout_seconds") { c, v, _ in
+            c.idleTimeoutSeconds = try v.double(in: 0.1...86400)
+        },
+        Setting(table: "server", key: "reader_group") { c, v, _ in c.readerGroup = try v.groupName() },
+        Setting(table: "server", key: "labeller_group") { c, v, _ in c.labellerGroup = try v.groupName() },
+        Setting(table: "server", key: "admin_group") { c, v, _ in c.adminGroup = try v.groupName() },
         Setting(table: "batching", key: "max_batch") { c, v, _ in c.maxBatch = try v.int(in: 1...4096) },
         Setting(table: "batching", key: "max_delay_ms") { c, v, _ in c.maxDelayMilliseconds = try v.int(in: 0...10_000) },
         Setting(table: "batching", key: "max_queued_texts") { c, v, _ in c.maxQueuedTexts = try v.int(in: 1...10_000_000) },
@@ -218,6 +233,14 @@ public enum ConfigFile {
         },
         Setting(table: "labels", key: "eval_fraction") { c, v, _ in c.evalFraction = try v.double(in: 0.0...0.5) },
         Setting(table: "labels", key: "max_import_items") { c, v, _ in c.maxImportItems = try v.int(in: 1...100_000_000) },
+        Setting(table: "labels", key: "max_import_bytes") { c, v, _ in c.maxImportBytes = try v.int(in: 1024...(1 << 40)) },
+        Setting(table: "labels", key: "max_open_imports_per_uid") { c, v, _ in
+            c.maxOpenImportsPerUID = try v.int(in: 1...10_000)
+        },
+        Setting(table: "labels", key: "import_idle_timeout_seconds") { c, v, _ in
+            c.importIdleTimeoutSeconds = try v.double(in: 1...(7 * 86400))
+        },
+        Setting(table: "labels", key: "trust_labellers") { c, v, _ in c.trustLabellers = try v.bool() },
         Setting(table: "training", key: "enabled") { c, v, _ in c.training.enabled = try v.bool() },
         Setting(table: "training", key: "every") { c, v, _ in c.training.everySeconds = try v.duration(in: 1...(366 * 86400)) },
         Setting(table: "training", key: "min_new_labels") { c, v, _ in c.training.minNewLabels = try v.int(in: 1...100_000_000) },
@@ -252,6 +275,9 @@ public enum ConfigFile {
         Setting(table: "training", key: "weight_decay") { c, v, _ in c.training.weightDecay = try v.training(.weightDecay) },
         Setting(table: "training", key: "replay_ratio") { c, v, _ in c.training.replayRatio = try v.training(.replayRatio) },
         Setting(table: "training", key: "gate_tolerance") { c, v, _ in c.training.gateTolerance = try v.double(in: 0...1) },
+        Setting(table: "training", key: "gate_confidence") { c, v, _ in
+            c.training.gateConfidence = try v.double(in: 0.5...0.999)
+        },
         Setting(table: "training", key: "min_eval_labels") { c, v, _ in c.training.minEvalLabels = try v.int(in: 1...10_000_000) },
         Setting(table: "training", key: "nice") { c, v, _ in c.training.nice = try v.int(in: 0...19) },
         Setting(table: "training", key: "threads") { c, v, _ in c.training.threads = try v.int(in: 1...256) },

@@ -16,7 +16,12 @@ public struct DaemonConfig: Sendable, Equatable {
     public var socketPath = "/run/sentimentd/sentimentd.sock"
     /// Permission bits of a socket the daemon binds itself.
     public var socketMode: UInt32 = 0o660
+    /// Open connections of peers that are not admins; admins have `adminConnections` more (see `ConnectionLedger`).
     public var maxConnections = 256
+    /// Connections kept for admins (uid 0, the daemon's uid, the admin group) beyond `maxConnections`.
+    public var adminConnections = 16
+    /// Open connections of one uid that is not an admin.
+    public var maxConnectionsPerUID = 32
     /// Longest request line, in bytes, without the newline.
     public var requestLineBytes = 1 << 20
     /// Texts in one predict request.
@@ -25,7 +30,15 @@ public struct DaemonConfig: Sendable, Equatable {
     public var maxTextChars = 20_000
     /// Requests one connection may have in flight before the daemon stops reading from it.
     public var maxPipelined = 64
-    /// Members of this group may change the daemon's state; nil disables the group rule.
+    /// Requests all connections of one uid may have in flight before the daemon stops reading from them.
+    public var maxPipelinedPerUID = 256
+    /// A connection that completes no request and takes no answer for this long is closed (idle, trickling or
+    /// not reading); one whose requests are being worked on is not.
+    public var idleTimeoutSeconds: Double = 120
+    /// Roles (`Authorizer`): nil for the reader group means every peer that may open the socket is a reader; nil
+    /// for the labeller or admin group means no peer holds that role by group.
+    public var readerGroup: String?
+    public var labellerGroup: String? = "sentimentd-label"
     public var adminGroup: String? = "sentimentd-admin"
 
     // [batching]
@@ -62,6 +75,15 @@ public struct DaemonConfig: Sendable, Equatable {
     public var evalFraction = 0.1
     /// Items one import may stage.
     public var maxImportItems = 2_000_000
+    /// Bytes of text and label one import may stage.
+    public var maxImportBytes = 256 << 20
+    /// Imports one uid may have open at once.
+    public var maxOpenImportsPerUID = 4
+    /// An open import that receives nothing for this long is abandoned (its staged rows deleted).
+    public var importIdleTimeoutSeconds: Double = 600
+    /// When true, labellers' new texts are assigned to a split by their hash like an admin's, and labellers may
+    /// change labels in the evaluation split. False keeps the split an admin matter.
+    public var trustLabellers = false
 
     // [training]
     public var training = TrainingSettings()
@@ -134,10 +156,14 @@ public struct TrainingSettings: Sendable, Equatable {
     public var weightDecay = 0.01
     /// Older train labels replayed per new label (a uniform sample; 1.0 = as many old as new).
     public var replayRatio = 1.0
-    /// The candidate is published when its eval macro-F1 >= the champion's - this.
+    /// How far (macro-F1) a candidate may fall below the best version published so far on the same evaluation
+    /// split and still be published (see `PromotionGate`).
     public var gateTolerance = 0.01
+    /// Confidence of the gate's paired bootstrap bound: a candidate is published only if, at this confidence, it
+    /// is at most `gateTolerance` below the reference.
+    public var gateConfidence = 0.95
     /// Eval-split labels needed before a run can be judged.
-    public var minEvalLabels = 30
+    public var minEvalLabels = 100
     /// Niceness of the training worker process.
     public var nice = 10
     /// Threads the worker's matrix products use (the rest of the machine keeps serving).
@@ -154,6 +180,7 @@ public struct TrainingSettings: Sendable, Equatable {
             && a.loraDropout == b.loraDropout && a.epochs == b.epochs && a.batchSize == b.batchSize
             && a.learningRate == b.learningRate && a.maxLength == b.maxLength && a.warmupRatio == b.warmupRatio
             && a.weightDecay == b.weightDecay && a.replayRatio == b.replayRatio && a.gateTolerance == b.gateTolerance
+            && a.gateConfidence == b.gateConfidence
             && a.minEvalLabels == b.minEvalLabels && a.nice == b.nice && a.threads == b.threads
             && a.cancelGraceSeconds == b.cancelGraceSeconds
     }

@@ -148,7 +148,7 @@ public final class Daemon: Service, @unchecked Sendable {
         }
         let state = ServingState(config: config, configPath: configPath, socketDescription: socketDescription,
                                  catalog: catalog, batcher: batcher, metrics: metrics)
-        let router = Router(admin: { state.adminPolicy })
+        let router = Router(authorizer: { state.authorizer })
         StandardMethods.register(on: router, state: state)
 
         // Labels and training.
@@ -161,7 +161,9 @@ public final class Daemon: Service, @unchecked Sendable {
             workerExecutable: TrainingCoordinator.ownExecutable(), logger: logger,
             tickSeconds: max(0.5, min(5, everySeconds / 2)))
         coordinator.recover()
-        LabelService(labels: labelStore, runs: runStore, config: { state.config }, logger: logger).register(on: router)
+        let labelService = LabelService(labels: labelStore, runs: runStore, config: { state.config },
+                                        runInProgress: { coordinator.currentRunID }, logger: logger)
+        labelService.register(on: router)
         coordinator.register(on: router)
         state.reloadAction = { [self] in try await self.reload(state: state) }
 
@@ -187,6 +189,7 @@ public final class Daemon: Service, @unchecked Sendable {
         ])
         Systemd.ready(status: Self.statusLine(catalog))
         coordinator.start()
+        labelService.start()
 
         // SIGHUP: reload. Dispatch delivers it; ServiceLifecycle handles TERM/INT.
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
@@ -216,6 +219,7 @@ public final class Daemon: Service, @unchecked Sendable {
         }
         await server.waitForConnections(timeout: .seconds(10))
         await coordinator.shutdown()
+        labelService.stop()
         loopBeat.cancel()
         try? await eventLoops.shutdownGracefully()
         await registry.shutdown()

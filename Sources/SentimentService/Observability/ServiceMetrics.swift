@@ -21,6 +21,8 @@ public final class ServiceMetrics: @unchecked Sendable {
     private let textsPredicted: Metrics.Counter
     private let activations: Metrics.Counter
     private let connections: Metrics.Gauge
+    private let connectionsRefused: Metrics.Counter
+    private let connectionsTimedOut: Metrics.Counter
     private let queuedTexts: Metrics.Gauge
     private let startTime: Metrics.Gauge
 
@@ -45,6 +47,9 @@ public final class ServiceMetrics: @unchecked Sendable {
         textsPredicted = Metrics.Counter(label: "sentimentd_texts_predicted_total", dimensions: [], factory: factory)
         activations = Metrics.Counter(label: "sentimentd_model_activations_total", dimensions: [], factory: factory)
         connections = Metrics.Gauge(label: "sentimentd_connections", dimensions: [], factory: factory)
+        connectionsRefused = Metrics.Counter(label: "sentimentd_connections_refused_total", dimensions: [], factory: factory)
+        connectionsTimedOut = Metrics.Counter(label: "sentimentd_connections_timed_out_total", dimensions: [],
+                                              factory: factory)
         queuedTexts = Metrics.Gauge(label: "sentimentd_queued_texts", dimensions: [], factory: factory)
         startTime = Metrics.Gauge(label: "sentimentd_start_time_seconds", dimensions: [], factory: factory)
         startTime.record(Date().timeIntervalSince1970)
@@ -89,6 +94,12 @@ public final class ServiceMetrics: @unchecked Sendable {
     public func connectionsChanged(to count: Int) {
         connections.record(count)
     }
+
+    /// A connection beyond a limit (`ConnectionLedger`) was told "overloaded" and closed.
+    public func connectionRefused() { connectionsRefused.increment() }
+
+    /// A connection was closed for making no progress (`idle_timeout_seconds`).
+    public func connectionTimedOut() { connectionsTimedOut.increment() }
 
     /// `sentimentd_model_info{version="v"}` is 1 for the active version and 0 for versions served before.
     public func activeModelChanged(to version: String?) {

@@ -2,10 +2,21 @@ import Foundation
 import Logging
 import SentimentProtocol
 
-/// Who is calling, for the handlers.
+/// Who is calling, for the handlers: the caller, the role it was found to hold for this request, and the uid its
+/// writes are recorded under.
 public struct CallContext: Sendable {
-    public var peer: PeerCredentials
+    public var caller: Caller
+    public var role: Role
+    /// The peer's uid (the daemon's own for a token caller): what labels, imports and runs record.
+    public var uid: UInt32
     public var logger: Logger
+
+    public init(caller: Caller, role: Role, uid: UInt32, logger: Logger) {
+        self.caller = caller
+        self.role = role
+        self.uid = uid
+        self.logger = logger
+    }
 }
 
 /// The answer of one request, still typed: the connection encodes it on its own event loop, so encoding never
@@ -16,16 +27,16 @@ public typealias RouterReply = Result<any Encodable & Sendable, RPCError>
 /// runs) register the same way.
 public final class Router: @unchecked Sendable {
     struct Handler {
-        let changesState: Bool
+        let requiredRole: Role
         let call: (RPCRequest, CallContext, @escaping @Sendable (RouterReply) -> Void) -> Void
     }
 
     private var handlers: [String: Handler] = [:]
-    private let admin: @Sendable () -> AdminPolicy
+    private let authorizer: @Sendable () -> Authorizer
 
-    /// `admin` is read on every state-changing call, so a reload that changes `admin_group` applies at once.
-    public init(admin: @escaping @Sendable () -> AdminPolicy) {
-        self.admin = admin
+    /// `authorizer` is read on every request, so a reload that changes a role's group applies at once.
+    public init(authorizer: @escaping @Sendable () -> Authorizer) {
+        self.authorizer = authorizer
     }
 
     /// Registers a method whose handler answers through a callback (predict: the batcher calls back).
@@ -34,7 +45,7 @@ public final class Router: @unchecked Sendable {
         _ method: M.Type,
         _ body: @escaping (M.Params, CallContext, @escaping @Sendable (Result<M.Result, RPCError>) -> Void) -> Void
     ) {
-        handlers[M.name] = Handler(changesState: M.changesState) { request, context, reply in
+        handlers[M.name] = Handler(requiredRole: M.requiredRole) { request, context, reply in
             let params: M.Params
             do {
                 params = try request.decodeParams(M.Params.self)
@@ -74,22 +85,23 @@ public final class Router: @unchecked Sendable {
     public func isKnown(_ method: String) -> Bool { handlers[method] != nil }
 
     /// Dispatches one request: unknown method, refused caller and bad params are answered here.
-    public func handle(_ request: RPCRequest, context: CallContext, reply: @escaping @Sendable (RouterReply) -> Void) {
+    public func handle(_ request: RPCRequest, caller: Caller, logger: Logger,
+                       reply: @escaping @Sendable (RouterReply) -> Void) {
         guard let handler = handlers[request.method] else {
             reply(.failure(.methodNotFound(request.method)))
             return
         }
-        if handler.changesState {
-            let policy = admin()
-            guard policy.allows(context.peer) else {
-                context.logger.notice("refused a state-changing call", metadata: [
-                    "method": "\(request.method)", "peer_uid": "\(context.peer.uid)", "peer_pid": "\(context.peer.pid)",
-                ])
-                reply(.failure(.unauthorised(method: request.method, uid: context.peer.uid,
-                                             daemonUID: policy.daemonUID, adminGroup: policy.adminGroup)))
-                return
-            }
+        let policy = authorizer()
+        switch policy.authorize(caller, needs: handler.requiredRole, for: request.method) {
+        case let .failure(error):
+            logger.notice("refused a request the caller's role does not allow", metadata: [
+                "method": "\(request.method)", "caller": "\(caller)", "needed_role": "\(handler.requiredRole)",
+            ])
+            reply(.failure(error))
+        case let .success(role):
+            let context = CallContext(caller: caller, role: role, uid: caller.recordedUID(daemonUID: policy.daemonUID),
+                                      logger: logger)
+            handler.call(request, context, reply)
         }
-        handler.call(request, context, reply)
     }
 }

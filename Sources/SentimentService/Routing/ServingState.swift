@@ -44,9 +44,8 @@ public final class ServingState: @unchecked Sendable {
         set { phaseBox.value = newValue }
     }
 
-    public var adminPolicy: AdminPolicy {
-        AdminPolicy(daemonUID: daemonUID, adminGroup: config.adminGroup)
-    }
+    /// The role rule of the configuration in force.
+    public var authorizer: Authorizer { Authorizer(config: config, daemonUID: daemonUID) }
 
     /// What `reload` (and SIGHUP) does; set by the daemon.
     public var reloadAction: (@Sendable () async throws -> ReloadMethod.Result)? {

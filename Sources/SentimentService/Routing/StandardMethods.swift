@@ -5,7 +5,7 @@ import SentimentProtocol
 public enum StandardMethods {
     public static func register(on router: Router, state: ServingState) {
         router.register(PredictMethod.self) { params, context, reply in
-            predict(params, state: state, reply: reply)
+            predict(params, context: context, state: state, reply: reply)
         }
         router.register(StatusMethod.self) { _, _, reply in
             reply(.success(state.status()))
@@ -14,17 +14,17 @@ public enum StandardMethods {
             reply(.success(state.catalog.list()))
         }
         router.registerAsync(ModelsActivateMethod.self) { params, context in
-            let result = try await state.catalog.activate(version: params.version, byUID: context.peer.uid)
+            let result = try await state.catalog.activate(version: params.version, byUID: context.uid)
             context.logger.notice("model activated on request", metadata: [
-                "model_version": "\(result.active)", "peer_uid": "\(context.peer.uid)",
+                "model_version": "\(result.active)", "peer_uid": "\(context.uid)",
             ])
             return result
         }
         router.registerAsync(RollbackMethod.self) { params, context in
-            let result = try await state.catalog.rollback(to: params.to, byUID: context.peer.uid)
+            let result = try await state.catalog.rollback(to: params.to, byUID: context.uid)
             context.logger.notice("rolled back on request", metadata: [
                 "model_version": "\(result.active)", "rolled_back_from": "\(result.previous ?? "-")",
-                "peer_uid": "\(context.peer.uid)",
+                "peer_uid": "\(context.uid)",
             ])
             return result
         }
@@ -39,7 +39,10 @@ public enum StandardMethods {
         }
     }
 
-    static func predict(_ params: PredictMethod.Params, state: ServingState,
+    /// `model` naming a version that is not in memory loads it (and keeps it, in place of the copy kept for
+    /// comparisons): that costs memory and CPU time that serving shares, so it is an admin's call. Any caller may
+    /// ask a version that is already loaded.
+    static func predict(_ params: PredictMethod.Params, context: CallContext, state: ServingState,
                         reply: @escaping @Sendable (Result<PredictMethod.Result, RPCError>) -> Void) {
         let config = state.config
         guard !params.texts.isEmpty else {
@@ -63,6 +66,11 @@ public enum StandardMethods {
         if let version = params.model {
             if let m = state.catalog.loadedModel(version: version) {
                 submit(params.texts, to: m, state: state, reply: reply)
+            } else if !context.role.includes(.admin) {
+                reply(.failure(.unauthorised(
+                    action: "predict with model \"\(version)\", a version that is not in memory (loading it)",
+                    needed: .admin, caller: context.caller.description, role: context.role,
+                    holders: state.authorizer.holders(of: .admin))))
             } else {
                 // Not in memory: load it off the event loop, then queue.
                 Task {

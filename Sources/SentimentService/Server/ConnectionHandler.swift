@@ -8,8 +8,13 @@ import SentimentCore
 struct DrainConnectionEvent {}
 
 /// One client connection: parses request lines, hands them to the router, and writes the answers back in request
-/// order. Reading pauses while `maxPipelined` requests are unanswered or the socket's send buffer is full, so a
-/// client that does not read its answers only slows itself down.
+/// order. Reading pauses while `maxPipelined` requests are unanswered, while the connection's uid has
+/// `max_pipelined_per_uid` unanswered (`ConnectionLedger`), or while the socket's send buffer is full, so a client
+/// that does not read its answers only slows itself down.
+///
+/// Idle timeout: a connection that makes no progress — completes no request line and takes no answer off the
+/// socket — for `idle_timeout_seconds` is closed, unless the daemon owes it answers it is still working on. That
+/// covers a client that never sends, one that trickles a line byte by byte, and one that stops reading its answers.
 ///
 /// Every method runs on the channel's event loop.
 final class ConnectionHandler: ChannelDuplexHandler {
@@ -20,7 +25,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private let router: Router
     private let state: ServingState
     private let peer: PeerCredentials
+    private let ledger: ConnectionLedger
+    private let ticket: ConnectionLedger.Ticket
     private let logger: Logger
+    /// Last time a request line arrived or an answer was written to the socket.
+    private var lastProgress = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
 
     private var nextSequence: UInt64 = 0
     private var nextToWrite: UInt64 = 0
@@ -32,22 +42,31 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var inputDone = false
     private var active = true
 
-    init(router: Router, state: ServingState, peer: PeerCredentials, logger: Logger) {
+    init(router: Router, state: ServingState, peer: PeerCredentials, ledger: ConnectionLedger,
+         ticket: ConnectionLedger.Ticket, logger: Logger) {
         self.router = router
         self.state = state
         self.peer = peer
+        self.ledger = ledger
+        self.ticket = ticket
         var logger = logger
         logger[metadataKey: "peer_uid"] = "\(peer.uid)"
         logger[metadataKey: "peer_pid"] = "\(peer.pid)"
         self.logger = logger
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        scheduleIdleCheck(context: context)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let sequence = nextSequence
+        lastProgress = .now()
         switch unwrapInboundIn(data) {
         case .tooLong:
             nextSequence += 1
             unanswered += 1
+            ledger.requestStarted(ticket)
             let limit = state.config.requestLineBytes
             state.metrics.requestFinished(method: "invalid", outcome: RPCErrorCode.requestTooLarge.kind, seconds: 0)
             finish(context: context, sequence: sequence,
@@ -57,6 +76,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return } // blank line: keep-alive
             nextSequence += 1
             unanswered += 1
+            ledger.requestStarted(ticket)
             handle(line: Data(bytes), sequence: sequence, context: context)
         }
     }
@@ -86,8 +106,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let boundSelf = NIOLoopBound(self, eventLoop: loop)
         let id = request.id
         let texts = request.method == PredictMethod.name ? Self.textCount(request.params) : 0
-        let callContext = CallContext(peer: peer, logger: logger)
-        router.handle(request, context: callContext) { [state] reply in
+        router.handle(request, caller: .peer(peer), logger: logger) { [state] reply in
             // Encode here, on whichever thread answered (the batcher's for predict would stall the next batch:
             // hop first).
             loop.execute {
@@ -136,8 +155,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         while let entry = finished.removeValue(forKey: nextToWrite) {
             nextToWrite += 1
             unanswered -= 1
+            ledger.requestFinished(ticket)
             if let buffer = entry {
-                context.write(wrapOutboundOut(buffer), promise: nil)
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                promise.futureResult.whenSuccess { bound.value.lastProgress = .now() }
+                context.write(wrapOutboundOut(buffer), promise: promise)
                 wrote = true
             }
         }
@@ -149,7 +172,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     // MARK: - Back-pressure
 
     private func mayRead(_ context: ChannelHandlerContext) -> Bool {
-        !inputDone && unanswered < state.config.maxPipelined && context.channel.isWritable
+        guard !inputDone && unanswered < state.config.maxPipelined && context.channel.isWritable else { return false }
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        return ledger.mayRead(ticket, limits: ConnectionLedger.Limits(state.config)) {
+            loop.execute { bound.value.0.resumeReadingIfAllowed(context: bound.value.1) }
+        }
     }
 
     func read(context: ChannelHandlerContext) {
@@ -192,8 +220,42 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         active = false
+        idleCheck?.cancel()
+        idleCheck = nil
+        // Requests still unanswered no longer count against the uid's quota.
+        for _ in 0..<max(0, unanswered) { ledger.requestFinished(ticket) }
+        unanswered = 0
         finished.removeAll()
         context.fireChannelInactive()
+    }
+
+    // MARK: - Idle timeout
+
+    private func scheduleIdleCheck(context: ChannelHandlerContext) {
+        let timeout = TimeAmount.nanoseconds(Int64(state.config.idleTimeoutSeconds * 1e9))
+        let due = max(lastProgress + timeout, .now() + .milliseconds(10))
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleTask(deadline: due) { bound.value.0.checkIdle(context: bound.value.1) }
+    }
+
+    private func checkIdle(context: ChannelHandlerContext) {
+        guard active else { return }
+        let seconds = state.config.idleTimeoutSeconds
+        if NIODeadline.now() >= lastProgress + .nanoseconds(Int64(seconds * 1e9)) {
+            // Answers the daemon is still working on are not the client's idleness; answers it will not read are.
+            let waitingForUs = unanswered > 0 && context.channel.isWritable
+            if !waitingForUs {
+                logger.info("closing a connection that made no progress", metadata: [
+                    "idle_timeout_seconds": "\(seconds)", "unanswered": "\(unanswered)",
+                ])
+                state.metrics.connectionTimedOut()
+                active = false
+                context.close(promise: nil)
+                return
+            }
+            lastProgress = .now()
+        }
+        scheduleIdleCheck(context: context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -35,8 +35,8 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// The Unix socket server: accepts connections, reads SO_PEERCRED, installs the line decoder and the connection
-/// handler, counts and limits connections, and drains on shutdown.
+/// The Unix socket server: accepts connections, reads the peer's credentials, admits them by `ConnectionLedger`,
+/// installs the line decoder and the connection handler, and drains on shutdown.
 public final class SocketServer: @unchecked Sendable {
     private let group: EventLoopGroup
     private let router: Router
@@ -46,6 +46,7 @@ public final class SocketServer: @unchecked Sendable {
     private var serverChannel: Channel?
     private var connections: [ObjectIdentifier: Channel] = [:]
     private var boundPath: (path: String, inode: UInt64)?
+    private let ledger = ConnectionLedger()
 
     public init(group: EventLoopGroup, router: Router, state: ServingState, logger: Logger) {
         self.group = group
@@ -87,32 +88,42 @@ public final class SocketServer: @unchecked Sendable {
         lock.withLock { serverChannel = channel }
     }
 
+    /// Reads the peer's credentials, asks the ledger for a slot (`ConnectionLedger`: per-uid and total limits,
+    /// admins' reserved slots), and installs the line decoder and the connection handler, or answers "overloaded"
+    /// and closes.
     private func initialize(_ channel: Channel) -> EventLoopFuture<Void> {
-        let count = state.connectionOpened()
-        state.metrics.connectionsChanged(to: count)
-        let id = ObjectIdentifier(channel)
-        lock.withLock { connections[id] = channel }
-        channel.closeFuture.whenComplete { [self] _ in
-            lock.withLock { _ = connections.removeValue(forKey: id) }
-            self.state.metrics.connectionsChanged(to: self.state.connectionClosed())
-        }
-        let config = state.config
-        if count > config.maxConnections {
-            // Say why before closing, so the client shows a reason rather than a reset.
-            let error = RPCError.overloaded("\(count - 1) connections are open; the limit is \(config.maxConnections) (max_connections)")
-            return channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(RefusingHandler(error: error))
-            }
-        }
         if state.phase == .draining {
             return channel.close()
         }
-        let router = self.router, serving = self.state, logger = self.logger
-        return PeerCredentials.of(channel).flatMapThrowing { peer in
+        let router = self.router, serving = self.state, logger = self.logger, ledger = self.ledger
+        return PeerCredentials.of(channel).flatMapThrowing { [self] peer in
+            let config = serving.config
+            let isAdmin = serving.authorizer.role(of: peer) == .admin
+            let ticket: ConnectionLedger.Ticket
+            switch ledger.admit(uid: peer.uid, isAdmin: isAdmin, limits: ConnectionLedger.Limits(config)) {
+            case let .failure(error):
+                // Say why before closing, so the client shows a reason rather than a reset.
+                serving.metrics.connectionRefused()
+                logger.info("connection refused", metadata: ["peer_uid": "\(peer.uid)", "reason": "\(error.message)"])
+                try channel.pipeline.syncOperations.addHandler(RefusingHandler(error: error))
+                return
+            case let .success(t):
+                ticket = t
+            }
+            let count = serving.connectionOpened()
+            serving.metrics.connectionsChanged(to: count)
+            let id = ObjectIdentifier(channel)
+            lock.withLock { connections[id] = channel }
+            channel.closeFuture.whenComplete { [self] _ in
+                ledger.release(ticket)
+                lock.withLock { _ = connections.removeValue(forKey: id) }
+                self.state.metrics.connectionsChanged(to: self.state.connectionClosed())
+            }
             try channel.pipeline.syncOperations.addHandler(
                 ByteToMessageHandler(LineFrameDecoder(maxLineBytes: config.requestLineBytes)))
             try channel.pipeline.syncOperations.addHandler(
-                ConnectionHandler(router: router, state: serving, peer: peer, logger: logger))
+                ConnectionHandler(router: router, state: serving, peer: peer, ledger: ledger, ticket: ticket,
+                                  logger: logger))
         }
     }
 
@@ -179,7 +190,7 @@ public final class SocketServer: @unchecked Sendable {
     }
 }
 
-/// Answers a connection beyond `max_connections` with one error line, then closes it.
+/// Answers a connection beyond a limit (`ConnectionLedger`) with one error line, then closes it.
 final class RefusingHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

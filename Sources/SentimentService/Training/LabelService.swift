@@ -1,17 +1,23 @@
+import Dispatch
 import Foundation
 import Logging
 import SentimentProtocol
 import SentimentStore
 import SentimentCore
 
-/// labels.add, labels.import.*, labels.stats: checks every item against the configured label set and the text
-/// limits, then writes through `LabelStore` (one transaction per request or per committed import).
+/// labels.add, labels.import.*, labels.stats, labels.eval.draw: checks every item against the configured label set
+/// and the text limits, then writes through `LabelStore` (one transaction per request or per committed import).
 ///
 /// Policy for bad items (documented in the README): by default one bad item rejects the whole request or import
 /// and nothing is applied, with every problem listed by line; with `skip_invalid` the valid items are applied and
 /// the others reported. An import is staged in the database chunk by chunk and applied only by its commit, so a
 /// client that disconnects or a daemon that dies mid-import leaves no labels behind (open imports are abandoned
 /// at the next start).
+///
+/// The evaluation split is an admin matter (`splitPolicy`): a labeller's new texts go to the training split and a
+/// labeller's item whose text is in the evaluation split is refused like any other bad item, unless the
+/// configuration trusts labellers. Imports are bounded per uid (open imports), per import (items, bytes) and in
+/// time (an import that receives nothing for `labels.import_idle_timeout_seconds` is abandoned).
 final class LabelService: @unchecked Sendable {
     /// Items per labels.import.chunk call.
     static let maxChunkItems = 5000
@@ -25,18 +31,54 @@ final class LabelService: @unchecked Sendable {
 
     private struct ImportSession {
         var skipInvalid: Bool
+        var split: LabelSplitChoice
         var staged = 0
+        /// UTF-8 bytes of the staged texts and labels.
+        var stagedBytes = 0
         var problems: [LabelProblem] = []
         var problemCount = 0
         var uid: UInt32
+        /// When the import last received a call (ProcessInfo.systemUptime).
+        var lastActivity: TimeInterval
     }
     private let sessions = LockedBox<[Int64: ImportSession]>([:])
+    /// The training run in progress, if any (a draw into the evaluation split waits for it).
+    private let runInProgress: @Sendable () -> Int64?
+    private var sweeper: DispatchSourceTimer?
 
-    init(labels: LabelStore, runs: RunStore, config: @escaping @Sendable () -> DaemonConfig, logger: Logger) {
+    init(labels: LabelStore, runs: RunStore, config: @escaping @Sendable () -> DaemonConfig,
+         runInProgress: @escaping @Sendable () -> Int64? = { nil }, logger: Logger) {
         self.labels = labels
         self.runs = runs
         self.config = config
+        self.runInProgress = runInProgress
         self.logger = logger
+    }
+
+    /// Where a caller's labels may go: see `SplitPolicy`. `eval` needs the admin role; an untrusted labeller's
+    /// new texts go to the training split and it may not write evaluation texts.
+    func splitPolicy(_ choice: LabelSplitChoice, config: DaemonConfig, action: String,
+                     context: CallContext) throws -> SplitPolicy {
+        let trusted = context.role.includes(.admin) || config.trustLabellers
+        switch choice {
+        case .eval:
+            guard context.role.includes(.admin) else {
+                throw RPCError.unauthorised(
+                    action: "\(action) with split \"eval\" (writing the frozen evaluation split)", needed: .admin,
+                    caller: context.caller.description, role: context.role,
+                    holders: Authorizer(config: config).holders(of: .admin))
+            }
+            return SplitPolicy(newTexts: .eval, mayWriteEval: true)
+        case .train:
+            return SplitPolicy(newTexts: .train, mayWriteEval: trusted)
+        case .auto:
+            return trusted ? .byHash(evalFraction: config.evalFraction) : .trainOnly
+        }
+    }
+
+    /// Problems for the lines a write could not apply because their text is in the evaluation split.
+    static func protectedProblems(_ lines: [Int]) -> [LabelProblem] {
+        lines.map { LabelProblem(line: $0, reason: SplitPolicy.protectedReason) }
     }
 
     /// Resolves a label to its configured name, or says what is wrong with it.
@@ -100,8 +142,9 @@ final class LabelService: @unchecked Sendable {
 
     // MARK: methods
 
-    func add(_ params: LabelsAddMethod.Params, uid: UInt32) throws -> LabelWriteResult {
+    func add(_ params: LabelsAddMethod.Params, context: CallContext) throws -> LabelWriteResult {
         let config = self.config()
+        let policy = try splitPolicy(params.split ?? .auto, config: config, action: "labels.add", context: context)
         guard !params.items.isEmpty else { throw RPCError.invalidParams("labels.add: items is empty") }
         guard params.items.count <= config.maxImportItems else {
             throw RPCError.invalidParams("labels.add: \(params.items.count) items; the limit is \(config.maxImportItems) (labels.max_import_items)")
@@ -115,14 +158,29 @@ final class LabelService: @unchecked Sendable {
                                     rejectedCount: problems.count, evalSplit: 0)
         }
         do {
-            let summary = try labels.add(valid, source: .add, evalFraction: config.evalFraction, uid: uid)
-            return Self.result(summary, problems: problems, problemCount: problems.count)
+            let summary = try labels.add(valid, source: .add, policy: policy, skipProtected: params.skipInvalid == true,
+                                         uid: context.uid)
+            let all = (problems + Self.protectedProblems(summary.protectedLines)).sorted { $0.line < $1.line }
+            return Self.result(summary, problems: all, problemCount: all.count)
+        } catch let LabelStoreError.evalSplitProtected(lines) {
+            let all = (problems + Self.protectedProblems(lines)).sorted { $0.line < $1.line }
+            throw RPCError.labelsRejected(problems: Array(all.prefix(Self.keptProblems)), count: all.count)
         } catch {
             throw storeError(error)
         }
     }
 
-    func beginImport(_ params: LabelsImportBeginMethod.Params, uid: UInt32) throws -> LabelsImportBeginMethod.Result {
+    func beginImport(_ params: LabelsImportBeginMethod.Params, context: CallContext) throws -> LabelsImportBeginMethod.Result {
+        let config = self.config()
+        let split = params.split ?? .auto
+        _ = try splitPolicy(split, config: config, action: "labels.import.begin", context: context)
+        sweepIdleImports()
+        let uid = context.uid
+        let open = sessions.withLock { $0.values.filter { $0.uid == uid }.count }
+        guard open < config.maxOpenImportsPerUID else {
+            throw RPCError.overloaded("uid \(uid) has \(open) imports open; the limit is \(config.maxOpenImportsPerUID) "
+                + "(labels.max_open_imports_per_uid): commit or abort one first")
+        }
         let source = String(params.source.prefix(1024))
         let id: Int64
         do {
@@ -130,24 +188,61 @@ final class LabelService: @unchecked Sendable {
         } catch {
             throw storeError(error)
         }
-        sessions.withLock { $0[id] = ImportSession(skipInvalid: params.skipInvalid == true, uid: uid) }
+        sessions.withLock {
+            $0[id] = ImportSession(skipInvalid: params.skipInvalid == true, split: split, uid: uid,
+                                   lastActivity: ProcessInfo.processInfo.systemUptime)
+        }
         logger.info("label import started", metadata: ["import_id": "\(id)", "source": "\(source)", "peer_uid": "\(uid)"])
-        return .init(importID: id, maxChunkItems: Self.maxChunkItems, maxRequestBytes: self.config().requestLineBytes)
+        return .init(importID: id, maxChunkItems: Self.maxChunkItems, maxRequestBytes: config.requestLineBytes)
     }
 
-    private func session(_ id: Int64, uid: UInt32) throws -> ImportSession {
+    private func session(_ id: Int64, context: CallContext) throws -> ImportSession {
+        sweepIdleImports()
         guard let s = sessions.value[id] else {
-            throw RPCError.notFound("import \(id) is not open (it was committed, aborted, or the daemon restarted; start the import again)")
+            throw RPCError.notFound("import \(id) is not open (it was committed, aborted, abandoned after "
+                + "labels.import_idle_timeout_seconds without a chunk, or the daemon restarted; start the import again)")
         }
-        guard s.uid == uid || uid == 0 else {
+        guard s.uid == context.uid || context.role.includes(.admin) else {
             throw RPCError.notFound("import \(id) belongs to another user")
         }
         return s
     }
 
-    func chunk(_ params: LabelsImportChunkMethod.Params, uid: UInt32) throws -> LabelsImportChunkMethod.Result {
+    /// Abandons every import that has received nothing for `labels.import_idle_timeout_seconds`.
+    func sweepIdleImports() {
+        let limit = config().importIdleTimeoutSeconds
+        let now = ProcessInfo.processInfo.systemUptime
+        let idle = sessions.withLock { open -> [Int64] in
+            let ids = open.filter { now - $0.value.lastActivity > limit }.map(\.key)
+            for id in ids { open[id] = nil }
+            return ids
+        }
+        for id in idle.sorted() {
+            try? labels.abandonImport(batch: id)
+            logger.notice("label import abandoned: idle too long", metadata: [
+                "import_id": "\(id)", "idle_timeout_seconds": "\(limit)",
+            ])
+        }
+    }
+
+    /// Sweeps idle imports every few seconds (a quarter of the timeout, at most 30 s).
+    func start() {
+        let t = DispatchSource.makeTimerSource(queue: .global())
+        let every = max(0.5, min(30, config().importIdleTimeoutSeconds / 4))
+        t.schedule(deadline: .now() + every, repeating: every)
+        t.setEventHandler { [weak self] in self?.sweepIdleImports() }
+        t.resume()
+        sweeper = t
+    }
+
+    func stop() {
+        sweeper?.cancel()
+        sweeper = nil
+    }
+
+    func chunk(_ params: LabelsImportChunkMethod.Params, context: CallContext) throws -> LabelsImportChunkMethod.Result {
         let config = self.config()
-        var s = try session(params.importID, uid: uid)
+        var s = try session(params.importID, context: context)
         guard params.items.count <= Self.maxChunkItems else {
             throw RPCError.invalidParams("labels.import.chunk: \(params.items.count) items; at most \(Self.maxChunkItems) per chunk")
         }
@@ -157,6 +252,11 @@ final class LabelService: @unchecked Sendable {
         let base = s.staged + s.problemCount
         var (valid, problems) = Self.validate(params.items, config: config) { i, item in item.line ?? base + i + 1 }
         problems += params.problems ?? []
+        let bytes = valid.reduce(0) { $0 + $1.text.utf8.count + $1.label.utf8.count }
+        guard s.stagedBytes + bytes <= config.maxImportBytes else {
+            throw RPCError.invalidParams("import \(params.importID): more than \(config.maxImportBytes) bytes of text "
+                + "(labels.max_import_bytes); this chunk was not staged: split the file into several imports")
+        }
         if !valid.isEmpty {
             do {
                 try labels.stageImport(batch: params.importID, rows: valid, maxRows: config.maxImportItems)
@@ -165,6 +265,8 @@ final class LabelService: @unchecked Sendable {
             }
         }
         s.staged += valid.count
+        s.stagedBytes += bytes
+        s.lastActivity = ProcessInfo.processInfo.systemUptime
         s.problemCount += problems.count
         s.problems += problems.prefix(max(0, Self.keptProblems - s.problems.count))
         let updated = s
@@ -172,9 +274,11 @@ final class LabelService: @unchecked Sendable {
         return .init(staged: s.staged, problems: s.problemCount)
     }
 
-    func commit(_ params: LabelsImportCommitMethod.Params, uid: UInt32) throws -> LabelsImportCommitMethod.Result {
+    func commit(_ params: LabelsImportCommitMethod.Params, context: CallContext) throws -> LabelsImportCommitMethod.Result {
         let config = self.config()
-        let s = try session(params.importID, uid: uid)
+        var s = try session(params.importID, context: context)
+        // The committer's role now decides (a role taken away since the import began counts).
+        let policy = try splitPolicy(s.split, config: config, action: "labels.import.commit", context: context)
         if s.problemCount > 0 && !s.skipInvalid {
             try? labels.abandonImport(batch: params.importID)
             sessions.withLock { $0[params.importID] = nil }
@@ -183,12 +287,26 @@ final class LabelService: @unchecked Sendable {
         }
         let summary: LabelWriteSummary
         do {
-            summary = try labels.commitImport(batch: params.importID, evalFraction: config.evalFraction)
+            summary = try labels.commitImport(batch: params.importID, policy: policy, skipProtected: s.skipInvalid)
+        } catch let LabelStoreError.evalSplitProtected(lines) {
+            try? labels.abandonImport(batch: params.importID)
+            sessions.withLock { $0[params.importID] = nil }
+            let all = (s.problems + Self.protectedProblems(lines)).sorted { $0.line < $1.line }
+            logger.notice("label import rejected: it writes the evaluation split", metadata: [
+                "import_id": "\(params.importID)", "lines": "\(lines.count)", "peer_uid": "\(context.uid)",
+            ])
+            throw RPCError.labelsRejected(problems: Array(all.prefix(Self.keptProblems)),
+                                          count: s.problemCount + lines.count)
         } catch {
             // The import stays open in the database until abandoned: nothing was applied.
             try? labels.abandonImport(batch: params.importID)
             sessions.withLock { $0[params.importID] = nil }
             throw storeError(error)
+        }
+        if !summary.protectedLines.isEmpty {
+            s.problemCount += summary.protectedLines.count
+            s.problems = Array((s.problems + Self.protectedProblems(summary.protectedLines))
+                .sorted { $0.line < $1.line }.prefix(Self.keptProblems))
         }
         sessions.withLock { $0[params.importID] = nil }
         logger.notice("label import committed", metadata: [
@@ -199,8 +317,8 @@ final class LabelService: @unchecked Sendable {
                      summary: Self.result(summary, problems: s.problems.sorted { $0.line < $1.line }, problemCount: s.problemCount))
     }
 
-    func abort(_ params: LabelsImportAbortMethod.Params, uid: UInt32) throws -> LabelsImportAbortMethod.Result {
-        _ = try session(params.importID, uid: uid)
+    func abort(_ params: LabelsImportAbortMethod.Params, context: CallContext) throws -> LabelsImportAbortMethod.Result {
+        _ = try session(params.importID, context: context)
         sessions.withLock { $0[params.importID] = nil }
         do {
             try labels.abandonImport(batch: params.importID)
@@ -231,22 +349,37 @@ final class LabelService: @unchecked Sendable {
         }
     }
 
+    /// labels.eval.draw: see `LabelStore.drawEval`. Refused while a run is in progress (it may be training on the
+    /// very labels a draw would move).
+    func drawEval(_ params: LabelsDrawEvalMethod.Params, context: CallContext) throws -> LabelsDrawEvalMethod.Result {
+        guard params.count >= 1 else { throw RPCError.invalidParams("labels.eval.draw: count must be at least 1") }
+        if let run = runInProgress() { throw RPCError.trainingBusy(runID: run) }
+        do {
+            let usedUpTo = try runs.highestPublishedLabelSeq()
+            let (drawn, available) = try labels.drawEval(count: params.count, seed: params.seed ?? 0x5EED_E7A1,
+                                                         usedUpTo: usedUpTo, fromUIDs: params.fromUIDs,
+                                                         uid: context.uid)
+            let total = try labels.stats(sinceSeq: nil).total.eval
+            context.logger.notice("texts drawn into the evaluation split", metadata: [
+                "drawn": "\(drawn)", "available": "\(available)", "eval_total": "\(total)", "peer_uid": "\(context.uid)",
+            ])
+            return .init(drawn: drawn, available: available, evalTotal: total)
+        } catch {
+            throw storeError(error)
+        }
+    }
+
     func register(on router: Router) {
-        router.registerAsync(LabelsAddMethod.self) { [self] params, context in
-            try add(params, uid: context.peer.uid)
-        }
+        router.registerAsync(LabelsAddMethod.self) { [self] params, context in try add(params, context: context) }
         router.registerAsync(LabelsImportBeginMethod.self) { [self] params, context in
-            try beginImport(params, uid: context.peer.uid)
+            try beginImport(params, context: context)
         }
-        router.registerAsync(LabelsImportChunkMethod.self) { [self] params, context in
-            try chunk(params, uid: context.peer.uid)
-        }
+        router.registerAsync(LabelsImportChunkMethod.self) { [self] params, context in try chunk(params, context: context) }
         router.registerAsync(LabelsImportCommitMethod.self) { [self] params, context in
-            try commit(params, uid: context.peer.uid)
+            try commit(params, context: context)
         }
-        router.registerAsync(LabelsImportAbortMethod.self) { [self] params, context in
-            try abort(params, uid: context.peer.uid)
-        }
+        router.registerAsync(LabelsImportAbortMethod.self) { [self] params, context in try abort(params, context: context) }
         router.registerAsync(LabelsStatsMethod.self) { [self] _, _ in try stats() }
+        router.registerAsync(LabelsDrawEvalMethod.self) { [self] params, context in try drawEval(params, context: context) }
     }
 }

@@ -132,3 +132,12 @@ extension EvalMetrics {
         return try? d.decode(EvalMetrics.self, from: Data(json.utf8))
     }
 }
+
+extension JSONEncoder {
+    /// Keys sorted: what the daemon stores as JSON reads the same on every run.
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
+}

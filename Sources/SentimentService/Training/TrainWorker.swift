@@ -209,10 +209,16 @@ public enum TrainWorker {
             throw TrainWorkerError.tooFewEvalLabels(have: evalSet.count, need: plan.minEvalLabels)
         }
         let fingerprint = DataFingerprint.of(trainSet, labels: LabelSet(modelLabels))
+        // Whose labels the run learns from (`runs show`), counted over the examples it trains on.
+        var byUID: [String: Int] = [:]
+        for row in selection.newExamples + selection.replay where index[row.label.lowercased()] != nil {
+            byUID[String(row.uid), default: 0] += 1
+        }
         try runs.markRunning(id: id, pid: getpid(), baseVersion: options.baseVersion,
                              trainExamples: trainSet.count, newExamples: selection.newExamples.count,
                              replayExamples: selection.replay.count, evalExamples: evalSet.count,
-                             labelSeqHigh: selection.highSeq, dataFingerprint: fingerprint)
+                             labelSeqHigh: selection.highSeq, dataFingerprint: fingerprint,
+                             labelUIDs: String(decoding: try JSONEncoder.sorted.encode(byUID), as: UTF8.self))
         logger.notice("training run started", metadata: [
             "run": "\(id)", "base": "\(options.baseVersion)", "new": "\(selection.newExamples.count)",
             "replay": "\(selection.replay.count)", "eval": "\(evalSet.count)",

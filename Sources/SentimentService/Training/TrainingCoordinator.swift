@@ -327,20 +327,25 @@ final class TrainingCoordinator: @unchecked Sendable {
         let epochs = try runs.epochs(run: id).map {
             RunEpoch(epoch: $0.epoch, trainLoss: $0.trainLoss ?? 0, metrics: EvalMetrics.decode($0.metrics))
         }
-        return RunDetail(run: Self.summary(r), recipe: plan?.recipe ?? RunRecipe(), labels: plan?.labels,
-                         dataFingerprint: r.dataFingerprint, epochs: epochs,
-                         champion: EvalMetrics.decode(r.championMetrics), candidate: EvalMetrics.decode(r.candidateMetrics),
-                         gateTolerance: plan?.gateTolerance)
+        var detail = RunDetail(run: Self.summary(r), recipe: plan?.recipe ?? RunRecipe(), labels: plan?.labels,
+                               dataFingerprint: r.dataFingerprint, epochs: epochs,
+                               champion: EvalMetrics.decode(r.championMetrics),
+                               candidate: EvalMetrics.decode(r.candidateMetrics), gateTolerance: plan?.gateTolerance)
+        if let json = r.labelUIDs, let counts = try? JSONDecoder().decode([String: Int].self, from: Data(json.utf8)) {
+            detail.labelAuthors = counts.compactMap { key, n in UInt32(key).map { LabelAuthorship(uid: $0, examples: n) } }
+                .sorted { ($0.examples, $1.uid) > ($1.examples, $0.uid) }
+        }
+        return detail
     }
 
     func register(on router: Router) {
         router.registerAsync(TrainMethod.self) { [self] params, context in
-            let run = try startRun(trigger: "manual", uid: context.peer.uid, overrides: params.recipe)
-            context.logger.notice("training run requested", metadata: ["run": "\(run.id)", "peer_uid": "\(context.peer.uid)"])
+            let run = try startRun(trigger: "manual", uid: context.uid, overrides: params.recipe)
+            context.logger.notice("training run requested", metadata: ["run": "\(run.id)", "peer_uid": "\(context.uid)"])
             return run
         }
         router.registerAsync(TrainCancelMethod.self) { [self] _, context in
-            try await cancel(reason: "cancelled by train.cancel (uid \(context.peer.uid))")
+            try await cancel(reason: "cancelled by train.cancel (uid \(context.uid))")
         }
         router.registerAsync(RunsListMethod.self) { [self] params, _ in
             let limit = min(max(params.limit ?? 20, 1), 1000)
