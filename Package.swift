@@ -47,9 +47,12 @@ let package = Package(
         // The AVX2 + FMA GEMM kernel for few-row dense layers. Swift has no per-function target attribute, so
         // the code built for Haswell lives alone in this module; SentimentML calls it only after checking the CPU.
         .target(name: "SentimentMLAVX2", swiftSettings: [.unsafeFlags(["-O"] + haswellFlags + noWarnings)]),
+        // The int8 GEMM of the quantized dense layers: C, each instruction-set path (AVX2, AVX-512 VNNI) in
+        // functions with their own target attribute, reached only after a CPU check, and a portable path.
+        .target(name: "CInt8Kernels"),
         .target(
             name: "SentimentML",
-            dependencies: ["SentimentCore", "CBLAS", "SentimentMLAVX2"],
+            dependencies: ["SentimentCore", "CBLAS", "SentimentMLAVX2", "CInt8Kernels"],
             // Optimised in debug builds too: the tests run real forward/backward passes. -O (not
             // -Ounchecked) keeps bounds and overflow checks, which the checkpoint parsers rely on.
             swiftSettings: [.unsafeFlags(["-O"] + noWarnings)]

@@ -95,6 +95,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Only the batch-1 latencies (bench/run-latency.sh alternates them with ONNX Runtime's).")
     var latencyOnly = false
 
+    @Option(name: .long, help: "Dense layers in fp32 or int8 (inference and --serving).")
+    var precision: Precision = .fp32
+
+    @Flag(name: .long, help: "Measure the int8 multiply units' peak (the kernels' own instructions on registers only), per core and on every worker.")
+    var int8Peak = false
+
     func run() throws {
         if train {
             try runTraining()
@@ -107,6 +113,11 @@ struct BenchCommand: ParsableCommand {
         var bench = InferenceBench()
         bench.quick = quick
         bench.latencyOnly = latencyOnly
+        bench.precision = precision
+        if int8Peak {
+            bench.runInt8Peak()
+            return
+        }
         if gemm {
             bench.runGemm()
             return

@@ -7,6 +7,8 @@ struct InferenceBench {
     var quick = false
     /// Only the batch-1 latencies (bench/run-latency.sh alternates them with ONNX Runtime's).
     var latencyOnly = false
+    /// fp32: OpenBLAS + the AVX2 kernel over packed weights; int8: the quantized dense layers.
+    var precision: Precision = .fp32
     var tweetsFile: URL?
     var tokenizerFolder: URL?
     var print: (String) -> Void = { Swift.print($0); fflush(stdout) }
@@ -28,16 +30,26 @@ struct InferenceBench {
         let t0 = BenchClock.now()
         let weights = RandomInit.weights(config: config, seed: 0)
         let initSeconds = BenchClock.now() - t0
-        // Packed as the daemon loads the models it serves.
+        // Packed (or quantized) as the daemon loads the models it serves.
         let t1 = BenchClock.now()
-        let packed = PackedEncoderLayer.packAll(weights.layers)
-        let packing = BenchClock.now() - t1
-        let encoder = TransformerEncoder(weights: weights, packed: packed)
+        let packed = precision == .fp32 ? PackedEncoderLayer.packAll(weights.layers) : nil
+        let quantized = precision == .int8 ? QuantizedEncoderLayer.quantizeAll(weights.layers) : nil
+        let preparing = BenchClock.now() - t1
+        let encoder = TransformerEncoder(weights: weights, packed: packed, quantized: quantized)
         print(String(format: "model: roberta-base dims, %.2fM params, random init in %.1fs; OpenBLAS threads %d, workers %d",
                      Double(weights.parameterCount) / 1e6, initSeconds, BLAS.threads, Parallel.workers))
-        print(packed == nil ? "dense layers: OpenBLAS only (no AVX2 kernels on this CPU, or SENTIMENTD_KERNELS=openblas)"
-              : String(format: "dense layers: AVX2 kernel over packed weights up to %d rows, OpenBLAS above (packed in %.2f s, %.0f MiB)",
-                       BLAS.packedRowsLimit, packing, Self.packedMiB(packed!)))
+        if let quantized {
+            let fp32 = Self.denseBytes(weights.layers)
+            let int8 = quantized.reduce(0) { $0 + $1.byteCount }
+            print(String(format: "dense layers: int8 (%@), %@ kernels, quantized in %.2f s: %.0f MiB = %.3fx their fp32 %.0f MiB%@",
+                         Int8Scheme.standard.description, Int8KernelPath.active.rawValue, preparing, Double(int8) / 1_048_576,
+                         Double(int8) / Double(fp32), Double(fp32) / 1_048_576,
+                         Int8KernelPath.selection.note.map { " (\($0))" } ?? ""))
+        } else {
+            print(packed == nil ? "dense layers: OpenBLAS only (no AVX2 kernels on this CPU, or SENTIMENTD_KERNELS=openblas)"
+                  : String(format: "dense layers: AVX2 kernel over packed weights up to %d rows, OpenBLAS above (packed in %.2f s, %.0f MiB)",
+                           BLAS.packedRowsLimit, preparing, Self.packedMiB(packed!)))
+        }
         var rng = SeededRandom(seed: 7)
         for l in [16, 32, 64, 128] {
             let ids = Self.batch(1, l, padded: false, rng: &rng)
@@ -53,8 +65,13 @@ struct InferenceBench {
             print(String(format: "throughput b=%2d s=%4d (padded, %d of %d tokens real): median %9.1f ms/batch = %7.2f seq/s  (best %7.2f seq/s, other_cores=%.2f)",
                          bs, l, real, bs * l, r.median * 1e3, Double(bs) / r.median, Double(bs) / r.min, r.otherCores))
         }
-        try endToEnd(weights: weights, packed: packed)
+        try endToEnd(weights: weights, packed: packed, quantized: quantized)
         print(String(format: "peak RSS: %.0f MiB", BenchMeasure.peakRSSMiB()))
+    }
+
+    /// fp32 bytes of the encoder blocks' dense weights (what int8 replaces).
+    static func denseBytes(_ layers: [EncoderLayerParams]) -> Int {
+        layers.reduce(0) { $0 + 4 * ($1.qkv.weight.count + $1.attnOut.weight.count + $1.ffnUp.weight.count + $1.ffnDown.weight.count) }
     }
 
     static func packedMiB(_ layers: [PackedEncoderLayer]) -> Double {
@@ -71,14 +88,16 @@ struct InferenceBench {
             print("gemm: the AVX2 kernel does not run here (no AVX2/FMA, or SENTIMENTD_KERNELS=openblas)")
             return
         }
-        print("gemm: C = A·Wᵀ + bias over the 12 layers' weights, 2·m·n·k flops each; workers \(Parallel.workers)")
+        let quantized = QuantizedEncoderLayer.quantizeAll(weights.layers)
+        print("gemm: C = A·Wᵀ + bias over the 12 layers' weights, 2·m·n·k flops (or int8 ops) each; workers \(Parallel.workers); "
+              + "int8 on \(Int8KernelPath.active.rawValue), activations quantized per call")
         var rng = SeededRandom(seed: 3)
         for m in [8, 16, 32, 64, 128, 256, 512] {
-            for (name, pick, pickPacked) in [
-                ("qkv      ", { (l: EncoderLayerParams) in l.qkv }, { (p: PackedEncoderLayer) in p.qkv }),
-                ("attn out ", { (l: EncoderLayerParams) in l.attnOut }, { (p: PackedEncoderLayer) in p.attnOut }),
-                ("ffn up   ", { (l: EncoderLayerParams) in l.ffnUp }, { (p: PackedEncoderLayer) in p.ffnUp }),
-                ("ffn down ", { (l: EncoderLayerParams) in l.ffnDown }, { (p: PackedEncoderLayer) in p.ffnDown }),
+            for (name, pick, pickPacked, pickInt8) in [
+                ("qkv      ", { (l: EncoderLayerParams) in l.qkv }, { (p: PackedEncoderLayer) in p.qkv }, { (q: QuantizedEncoderLayer) in q.qkv }),
+                ("attn out ", { (l: EncoderLayerParams) in l.attnOut }, { (p: PackedEncoderLayer) in p.attnOut }, { (q: QuantizedEncoderLayer) in q.attnOut }),
+                ("ffn up   ", { (l: EncoderLayerParams) in l.ffnUp }, { (p: PackedEncoderLayer) in p.ffnUp }, { (q: QuantizedEncoderLayer) in q.ffnUp }),
+                ("ffn down ", { (l: EncoderLayerParams) in l.ffnDown }, { (p: PackedEncoderLayer) in p.ffnDown }, { (q: QuantizedEncoderLayer) in q.ffnDown }),
             ] {
                 let first = pick(weights.layers[0])
                 let (n, k) = (first.outFeatures, first.inFeatures)
@@ -92,20 +111,28 @@ struct InferenceBench {
                                     c: c.pointer, ldc: n)
                     }
                 }
+                func int8Pass() {
+                    for (li, layer) in weights.layers.enumerated() {
+                        QuantizedLinear.forward(m: m, a: a.pointer, lda: k, weights: pickInt8(quantized[li]),
+                                                bias: pick(layer).bias.pointer, c: c.pointer, ldc: n)
+                    }
+                }
                 let reps = quick ? 3 : 10
                 let blas = BenchMeasure.time(n: reps, warmup: 1) { pass(false) }
                 let kernel = BenchMeasure.time(n: reps, warmup: 1) { pass(true) }
+                let int8 = BenchMeasure.time(n: reps, warmup: 1) { int8Pass() }
                 let layers = Double(weights.layers.count)
                 let gflop = 2 * Double(m * n * k) * layers / 1e9
-                print(String(format: "gemm m=%4d %@ n=%4d k=%4d: OpenBLAS %7.3f ms (%5.1f GFLOP/s)  packed %7.3f ms (%5.1f GFLOP/s)  ratio %.2f%@",
+                print(String(format: "gemm m=%4d %@ n=%4d k=%4d: OpenBLAS %7.3f ms (%5.1f GFLOP/s)  packed %7.3f ms (%5.1f GFLOP/s)  int8 %7.3f ms (%6.1f GOP/s)  int8/best fp32 %.2f%@",
                              m, name, n, k, blas.min * 1e3 / layers, gflop / blas.min, kernel.min * 1e3 / layers, gflop / kernel.min,
-                             kernel.min / blas.min, m <= BLAS.packedRowsLimit ? "" : "  (above the limit: OpenBLAS is used)"))
+                             int8.min * 1e3 / layers, gflop / int8.min, int8.min / min(blas.min, m <= BLAS.packedRowsLimit ? kernel.min : blas.min),
+                             m <= BLAS.packedRowsLimit ? "" : "  (packed fp32 above the limit: OpenBLAS is used)"))
             }
         }
     }
 
     /// Tokenise + predict over real tweets, batch 32 in file order.
-    func endToEnd(weights: EncoderWeights, packed: [PackedEncoderLayer]?) throws {
+    func endToEnd(weights: EncoderWeights, packed: [PackedEncoderLayer]?, quantized: [QuantizedEncoderLayer]?) throws {
         guard let tweetsFile, let tokenizerFolder,
               FileManager.default.fileExists(atPath: tweetsFile.path) else {
             print("end-to-end: skipped (no tweets file; pass --tweets and --tokenizer)")
@@ -115,7 +142,8 @@ struct InferenceBench {
         let tweets = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
         let tokenizer = try TokenizerLoader.load(folder: tokenizerFolder, config: weights.config)
         let model = SentimentModel(config: weights.config, folder: tokenizerFolder, tokenizer: tokenizer, weights: weights,
-                                   options: ModelLoadOptions(maxLength: 128), packed: packed)
+                                   options: ModelLoadOptions(maxLength: 128, precision: precision), packed: packed,
+                                   quantized: quantized)
         let tk = BenchMeasure.time(n: quick ? 1 : 3, warmup: 1) { _ = tweets.map(model.encode) }
         let r = BenchMeasure.time(n: quick ? 1 : 2, warmup: quick ? 0 : 1) {
             var i = 0

@@ -13,6 +13,7 @@ public final class BaseModel: @unchecked Sendable {
     public let options: ModelLoadOptions
     private let packLock = NSLock()
     private var packedLayers: [PackedEncoderLayer]?
+    private var quantizedLayers: [QuantizedEncoderLayer]?
 
     /// The base's dense weights packed for the AVX2 kernel, made on first use and shared by every model
     /// served over this base (nil when the kernel does not run here).
@@ -21,6 +22,24 @@ public final class BaseModel: @unchecked Sendable {
         defer { packLock.unlock() }
         if packedLayers == nil { packedLayers = PackedEncoderLayer.packAll(weights.layers) }
         return packedLayers
+    }
+
+    /// The base's dense weights in int8, made on first use and shared by every int8 model served over this base.
+    public func quantized() -> [QuantizedEncoderLayer] {
+        packLock.lock()
+        defer { packLock.unlock() }
+        if let quantizedLayers { return quantizedLayers }
+        let made = QuantizedEncoderLayer.quantizeAll(weights.layers)
+        quantizedLayers = made
+        return made
+    }
+
+    /// What a model served over this base with `options` shares of it: packed fp32 or int8 dense weights.
+    func sharedDenseLayers(_ options: ModelLoadOptions) -> (packed: [PackedEncoderLayer]?, quantized: [QuantizedEncoderLayer]?) {
+        switch options.precision {
+        case .int8: return (nil, quantized())
+        case .fp32: return (options.packWeights ? packed() : nil, nil)
+        }
     }
 
     public init(folder: URL, config: ModelConfig, tokenizer: any Tokenizer, weights: EncoderWeights,
@@ -54,8 +73,9 @@ public final class BaseModel: @unchecked Sendable {
             throw ModelLoadError.noClassifierHead(file: folder.path, family: config.family)
         }
         let options = options ?? self.options
+        let shared = sharedDenseLayers(options)
         return SentimentModel(config: config, folder: folder, tokenizer: tokenizer, weights: weights,
-                              options: options, packed: options.packWeights ? packed() : nil)
+                              options: options, packed: shared.packed, quantized: shared.quantized)
     }
 }
 
@@ -71,8 +91,9 @@ extension SentimentModel {
             FileManager.default.fileExists(atPath: adapterFolder.appendingPathComponent($0).path)
         }
         let tokenizer = hasTokenizer ? try TokenizerLoader.load(folder: adapterFolder, config: weights.config) : base.tokenizer
+        let shared = base.sharedDenseLayers(options)
         return SentimentModel(config: weights.config, folder: adapterFolder, tokenizer: tokenizer, weights: weights,
-                              options: options, lora: adapter.lora, packed: options.packWeights ? base.packed() : nil)
+                              options: options, lora: adapter.lora, packed: shared.packed, quantized: shared.quantized)
     }
 
     /// The base's embeddings and layers (the same buffers) with the adapter's head and labels.

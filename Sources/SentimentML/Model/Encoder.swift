@@ -11,14 +11,23 @@ public final class TransformerEncoder: @unchecked Sendable {
     /// The dense weights packed for the few-row AVX2 kernel (see `PackedWeights`), one per layer; nil: OpenBLAS
     /// only. Copies taken once: the weights must not change afterwards (a trainer's encoder passes nil).
     public let packed: [PackedEncoderLayer]?
+    /// The dense weights in int8 (see `Precision`), one per layer: when set, every dense layer of the encoder
+    /// blocks runs on the int8 kernels' `int8Path` and `packed` is not used.
+    public let quantized: [QuantizedEncoderLayer]?
+    public let int8Path: Int8KernelPath
     public var config: ModelConfig { weights.config }
+    public var precision: Precision { quantized == nil ? .fp32 : .int8 }
 
-    public init(weights: EncoderWeights, lora: LoRAWeights? = nil, packed: [PackedEncoderLayer]? = nil) {
+    public init(weights: EncoderWeights, lora: LoRAWeights? = nil, packed: [PackedEncoderLayer]? = nil,
+                quantized: [QuantizedEncoderLayer]? = nil, int8Path: Int8KernelPath = .active) {
         precondition(lora.map { $0.layers.count == weights.layers.count } ?? true, "LoRA layers must match the encoder's")
         precondition(packed.map { $0.count == weights.layers.count } ?? true, "packed layers must match the encoder's")
+        precondition(quantized.map { $0.count == weights.layers.count } ?? true, "quantized layers must match the encoder's")
         self.weights = weights
         self.lora = lora
-        self.packed = packed
+        self.packed = quantized == nil ? packed : nil
+        self.quantized = quantized
+        self.int8Path = int8Path
     }
 
     /// The longest sequence the position table allows (RoBERTa reserves padding_idx + 1 slots).
@@ -58,8 +67,8 @@ public final class TransformerEncoder: @unchecked Sendable {
 
         for (li, layer) in weights.layers.enumerated() {
             Pacing.point()
-            let pk = packed?[li]
-            linearForward(out: qkv.pointer, inp: x.pointer, rows: t, layer: layer.qkv, packed: pk?.qkv)
+            let pk = packed?[li], qk = quantized?[li], path = int8Path
+            denseForward(out: qkv.pointer, inp: x.pointer, rows: t, layer: layer.qkv, packed: pk?.qkv, quantized: qk?.qkv, path: path)
             if let lora {
                 for (j, target) in [LoRATarget.query, .key, .value].enumerated() {
                     lora.apply(li, target, out: qkv.pointer + j * c, ldOut: 3 * c, inp: x.pointer, rows: t)
@@ -78,19 +87,23 @@ public final class TransformerEncoder: @unchecked Sendable {
                 }
                 rows = batch.count
             }
-            linearForward(out: tmp.pointer, inp: ctx.pointer, rows: rows, layer: layer.attnOut, packed: pk?.attnOut, addBias: false)
+            denseForward(out: tmp.pointer, inp: ctx.pointer, rows: rows, layer: layer.attnOut, packed: pk?.attnOut,
+                         quantized: qk?.attnOut, path: path, addBias: false)
             lora?.apply(li, .attentionOutput, out: tmp.pointer, ldOut: c, inp: ctx.pointer, rows: rows)
             layerNormForward(out: x.pointer, inp: tmp.pointer, residual: x.pointer, inpBias: layer.attnOut.bias.pointer,
                              rows: rows, params: layer.attnNorm)
             if let lora, lora.pair(li, .intermediate) != nil {
                 // The adapter's product joins before the bias and GELU.
-                linearForward(out: up.pointer, inp: x.pointer, rows: rows, layer: layer.ffnUp, packed: pk?.ffnUp, addBias: false)
+                denseForward(out: up.pointer, inp: x.pointer, rows: rows, layer: layer.ffnUp, packed: pk?.ffnUp,
+                             quantized: qk?.ffnUp, path: path, addBias: false)
                 lora.apply(li, .intermediate, out: up.pointer, ldOut: inter, inp: x.pointer, rows: rows)
                 biasGELUForward(up.pointer, bias: layer.ffnUp.bias.pointer, rows: rows, cols: inter)
             } else {
-                linearForward(out: up.pointer, inp: x.pointer, rows: rows, layer: layer.ffnUp, packed: pk?.ffnUp, gelu: true)
+                denseForward(out: up.pointer, inp: x.pointer, rows: rows, layer: layer.ffnUp, packed: pk?.ffnUp,
+                             quantized: qk?.ffnUp, path: path, gelu: true)
             }
-            linearForward(out: tmp.pointer, inp: up.pointer, rows: rows, layer: layer.ffnDown, packed: pk?.ffnDown, addBias: false)
+            denseForward(out: tmp.pointer, inp: up.pointer, rows: rows, layer: layer.ffnDown, packed: pk?.ffnDown,
+                         quantized: qk?.ffnDown, path: path, addBias: false)
             lora?.apply(li, .output, out: tmp.pointer, ldOut: c, inp: up.pointer, rows: rows)
             layerNormForward(out: x.pointer, inp: tmp.pointer, residual: x.pointer, inpBias: layer.ffnDown.bias.pointer,
                              rows: rows, params: layer.ffnNorm)

@@ -24,11 +24,15 @@ public struct ModelLoadOptions: Sendable {
     /// runs it: single texts and small batches get 15-30 % faster GEMMs, for as much memory again as the
     /// encoder's dense weights (RoBERTa-base: 324 MiB). `SENTIMENTD_KERNELS=openblas` turns it off process-wide.
     public var packWeights: Bool
+    /// The dense layers' precision (see `Precision`). int8 quantizes the encoder's dense weights once, at load
+    /// (or takes a shared base's), and packs no fp32 copy (`packWeights` is then not used).
+    public var precision: Precision
 
-    public init(normalizeTweets: Bool? = nil, maxLength: Int? = nil, packWeights: Bool = true) {
+    public init(normalizeTweets: Bool? = nil, maxLength: Int? = nil, packWeights: Bool = true, precision: Precision = .fp32) {
         self.normalizeTweets = normalizeTweets
         self.maxLength = maxLength
         self.packWeights = packWeights
+        self.precision = precision
     }
 }
 
@@ -45,17 +49,21 @@ public final class SentimentModel: Sendable {
     public let adapter: LoRAConfig?
 
     public var labels: [String] { config.id2label }
+    public var precision: Precision { encoder.precision }
 
     /// `lora`: updates computed beside `weights`' dense layers (which stay shared and unmodified).
     /// `packed`: `weights`' layers already packed (a shared base's); else packed here when
-    /// `options.packWeights`. The weights must not change after this (the model is immutable).
+    /// `options.packWeights`. `quantized`: the same for int8 (`options.precision`). The weights must not
+    /// change after this (the model is immutable).
     public init(config: ModelConfig, folder: URL, tokenizer: any Tokenizer, weights: EncoderWeights,
-                options: ModelLoadOptions = .init(), lora: LoRAWeights? = nil, packed: [PackedEncoderLayer]? = nil) {
+                options: ModelLoadOptions = .init(), lora: LoRAWeights? = nil, packed: [PackedEncoderLayer]? = nil,
+                quantized: [QuantizedEncoderLayer]? = nil) {
         self.config = config
         self.folder = folder
         self.tokenizer = tokenizer
-        let packed = options.packWeights ? packed ?? PackedEncoderLayer.packAll(weights.layers) : nil
-        self.encoder = TransformerEncoder(weights: weights, lora: lora, packed: packed)
+        let quantized = options.precision == .int8 ? quantized ?? QuantizedEncoderLayer.quantizeAll(weights.layers) : nil
+        let packed = options.packWeights && quantized == nil ? packed ?? PackedEncoderLayer.packAll(weights.layers) : nil
+        self.encoder = TransformerEncoder(weights: weights, lora: lora, packed: packed, quantized: quantized)
         self.adapter = lora?.config
         let limit = min(512, encoder.maxSequenceLength)
         self.maxLength = max(2, min(options.maxLength ?? limit, limit))
