@@ -101,6 +101,17 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Measure the int8 multiply units' peak (the kernels' own instructions on registers only), per core and on every worker.")
     var int8Peak = false
 
+    @Flag(name: .long, help: "int8 against fp32 on a real model (--model): agreement, macro-F1 and macro-recall on --tweets with --labels, agreement on the built-in probe set, and the time of each.")
+    var accuracy = false
+
+    @Option(name: .long, help: ArgumentHelp("--accuracy: labels of --tweets, one class index per line (default ../shared/data/tweet-sentiment/val_labels.txt).", valueName: "file"))
+    var labels: String?
+
+    /// Internal (the experiment that chose `Int8Scheme.standard`, bench/README.md): --accuracy with another
+    /// scheme, "WEIGHT_MAX:ACTIVATION_LEVELS", e.g. 127:255.
+    @Option(name: .long, help: .hidden)
+    var int8Scheme: String?
+
     func run() throws {
         if train {
             try runTraining()
@@ -116,6 +127,10 @@ struct BenchCommand: ParsableCommand {
         bench.precision = precision
         if int8Peak {
             bench.runInt8Peak()
+            return
+        }
+        if accuracy {
+            try runAccuracy()
             return
         }
         if gemm {

@@ -30,6 +30,9 @@ struct PredictCommand: ParsableCommand {
     @Option(name: .long, help: "Texts per forward pass.")
     var batchSize: Int = 32
 
+    @Option(name: .long, help: "Dense layers in fp32 or int8 (int8: quantized at load; see README \"int8 inference\").")
+    var precision: Precision = .fp32
+
     @Option(name: .customLong("base-directory"),
             help: ArgumentHelp("Where a LoRA adapter's base is looked up (repeatable). Default: vendor-models and the adapter's parent folder.",
                                valueName: "dir"))
@@ -52,7 +55,7 @@ struct PredictCommand: ParsableCommand {
         // Unpacked: a one-shot process would spend longer packing the weights (~0.2 s for RoBERTa-base) than the
         // few-row kernel saves, and batches of 32 texts run on OpenBLAS anyway.
         let options = ModelLoadOptions(normalizeTweets: normalize == .auto ? nil : normalize == .on, maxLength: maxLength,
-                                       packWeights: false)
+                                       packWeights: false, precision: precision)
         let loaded: SentimentModel
         do {
             let folder = URL(fileURLWithPath: path).standardizedFileURL

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import SentimentML
+import SentimentService
+
+extension BenchCommand {
+    /// `bench --accuracy --model DIR`: the model in fp32 and in int8 over the labelled tweets and the built-in
+    /// probe set (`PrecisionCheck`, what a version's int8 check runs), with the time each precision took.
+    func runAccuracy() throws {
+        guard let model else { throw ValidationError("--accuracy needs --model DIR (a model folder or a LoRA adapter folder)") }
+        let folder = URL(fileURLWithPath: model).standardizedFileURL
+        let loader = ModelLoader(modelsDirectory: folder.deletingLastPathComponent(),
+                                 baseDirectories: [URL(fileURLWithPath: "vendor-models").standardizedFileURL])
+        let fp32 = try loader.load(folder, options: ModelLoadOptions(packWeights: true))
+        let int8: SentimentModel
+        let scheme: Int8Scheme
+        if let int8Scheme {
+            let parts = int8Scheme.split(separator: ":").compactMap { Int($0) }
+            guard parts.count == 2, (1...127).contains(parts[0]), (1...255).contains(parts[1]) else {
+                throw ValidationError("--int8-scheme takes WEIGHT_MAX:ACTIVATION_LEVELS, e.g. 127:255")
+            }
+            scheme = Int8Scheme(weightMax: parts[0], activationLevels: parts[1])
+            if !scheme.isExactOnAVX2 && Int8KernelPath.active == .avx2 {
+                throw ValidationError("the AVX2 path cannot sum \(scheme) exactly: set SENTIMENTD_INT8_KERNELS=portable")
+            }
+            let quantized = QuantizedEncoderLayer.quantizeAll(fp32.encoder.weights.layers, scheme: scheme)
+            int8 = SentimentModel(config: fp32.config, folder: fp32.folder, tokenizer: fp32.tokenizer, weights: fp32.encoder.weights,
+                                  options: ModelLoadOptions(maxLength: fp32.maxLength, precision: .int8),
+                                  lora: fp32.encoder.lora, quantized: quantized)
+        } else {
+            scheme = .standard
+            int8 = try loader.load(folder, options: ModelLoadOptions(precision: .int8))
+        }
+        print("model \(folder.path): \(fp32.labels.joined(separator: "/")), int8 \(scheme) on \(Int8KernelPath.active.rawValue)")
+
+        let textsFile = tweets ?? "../shared/data/tweet-sentiment/val_text.txt"
+        let labelsFile = labels ?? "../shared/data/tweet-sentiment/val_labels.txt"
+        let texts = try String(contentsOfFile: textsFile, encoding: .utf8).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        let classes = try String(contentsOfFile: labelsFile, encoding: .utf8).split(separator: "\n").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard classes.count == texts.count, classes.allSatisfy({ $0 != nil && (0..<fp32.labels.count).contains($0!) }) else {
+            throw ValidationError("\(labelsFile) must hold one class index (0..<\(fp32.labels.count)) per text of \(textsFile)")
+        }
+        for (name, set, known) in [("labelled tweets", texts, classes), ("probe set", ProbeTexts.all, [Int?](repeating: nil, count: ProbeTexts.all.count))] {
+            let c = PrecisionCheck.compare(fp32: fp32, int8: int8, texts: set, labels: known)
+            print(String(format: "%@: %d texts, agreement %.2f %%, max probability difference %.3f", name, c.texts, 100 * c.agreement,
+                         c.maxProbabilityDifference))
+            if let f = c.fp32, let q = c.int8 {
+                for (precision, m) in [("fp32", f), ("int8", q)] {
+                    print(String(format: "  %@: accuracy %.4f  macro-F1 %.4f  macro-recall %.4f", precision, m.accuracy, m.macroF1, m.macroRecall))
+                }
+                print(String(format: "  macro-F1 drop %.2f points, macro-recall drop %.2f points", 100 * (f.macroF1 - q.macroF1),
+                             100 * (f.macroRecall - q.macroRecall)))
+            }
+        }
+        for (precision, m) in [("fp32", fp32), ("int8", int8)] {
+            let encoded = texts.map(m.encode)
+            let r = BenchMeasure.time(n: quick ? 1 : 3, warmup: 1) {
+                var i = 0
+                while i < encoded.count {
+                    _ = m.predict(encoded: Array(encoded[i..<min(i + 32, encoded.count)]))
+                    i += 32
+                }
+            }
+            print(String(format: "%@: %d texts in batches of 32: %.2f s = %.1f texts/s (other_cores=%.2f)", precision, encoded.count,
+                         r.median, Double(encoded.count) / r.median, r.otherCores))
+        }
+        print(String(format: "peak RSS: %.0f MiB", BenchMeasure.peakRSSMiB()))
+    }
+}
