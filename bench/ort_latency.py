@@ -2,7 +2,8 @@
 script's session options and ids of the same form (<s> random </s>, no padding; the values do not change the
 time); only the latency lines, so that bench/run-latency.sh can alternate it with
 `sentimentd bench --latency-only` round after round.
-usage: python ort_latency.py PEERS_WORKDIR [LENGTHS...]   (PEERS_WORKDIR holds roberta_fp32.onnx and benchutil.py)"""
+usage: python ort_latency.py PEERS_WORKDIR [LENGTHS...]   (PEERS_WORKDIR holds roberta_fp32.onnx and benchutil.py)
+ORT_VARIANT=int8 times the quantize_dynamic model (roberta_int8.onnx) instead (bench/run-int8.sh)."""
 import os, sys
 
 work = sys.argv[1]
@@ -21,8 +22,9 @@ so = ort.SessionOptions()
 so.intra_op_num_threads = 2; so.inter_op_num_threads = 1
 so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
 so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-sess = ort.InferenceSession(os.path.join(work, "roberta_fp32.onnx"), so, providers=["CPUExecutionProvider"])
+variant = os.environ.get("ORT_VARIANT", "fp32")
+sess = ort.InferenceSession(os.path.join(work, f"roberta_{variant}.onnx"), so, providers=["CPUExecutionProvider"])
 for L in lengths:
     i, m = batch(L)
     r = timeit(lambda: sess.run(["logits"], {"input_ids": i, "attention_mask": m}), n=30, warmup=5)
-    print(f"ort latency b=1 s={L:4d}: median {r['median']*1e3:8.2f} ms  min {r['min']*1e3:8.2f} ms  other_cores={r['other_cores']:.2f}", flush=True)
+    print(f"ort {variant} latency b=1 s={L:4d}: median {r['median']*1e3:8.2f} ms  min {r['min']*1e3:8.2f} ms  other_cores={r['other_cores']:.2f}", flush=True)

@@ -13,8 +13,16 @@ extension BenchCommand {
                                  baseDirectories: [URL(fileURLWithPath: "vendor-models").standardizedFileURL])
         let fp32 = try loader.load(folder, options: ModelLoadOptions(packWeights: true))
         let int8: SentimentModel
-        let scheme: Int8Scheme
-        if let int8Scheme {
+        var scheme = Int8Scheme.standard
+        if loraMerged {
+            guard fp32.adapter != nil else { throw ValidationError("--lora-merged needs a LoRA adapter folder as --model") }
+            let merged = try FineTuneBase.loadMerged(adapterFolder: folder, seed: 0, baseResolver: { name in
+                try loader.resolveBase(name, adapter: folder)
+            })
+            int8 = SentimentModel(config: fp32.config, folder: fp32.folder, tokenizer: fp32.tokenizer, weights: merged.weights,
+                                  options: ModelLoadOptions(maxLength: fp32.maxLength, precision: .int8))
+            print("int8: the adapter merged into a copy of the base, then quantized (no low-rank path)")
+        } else if let int8Scheme {
             let parts = int8Scheme.split(separator: ":").compactMap { Int($0) }
             guard parts.count == 2, (1...127).contains(parts[0]), (1...255).contains(parts[1]) else {
                 throw ValidationError("--int8-scheme takes WEIGHT_MAX:ACTIVATION_LEVELS, e.g. 127:255")
@@ -28,7 +36,6 @@ extension BenchCommand {
                                   options: ModelLoadOptions(maxLength: fp32.maxLength, precision: .int8),
                                   lora: fp32.encoder.lora, quantized: quantized)
         } else {
-            scheme = .standard
             int8 = try loader.load(folder, options: ModelLoadOptions(precision: .int8))
         }
         print("model \(folder.path): \(fp32.labels.joined(separator: "/")), int8 \(scheme) on \(Int8KernelPath.active.rawValue)")

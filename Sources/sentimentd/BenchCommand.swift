@@ -112,6 +112,11 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: .hidden)
     var int8Scheme: String?
 
+    /// Internal (the measurement behind serving LoRA adapters over a shared int8 base, bench/README.md):
+    /// --accuracy with the adapter merged into a copy of the base before quantizing, instead.
+    @Flag(name: .long, help: .hidden)
+    var loraMerged = false
+
     func run() throws {
         if train {
             try runTraining()
