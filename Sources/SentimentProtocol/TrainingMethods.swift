@@ -157,6 +157,79 @@ public struct RunEpoch: Codable, Sendable, Equatable {
     }
 }
 
+/// The gate's comparison of a run's candidate with one reference version, text by text on the same frozen eval
+/// split (see the README, "The promotion gate").
+public struct GateComparison: Codable, Sendable, Equatable {
+    /// The reference version.
+    public var version: String
+    /// Why it is a reference: `champion` (the version the run started from), `best` (the best version published so
+    /// far on this split), or `champion, best`.
+    public var role: String
+    public var referenceF1: Double
+    public var candidateF1: Double
+    /// candidateF1 - referenceF1.
+    public var difference: Double
+    /// One-sided bounds of the difference at the gate's confidence (paired bootstrap over the split's texts).
+    public var lowerBound: Double
+    public var upperBound: Double
+    /// Texts that exactly one of the two models classifies correctly.
+    public var discordant: Int
+
+    enum CodingKeys: String, CodingKey {
+        case version, role, difference, discordant
+        case referenceF1 = "reference_f1"
+        case candidateF1 = "candidate_f1"
+        case lowerBound = "lower_bound"
+        case upperBound = "upper_bound"
+    }
+
+    public init(version: String, role: String, referenceF1: Double, candidateF1: Double, difference: Double,
+                lowerBound: Double, upperBound: Double, discordant: Int) {
+        self.version = version
+        self.role = role
+        self.referenceF1 = referenceF1
+        self.candidateF1 = candidateF1
+        self.difference = difference
+        self.lowerBound = lowerBound
+        self.upperBound = upperBound
+        self.discordant = discordant
+    }
+}
+
+/// Everything the gate decided a run with.
+public struct GateReport: Codable, Sendable, Equatable {
+    public var publish: Bool
+    public var tolerance: Double
+    public var confidence: Double
+    public var resamples: Int
+    public var seed: UInt64
+    /// Texts of the eval split the models were compared on, and the least the gate accepts.
+    public var examples: Int
+    public var minExamples: Int
+    /// Identity of the eval split (its texts and labels, in order): scores compare only on the same split.
+    public var splitFingerprint: String
+    public var comparisons: [GateComparison]
+
+    enum CodingKeys: String, CodingKey {
+        case publish, tolerance, confidence, resamples, seed, examples, comparisons
+        case minExamples = "min_examples"
+        case splitFingerprint = "split_fingerprint"
+    }
+
+    public init(publish: Bool, tolerance: Double, confidence: Double, resamples: Int, seed: UInt64, examples: Int,
+                minExamples: Int, splitFingerprint: String, comparisons: [GateComparison]) {
+        self.publish = publish
+        self.tolerance = tolerance
+        self.confidence = confidence
+        self.resamples = resamples
+        self.seed = seed
+        self.examples = examples
+        self.minExamples = minExamples
+        self.splitFingerprint = splitFingerprint
+        self.comparisons = comparisons
+    }
+}
+
 /// How many of a run's training examples one uid labelled (the uid that wrote each label's current value).
 public struct LabelAuthorship: Codable, Sendable, Equatable {
     public var uid: UInt32
@@ -178,6 +251,8 @@ public struct RunDetail: Codable, Sendable, Equatable {
     public var gateTolerance: Double?
     /// Whose labels the run trained on, most examples first (nil for runs recorded before this was kept).
     public var labelAuthors: [LabelAuthorship]?
+    /// The gate's numbers, once it decided (nil for runs judged before the paired gate).
+    public var gate: GateReport?
 
     enum CodingKeys: String, CodingKey {
         case run, recipe, labels
@@ -185,6 +260,7 @@ public struct RunDetail: Codable, Sendable, Equatable {
         case epochs, champion, candidate
         case gateTolerance = "gate_tolerance"
         case labelAuthors = "label_authors"
+        case gate
     }
 
     public init(run: RunSummary, recipe: RunRecipe, labels: [String]?, dataFingerprint: String?, epochs: [RunEpoch],

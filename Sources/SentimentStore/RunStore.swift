@@ -94,20 +94,82 @@ public final class RunStore: Sendable {
         }
     }
 
-    /// Records both models' scores on the eval split. Only while running.
+    /// Records both models' scores on the eval split and the gate's numbers. Only while running.
     public func recordEvaluation(id: Int64, championMetricsJSON: String?, candidateMetricsJSON: String?,
-                                 championF1: Double?, candidateF1: Double?) throws {
+                                 championF1: Double?, candidateF1: Double?, gateJSON: String? = nil) throws {
         try database.storeWrite { db in
             try Self.requireRunning(id, db)
             try db.execute(
                 sql: """
                     UPDATE training_run SET champion_metrics = ?, candidate_metrics = ?, champion_f1 = ?,
-                        candidate_f1 = ?
+                        candidate_f1 = ?, gate = COALESCE(?, gate)
                     WHERE id = ?
                     """,
                 arguments: [championMetricsJSON, candidateMetricsJSON, Self.finite(championF1),
-                            Self.finite(candidateF1), id])
+                            Self.finite(candidateF1), gateJSON, id])
         }
+    }
+
+    // MARK: Evaluations on a split (the gate's references)
+
+    /// Records (or replaces) a version's evaluation on a split.
+    public func recordSplitEvaluation(_ e: SplitEvaluation) throws {
+        let predictions = String(decoding: try JSONEncoder().encode(e.predictions), as: UTF8.self)
+        try database.storeWrite { db in
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO split_evaluation
+                        (split_fingerprint, version, run_id, examples, macro_f1, predictions, recorded_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [e.splitFingerprint, e.version, e.runID, e.examples, e.macroF1, predictions, e.recordedAt])
+        }
+    }
+
+    /// The best-scoring version evaluated on `split`, leaving out versions that are marked rolled back (an admin
+    /// said they were bad).
+    public func bestSplitEvaluation(split: String) throws -> SplitEvaluation? {
+        try database.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT e.* FROM split_evaluation e
+                    WHERE e.split_fingerprint = ?
+                      AND NOT EXISTS (SELECT 1 FROM model_version v
+                                      WHERE v.version = e.version AND v.rolled_back_at IS NOT NULL)
+                    ORDER BY e.macro_f1 DESC, e.recorded_at LIMIT 1
+                    """,
+                arguments: [split])
+            return try rows.first.map(Self.splitEvaluation)
+        }
+    }
+
+    /// The versions evaluated on `split`.
+    public func versionsEvaluated(onSplit split: String) throws -> Set<String> {
+        try database.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT version FROM split_evaluation WHERE split_fingerprint = ?",
+                                    arguments: [split]))
+        }
+    }
+
+    /// The most recently evaluated split other than `split`, if any.
+    public func latestOtherSplit(than split: String) throws -> String? {
+        try database.read { db in
+            try String.fetchOne(
+                db, sql: """
+                    SELECT split_fingerprint FROM split_evaluation WHERE split_fingerprint != ?
+                    ORDER BY recorded_at DESC LIMIT 1
+                    """,
+                arguments: [split])
+        }
+    }
+
+    static func splitEvaluation(_ row: Row) throws -> SplitEvaluation {
+        let json: String = row["predictions"]
+        return SplitEvaluation(splitFingerprint: row["split_fingerprint"], version: row["version"], runID: row["run_id"],
+                               examples: row["examples"], macroF1: row["macro_f1"],
+                               predictions: try JSONDecoder().decode([Int].self, from: Data(json.utf8)),
+                               recordedAt: row["recorded_at"])
     }
 
     /// Ends a queued or running run with a final `status`. Fields passed as nil keep their value. Throws

@@ -391,6 +391,26 @@ public enum StoreDatabase {
                 ALTER TABLE training_run ADD COLUMN label_uids TEXT;
                 """)
         }
+        migrator.registerMigration("v5-gate") { db in
+            // The gate compares a candidate with the best version published so far on the same frozen eval split,
+            // text by text: every version a run evaluated (the champion it started from, a candidate it published)
+            // is kept here with its predicted class per eval text, keyed by the split's fingerprint. A run records
+            // the gate's numbers.
+            try db.execute(sql: """
+                CREATE TABLE split_evaluation (
+                    split_fingerprint  TEXT NOT NULL,
+                    version            TEXT NOT NULL,
+                    run_id             INTEGER,
+                    examples           INTEGER NOT NULL,
+                    macro_f1           REAL NOT NULL,
+                    predictions        TEXT NOT NULL,
+                    recorded_at        DATETIME NOT NULL,
+                    PRIMARY KEY (split_fingerprint, version)
+                );
+                CREATE INDEX split_evaluation_by_time ON split_evaluation(recorded_at);
+                ALTER TABLE training_run ADD COLUMN gate TEXT;
+                """)
+        }
         return migrator
     }
 }

@@ -119,6 +119,8 @@ public struct TrainingRunRecord: Codable, Sendable, Equatable, FetchableRecord {
     public var error: String?
     /// How many of the run's training examples each uid labelled, as JSON `{"uid": count}`.
     public var labelUIDs: String?
+    /// The gate's numbers as JSON; opaque to the store.
+    public var gate: String?
 
     enum CodingKeys: String, CodingKey {
         case id, status, trigger, uid
@@ -148,6 +150,7 @@ public struct TrainingRunRecord: Codable, Sendable, Equatable, FetchableRecord {
         case workerPid = "worker_pid"
         case error
         case labelUIDs = "label_uids"
+        case gate
     }
 }
 
@@ -167,5 +170,40 @@ public struct RunEpochRecord: Codable, Sendable, Equatable, FetchableRecord {
         case trainLoss = "train_loss"
         case metrics
         case recordedAt = "recorded_at"
+    }
+}
+
+/// One version's evaluation on one frozen eval split: what the gate compares candidates with.
+public struct SplitEvaluation: Codable, Sendable, Equatable {
+    /// Identity of the split (its texts and labels, in order).
+    public var splitFingerprint: String
+    public var version: String
+    /// The run that evaluated it.
+    public var runID: Int64?
+    public var examples: Int
+    public var macroF1: Double
+    /// The predicted class of every eval text, in split order.
+    public var predictions: [Int]
+    public var recordedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case splitFingerprint = "split_fingerprint"
+        case version
+        case runID = "run_id"
+        case examples
+        case macroF1 = "macro_f1"
+        case predictions
+        case recordedAt = "recorded_at"
+    }
+
+    public init(splitFingerprint: String, version: String, runID: Int64?, examples: Int, macroF1: Double,
+                predictions: [Int], recordedAt: Date = Date()) {
+        self.splitFingerprint = splitFingerprint
+        self.version = version
+        self.runID = runID
+        self.examples = examples
+        self.macroF1 = macroF1
+        self.predictions = predictions
+        self.recordedAt = recordedAt
     }
 }

@@ -178,11 +178,27 @@ struct RunReport {
         return text
     }
 
+    /// The gate's numbers: each reference, the difference and its bounds, and the rule they were held to.
+    private func gateText(_ gate: GateReport) -> String {
+        var table = TextTable(["GATE: COMPARED WITH", "VERSION", "ITS F1", "CANDIDATE F1", "DIFFERENCE",
+                               "\(Show.percent(gate.confidence)) BOUNDS", "TEXTS DIFFER"],
+                              rightAligned: [2, 3, 4, 6])
+        for c in gate.comparisons {
+            table.add([c.role, c.version, Show.score(c.referenceF1), Show.score(c.candidateF1), Show.change(c.difference),
+                       "[\(Show.change(c.lowerBound)), \(Show.change(c.upperBound))]", String(c.discordant)])
+        }
+        return table.render() + "\n" + "rule: publish only if every lower bound >= -\(Show.score(gate.tolerance)) "
+            + "(tolerance), on \(gate.examples) eval texts (at least \(gate.minExamples)); paired bootstrap of "
+            + "\(gate.resamples) resamples, seed \(gate.seed); split \(gate.splitFingerprint.prefix(16))"
+    }
+
     private func decisionText() -> String {
         let r = detail.run
         var lines: [String] = []
         let tolerance = detail.gateTolerance
-        if let champion = r.championF1 ?? detail.champion?.macroF1, let candidate = r.candidateF1 ?? detail.candidate?.macroF1 {
+        if let gate = detail.gate {
+            lines.append(gateText(gate))
+        } else if let champion = r.championF1 ?? detail.champion?.macroF1, let candidate = r.candidateF1 ?? detail.candidate?.macroF1 {
             var gate = "gate: candidate macro-F1 \(Show.score(candidate)) vs champion \(Show.score(champion))"
             if let tolerance {
                 let bar = champion - tolerance

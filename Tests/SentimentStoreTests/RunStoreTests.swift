@@ -121,6 +121,26 @@ final class RunStoreTests: StoreTestCase {
         XCTAssertNil(try runs.activeRun())
     }
 
+    /// The gate's record: the best version on a split, leaving out rolled-back versions; the latest other split.
+    func testSplitEvaluations_bestLeavesOutRolledBackVersions() throws {
+        let versions = VersionStore(pool: pool)
+        for v in ["v1", "v2", "v3"] { try versions.recordArrival(version: v, fingerprint: v) }
+        try runs.recordSplitEvaluation(SplitEvaluation(splitFingerprint: "A", version: "v1", runID: 1, examples: 3,
+                                                       macroF1: 0.5, predictions: [0, 1, 2]))
+        try runs.recordSplitEvaluation(SplitEvaluation(splitFingerprint: "A", version: "v2", runID: 1, examples: 3,
+                                                       macroF1: 0.9, predictions: [0, 1, 1]))
+        XCTAssertEqual(try runs.bestSplitEvaluation(split: "A")?.version, "v2")
+        XCTAssertEqual(try runs.bestSplitEvaluation(split: "A")?.predictions, [0, 1, 1])
+        try versions.setRolledBack(version: "v2", at: Date())
+        XCTAssertEqual(try runs.bestSplitEvaluation(split: "A")?.version, "v1", "a rolled-back version stayed the best")
+        XCTAssertNil(try runs.bestSplitEvaluation(split: "B"))
+        try runs.recordSplitEvaluation(SplitEvaluation(splitFingerprint: "B", version: "v3", runID: 2, examples: 3,
+                                                       macroF1: 0.7, predictions: [0, 0, 0], recordedAt: Date() + 1))
+        XCTAssertEqual(try runs.latestOtherSplit(than: "A"), "B")
+        XCTAssertEqual(try runs.latestOtherSplit(than: "B"), "A")
+        XCTAssertEqual(try runs.versionsEvaluated(onSplit: "A"), ["v1", "v2"])
+    }
+
     func testFinishedRun_neverChangesAgain() throws {
         let id = try startRun()
         try runs.finish(id: id, status: .rejected, decision: .rejected, reason: "worse")

@@ -74,8 +74,7 @@ public struct ClassificationMetrics: Sendable, Equatable, Codable {
         predictions.reserveCapacity(logits.count)
         var total = 0.0
         for (row, t) in zip(logits, labels) {
-            var best = 0
-            for i in row.indices where row[i] > row[best] { best = i }
+            let best = Self.predictedClass(row)
             predictions.append(best)
             let m = Double(row[best])
             let logSum = m + log(row.reduce(0.0) { $0 + exp(Double($1) - m) })
@@ -83,6 +82,13 @@ public struct ClassificationMetrics: Sendable, Equatable, Codable {
         }
         self.init(predictions: predictions, labels: labels, classCount: classCount,
                   loss: logits.isEmpty ? nil : total / Double(logits.count))
+    }
+
+    /// The predicted class of one row of logits: the argmax, the first on ties (as numpy).
+    public static func predictedClass(_ row: [Float]) -> Int {
+        var best = 0
+        for i in row.indices where row[i] > row[best] { best = i }
+        return best
     }
 
     /// A fixed-width table: per-class precision/recall/F1/support, the macro averages, accuracy and the

@@ -9,6 +9,8 @@ struct RunPlan: Codable, Equatable {
     var recipe: RunRecipe
     var labels: [String]
     var gateTolerance: Double
+    /// Absent in plans stored before the paired gate: the default then.
+    var gateConfidence: Double?
     var minEvalLabels: Int
     var loraRank: Int?
     var loraAlpha: Double?
@@ -17,6 +19,7 @@ struct RunPlan: Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case recipe, labels
         case gateTolerance = "gate_tolerance"
+        case gateConfidence = "gate_confidence"
         case minEvalLabels = "min_eval_labels"
         case loraRank = "lora_rank"
         case loraAlpha = "lora_alpha"
@@ -49,7 +52,7 @@ struct RunPlan: Codable, Equatable {
         try check(.weightDecay, recipe.weightDecay)
         try check(.replayRatio, recipe.replayRatio)
         return RunPlan(recipe: recipe, labels: labels, gateTolerance: settings.gateTolerance,
-                       minEvalLabels: settings.minEvalLabels, loraRank: settings.loraRank, loraAlpha: settings.loraAlpha,
+                       gateConfidence: settings.gateConfidence, minEvalLabels: settings.minEvalLabels, loraRank: settings.loraRank, loraAlpha: settings.loraAlpha,
                        loraDropout: settings.loraDropout)
     }
 
@@ -91,24 +94,6 @@ struct RunPlan: Codable, Equatable {
         r.seed = recipe.seed ?? UInt64(runID)
         r.checkpointEvery = 0
         return r
-    }
-}
-
-/// The gate: publish only a candidate that is not worse than the champion on the frozen eval split.
-enum PromotionGate {
-    struct Decision: Equatable {
-        var publish: Bool
-        var reason: String
-    }
-
-    static func decide(championF1: Double, candidateF1: Double, tolerance: Double) -> Decision {
-        let bar = championF1 - tolerance
-        let c = String(format: "%.4f", candidateF1), ch = String(format: "%.4f", championF1)
-        let t = String(format: "%.4f", tolerance)
-        if candidateF1 >= bar {
-            return Decision(publish: true, reason: "candidate macro-F1 \(c) >= champion \(ch) - tolerance \(t)")
-        }
-        return Decision(publish: false, reason: "candidate macro-F1 \(c) < champion \(ch) - tolerance \(t): the serving model stays")
     }
 }
 

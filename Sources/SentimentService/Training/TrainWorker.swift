@@ -224,9 +224,18 @@ public enum TrainWorker {
             "replay": "\(selection.replay.count)", "eval": "\(evalSet.count)",
         ])
 
-        // Champion on the eval split (before training: a broken champion fails the run early).
-        let championMetrics = evaluate(champion!, evalSet, classes: modelLabels.count)
+        // Champion on the eval split (before training: a broken champion fails the run early). It is a version
+        // that was served, so it joins the split's record; on a split no run has seen yet, the best version of the
+        // last split is evaluated too, so the record does not start again from the champion.
+        let split = DataFingerprint.of(evalSet, labels: LabelSet(modelLabels))
+        let evalLabels = evalSet.map(\.label)
+        let (championMetrics, championPredictions) = evaluate(champion!, evalSet, classes: modelLabels.count)
         champion = nil
+        try runs.recordSplitEvaluation(SplitEvaluation(splitFingerprint: split, version: options.baseVersion, runID: id,
+                                                       examples: evalSet.count, macroF1: championMetrics.macroF1,
+                                                       predictions: championPredictions))
+        try carryOverBest(to: split, champion: options.baseVersion, evalSet: evalSet, modelLabels: modelLabels, run: id,
+                          loader: loader, options: evaluation, runs: runs, logger: logger)
 
         // Train into staging.
         try FileManager.default.createDirectory(at: RunPaths.staging(models), withIntermediateDirectories: true)
@@ -263,14 +272,31 @@ public enum TrainWorker {
         }
         if let why = stopReason() { throw TrainWorkerError.stopped(why) }
 
-        // The candidate as written (what would be served), on the same split.
+        // The candidate as written (what would be served), on the same split, against the champion and the best
+        // version published so far on this split (`PromotionGate`).
         let candidate = try loader.load(candidateFolder, options: evaluation)
-        let candidateMetrics = evaluate(candidate, evalSet, classes: modelLabels.count)
-        let decision = PromotionGate.decide(championF1: championMetrics.macroF1, candidateF1: candidateMetrics.macroF1,
-                                            tolerance: plan.gateTolerance)
+        let (candidateMetrics, candidatePredictions) = evaluate(candidate, evalSet, classes: modelLabels.count)
+        var references = [PromotionGate.Reference(version: options.baseVersion, role: "champion",
+                                                  predictions: championPredictions)]
+        if let best = try runs.bestSplitEvaluation(split: split) {
+            if best.version == options.baseVersion {
+                references[0].role = "champion, best"
+            } else {
+                references.append(PromotionGate.Reference(version: best.version, role: "best", predictions: best.predictions))
+            }
+        }
+        let gate = PromotionGate(tolerance: plan.gateTolerance, confidence: plan.gateConfidence ?? 0.95)
+        let seed = PromotionGate.seed(splitFingerprint: split)
+        let decision = gate.decide(candidate: candidatePredictions, references: references, labels: evalLabels,
+                                   classes: modelLabels.count, seed: seed)
+        let report = GateReport(publish: decision.publish, tolerance: gate.tolerance, confidence: gate.confidence,
+                                resamples: gate.resamples, seed: seed, examples: evalSet.count,
+                                minExamples: plan.minEvalLabels, splitFingerprint: split,
+                                comparisons: decision.comparisons)
         try runs.recordEvaluation(id: id, championMetricsJSON: EvalMetrics(championMetrics).json(),
                                   candidateMetricsJSON: EvalMetrics(candidateMetrics).json(),
-                                  championF1: championMetrics.macroF1, candidateF1: candidateMetrics.macroF1)
+                                  championF1: championMetrics.macroF1, candidateF1: candidateMetrics.macroF1,
+                                  gateJSON: String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         logger.notice("gate", metadata: ["run": "\(id)", "publish": "\(decision.publish)", "reason": "\(decision.reason)"])
         guard decision.publish else {
             RunPaths.clean(models, run: id)
@@ -300,6 +326,10 @@ public enum TrainWorker {
         if dir >= 0 { _ = fsync(dir); close(dir) }
         testPause("after-publish")
         RunPaths.clean(models, run: id)
+        // Published: from now on the version the gate's later runs must not fall below.
+        try? runs.recordSplitEvaluation(SplitEvaluation(splitFingerprint: split, version: version, runID: id,
+                                                        examples: evalSet.count, macroF1: candidateMetrics.macroF1,
+                                                        predictions: candidatePredictions))
         try runs.finish(id: id, status: .published, decision: .published, reason: decision.reason,
                         candidateVersion: version, error: nil)
         logger.notice("candidate published", metadata: ["run": "\(id)", "model_version": "\(version)"])
@@ -317,8 +347,41 @@ public enum TrainWorker {
         while true { sleep(3600) }
     }
 
-    /// Metrics of `model` on `examples` (labels in the model's class order).
-    static func evaluate(_ model: SentimentModel, _ examples: [TrainingExample], classes: Int) -> ClassificationMetrics {
+    /// A split no evaluation was recorded on yet (an admin grew or changed it) starts its record with the best
+    /// version of the last split, when it is still in the models directory and knows the same labels: otherwise a
+    /// changed split would let the next candidates be judged against the champion alone again.
+    static func carryOverBest(to split: String, champion: String, evalSet: [TrainingExample], modelLabels: [String],
+                              run: Int64, loader: ModelLoader, options: ModelLoadOptions, runs: RunStore,
+                              logger: Logger) throws {
+        guard try runs.versionsEvaluated(onSplit: split) == [champion],
+              let previous = try runs.latestOtherSplit(than: split),
+              let best = try runs.bestSplitEvaluation(split: previous), best.version != champion else { return }
+        let folder = loader.modelsDirectory.appendingPathComponent(best.version)
+        guard FileManager.default.fileExists(atPath: folder.path) else { return }
+        do {
+            let model = try loader.load(folder, options: options)
+            // Its classes in the champion's order.
+            let order = modelLabels.map { $0.lowercased() }
+            let map = model.labels.map { order.firstIndex(of: $0.lowercased()) }
+            guard map.allSatisfy({ $0 != nil }), model.labels.count == modelLabels.count else { return }
+            let (_, predicted) = evaluate(model, evalSet, classes: modelLabels.count)
+            let predictions = predicted.map { map[$0]! }
+            let f1 = ClassificationMetrics(predictions: predictions, labels: evalSet.map(\.label),
+                                           classCount: modelLabels.count).macroF1
+            try runs.recordSplitEvaluation(SplitEvaluation(splitFingerprint: split, version: best.version, runID: run,
+                                                           examples: evalSet.count, macroF1: f1, predictions: predictions))
+            logger.notice("the eval split changed; the last split's best version joins the new split's record",
+                          metadata: ["run": "\(run)", "model_version": "\(best.version)", "macro_f1": "\(f1)"])
+        } catch {
+            logger.warning("cannot evaluate the last split's best version on the new split", metadata: [
+                "run": "\(run)", "model_version": "\(best.version)", "error": "\(error)",
+            ])
+        }
+    }
+
+    /// Metrics of `model` on `examples` (labels in the model's class order) and its predicted class per example.
+    static func evaluate(_ model: SentimentModel, _ examples: [TrainingExample], classes: Int)
+        -> (ClassificationMetrics, [Int]) {
         var logits: [[Float]] = []
         logits.reserveCapacity(examples.count)
         var start = 0
@@ -327,6 +390,7 @@ public enum TrainWorker {
             logits += model.logits(encoded: chunk.map { model.encode($0.text) })
             start += chunk.count
         }
-        return ClassificationMetrics(logits: logits, labels: examples.map(\.label), classCount: classes)
+        return (ClassificationMetrics(logits: logits, labels: examples.map(\.label), classCount: classes),
+                logits.map(ClassificationMetrics.predictedClass))
     }
 }
