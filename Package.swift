@@ -59,7 +59,7 @@ let package = Package(
         ),
         .target(
             name: "SentimentStore",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["SentimentCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .target(name: "SentimentProtocol", dependencies: ["SentimentCore"], swiftSettings: strict),
@@ -105,7 +105,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SentimentStoreTests",
-            dependencies: ["SentimentStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["SentimentCore", "SentimentStore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(name: "SentimentProtocolTests", dependencies: ["SentimentCore", "SentimentProtocol"],

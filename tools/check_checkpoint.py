@@ -31,6 +31,8 @@ import math
 import os
 import sys
 
+from fixture_common import read_lines  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -45,14 +47,6 @@ PROBES = [
 
 class CheckFailed(Exception):
     pass
-
-
-def read_texts(path):
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
 
 
 def load(folder):
@@ -221,7 +215,7 @@ def main(argv=None):
             return 2
     if args.texts:
         try:
-            texts = read_texts(args.texts)
+            texts = read_lines(args.texts)
         except OSError as e:
             print(f"error: {args.texts}: {e}", file=sys.stderr)
             return 2

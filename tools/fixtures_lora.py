@@ -39,6 +39,8 @@ from peft import LoraConfig, PeftModel, TaskType, get_peft_model  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
 
+from fixture_common import _f32, checker, floats, publish_tree, write_json  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "Tests", "SentimentMLTests", "Fixtures")
 OUT = os.path.join(FIXTURES, "lora")
@@ -62,29 +64,7 @@ EXPECTED_TARGETS = {
 }
 
 
-def fail(msg):
-    raise SystemExit(f"fixtures_lora: {msg}")
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def _f32(x):
-    return float(f"{x:.9g}")
-
-
-def floats(t):
-    def conv(v):
-        return [conv(e) for e in v] if isinstance(v, list) else _f32(v)
-    return conv(t.detach().to(torch.float32).tolist())
-
-
-def write_json(path, obj):
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
-        f.write("\n")
+fail, check = checker("fixtures_lora")
 
 
 def load_tokenizer(folder):
@@ -264,19 +244,7 @@ def main():
 
         with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
             f.write(README)
-        os.chmod(tmp, 0o755)
-        for dirpath, _, files in os.walk(tmp):
-            for f in files:
-                with open(os.path.join(dirpath, f), "rb+") as fh:
-                    os.fsync(fh.fileno())
-        old = None
-        if os.path.exists(args.out):
-            old = args.out + ".old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(args.out, old)
-        os.rename(tmp, args.out)
-        if old:
-            shutil.rmtree(old)
+        publish_tree(tmp, args.out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

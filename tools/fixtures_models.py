@@ -58,6 +58,8 @@ from transformers import (  # noqa: E402
     get_linear_schedule_with_warmup,
 )
 
+from fixture_common import _f32, checker, floats, publish_tree, read_lines, write_json  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "Tests", "SentimentMLTests", "Fixtures", "models")
 FORMAT_VERSION = 1
@@ -76,34 +78,12 @@ MINILM_KNOWN_IDS = {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK
                     "the": 1996, "hello": 7592, "world": 2088}
 
 
-def fail(msg):
-    raise SystemExit(f"fixtures_models: {msg}")
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
+fail, check = checker("fixtures_models")
 
 
 # ----------------------------------------------------------------------------------------------
-# Output helpers: compact JSON with float32 values printed to 9 significant digits (enough to
+# Output helpers (fixture_common): compact JSON with float32 values printed to 9 significant digits (enough to
 # round-trip a float32 exactly).
-
-def _f32(x):
-    return float(f"{x:.9g}")
-
-
-def floats(t):
-    """Nested lists of a float tensor, every value round-tripping to the same float32."""
-    def conv(v):
-        return [conv(e) for e in v] if isinstance(v, list) else _f32(v)
-    return conv(t.detach().to(torch.float32).tolist())
-
-
-def write_json(path, obj):
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
-        f.write("\n")
 
 
 def write_pretty_json(path, obj):
@@ -158,14 +138,6 @@ def torch_save_deterministic(state_dict, path):
     with open(path, "wb") as f:
         f.write(data)
     check(zipfile.ZipFile(path).testzip() is None, f"{path}: CRC check failed after patching")
-
-
-def load_lines(path):
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
 
 
 # ----------------------------------------------------------------------------------------------
@@ -434,9 +406,9 @@ def check_tokenizer_against_reference(tok, ref, texts, what):
 
 def select_texts(data):
     """Fixed, deterministic choice of real tweets (a few dozen lines in all)."""
-    val = load_lines(os.path.join(data, "tweet-sentiment", "val_text.txt"))
-    val_labels = [int(x) for x in load_lines(os.path.join(data, "tweet-sentiment", "val_labels.txt"))]
-    train = load_lines(os.path.join(data, "tweet-sentiment", "train_text.txt"))
+    val = read_lines(os.path.join(data, "tweet-sentiment", "val_text.txt"))
+    val_labels = [int(x) for x in read_lines(os.path.join(data, "tweet-sentiment", "val_labels.txt"))]
+    train = read_lines(os.path.join(data, "tweet-sentiment", "train_text.txt"))
     check(len(val) == 2000 and len(val_labels) == 2000, "val_text.txt/val_labels.txt: expected 2,000 lines")
 
     def spread(lo, hi, n):
@@ -898,7 +870,7 @@ def main():
         full_wp = read_vocab_txt(os.path.join(args.minilm, "vocab.txt"))
         for t, i in MINILM_KNOWN_IDS.items():
             check(full_wp[i] == t and minilm_tok.convert_tokens_to_ids(t) == i, f"MiniLM vocab.txt: {t!r} is not {i}")
-        train = load_lines(os.path.join(args.data, "tweet-sentiment", "train_text.txt"))
+        train = read_lines(os.path.join(args.data, "tweet-sentiment", "train_text.txt"))
         wp_tokens = reduced_wordpiece(full_wp, minilm_tok, train, N_WORDPIECES)
         bdir = os.path.join(tmp, "tiny-bert")
         os.makedirs(bdir)
@@ -930,20 +902,7 @@ def main():
 
         with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
             f.write(FIXTURE_README)
-        # Atomic replace of the whole tree.
-        os.chmod(tmp, 0o755)
-        for dirpath, _, files in os.walk(tmp):
-            for f in files:
-                with open(os.path.join(dirpath, f), "rb+") as fh:
-                    os.fsync(fh.fileno())
-        old = None
-        if os.path.exists(args.out):
-            old = args.out + ".old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(args.out, old)
-        os.rename(tmp, args.out)
-        if old:
-            shutil.rmtree(old)
+        publish_tree(tmp, args.out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -74,6 +74,23 @@ public struct LabelProblem: Codable, Sendable, Equatable {
     }
 }
 
+/// One normalised text given more than one label within one request or one import; the last label was kept. The
+/// store finds them, the daemon answers them as they are, sentimentctl shows them.
+public struct LabelConflict: Codable, Sendable, Equatable {
+    /// The normalised text.
+    public var text: String
+    /// Every line (imports) or item index (labels.add) the text appeared on, in order.
+    public var lines: [Int]
+    /// The label given on each of `lines` (same order, same length).
+    public var labels: [String]
+
+    public init(text: String, lines: [Int], labels: [String]) {
+        self.text = text
+        self.lines = lines
+        self.labels = labels
+    }
+}
+
 /// The label-file formats (`sentimentctl import` and `sentimentd finetune` read them alike; the daemon never opens
 /// client paths, the client parses the file and sends the items).
 public enum LabelFileFormat: String, Codable, Sendable, CaseIterable {

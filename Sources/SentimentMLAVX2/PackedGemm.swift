@@ -161,7 +161,10 @@ private func erf8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     return unsafeBitCast(unsafeBitCast(e, to: SIMD8<UInt32>.self) | (xb & 0x8000_0000), to: SIMD8<Float>.self)
 }
 
-/// exp(x) for x ≤ 0 (erf's use): 0 below -87.3.
+/// exp(x) for x ≤ 0 (erf's use): 0 below -87.3. The range reduction and polynomial are SentimentML's
+/// `expOfClamped` (VectorMath.swift) line for line, and erf8's polynomial is its `erfPolynomial`: this module is
+/// compiled for Haswell and SentimentML calls it only after checking the CPU, so the two modules cannot share one
+/// function (see the note above gelu8); keep the constants identical.
 @inline(__always)
 private func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let lo = SIMD8<Float>(repeating: -87.3)

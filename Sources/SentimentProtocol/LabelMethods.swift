@@ -7,19 +7,6 @@ import SentimentCore
 // labels go to the training pool: the frozen evaluation split, which the gate judges candidates on, changes only by
 // an admin's action (see `LabelSplitChoice` and `LabelsDrawEvalMethod`).
 
-/// A text that was given different labels within one request or one import; the last one was kept.
-public struct LabelConflictInfo: Codable, Sendable, Equatable {
-    public var text: String
-    /// Lines (imports) or item indexes (labels.add), in order.
-    public var lines: [Int]
-    public var labels: [String]
-    public init(text: String, lines: [Int], labels: [String]) {
-        self.text = text
-        self.lines = lines
-        self.labels = labels
-    }
-}
-
 /// What a labels.add or an import did.
 public struct LabelWriteResult: Codable, Sendable, Equatable {
     /// Texts seen for the first time.
@@ -28,7 +15,7 @@ public struct LabelWriteResult: Codable, Sendable, Equatable {
     public var updated: Int
     /// Known texts given the label they already had.
     public var unchanged: Int
-    public var conflicts: [LabelConflictInfo]
+    public var conflicts: [LabelConflict]
     /// Items not applied (only with skip_invalid; otherwise any problem rejects the whole request).
     public var rejected: [LabelProblem]
     /// All rejected items; `rejected` lists at most the first 100.
@@ -42,7 +29,7 @@ public struct LabelWriteResult: Codable, Sendable, Equatable {
         case evalSplit = "eval_split"
     }
 
-    public init(added: Int, updated: Int, unchanged: Int, conflicts: [LabelConflictInfo], rejected: [LabelProblem],
+    public init(added: Int, updated: Int, unchanged: Int, conflicts: [LabelConflict], rejected: [LabelProblem],
                 rejectedCount: Int, evalSplit: Int) {
         self.added = added
         self.updated = updated

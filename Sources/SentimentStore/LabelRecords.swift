@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SentimentCore
 
 /// Errors of label writes and imports a client can cause. Each says what was wrong and what to do.
 public enum LabelStoreError: Error, Equatable, CustomStringConvertible {
@@ -52,22 +53,6 @@ public struct LabelInput: Codable, Sendable, Equatable {
         self.text = text
         self.label = label
         self.line = line
-    }
-}
-
-/// One normalised text given more than one label in a single write. The last one was kept.
-public struct LabelConflict: Codable, Sendable, Equatable {
-    /// The normalised text.
-    public var text: String
-    /// Every line the text appeared on, in order.
-    public var lines: [Int]
-    /// The label given on each of `lines` (same order, same length).
-    public var labels: [String]
-
-    public init(text: String, lines: [Int], labels: [String]) {
-        self.text = text
-        self.lines = lines
-        self.labels = labels
     }
 }
 

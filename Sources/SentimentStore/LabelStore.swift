@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SentimentCore
 
 /// Labels in SQLite: writes with newest-wins, chunked imports that apply all at once, statistics and the
 /// selection of training data.

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import XCTest
 @testable import SentimentStore
+import SentimentCore
 
 final class LabelStoreTests: StoreTestCase {
     private var store: LabelStore!

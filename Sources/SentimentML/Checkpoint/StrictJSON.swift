@@ -180,13 +180,11 @@ enum StrictJSON {
                     pos += 1
                     guard let e = peek() else { throw error("unterminated escape") }
                     pos += 1
+                    if let byte = JSONEscape.byte(for: e) {
+                        out.append(byte)
+                        continue
+                    }
                     switch e {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-                    case UInt8(ascii: "b"): out.append(0x08)
-                    case UInt8(ascii: "f"): out.append(0x0C)
-                    case UInt8(ascii: "n"): out.append(0x0A)
-                    case UInt8(ascii: "r"): out.append(0x0D)
-                    case UInt8(ascii: "t"): out.append(0x09)
                     case UInt8(ascii: "u"):
                         var scalar = try hex4()
                         if (0xD800..<0xDC00).contains(scalar) {
@@ -254,5 +252,24 @@ enum StrictJSON {
             }
         }
         return out + "\""
+    }
+}
+
+/// The one-character escapes of JSON strings (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`), for the two parsers
+/// that read strings byte by byte (StrictJSON for checkpoint headers, RawJSON for tokenizer files). `\u` is each
+/// parser's own: they report surrogate errors in their own words.
+enum JSONEscape {
+    /// The byte an escape letter stands for, or nil (`u`, or not an escape).
+    @inline(__always)
+    static func byte(for letter: UInt8) -> UInt8? {
+        switch letter {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): return letter
+        case UInt8(ascii: "b"): return 0x08
+        case UInt8(ascii: "f"): return 0x0C
+        case UInt8(ascii: "n"): return 0x0A
+        case UInt8(ascii: "r"): return 0x0D
+        case UInt8(ascii: "t"): return 0x09
+        default: return nil
+        }
     }
 }

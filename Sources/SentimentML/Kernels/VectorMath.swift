@@ -11,6 +11,19 @@ func simdExp(_ x: V8) -> V8 {
     // conversions are not vectorised by the compiler.
     let lo = V8(repeating: -87.3), hi = V8(repeating: 88.7)
     let clamped = simdMin(simdMax(x, lo), hi)
+    let result = expOfClamped(clamped)
+    // Inputs below the clamp underflow to 0 like expf.
+    let keep = unsafeBitCast(x .>= lo, to: SIMD8<UInt32>.self) // all-ones lanes where kept
+    return unsafeBitCast(unsafeBitCast(result, to: SIMD8<UInt32>.self) & keep, to: V8.self)
+}
+
+/// exp(x) for x already clamped into [-87.3, 88.7]: exp(x) = 2^n * exp(r), n = round(x / ln2), r = x - n ln2 in
+/// [-ln2/2, ln2/2], a degree-6 polynomial of exp(r). Rounding and the float->int conversion use the 1.5 * 2^23
+/// trick. simdExp and GELU's expOfNonPositive differ only in how they clamp. The same lines stand in
+/// SentimentMLAVX2/PackedGemm.swift (exp8): that module is compiled for Haswell and SentimentML may call it only
+/// after checking the CPU, so it cannot share this function; keep the two identical.
+@inline(__always)
+func expOfClamped(_ clamped: V8) -> V8 {
     let magic = V8(repeating: 12_582_912) // 1.5 * 2^23
     let shifted = clamped * 1.442_695_04 + magic
     let n = shifted - magic
@@ -25,10 +38,7 @@ func simdExp(_ x: V8) -> V8 {
     p = p * r * r + r + 1
     // The low mantissa bits of `shifted` hold n; (n + 127) << 23 is 2^n (higher bits shift out).
     let bits = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &+ 127) &<< 23
-    let result = p * unsafeBitCast(bits, to: V8.self)
-    // Inputs below the clamp underflow to 0 like expf.
-    let keep = unsafeBitCast(x .>= lo, to: SIMD8<UInt32>.self) // all-ones lanes where kept
-    return unsafeBitCast(unsafeBitCast(result, to: SIMD8<UInt32>.self) & keep, to: V8.self)
+    return p * unsafeBitCast(bits, to: V8.self)
 }
 
 /// `b` in the lanes where `takeB` is set, `a` elsewhere, by bit masks (the library's generic SIMD functions such as
@@ -69,19 +79,26 @@ func scalarExp(_ x: Float) -> Float {
     simdExp(V8(repeating: x))[0]
 }
 
-/// erf(x) by Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, good for exact-erf GELU.
+/// Abramowitz & Stegun 7.1.26 for a ≥ 0: erf(a) = 1 - erfPolynomial(a) · exp(-a²), |error| < 1.5e-7. simdErf
+/// and GELU's fused pass share it; SentimentMLAVX2/PackedGemm.swift (erf8) writes the same lines, as it cannot call
+/// into SentimentML (see expOfClamped).
 @inline(__always)
-func simdErf(_ x: V8) -> V8 {
-    let xb = unsafeBitCast(x, to: SIMD8<UInt32>.self)
-    let ax = unsafeBitCast(xb & 0x7FFF_FFFF, to: V8.self)
-    let t = 1 / (1 + 0.327_591_1 * ax)
+func erfPolynomial(_ a: V8) -> V8 {
+    let t = 1 / (1 + 0.327_591_1 * a)
     var y = V8(repeating: 1.061_405_429)
     y = y * t - 1.453_152_027
     y = y * t + 1.421_413_741
     y = y * t - 0.284_496_736
     y = y * t + 0.254_829_592
-    y = y * t
-    let e = 1 - y * simdExp(-ax * ax)
+    return y * t
+}
+
+/// erf(x) by Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, good for exact-erf GELU.
+@inline(__always)
+func simdErf(_ x: V8) -> V8 {
+    let xb = unsafeBitCast(x, to: SIMD8<UInt32>.self)
+    let ax = unsafeBitCast(xb & 0x7FFF_FFFF, to: V8.self)
+    let e = 1 - erfPolynomial(ax) * simdExp(-ax * ax)
     // Copy the sign of x onto e (|e| <= 1).
     return unsafeBitCast(unsafeBitCast(e, to: SIMD8<UInt32>.self) | (xb & 0x8000_0000), to: V8.self)
 }

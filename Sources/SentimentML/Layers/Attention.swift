@@ -96,11 +96,7 @@ func attentionForwardDropout(ctx: UnsafeMutablePointer<Float>, qkv: UnsafePointe
         attentionForward(ctx: ctx, qkv: qkv, batch: batch, heads: heads, headDim: d)
         return
     }
-    let c = heads * d
-    let ld = 3 * c
-    let scale = 1 / Float(d).squareRoot()
-    let maxL = batch.maxLength
-    let base = dropout.isActive ? attentionProbabilityOffsets(batch, heads: heads) : []
+    let (c, ld, scale, maxL, base) = attentionConstants(batch, heads: heads, headDim: d, dropout: dropout)
     Parallel.forRanges(batch.count * heads, grain: firstQueryOnly ? 16 : 1) { range in
         let p = UnsafeMutablePointer<Float>.allocate(capacity: maxL * maxL)
         defer { p.deallocate() }
@@ -121,6 +117,16 @@ func attentionForwardDropout(ctx: UnsafeMutablePointer<Float>, qkv: UnsafePointe
     }
 }
 
+/// What the training forward and the backward of one attention call both start from: the width C = heads · d,
+/// the qkv row stride 3C, the score scale 1/√d, the longest sequence, and each sequence's offset into the
+/// dropout stream of attention probabilities (empty without dropout).
+private func attentionConstants(_ batch: PackedBatch, heads: Int, headDim d: Int, dropout: DropoutMask)
+    -> (c: Int, ld: Int, scale: Float, maxL: Int, base: [Int]) {
+    let c = heads * d
+    return (c, 3 * c, 1 / Float(d).squareRoot(), batch.maxLength,
+            dropout.isActive ? attentionProbabilityOffsets(batch, heads: heads) : [])
+}
+
 /// dqkv is (T, 3C) (written, not accumulated), dctx is (T, C), qkv is (T, 3C) as the forward saw it.
 /// Each (sequence, head)'s probabilities are recomputed (one (L, L) GEMM) rather than stored:
 /// P = softmax(s q kᵀ), P̃ = dropout(P), ctx = P̃ v, s = 1/√d. Then
@@ -130,11 +136,7 @@ func attentionForwardDropout(ctx: UnsafeMutablePointer<Float>, qkv: UnsafePointe
 func attentionBackward(dqkv: UnsafeMutablePointer<Float>, dctx: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
                        batch: PackedBatch, heads: Int, headDim d: Int, dropout: DropoutMask = .off,
                        firstQueryOnly: Bool = false) {
-    let c = heads * d
-    let ld = 3 * c
-    let scale = 1 / Float(d).squareRoot()
-    let maxL = batch.maxLength
-    let base = dropout.isActive ? attentionProbabilityOffsets(batch, heads: heads) : []
+    let (c, ld, scale, maxL, base) = attentionConstants(batch, heads: heads, headDim: d, dropout: dropout)
     Parallel.forRanges(batch.count * heads, grain: firstQueryOnly ? 16 : 1) { range in
         let p = UnsafeMutablePointer<Float>.allocate(capacity: maxL * maxL)
         let dp = UnsafeMutablePointer<Float>.allocate(capacity: maxL * maxL)

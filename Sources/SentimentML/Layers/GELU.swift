@@ -127,13 +127,7 @@ func geluAndDerivative(_ x: V8) -> (V8, V8) {
     let z = x * 0.707_106_781_186_547_5
     let zb = unsafeBitCast(z, to: SIMD8<UInt32>.self)
     let az = unsafeBitCast(zb & 0x7FFF_FFFF, to: V8.self)
-    let t = 1 / (1 + 0.327_591_1 * az)
-    var y = V8(repeating: 1.061_405_429)
-    y = y * t - 1.453_152_027
-    y = y * t + 1.421_413_741
-    y = y * t - 0.284_496_736
-    y = y * t + 0.254_829_592
-    y = y * t
+    let y = erfPolynomial(az)
     let e = expOfNonPositive(-az * az)          // exp(-x²/2)
     let erfAbs = 1 - y * e
     let erf = unsafeBitCast(unsafeBitCast(erfAbs, to: SIMD8<UInt32>.self) | (zb & 0x8000_0000), to: V8.self)
@@ -148,19 +142,5 @@ func expOfNonPositive(_ a: V8) -> V8 {
     let lo = V8(repeating: -87)
     let diff = a - lo
     let absDiff = unsafeBitCast(unsafeBitCast(diff, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: V8.self)
-    let clamped = 0.5 * (a + lo + absDiff)
-    let magic = V8(repeating: 12_582_912) // 1.5 * 2^23
-    let shifted = clamped * 1.442_695_04 + magic
-    let n = shifted - magic
-    var r = clamped - n * 0.693_145_75
-    r = r - n * 1.428_606_8e-6
-    var p = V8(repeating: 1.987_569_1e-4)
-    p = p * r + 1.398_199_9e-3
-    p = p * r + 8.333_452e-3
-    p = p * r + 4.166_579_6e-2
-    p = p * r + 1.666_666_5e-1
-    p = p * r + 0.5
-    p = p * r * r + r + 1
-    let bits = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &+ 127) &<< 23
-    return p * unsafeBitCast(bits, to: V8.self)
+    return expOfClamped(0.5 * (a + lo + absDiff))
 }

@@ -48,6 +48,27 @@ struct AddedTokenSplitter: Sendable {
         isEmpty = tokens.allSatisfy { $0.content.isEmpty }
     }
 
+    /// `cls`, then the ids of `b` within `maxLength` (which counts the two specials; content is cut from the end,
+    /// and a `maxLength` below 2 still yields the two specials), then `sep`: the frame both tokenizers share. Added
+    /// tokens go in as their ids; `encodeText` appends the ids of one run of plain text and may stop at `limit`.
+    @inline(__always)
+    func encode(_ b: UnsafeBufferPointer<UInt8>, maxLength: Int, cls: Int32, sep: Int32,
+                encodeText: (Range<Int>, inout [Int32], _ limit: Int) -> Void) -> [Int32] {
+        let limit = 1 + max(0, maxLength - 2)
+        var out: [Int32] = [cls]
+        out.reserveCapacity(min(limit, b.count + 1) + 1)
+        for piece in split(b) {
+            if out.count >= limit { break }
+            switch piece {
+            case let .token(id): out.append(id)
+            case let .text(range): encodeText(range, &out, limit)
+            }
+        }
+        if out.count > limit { out.removeLast(out.count - limit) }
+        out.append(sep)
+        return out
+    }
+
     func split(_ b: UnsafeBufferPointer<UInt8>) -> [Piece] {
         let n = b.count
         if isEmpty { return n == 0 ? [] : [.text(0..<n)] }

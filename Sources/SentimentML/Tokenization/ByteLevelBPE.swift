@@ -51,32 +51,19 @@ public struct ByteLevelBPE: Tokenizer {
         return text.withUTF8 { encode(bytes: $0, maxLength: maxLength) }
     }
 
-    /// `maxLength` counts `<s>` and `</s>`; content is cut from the end. A `maxLength` below 2 still
-    /// yields the two special tokens.
+    /// `maxLength` counts `<s>` and `</s>` (see `AddedTokenSplitter.encode`).
     func encode(bytes b: UnsafeBufferPointer<UInt8>, maxLength: Int) -> [Int32] {
-        let limit = 1 + max(0, maxLength - 2)
-        var out: [Int32] = [clsTokenId]
-        out.reserveCapacity(min(limit, b.count + 1) + 1)
         var scratch: [UInt8] = []
-        for piece in splitter.split(b) {
-            if out.count >= limit { break }
-            switch piece {
-            case let .token(id):
-                out.append(id)
-            case let .text(range):
-                if addPrefixSpace && b[range.lowerBound] != 0x20 {
-                    scratch.removeAll(keepingCapacity: true)
-                    scratch.append(0x20)
-                    scratch.append(contentsOf: UnsafeBufferPointer(rebasing: b[range]))
-                    scratch.withUnsafeBufferPointer { s in encodeRun(s, 0..<s.count, into: &out, limit: limit) }
-                } else {
-                    encodeRun(b, range, into: &out, limit: limit)
-                }
+        return splitter.encode(b, maxLength: maxLength, cls: clsTokenId, sep: sepTokenId) { range, out, limit in
+            if addPrefixSpace && b[range.lowerBound] != 0x20 {
+                scratch.removeAll(keepingCapacity: true)
+                scratch.append(0x20)
+                scratch.append(contentsOf: UnsafeBufferPointer(rebasing: b[range]))
+                scratch.withUnsafeBufferPointer { s in encodeRun(s, 0..<s.count, into: &out, limit: limit) }
+            } else {
+                encodeRun(b, range, into: &out, limit: limit)
             }
         }
-        if out.count > limit { out.removeLast(out.count - limit) }
-        out.append(sepTokenId)
-        return out
     }
 
     /// Pre-tokenises `b[range]` with the GPT-2 regex and appends the BPE ids of every piece.

@@ -63,33 +63,21 @@ public struct WordPiece: Tokenizer {
         return text.withUTF8 { encode(bytes: $0, maxLength: maxLength) }
     }
 
-    /// `maxLength` counts `[CLS]` and `[SEP]`; content is cut from the end. A `maxLength` below 2 still
-    /// yields the two special tokens.
+    /// `maxLength` counts `[CLS]` and `[SEP]` (see `AddedTokenSplitter.encode`).
     func encode(bytes b: UnsafeBufferPointer<UInt8>, maxLength: Int) -> [Int32] {
-        let limit = 1 + max(0, maxLength - 2)
-        var out: [Int32] = [clsTokenId]
         var normalized: [UInt8] = []
         var scratch: [UInt8] = []
-        for piece in splitter.split(b) {
-            if out.count >= limit { break }
-            switch piece {
-            case let .token(id):
-                out.append(id)
-            case let .text(range):
-                normalized.removeAll(keepingCapacity: true)
-                normalize(UnsafeBufferPointer(rebasing: b[range]), into: &normalized)
-                normalized.withUnsafeBufferPointer { nb in
-                    forEachWord(nb) { word in
-                        if out.count >= limit { return false }
-                        wordPiece(UnsafeBufferPointer(rebasing: nb[word]), into: &out, scratch: &scratch)
-                        return true
-                    }
+        return splitter.encode(b, maxLength: maxLength, cls: clsTokenId, sep: sepTokenId) { range, out, limit in
+            normalized.removeAll(keepingCapacity: true)
+            normalize(UnsafeBufferPointer(rebasing: b[range]), into: &normalized)
+            normalized.withUnsafeBufferPointer { nb in
+                forEachWord(nb) { word in
+                    if out.count >= limit { return false }
+                    wordPiece(UnsafeBufferPointer(rebasing: nb[word]), into: &out, scratch: &scratch)
+                    return true
                 }
             }
         }
-        if out.count > limit { out.removeLast(out.count - limit) }
-        out.append(sepTokenId)
-        return out
     }
 
     // MARK: Normaliser

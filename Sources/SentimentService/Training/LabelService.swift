@@ -131,7 +131,7 @@ final class LabelService: @unchecked Sendable {
     static func result(_ summary: LabelWriteSummary, problems: [LabelProblem], problemCount: Int) -> LabelWriteResult {
         LabelWriteResult(
             added: summary.added, updated: summary.updated, unchanged: summary.unchanged,
-            conflicts: summary.conflicts.map { LabelConflictInfo(text: $0.text, lines: $0.lines, labels: $0.labels) },
+            conflicts: summary.conflicts,
             rejected: Array(problems.prefix(keptProblems)), rejectedCount: problemCount, evalSplit: summary.evalSplit)
     }
 

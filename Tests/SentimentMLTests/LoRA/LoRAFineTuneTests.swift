@@ -6,38 +6,15 @@ import SentimentCore
 /// FineTuneJob with method lora: new adapters over a model folder, adapters trained further over
 /// their base, PEFT output folders that reload to the in-memory model's logits, resumable runs, and
 /// recipes with and without the method key.
-final class LoRAFineTuneTests: XCTestCase {
+final class LoRAFineTuneTests: XCTestCase, FineTuneTesting {
     var tinyRoberta: URL { ModelFixtures.folder("tiny-roberta") }
     var tinyBert: URL { ModelFixtures.folder("tiny-bert") }
 
     func recipe(epochs: Int = 3, lr: Float = 1e-2, r: Int = 4) -> TrainingRecipe {
-        var rec = TrainingRecipe()
+        var rec = smallRecipe(epochs: epochs, lr: lr)
         rec.method = .lora
         rec.lora = LoRAConfig(r: r, alpha: 8, dropout: 0.05)
-        rec.epochs = epochs
-        rec.batchSize = 8
-        rec.learningRate = lr
-        rec.warmupRatio = 0.1
-        rec.maxLength = 64
-        rec.checkpointEvery = 3
         return rec
-    }
-
-    func job(_ dir: TemporaryDirectory, base: URL, out: String = "out", recipe: TrainingRecipe, train: Int = 64, val: Int = 24) -> FineTuneJob {
-        var job = FineTuneJob(baseFolder: base, outputFolder: dir.url.appendingPathComponent(out),
-                              train: .examples(SyntheticData.examples(train), source: "synthetic train"),
-                              validation: .examples(SyntheticData.examples(val, offset: 1000), source: "synthetic val"),
-                              recipe: recipe)
-        job.workDirectory = dir.url.appendingPathComponent("work-\(out)")
-        return job
-    }
-
-    func completed(_ outcome: FineTuneJob.Outcome, file: StaticString = #filePath, line: UInt = #line) -> (URL, TrainingInfo, TrainingResult)? {
-        guard case let .completed(output, info, result) = outcome else {
-            XCTFail("the run did not complete: \(outcome)", file: file, line: line)
-            return nil
-        }
-        return (output, info, result)
     }
 
     static let probeTexts = SyntheticData.examples(12, offset: 2000).map(\.text) + ["", "a completely different sentence, with punctuation!"]

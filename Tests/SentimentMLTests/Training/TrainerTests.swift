@@ -29,35 +29,13 @@ enum SyntheticData {
     }
 }
 
-final class TrainerTests: XCTestCase {
+final class TrainerTests: XCTestCase, FineTuneTesting {
     var tinyRoberta: URL { ModelFixtures.folder("tiny-roberta") }
 
-    func recipe(epochs: Int = 3, lr: Float = 3e-3) -> TrainingRecipe {
-        var r = TrainingRecipe()
-        r.epochs = epochs
-        r.batchSize = 8
-        r.learningRate = lr
-        r.warmupRatio = 0.1
-        r.maxLength = 64
-        r.checkpointEvery = 3
-        return r
-    }
+    func recipe(epochs: Int = 3, lr: Float = 3e-3) -> TrainingRecipe { smallRecipe(epochs: epochs, lr: lr) }
 
     func job(_ dir: TemporaryDirectory, out: String = "out", recipe: TrainingRecipe, train: Int = 64, val: Int = 24) -> FineTuneJob {
-        var job = FineTuneJob(baseFolder: tinyRoberta, outputFolder: dir.url.appendingPathComponent(out),
-                              train: .examples(SyntheticData.examples(train), source: "synthetic train"),
-                              validation: .examples(SyntheticData.examples(val, offset: 1000), source: "synthetic val"),
-                              recipe: recipe)
-        job.workDirectory = dir.url.appendingPathComponent("work-\(out)")
-        return job
-    }
-
-    func completed(_ outcome: FineTuneJob.Outcome, file: StaticString = #filePath, line: UInt = #line) -> (URL, TrainingInfo, TrainingResult)? {
-        guard case let .completed(output, info, result) = outcome else {
-            XCTFail("the run did not complete: \(outcome)", file: file, line: line)
-            return nil
-        }
-        return (output, info, result)
+        job(dir, base: tinyRoberta, out: out, recipe: recipe, train: train, val: val)
     }
 
     // MARK: Batching
