@@ -41,23 +41,14 @@ public struct DownloadedFile: Sendable, Equatable {
 
 /// Downloads one file of a repository at a fixed commit into the staging folder: `<name>.part`, resumed with
 /// `Range: bytes=N-` from whatever an earlier attempt or run left, verified, fsynced and renamed to `<name>`.
-final class FileDownloader {
-    private let endpoint: HubEndpoint
-    private let repo: HubRepositoryID
-    private let commit: String
-    private let staging: String
-    private let settings: PullSettings
-    private let progress: (PullEvent) -> Void
-
-    init(endpoint: HubEndpoint, repo: HubRepositoryID, commit: String, staging: String, settings: PullSettings,
-         progress: @escaping (PullEvent) -> Void) {
-        self.endpoint = endpoint
-        self.repo = repo
-        self.commit = commit
-        self.staging = staging
-        self.settings = settings
-        self.progress = progress
-    }
+/// A value with no state of its own (the memberwise initialiser builds it).
+struct FileDownloader {
+    let endpoint: HubEndpoint
+    let repo: HubRepositoryID
+    let commit: String
+    let staging: String
+    let settings: PullSettings
+    let progress: (PullEvent) -> Void
 
     /// A failed attempt that another attempt may fix; `error` is what the user sees when none is left.
     private struct Retry: Error {

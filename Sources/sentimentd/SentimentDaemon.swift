@@ -1,4 +1,5 @@
 import ArgumentParser
+import SentimentCore
 
 @main
 struct SentimentDaemon: AsyncParsableCommand {
@@ -8,7 +9,7 @@ struct SentimentDaemon: AsyncParsableCommand {
         discussion: """
         Without a subcommand, sentimentd serves (see `sentimentd serve --help`). Clients use sentimentctl.
         """,
-        version: "0.1.0",
+        version: SentimentVersion.current,
         // One subcommand per file; add new ones here.
         subcommands: [ServeCommand.self, PredictCommand.self, BenchCommand.self, FinetuneCommand.self, TrainWorkerCommand.self],
         defaultSubcommand: ServeCommand.self

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 import SentimentProtocol
 
 /// What the request handlers share: the models, the batcher, the live configuration, counters.
@@ -86,7 +87,7 @@ public final class ServingState: @unchecked Sendable {
         case .serving: state = active == nil ? "no_model" : "serving"
         }
         return StatusMethod.Result(
-            state: state, daemonVersion: DaemonVersion.string, pid: getpid(), uid: daemonUID,
+            state: state, daemonVersion: SentimentVersion.current, pid: getpid(), uid: daemonUID,
             uptimeSeconds: Date().timeIntervalSince(startedAt), activeModel: active?.version,
             activeSince: active == nil ? nil : catalog.activeSince, labels: active?.model.config.id2label,
             maxTokens: active?.model.maxLength, policy: config.activate.rawValue,
@@ -94,8 +95,4 @@ public final class ServingState: @unchecked Sendable {
             queuedTexts: batcher.queuedTexts, requestsServed: c.requests, textsPredicted: c.texts,
             maxBatch: config.maxBatch, maxDelayMilliseconds: config.maxDelayMilliseconds, configFile: configPath)
     }
-}
-
-public enum DaemonVersion {
-    public static let string = "0.1.0"
 }
