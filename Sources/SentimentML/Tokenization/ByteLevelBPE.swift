@@ -46,6 +46,9 @@ public struct ByteLevelBPE: Tokenizer {
     /// Id of a token string (in the byte-to-unicode alphabet: "Ġworld"), if the vocabulary has it.
     public func id(of token: String) -> Int32? { vocab.id(Array(token.utf8)) }
 
+    // `id(of:)` and `encode(_:maxLength:)` read the same in ByteLevelBPE and WordPiece: they are each public type's
+    // own witness of the public Tokenizer requirement (an internal protocol's extension cannot provide it); the work
+    // they share is AddedTokenSplitter.encode.
     public func encode(_ text: String, maxLength: Int) -> [Int32] {
         var text = text
         return text.withUTF8 { encode(bytes: $0, maxLength: maxLength) }
