@@ -77,12 +77,6 @@ public struct FileDigestError: Error, Equatable, CustomStringConvertible {
     public var operation: String
     public var reason: String
 
-    public init(path: String, operation: String, reason: String) {
-        self.path = path
-        self.operation = operation
-        self.reason = reason
-    }
-
     public var description: String { "\(path): cannot \(operation): \(reason)" }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// Which files of a hub repository make a sentimentd checkpoint folder: `config.json`, one set of PyTorch weights
 /// and the tokenizer files present. TensorFlow, Flax, ONNX, README, `.gitattributes` and everything in subfolders
@@ -16,16 +17,13 @@ public struct CheckpointFileSelection: Sendable, Equatable {
         }
     }
 
-    public static let configName = "config.json"
-    /// In order of preference: safetensors loads without unpickling and maps straight into memory.
-    public static let weightsPreference: [Weights] = [
-        .single("model.safetensors"), .sharded(index: "model.safetensors.index.json"),
-        .single("pytorch_model.bin"), .sharded(index: "pytorch_model.bin.index.json"),
-    ]
-    public static let tokenizerNames = [
-        "vocab.json", "merges.txt", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-        "special_tokens_map.json", "added_tokens.json",
-    ]
+    public static let configName = ModelFolderLayout.config
+    /// In the loader's order of preference (ModelFolderLayout): safetensors loads without unpickling and maps
+    /// straight into memory.
+    public static let weightsPreference: [Weights] = ModelFolderLayout.weightsPreference.map {
+        ModelFolderLayout.isShardIndex($0) ? .sharded(index: $0) : .single($0)
+    }
+    public static let tokenizerNames = ModelFolderLayout.tokenizerFiles
 
     public var weights: Weights
     public var tokenizer: [String]

@@ -258,17 +258,15 @@ public struct LabelSelection: Codable, Sendable, Equatable {
         self.highSeq = highSeq
     }
 
-    /// Identity of the selected data: 64-bit FNV-1a over the id, seq, label and text of every row (new, then
-    /// replay) and `highSeq`, as 16 hex digits. Same selection, same fingerprint.
+    /// Identity of the selected data: SHA-256 (SentimentCore) over the id, seq, label and text of every row (new,
+    /// then replay) and `highSeq`, as 64 hex digits. Same selection, same fingerprint.
     public var fingerprint: String {
-        var h = FNV1a64.hash("highSeq=\(highSeq)\n".utf8)
+        var hasher = SHA256Hasher()
+        hasher.update("highSeq=\(highSeq)\n")
         for (part, rows) in [("new", newExamples), ("replay", replay)] {
-            h = FNV1a64.hash("[\(part)]\n".utf8, into: h)
-            for row in rows {
-                h = FNV1a64.hash("\(row.id)\t\(row.seq)\t\(row.label)\t\(row.text)\n".utf8, into: h)
-            }
+            hasher.update("[\(part)]\n")
+            for row in rows { hasher.update("\(row.id)\t\(row.seq)\t\(row.label)\t\(row.text)\n") }
         }
-        let hex = String(h, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        return hasher.finalizeHex()
     }
 }

@@ -74,7 +74,8 @@ public enum SplitAssignment {
     }
 }
 
-/// 64-bit FNV-1a.
+/// 64-bit FNV-1a: the split's bucket function, not a digest (identities use SentimentCore's SHA-256). Never change
+/// it: every stored label's train/eval split was drawn with it, and the eval split must stay frozen.
 enum FNV1a64 {
     static let offsetBasis: UInt64 = 0xcbf2_9ce4_8422_2325
     static let prime: UInt64 = 0x0000_0100_0000_01b3

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import SentimentCore
+@testable import SentimentCore
 
 /// Known-answer vectors (FIPS 180-4 examples; `git hash-object`), streaming in uneven chunks, and the file helper
 /// that the manifest, the registry and the hub's pull hash through.

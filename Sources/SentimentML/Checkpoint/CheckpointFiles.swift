@@ -3,14 +3,12 @@ import SentimentCore
 
 /// Which weights file of a Hugging Face folder to read, and how.
 public enum CheckpointFiles {
-    public static let safetensors = "model.safetensors"
-    public static let safetensorsIndex = "model.safetensors.index.json"
-    public static let pytorch = "pytorch_model.bin"
-    public static let pytorchIndex = "pytorch_model.bin.index.json"
+    public static let safetensors = ModelFolderLayout.safetensors
+    public static let pytorch = ModelFolderLayout.pytorch
 
-    /// In order of preference: safetensors before PyTorch (no pickle to read), a single file before
-    /// a sharded set.
-    public static let lookedFor = [safetensors, safetensorsIndex, pytorch, pytorchIndex]
+    /// In order of preference (ModelFolderLayout.weightsPreference, the hub's pull picks by the same order):
+    /// safetensors before PyTorch (no pickle to read), a single file before a sharded set.
+    public static let lookedFor = ModelFolderLayout.weightsPreference
 
     /// The weights of the folder as one archive.
     public static func openWeights(in folder: URL) throws -> TensorArchive {

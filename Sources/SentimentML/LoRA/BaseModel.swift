@@ -54,12 +54,7 @@ public final class BaseModel: @unchecked Sendable {
     /// Loads a Hugging Face model folder (config.json, tokenizer files, model.safetensors or
     /// pytorch_model.bin), with or without a classification head.
     public static func load(folder: URL, options: ModelLoadOptions = .init()) throws -> BaseModel {
-        let configURL = folder.appendingPathComponent("config.json")
-        guard FileManager.default.fileExists(atPath: configURL.path) else {
-            throw ModelLoadError.missingFile(folder: folder.path, file: "config.json",
-                                             hint: "the base of a LoRA adapter is a Hugging Face model folder")
-        }
-        let config = try ModelConfig.load(from: configURL)
+        let config = try ModelConfig.load(folder: folder, hint: "the base of a LoRA adapter is a Hugging Face model folder")
         let tokenizer = try TokenizerLoader.load(folder: folder, config: config)
         let weights = try WeightMap.load(try CheckpointFiles.openWeights(in: folder), config: config, requireHead: false)
         return BaseModel(folder: folder, config: config, tokenizer: tokenizer, weights: weights, options: options)

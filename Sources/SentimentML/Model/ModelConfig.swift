@@ -81,6 +81,16 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
 extension ModelConfig {
     /// Reads `config.json`. `defaultLabels` names the classes when the config has no `id2label`
     /// (a bare encoder such as all-MiniLM-L6-v2 that a new head is being trained for).
+    /// `folder/config.json` (ModelFolderLayout.config); a folder without one is `missingFile`, with `hint` saying
+    /// what the folder was meant to be.
+    public static func load(folder: URL, hint: String, defaultLabels: [String]? = nil) throws -> ModelConfig {
+        let url = folder.appendingPathComponent(ModelFolderLayout.config)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw ModelLoadError.missingFile(folder: folder.path, file: ModelFolderLayout.config, hint: hint)
+        }
+        return try load(from: url, defaultLabels: defaultLabels)
+    }
+
     public static func load(from url: URL, defaultLabels: [String]? = nil) throws -> ModelConfig {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {

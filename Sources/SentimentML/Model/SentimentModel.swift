@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// One text's classification: the winning label and every label's probability (indexed like `id2label`).
 public struct Prediction: Sendable, Equatable {
@@ -73,12 +74,7 @@ public final class SentimentModel: Sendable {
     /// Loads `folder/config.json`, the tokenizer files and `model.safetensors` (or `pytorch_model.bin`),
     /// validating every tensor's presence and shape. Errors name the file and what is wrong.
     public static func load(folder: URL, options: ModelLoadOptions = .init()) throws -> SentimentModel {
-        let configURL = folder.appendingPathComponent("config.json")
-        guard FileManager.default.fileExists(atPath: configURL.path) else {
-            throw ModelLoadError.missingFile(folder: folder.path, file: "config.json",
-                                             hint: "a model folder is a Hugging Face checkpoint directory")
-        }
-        let config = try ModelConfig.load(from: configURL)
+        let config = try ModelConfig.load(folder: folder, hint: "a model folder is a Hugging Face checkpoint directory")
         let tokenizer = try TokenizerLoader.load(folder: folder, config: config)
         let archive = try CheckpointFiles.openWeights(in: folder)
         let weights = try WeightMap.load(archive, config: config, requireHead: true)

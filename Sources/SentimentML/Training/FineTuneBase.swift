@@ -29,18 +29,14 @@ public struct FineTuneBase {
     /// - newHead: replace an existing head by a new one (needed when `labels` differ from the head's).
     /// - seed: the run's seed (the new head's initialisation derives from it).
     public static func load(folder: URL, labels: [String]? = nil, newHead: Bool = false, seed: UInt64) throws -> FineTuneBase {
-        let configURL = folder.appendingPathComponent("config.json")
-        guard FileManager.default.fileExists(atPath: configURL.path) else {
-            throw ModelLoadError.missingFile(folder: folder.path, file: "config.json",
-                                             hint: "--base must be a Hugging Face model folder")
-        }
         if let labels {
             guard !labels.isEmpty, Set(labels.map { $0.lowercased() }).count == labels.count,
                   !labels.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty || Int($0) != nil }) else {
                 throw TrainingError.badSetting(.labels, reason: "needs distinct, non-empty, non-numeric names (got \(labels))")
             }
         }
-        var config = try ModelConfig.load(from: configURL, defaultLabels: labels ?? LabelSet.tweetEval)
+        var config = try ModelConfig.load(folder: folder, hint: "the base must be a Hugging Face model folder",
+                                          defaultLabels: labels ?? LabelSet.tweetEval)
         let tokenizer = try TokenizerLoader.load(folder: folder, config: config)
         let archive = try CheckpointFiles.openWeights(in: folder)
         let loaded = try WeightMap.load(archive, config: config, requireHead: false)

@@ -17,8 +17,7 @@ import SentimentCore
 /// exists under the final name that was not there before.
 public enum ModelFolderWriter {
     /// Tokenizer files copied from the base folder when present.
-    public static let tokenizerFiles = ["vocab.json", "merges.txt", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                                        "special_tokens_map.json", "added_tokens.json"]
+    public static let tokenizerFiles = ModelFolderLayout.tokenizerFiles
 
     public enum WriteError: Error, Equatable, CustomStringConvertible {
         case outputExists(path: String)
@@ -46,7 +45,7 @@ public enum ModelFolderWriter {
                              beforeFile: ((String) throws -> Void)? = nil) throws {
         try write(
             files: [
-                ("config.json", { url in try AtomicFile.write(JSONValue.object(weights.config.jsonObject()).serialized(), to: url) }),
+                (ModelFolderLayout.config, { url in try AtomicFile.write(JSONValue.object(weights.config.jsonObject()).serialized(), to: url) }),
                 (CheckpointFiles.safetensors, { url in
                     try SafetensorsWriter.write(WeightMap.stateDict(weights), metadata: ["format": "pt"], to: url)
                 }),

@@ -1,5 +1,6 @@
 import Foundation
 import SentimentML
+import SentimentCore
 
 /// Why an adapter's base cannot be found.
 public enum BaseResolutionError: Error, CustomStringConvertible, Equatable {
@@ -44,7 +45,7 @@ public final class ModelLoader: @unchecked Sendable {
     /// directories, then in the models directory itself.
     public func resolveBase(_ name: String, adapter: URL) throws -> URL {
         let fm = FileManager.default
-        func isModel(_ url: URL) -> Bool { fm.fileExists(atPath: url.appendingPathComponent("config.json").path) }
+        func isModel(_ url: URL) -> Bool { fm.fileExists(atPath: url.appendingPathComponent(ModelFolderLayout.config).path) }
         if name.hasPrefix("/") {
             let url = URL(fileURLWithPath: name)
             if isModel(url) { return url }
