@@ -15,9 +15,9 @@ struct ActivateCommand: ParsableCommand {
     var version: String
 
     func run() throws {
-        let result = try connection.call(ModelsActivateMethod.self, .init(version: version))
-        if output.json { try printJSON(result); return }
-        print("active: \(result.active)" + (result.previous.map { " (was \($0))" } ?? ""))
+        try output.show(ModelsActivateMethod.self, .init(version: version), via: connection) { result in
+            print("active: \(result.active)" + (result.previous.map { " (was \($0))" } ?? ""))
+        }
     }
 }
 
@@ -35,9 +35,9 @@ struct RollbackCommand: ParsableCommand {
     var to: String?
 
     func run() throws {
-        let result = try connection.call(RollbackMethod.self, .init(to: to))
-        if output.json { try printJSON(result); return }
-        print("active: \(result.active)" + (result.previous.map { " (rolled back from \($0))" } ?? ""))
+        try output.show(RollbackMethod.self, .init(to: to), via: connection) { result in
+            print("active: \(result.active)" + (result.previous.map { " (rolled back from \($0))" } ?? ""))
+        }
     }
 }
 
@@ -51,11 +51,11 @@ struct ReloadCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let result = try connection.call(ReloadMethod.self, NoParams())
-        if output.json { try printJSON(result); return }
-        print("reloaded \(result.configFile ?? "(no configuration file: defaults)"); active: \(result.active ?? "none")")
-        if !result.needsRestart.isEmpty {
-            print("changed but only effective after a restart: \(result.needsRestart.joined(separator: ", "))")
+        try output.show(ReloadMethod.self, NoParams(), via: connection) { result in
+            print("reloaded \(result.configFile ?? "(no configuration file: defaults)"); active: \(result.active ?? "none")")
+            if !result.needsRestart.isEmpty {
+                print("changed but only effective after a restart: \(result.needsRestart.joined(separator: ", "))")
+            }
         }
     }
 }

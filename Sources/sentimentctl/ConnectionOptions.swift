@@ -47,6 +47,16 @@ struct OutputOptions: ParsableArguments {
     var json = false
 }
 
+extension OutputOptions {
+    /// Calls `method` and prints its result: as the daemon answered (JSON) with --json, else as `text` renders it.
+    func show<M: RPCMethod>(_ method: M.Type, _ params: M.Params, via connection: ConnectionOptions,
+                            _ text: (M.Result) throws -> Void) throws {
+        let result = try connection.call(method, params)
+        if json { try printJSON(result); return }
+        try text(result)
+    }
+}
+
 /// Prints an Encodable as one JSON document (pretty, keys sorted: stable for scripts and diffs).
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = RPCCoding.encoder()

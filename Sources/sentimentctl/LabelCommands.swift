@@ -54,21 +54,21 @@ struct LabelCommand: ParsableCommand {
 
     func run() throws {
         let value = LabelValue(argument: label)
-        let result = try connection.call(LabelsAddMethod.self, .init(items: [LabelItem(text: text, label: value)],
-                                                                     split: split.split))
-        if output.json { try printJSON(result); return }
-        let split = result.evalSplit > 0 ? "frozen eval split" : "train split"
-        let shown = "\"\(Show.text(text))\""
-        if result.added > 0 {
-            print("added: \(shown) as \(Show.label(value)) (\(split))")
-        } else if result.updated > 0 {
-            print("updated: \(shown) is now \(Show.label(value)) (\(split))")
-        } else if result.unchanged > 0 {
-            print("unchanged: \(shown) already had the label \(Show.label(value))")
-        } else {
-            // Not expected without skip_invalid (a bad item is an error), but say what the daemon answered.
-            let reasons = result.rejected.map(\.reason).joined(separator: "; ")
-            throw CtlFailure.broken("the daemon applied nothing and gave no error" + (reasons.isEmpty ? "" : ": \(reasons)"))
+        try output.show(LabelsAddMethod.self, .init(items: [LabelItem(text: text, label: value)], split: split.split),
+                        via: connection) { result in
+            let split = result.evalSplit > 0 ? "frozen eval split" : "train split"
+            let shown = "\"\(Show.text(text))\""
+            if result.added > 0 {
+                print("added: \(shown) as \(Show.label(value)) (\(split))")
+            } else if result.updated > 0 {
+                print("updated: \(shown) is now \(Show.label(value)) (\(split))")
+            } else if result.unchanged > 0 {
+                print("unchanged: \(shown) already had the label \(Show.label(value))")
+            } else {
+                // Not expected without skip_invalid (a bad item is an error), but say what the daemon answered.
+                let reasons = result.rejected.map(\.reason).joined(separator: "; ")
+                throw CtlFailure.broken("the daemon applied nothing and gave no error" + (reasons.isEmpty ? "" : ": \(reasons)"))
+            }
         }
     }
 }
@@ -313,22 +313,22 @@ struct LabelsStatsCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let s = try connection.call(LabelsStatsMethod.self, NoParams())
-        if output.json { try printJSON(s); return }
-        var table = TextTable(["LABEL", "TRAIN", "EVAL", "TOTAL", "NEW TRAIN", "NEW EVAL"], rightAligned: [1, 2, 3, 4, 5])
-        for l in s.labels {
-            table.add([l.label, String(l.train), String(l.eval), String(l.train + l.eval), String(l.newTrain), String(l.newEval)])
+        try output.show(LabelsStatsMethod.self, NoParams(), via: connection) { s in
+            var table = TextTable(["LABEL", "TRAIN", "EVAL", "TOTAL", "NEW TRAIN", "NEW EVAL"], rightAligned: [1, 2, 3, 4, 5])
+            for l in s.labels {
+                table.add([l.label, String(l.train), String(l.eval), String(l.train + l.eval), String(l.newTrain), String(l.newEval)])
+            }
+            table.add(["total", String(s.train), String(s.eval), String(s.total), String(s.newTrain),
+                       String(s.labels.reduce(0) { $0 + $1.newEval })])
+            var out = [table.render()]
+            let since = s.sinceRun.map { "since run \($0)" } ?? "(no run has completed yet)"
+            var schedule = "\(s.newTrain) new training label(s) \(since); the schedule needs \(s.minNewLabels)"
+            schedule += s.newTrain >= s.minNewLabels ? " (enough for the next scheduled run)"
+                                                      : " (\(s.minNewLabels - s.newTrain) more)"
+            out.append(schedule)
+            out.append("eval split: \(Show.percent(s.evalFraction)) of new texts, assigned by a hash of the text")
+            print(out.joined(separator: "\n"))
         }
-        table.add(["total", String(s.train), String(s.eval), String(s.total), String(s.newTrain),
-                   String(s.labels.reduce(0) { $0 + $1.newEval })])
-        var out = [table.render()]
-        let since = s.sinceRun.map { "since run \($0)" } ?? "(no run has completed yet)"
-        var schedule = "\(s.newTrain) new training label(s) \(since); the schedule needs \(s.minNewLabels)"
-        schedule += s.newTrain >= s.minNewLabels ? " (enough for the next scheduled run)"
-                                                  : " (\(s.minNewLabels - s.newTrain) more)"
-        out.append(schedule)
-        out.append("eval split: \(Show.percent(s.evalFraction)) of new texts, assigned by a hash of the text")
-        print(out.joined(separator: "\n"))
     }
 }
 

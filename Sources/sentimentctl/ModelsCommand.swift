@@ -12,26 +12,18 @@ struct ModelsCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let result = try connection.call(ModelsListMethod.self, NoParams())
-        if output.json { try printJSON(result); return }
-        if result.models.isEmpty {
-            print("no model versions (the models directory is empty)")
-            return
-        }
-        let formatter = ISO8601DateFormatter()
-        let rows = result.models.map { m -> [String] in
-            [m.version == result.active ? "*" : " ", m.version, m.state,
-             (m.lastActivatedAt ?? m.arrivedAt).map { formatter.string(from: $0) } ?? "-", m.reason ?? ""]
-        }
-        let header = [" ", "VERSION", "STATE", "ACTIVATED/ARRIVED", "REASON"]
-        let widths = (0..<header.count).map { i in ([header] + rows).map { $0[i].count }.max() ?? 0 }
-        for row in [header] + rows {
-            let cells = row.enumerated().map { i, cell in
-                i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
+        try output.show(ModelsListMethod.self, NoParams(), via: connection) { result in
+            if result.models.isEmpty {
+                print("no model versions (the models directory is empty)")
+                return
             }
-            var line = cells.joined(separator: "  ")
-            while line.last == " " { line.removeLast() }
-            print(line)
+            let formatter = ISO8601DateFormatter()
+            var table = TextTable([" ", "VERSION", "STATE", "ACTIVATED/ARRIVED", "REASON"])
+            for m in result.models {
+                table.add([m.version == result.active ? "*" : " ", m.version, m.state,
+                           (m.lastActivatedAt ?? m.arrivedAt).map { formatter.string(from: $0) } ?? "-", m.reason ?? ""])
+            }
+            print(table.render())
         }
     }
 }

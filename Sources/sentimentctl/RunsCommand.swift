@@ -33,20 +33,20 @@ struct RunsListCommand: ParsableCommand {
     }
 
     func run() throws {
-        let result = try connection.call(RunsListMethod.self, .init(limit: limit))
-        if output.json { try printJSON(result); return }
-        guard !result.runs.isEmpty else {
-            print("no runs yet: one starts when enough new labels arrived, or with `sentimentctl train`")
-            return
+        try output.show(RunsListMethod.self, .init(limit: limit), via: connection) { result in
+            guard !result.runs.isEmpty else {
+                print("no runs yet: one starts when enough new labels arrived, or with `sentimentctl train`")
+                return
+            }
+            var table = TextTable(["ID", "STATUS", "TRIGGER", "STARTED", "DURATION", "METHOD", "EXAMPLES",
+                                   "CHAMPION F1", "CANDIDATE F1", "DECISION"], rightAligned: [0, 6, 7, 8])
+            for r in result.runs {
+                table.add([String(r.id), r.status, r.trigger, Show.time(r.startedAt ?? r.createdAt),
+                           Show.duration(from: r.startedAt, to: r.finishedAt), r.method, Show.count(r.trainExamples),
+                           Show.score(r.championF1), Show.score(r.candidateF1), r.decision ?? "-"])
+            }
+            print(table.render())
         }
-        var table = TextTable(["ID", "STATUS", "TRIGGER", "STARTED", "DURATION", "METHOD", "EXAMPLES",
-                               "CHAMPION F1", "CANDIDATE F1", "DECISION"], rightAligned: [0, 6, 7, 8])
-        for r in result.runs {
-            table.add([String(r.id), r.status, r.trigger, Show.time(r.startedAt ?? r.createdAt),
-                       Show.duration(from: r.startedAt, to: r.finishedAt), r.method, Show.count(r.trainExamples),
-                       Show.score(r.championF1), Show.score(r.candidateF1), r.decision ?? "-"])
-        }
-        print(table.render())
     }
 }
 
@@ -63,9 +63,7 @@ struct RunsShowCommand: ParsableCommand {
     var id: Int64
 
     func run() throws {
-        let detail = try connection.call(RunsShowMethod.self, .init(id: id))
-        if output.json { try printJSON(detail); return }
-        print(RunReport(detail).render())
+        try output.show(RunsShowMethod.self, .init(id: id), via: connection) { print(RunReport($0).render()) }
     }
 }
 

@@ -9,31 +9,31 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let s = try connection.call(StatusMethod.self, NoParams())
-        if output.json { try printJSON(s); return }
-        var lines: [(String, String)] = [
-            ("state", s.state),
-            ("active model", s.activeModel ?? "none"),
-        ]
-        if let since = s.activeSince { lines.append(("active since", ISO8601DateFormatter().string(from: since))) }
-        if let labels = s.labels { lines.append(("labels", labels.joined(separator: ", "))) }
-        if let maxTokens = s.maxTokens { lines.append(("max tokens", String(maxTokens))) }
-        lines += [
-            ("policy", s.policy),
-            ("models directory", s.modelsDirectory),
-            ("socket", s.socket),
-            ("config file", s.configFile ?? "none (defaults)"),
-            ("daemon", "sentimentd \(s.daemonVersion), pid \(s.pid), uid \(s.uid), up \(formatDuration(s.uptimeSeconds))"),
-            ("connections", String(s.connections)),
-            ("queued texts", String(s.queuedTexts)),
-            ("requests served", String(s.requestsServed)),
-            ("texts predicted", String(s.textsPredicted)),
-            ("batching", "max_batch \(s.maxBatch), max_delay_ms \(s.maxDelayMilliseconds)"),
-        ]
-        let width = lines.map(\.0.count).max() ?? 0
-        let text = lines.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count + 1) + $0.1 }
-            .joined(separator: "\n")
-        print(text)
+        try output.show(StatusMethod.self, NoParams(), via: connection) { s in
+            var lines: [(String, String)] = [
+                ("state", s.state),
+                ("active model", s.activeModel ?? "none"),
+            ]
+            if let since = s.activeSince { lines.append(("active since", ISO8601DateFormatter().string(from: since))) }
+            if let labels = s.labels { lines.append(("labels", labels.joined(separator: ", "))) }
+            if let maxTokens = s.maxTokens { lines.append(("max tokens", String(maxTokens))) }
+            lines += [
+                ("policy", s.policy),
+                ("models directory", s.modelsDirectory),
+                ("socket", s.socket),
+                ("config file", s.configFile ?? "none (defaults)"),
+                ("daemon", "sentimentd \(s.daemonVersion), pid \(s.pid), uid \(s.uid), up \(formatDuration(s.uptimeSeconds))"),
+                ("connections", String(s.connections)),
+                ("queued texts", String(s.queuedTexts)),
+                ("requests served", String(s.requestsServed)),
+                ("texts predicted", String(s.textsPredicted)),
+                ("batching", "max_batch \(s.maxBatch), max_delay_ms \(s.maxDelayMilliseconds)"),
+            ]
+            let width = lines.map(\.0.count).max() ?? 0
+            let text = lines.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count + 1) + $0.1 }
+                .joined(separator: "\n")
+            print(text)
+        }
     }
 }
 

@@ -99,7 +99,7 @@ struct ServingBench {
                         database: workspace.appendingPathComponent("state.sqlite").path)
         let listener = try ServingBenchNotifyListener(path: workspace.appendingPathComponent("notify.sock").path)
         notify = listener
-        let d = ServingBenchDaemon(executable: ServingBenchDaemon.ownExecutable(), configPath: configPath,
+        let d = ServingBenchDaemon(executable: CurrentExecutable.url.path, configPath: configPath,
                                    socketPath: socketPath, logPath: workspace.appendingPathComponent("daemon.log").path,
                                    notify: listener)
         daemon = d

@@ -132,15 +132,6 @@ final class ServingBenchDaemon {
         self.notify = notify
     }
 
-    /// The path of the running executable (`/proc/self/exe` resolved, so the child runs the same binary).
-    static func ownExecutable() -> String {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return CommandLine.arguments[0] }
-        buffer[n] = 0
-        return String(cString: buffer)
-    }
-
     var pid: Int32? { process.map(\.processIdentifier) }
 
     func start() throws {

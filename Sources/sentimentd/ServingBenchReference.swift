@@ -17,7 +17,7 @@ extension ServingBench {
     func spawnReference(folder: URL) throws -> Reference {
         let output = folder.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("reference.json")
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: ServingBenchDaemon.ownExecutable())
+        p.executableURL = CurrentExecutable.url
         p.arguments = ["bench", "--serving-reference", output.path, "--model", folder.path, "--tweets", tweetsFile.path,
                        "--seconds", "\(seconds)", "--warmup", "\(warmup)"]
         do {

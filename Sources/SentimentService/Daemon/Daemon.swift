@@ -7,6 +7,7 @@ import SentimentML
 import SentimentProtocol
 import SentimentStore
 import ServiceLifecycle
+import SentimentCore
 
 /// Command-line settings that win over the configuration file, also after a reload.
 public struct ConfigOverrides: Sendable, Equatable {
@@ -158,7 +159,7 @@ public final class Daemon: Service, @unchecked Sendable {
             modelsDirectory: URL(fileURLWithPath: config.modelsDirectory),
             databasePath: URL(fileURLWithPath: config.databasePath),
             baseDirectories: config.baseDirectories,
-            workerExecutable: TrainingCoordinator.ownExecutable(), logger: logger,
+            workerExecutable: CurrentExecutable.url, logger: logger,
             tickSeconds: max(0.5, min(5, everySeconds / 2)))
         coordinator.recover()
         let labelService = LabelService(labels: labelStore, runs: runStore, config: { state.config },

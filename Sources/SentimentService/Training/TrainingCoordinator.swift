@@ -47,14 +47,6 @@ final class TrainingCoordinator: @unchecked Sendable {
         self.tickSeconds = tickSeconds
     }
 
-    /// The daemon's own executable (the worker is `sentimentd train-worker`).
-    static func ownExecutable() -> URL {
-        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            return URL(fileURLWithPath: path)
-        }
-        return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-    }
-
     // MARK: start-up recovery
 
     /// No worker runs yet: every queued or running run is from a previous daemon. A run whose candidate reached
