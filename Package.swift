@@ -124,6 +124,7 @@ let package = Package(
             name: "SentimentServiceTests",
             dependencies: [
                 "SentimentCore", "SentimentService", "SentimentProtocol", "SentimentML", "SentimentStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

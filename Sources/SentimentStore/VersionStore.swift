@@ -175,19 +175,35 @@ public final class VersionStore: Sendable {
 
     // MARK: Activations
 
-    /// Appends an activation of a recorded version to the history.
+    /// Appends an activation of a recorded version to the history, in one transaction with what it implies:
+    /// `clearingRolledBack` clears the activated version's rolled-back mark (an admin chose it again),
+    /// `markingRolledBack` sets that mark on the version it replaces (a rollback away from it). Either all of it is
+    /// recorded or none.
     @discardableResult
     public func recordActivation(version: String, reason: String, uid: UInt32, fingerprint: String?,
+                                 clearingRolledBack: Bool = false, markingRolledBack rolledBack: String? = nil,
                                  at date: Date = Date()) throws -> ActivationRecord {
         try database.write { db in
-            guard try ModelVersionRecord.fetchOne(db, key: version) != nil else {
+            guard var record = try ModelVersionRecord.fetchOne(db, key: version) else {
                 throw StoreError.unknownVersion(version)
+            }
+            if clearingRolledBack && record.rolledBackAt != nil {
+                record.rolledBackAt = nil
+                try record.update(db)
             }
             try db.execute(
                 sql: "INSERT INTO activation (version, activated_at, reason, uid, fingerprint) VALUES (?, ?, ?, ?, ?)",
                 arguments: [version, date, reason, Int64(uid), fingerprint])
-            return ActivationRecord(id: db.lastInsertedRowID, version: version, activatedAt: date, reason: reason,
-                                    uid: uid, fingerprint: fingerprint)
+            let activation = ActivationRecord(id: db.lastInsertedRowID, version: version, activatedAt: date,
+                                              reason: reason, uid: uid, fingerprint: fingerprint)
+            if let rolledBack {
+                guard var left = try ModelVersionRecord.fetchOne(db, key: rolledBack) else {
+                    throw StoreError.unknownVersion(rolledBack)
+                }
+                left.rolledBackAt = date
+                try left.update(db)
+            }
+            return activation
         }
     }
 

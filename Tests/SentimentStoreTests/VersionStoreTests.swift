@@ -75,6 +75,23 @@ final class VersionStoreTests: XCTestCase {
         }
     }
 
+    /// A rollback's activation and its rolled-back mark are one transaction: one failing leaves neither.
+    func testRecordActivation_withRollbackMark_isAllOrNothing() throws {
+        let store = try VersionStore(path: databaseURL)
+        try store.recordArrival(version: "v1", fingerprint: "a")
+        try store.recordArrival(version: "v2", fingerprint: "b")
+        try store.recordActivation(version: "v2", reason: "arrival", uid: 0, fingerprint: "b")
+        XCTAssertThrowsError(try store.recordActivation(version: "v1", reason: "rollback", uid: 0, fingerprint: "a",
+                                                        markingRolledBack: "gone"))
+        XCTAssertEqual(try store.activations().count, 1, "the activation was kept without its mark")
+        try store.recordActivation(version: "v1", reason: "rollback", uid: 0, fingerprint: "a", markingRolledBack: "v2")
+        XCTAssertEqual(try store.latestActivation()?.version, "v1")
+        XCTAssertNotNil(try store.version("v2")?.rolledBackAt)
+        // Choosing v2 again clears its mark in the same write.
+        try store.recordActivation(version: "v2", reason: "manual", uid: 0, fingerprint: "b", clearingRolledBack: true)
+        XCTAssertNil(try store.version("v2")?.rolledBackAt)
+    }
+
     func testRecordArrival_newVersion_isPendingWithIncreasingSequence() throws {
         let store = try VersionStore(path: databaseURL)
         let a = try store.recordArrival(version: "a", fingerprint: "fa")

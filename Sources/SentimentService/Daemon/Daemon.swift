@@ -162,6 +162,7 @@ public final class Daemon: Service, @unchecked Sendable {
             workerExecutable: CurrentExecutable.url, logger: logger,
             tickSeconds: max(0.5, min(5, everySeconds / 2)))
         coordinator.recover()
+        registry.onActivation { [weak coordinator] version in coordinator?.servingVersionChanged(to: version) }
         let labelService = LabelService(labels: labelStore, runs: runStore, config: { state.config },
                                         runInProgress: { coordinator.currentRunID }, logger: logger)
         labelService.register(on: router)

@@ -5,11 +5,17 @@ import SentimentStore
 
 /// Activation, rollback and the pointer swap. Everything here runs on the registry's queue.
 extension ModelRegistry {
-    func activateOnQueue(_ version: String, reason: ActivationReason, uid: UInt32) throws {
+    /// Activates `version`. `rollingBack`: the version a rollback leaves, marked rolled back in the same transaction
+    /// as the activation. An admin's choice (manual, rollback) clears the chosen version's own rolled-back mark,
+    /// in that transaction too.
+    func activateOnQueue(_ version: String, reason: ActivationReason, uid: UInt32, rollingBack: String? = nil) throws {
         let (loaded, isActiveCopy, record) = try prepare(version)
-        if record.isRolledBack && (reason == .manual || reason == .rollback) { try clearRolledBack(version) }
-        if isActiveCopy { return }
-        try commit(loaded, reason: reason, uid: uid)
+        let clearing = record.isRolledBack && (reason == .manual || reason == .rollback)
+        if isActiveCopy {
+            if clearing { try clearRolledBack(version) }
+            return
+        }
+        try commit(loaded, reason: reason, uid: uid, clearingRolledBack: clearing, rollingBack: rollingBack)
     }
 
     /// `version` ready to serve: the active copy when its files are unchanged (`isActiveCopy`), the copy loaded on
@@ -73,7 +79,7 @@ extension ModelRegistry {
         }
         if let target {
             guard target != current.version else { throw RegistryError.alreadyActive(version: target) }
-            try activateOnQueue(target, reason: .rollback, uid: uid)
+            try activateOnQueue(target, reason: .rollback, uid: uid, rollingBack: current.version)
         } else {
             let history = try storeCall { try self.store.activations() }
             var seen: Set<String> = [current.version]
@@ -91,7 +97,7 @@ extension ModelRegistry {
                     continue
                 }
                 do {
-                    try activateOnQueue(candidate, reason: .rollback, uid: uid)
+                    try activateOnQueue(candidate, reason: .rollback, uid: uid, rollingBack: current.version)
                     chosen = candidate
                     break
                 } catch let error as RegistryError {
@@ -104,19 +110,21 @@ extension ModelRegistry {
                     : "no earlier version can be served (\(skipped.joined(separator: "; ")))")
             }
         }
-        try storeCall { try self.store.setRolledBack(version: current.version, at: Date()) }
         refreshRecords()
         logger.notice("rolled back", metadata: ["from": "\(current.version)", "to": "\(active?.version ?? "")",
                                                  "uid": "\(uid)"])
         return active?.version ?? ""
     }
 
-    /// Records the activation, then swaps the pointer. A failed write leaves the old model serving.
-    func commit(_ model: ActiveModel, reason: ActivationReason, uid: UInt32) throws {
+    /// Records the activation (with the rolled-back marks it implies, one transaction), then swaps the pointer. A
+    /// failed write leaves the old model serving and nothing recorded.
+    func commit(_ model: ActiveModel, reason: ActivationReason, uid: UInt32, clearingRolledBack: Bool = false,
+                rollingBack: String? = nil) throws {
         let previous = active?.version
         try storeCall {
             try self.store.recordActivation(version: model.version, reason: reason.rawValue, uid: uid,
-                                            fingerprint: model.fingerprint)
+                                            fingerprint: model.fingerprint, clearingRolledBack: clearingRolledBack,
+                                            markingRolledBack: rollingBack)
         }
         install(ActiveModel(version: model.version, model: model.model, fingerprint: model.fingerprint, since: Date()))
         refreshRecords()

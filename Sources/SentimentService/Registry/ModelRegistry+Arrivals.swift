@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SentimentCore
 import SentimentML
 import SentimentStore
 
@@ -14,8 +15,26 @@ extension ModelRegistry {
         }
     }
 
+    /// A training run's candidate whose parent (the version the run started from) no longer serves: it is not
+    /// activated on arrival. An admin rolled back or activated another version during the run, and that choice
+    /// wins over the run's publish (the worker checks this too before it publishes; this covers the moment between
+    /// its check and its rename). Returns the parent, nil for any other folder.
+    func orphanedRunCandidate(_ folder: CheckpointFolder, serving: String?) -> String? {
+        let url = folder.url.appendingPathComponent(CheckpointManifest.fileName)
+        guard let manifest = try? CheckpointManifest.read(at: url), manifest.run != nil, let parent = manifest.parent,
+              parent != serving else { return nil }
+        return parent
+    }
+
     func applyPolicy(to checkpoint: ValidatedCheckpoint, rolledBack: Bool) {
         let version = checkpoint.folder.version
+        if policy == .newest && !rolledBack,
+           let parent = orphanedRunCandidate(checkpoint.folder, serving: active?.version) {
+            logger.notice("model version available but not activated: it was trained from a version that no longer serves",
+                          metadata: ["version": "\(version)", "parent": "\(parent)",
+                                     "serving": "\(active?.version ?? "none")"])
+            return
+        }
         if policy == .newest && !rolledBack {
             do {
                 try commit(ActiveModel(version: version, model: checkpoint.model, fingerprint: checkpoint.folder.fingerprint),
@@ -75,10 +94,14 @@ extension ModelRegistry {
             }
         }
 
-        // Folders that are new or changed since the daemon last looked.
+        // Folders that are new or changed since the daemon last looked (a run's candidate counts only while its
+        // parent is the version that served last).
         var newest: ValidatedCheckpoint?
         for folder in foldersOldestFirst(present) {
-            if case let .valid(checkpoint, rolledBack) = examine(folder.version), !rolledBack { newest = checkpoint }
+            if case let .valid(checkpoint, rolledBack) = examine(folder.version), !rolledBack,
+               orphanedRunCandidate(checkpoint.folder, serving: last?.version) == nil {
+                newest = checkpoint
+            }
         }
 
         if policy == .newest, let newest {

@@ -80,6 +80,14 @@ enum TrainWorkerError: Error, CustomStringConvertible {
     case tooFewEvalLabels(have: Int, need: Int)
     case labelsNotInModel(model: [String], missing: [String])
     case stopped(String)
+    /// Another version serves than the one the run started from (an admin's rollback or activation won).
+    case baseNoLongerServes(base: String, serving: String?)
+
+    /// Why the run counts as cancelled rather than failed, for the errors that are an admin's doing.
+    var cancellation: String? {
+        if case .baseNoLongerServes = self { return description }
+        return nil
+    }
 
     var description: String {
         switch self {
@@ -91,6 +99,9 @@ enum TrainWorkerError: Error, CustomStringConvertible {
         case let .labelsNotInModel(model, missing):
             return "the serving model's labels (\(model.joined(separator: ", "))) do not include \(missing.joined(separator: ", ")) (labels.names)"
         case let .stopped(why): return why
+        case let .baseNoLongerServes(base, serving):
+            return "cancelled before publishing: the run's base \(base) no longer serves (\(serving ?? "nothing") "
+                + "was activated during the run: a rollback or an activation wins over the run)"
         }
     }
 }
@@ -116,10 +127,12 @@ public enum TrainWorker {
         Parallel.workers = max(1, options.threads)
         let runs: RunStore
         let labels: LabelStore
+        let versions: VersionStore
         do {
             let pool = try StoreDatabase.open(path: options.databasePath)
             runs = RunStore(pool: pool)
             labels = LabelStore(pool: pool)
+            versions = VersionStore(pool: pool)
         } catch {
             logger.error("cannot open the database", metadata: ["error": "\(error)"])
             return 1
@@ -156,16 +169,19 @@ public enum TrainWorker {
         let id = options.runID
         let models = options.modelsDirectory
         do {
-            try execute(options, runs: runs, labels: labels, control: control, stopReason: { stopReason.value }, logger: logger)
+            try execute(options, runs: runs, labels: labels, versions: versions, control: control,
+                        stopReason: { stopReason.value }, logger: logger)
             return 0
         } catch {
             RunPaths.clean(models, run: id)
-            let cancelled = stopReason.value
+            let cancelled = stopReason.value ?? (error as? TrainWorkerError)?.cancellation
             let status: RunStatus = cancelled != nil ? .cancelled : .failed
             let reason = cancelled ?? "\(error)"
             do {
                 try runs.finish(id: id, status: status, decision: nil, reason: reason, candidateVersion: nil,
                                 error: cancelled == nil ? "\(error)" : nil)
+            } catch RunStoreError.runFinished {
+                // The daemon ended the run first (train.cancel, a rollback) and recorded why.
             } catch {
                 logger.error("cannot record the run's end", metadata: ["run": "\(id)", "error": "\(error)"])
             }
@@ -174,8 +190,8 @@ public enum TrainWorker {
         }
     }
 
-    static func execute(_ options: TrainWorkerOptions, runs: RunStore, labels: LabelStore, control: TrainingControl,
-                        stopReason: @escaping () -> String?, logger: Logger) throws {
+    static func execute(_ options: TrainWorkerOptions, runs: RunStore, labels: LabelStore, versions: VersionStore,
+                        control: TrainingControl, stopReason: @escaping () -> String?, logger: Logger) throws {
         let id = options.runID
         let models = options.modelsDirectory
         guard let record = try runs.run(id: id) else { throw TrainWorkerError.runNotRunnable(id: id, status: "unknown") }
@@ -315,6 +331,12 @@ public enum TrainWorker {
             throw TrainWorkerError.stopped("the run was ended by the daemon before publishing")
         }
         testPause("before-publish")
+        // Rollback wins: the candidate is a child of the base; if an admin made another version serve meanwhile,
+        // it is not published (the daemon cancels the run too, and its registry would not activate it).
+        let serving = try versions.latestActivation()?.version
+        guard serving == options.baseVersion else {
+            throw TrainWorkerError.baseNoLongerServes(base: options.baseVersion, serving: serving)
+        }
         let version = RunPaths.versionName(run: id)
         let destination = models.appendingPathComponent(version)
         guard rename(candidateFolder.path, destination.path) == 0 else {

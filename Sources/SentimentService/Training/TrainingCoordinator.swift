@@ -24,6 +24,8 @@ final class TrainingCoordinator: @unchecked Sendable {
 
     private struct Worker {
         var runID: Int64
+        /// The version the run started from.
+        var base: String
         var process: Process
         var cancelReason: String?
     }
@@ -191,7 +193,7 @@ final class TrainingCoordinator: @unchecked Sendable {
         for dir in baseDirectories { arguments += ["--base-directory", dir] }
         process.arguments = arguments
         process.terminationHandler = { [weak self] p in self?.workerExited(runID: id, process: p) }
-        worker.value = Worker(runID: id, process: process, cancelReason: nil)
+        worker.value = Worker(runID: id, base: active.version, process: process, cancelReason: nil)
         do {
             try process.run()
         } catch {
@@ -245,14 +247,22 @@ final class TrainingCoordinator: @unchecked Sendable {
         }
     }
 
-    /// Stops the running run: SIGTERM (the worker stops at the next step and records the cancellation), then
-    /// SIGKILL after `cancel_grace_seconds`. Returns the run as it ended.
+    /// Stops the running run: records it cancelled with `reason`, then SIGTERM (the worker stops at the next step:
+    /// its next write finds the run finished), then SIGKILL after `cancel_grace_seconds`. Returns the run as it
+    /// ended.
     func cancel(reason: String) async throws -> RunSummary {
         guard let w = worker.withLock({ w -> Worker? in
             if w != nil && w?.cancelReason == nil { w?.cancelReason = reason }
             return w
         }) else {
             throw RPCError.notFound("no training run is in progress")
+        }
+        do {
+            try runs.finish(id: w.runID, status: .cancelled, decision: nil, reason: reason, candidateVersion: nil, error: nil)
+        } catch RunStoreError.runFinished {
+            // It ended on its own meanwhile; what it recorded stands.
+        } catch {
+            logger.error("cannot record the cancellation", metadata: ["run": "\(w.runID)", "error": "\(error)"])
         }
         kill(w.process.processIdentifier, SIGTERM)
         let grace = config().training.cancelGraceSeconds
@@ -270,6 +280,23 @@ final class TrainingCoordinator: @unchecked Sendable {
             try? await Task.sleep(nanoseconds: 10_000_000)
         }
         return try summary(w.runID)
+    }
+
+    /// Rollback wins: when another version than the run's base (or the run's own candidate) starts serving during
+    /// a run — an admin rolled back or activated one, or a newer folder arrived — the run is cancelled; it would
+    /// publish a child of a version that no longer serves. (Should it reach its publish first, the worker's own
+    /// check and the registry's refusal to activate a candidate whose parent does not serve keep it from going
+    /// live.)
+    func servingVersionChanged(to version: String) {
+        guard let w = worker.value, w.cancelReason == nil, version != w.base, !version.hasPrefix("run-\(w.runID)-") else {
+            return
+        }
+        logger.notice("cancelling the training run: its base version no longer serves", metadata: [
+            "run": "\(w.runID)", "base": "\(w.base)", "model_version": "\(version)",
+        ])
+        let reason = "cancelled: \(version) was activated during the run, so the run's base \(w.base) no longer "
+            + "serves (a rollback or an activation wins over a run in progress)"
+        Task { _ = try? await self.cancel(reason: reason) }
     }
 
     /// Daemon stop: cancel a running run and wait for the worker.
