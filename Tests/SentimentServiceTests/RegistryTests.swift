@@ -112,7 +112,9 @@ final class RegistryTests: XCTestCase {
         assertAnswers(registry, version: "v2")
         XCTAssertEqual(try harness.store().activations().map(\.version), ["v2", "v1"])
         XCTAssertEqual(activations.count("v1"), 1)
-        XCTAssertEqual(activations.count("v2"), 1)
+        // The handlers are told after the pointer swap: wait for them rather than race them.
+        let told = await eventually { activations.count("v2") == 1 }
+        XCTAssertTrue(told, "the activation handlers were not told about v2")
         XCTAssertEqual(state(registry, "v1"), .available)
     }
 
