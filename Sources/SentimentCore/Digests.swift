@@ -94,12 +94,19 @@ public struct FileDigests: Sendable, Equatable {
     /// The size is taken before reading; a file that grows or shrinks meanwhile is an error, not a digest of
     /// some prefix of it.
     public static func of(fileAt path: String, gitBlob: Bool, bufferSize: Int = 1 << 20) throws -> FileDigests {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw FileDigestError(path: path, operation: "open", reason: String(cString: strerror(errno)))
+        }
+        defer { close(descriptor) }
+        return try of(descriptor: descriptor, path: path, gitBlob: gitBlob, bufferSize: bufferSize)
+    }
+
+    /// The same for a file already open for reading, read from its current offset; `path` only names it in errors.
+    public static func of(descriptor: Int32, path: String, gitBlob: Bool, bufferSize: Int = 1 << 20) throws -> FileDigests {
         func failure(_ operation: String, _ code: Int32) -> FileDigestError {
             FileDigestError(path: path, operation: operation, reason: String(cString: strerror(code)))
         }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw failure("open", errno) }
-        defer { close(descriptor) }
         var info = stat()
         guard fstat(descriptor, &info) == 0 else { throw failure("stat", errno) }
         let size = Int64(info.st_size)

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -40,13 +41,16 @@ public struct DownloadedFile: Sendable, Equatable {
 }
 
 /// Downloads one file of a repository at a fixed commit into the staging folder: `<name>.part`, resumed with
-/// `Range: bytes=N-` from whatever an earlier attempt or run left, verified, fsynced and renamed to `<name>`.
+/// `Range: bytes=N-` from whatever an earlier attempt or run left, verified, fsynced and renamed to `<name>`. Every
+/// file is opened through the held staging folder, never by path (`StagingDirectory`). A file the hub gives no
+/// digest for (no SHA-256, no git blob id, in the model info or the headers) is refused unless
+/// `PullSettings.requireDigests` is off (`--no-verify`).
 /// A value with no state of its own (the memberwise initialiser builds it).
 struct FileDownloader {
     let endpoint: HubEndpoint
     let repo: HubRepositoryID
     let commit: String
-    let staging: String
+    let staging: StagingDirectory
     let settings: PullSettings
     let progress: (PullEvent) -> Void
 
@@ -59,11 +63,12 @@ struct FileDownloader {
 
     func fetch(_ initial: ExpectedFile) throws -> DownloadedFile {
         var expected = initial
-        let finalPath = staging + "/" + expected.name
-        let partPath = finalPath + ".part"
-        if access(finalPath, F_OK) == 0 {
+        try StagingDirectory.checkName(expected.name)
+        let finalName = expected.name
+        let partName = finalName + ".part"
+        if staging.exists(finalName) {
             // Verified and renamed by an earlier run; hashed again for the manifest (and in case it was touched).
-            if let file = try? verify(finalPath, against: expected) {
+            if let file = try? verify(finalName, against: expected) {
                 progress(.fileDone(file: file.name, size: file.size, alreadyPresent: true))
                 return file
             }
@@ -71,7 +76,7 @@ struct FileDownloader {
         var attempt = 1
         while true {
             do {
-                try download(&expected, to: partPath)
+                try download(&expected, to: partName)
                 break
             } catch let retry as Retry {
                 guard attempt < settings.maxAttempts else { throw retry.error }
@@ -83,18 +88,16 @@ struct FileDownloader {
                 attempt += 1
             }
         }
-        let file = try verify(partPath, against: expected)
-        guard rename(partPath, finalPath) == 0 else {
-            throw HubError.fileSystem(path: partPath, operation: "rename to \(finalPath)", reason: String(cString: strerror(errno)))
-        }
-        try DurableFiles.fsyncDirectory(staging)
+        let file = try verify(partName, against: expected)
+        try staging.rename(partName, to: finalName)
+        try staging.sync()
         progress(.fileDone(file: file.name, size: file.size, alreadyPresent: false))
         return file
     }
 
     /// One GET; leaves `<name>.part` complete and fsynced, or throws (`Retry` when another attempt may help).
-    private func download(_ expected: inout ExpectedFile, to partPath: String) throws {
-        let part = try PartFile(path: partPath, staging: staging)
+    private func download(_ expected: inout ExpectedFile, to partName: String) throws {
+        let part = try PartFile(in: staging, name: partName)
         defer { part.close() }
         if let size = expected.size, part.size > size { try part.truncate() }
         if let size = expected.size, part.size == size {
@@ -195,19 +198,24 @@ struct FileDownloader {
     }
 
     /// Size and digest against the hub's; on a mismatch the file is deleted (the next run fetches it afresh).
-    private func verify(_ path: String, against expected: ExpectedFile) throws -> DownloadedFile {
+    private func verify(_ name: String, against expected: ExpectedFile) throws -> DownloadedFile {
         let wantsBlob = expected.sha256 == nil && expected.gitBlobSHA1 != nil
-        let digests = try DurableFiles.digests(ofFileAt: path, gitBlob: wantsBlob)
+        if expected.sha256 == nil && expected.gitBlobSHA1 == nil && settings.requireDigests {
+            staging.unlink(name)
+            throw HubError.noDigest(file: expected.name,
+                                    url: endpoint.resolveURL(repo: repo, revision: commit, file: expected.name).absoluteString)
+        }
+        let digests = try staging.digests(name, gitBlob: wantsBlob)
         if let size = expected.size, digests.size != size {
-            unlink(path)
+            staging.unlink(name)
             throw HubError.sizeMismatch(file: expected.name, expected: size, actual: digests.size)
         }
         if let sha256 = expected.sha256, digests.sha256 != sha256 {
-            unlink(path)
+            staging.unlink(name)
             throw HubError.checksumMismatch(file: expected.name, algorithm: "SHA-256", expected: sha256, actual: digests.sha256)
         }
         if let blob = expected.gitBlobSHA1, let actual = digests.gitBlobSHA1, actual != blob {
-            unlink(path)
+            staging.unlink(name)
             throw HubError.checksumMismatch(file: expected.name, algorithm: "git blob SHA-1", expected: blob, actual: actual)
         }
         return DownloadedFile(name: expected.name, size: digests.size, sha256: digests.sha256)

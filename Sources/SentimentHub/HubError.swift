@@ -38,6 +38,12 @@ public enum HubError: Error, CustomStringConvertible, Equatable, Sendable {
     case versionExists(path: String)
     /// Another pull into the same staging folder holds its lock.
     case pullInProgress(lock: String)
+    /// A staging folder or file that is a symbolic link, not a plain file, or not the puller's own: never used.
+    case unsafeStaging(path: String, reason: String)
+    /// The hub gave neither a SHA-256 nor a git blob id for a file, so it cannot be checked (`--no-verify`).
+    case noDigest(file: String, url: String)
+    /// An `http://` endpoint without `--insecure`.
+    case insecureEndpoint(String)
 
     public var description: String {
         switch self {
@@ -97,6 +103,14 @@ public enum HubError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path) already exists; pass --name to publish under another version name, or remove it first"
         case let .pullInProgress(lock):
             return "another pull of this version is running (it holds \(lock)); wait for it to finish"
+        case let .unsafeStaging(path, reason):
+            return "\(path): refusing to use it: \(reason)"
+        case let .noDigest(file, url):
+            return "\(file): the hub gives no SHA-256 or git blob id for it (\(url)), so the download cannot be "
+                + "verified; it was not kept (pass --no-verify to accept unverified files)"
+        case let .insecureEndpoint(value):
+            return "endpoint \(value) is plain http: anyone on the way can change the files and their checksums; "
+                + "use https, or pass --insecure for a mirror you trust on a network you trust"
         }
     }
 }

@@ -20,7 +20,7 @@ public enum PullEvent: Sendable, Equatable {
     case published(version: String, path: String)
 }
 
-/// Retry and timeout knobs (tests shorten them).
+/// Retry and timeout knobs (tests shorten them), and the two checks a user may turn off.
 public struct PullSettings: Sendable {
     /// GETs per file before giving up; each resumes from what the previous one wrote.
     public var maxAttempts: Int
@@ -28,11 +28,18 @@ public struct PullSettings: Sendable {
     public var retryDelay: TimeInterval
     /// Seconds without a byte before an attempt is abandoned.
     public var stallTimeout: TimeInterval
+    /// Accept an `http://` endpoint (`--insecure`); otherwise only https.
+    public var allowInsecureHTTP: Bool
+    /// Refuse a file the hub gives no digest for (off: `--no-verify`).
+    public var requireDigests: Bool
 
-    public init(maxAttempts: Int = 5, retryDelay: TimeInterval = 1, stallTimeout: TimeInterval = 60) {
+    public init(maxAttempts: Int = 5, retryDelay: TimeInterval = 1, stallTimeout: TimeInterval = 60,
+                allowInsecureHTTP: Bool = false, requireDigests: Bool = true) {
         self.maxAttempts = max(1, maxAttempts)
         self.retryDelay = retryDelay
         self.stallTimeout = stallTimeout
+        self.allowInsecureHTTP = allowInsecureHTTP
+        self.requireDigests = requireDigests
     }
 }
 
@@ -49,12 +56,16 @@ public struct PullResult: Sendable, Equatable {
 /// 2. file choice (`CheckpointFileSelection`); the version name (`--name`, else `<namespace>--<name>-<commit7>`)
 ///    must not exist yet.
 /// 3. each file into `models/.staging/pull-<version>/` as `<file>.part` (resumed across attempts and runs),
-///    verified against the hub's size and SHA-256 / git blob id, fsynced, renamed to `<file>`.
+///    verified against the hub's size and SHA-256 / git blob id, fsynced, renamed to `<file>`. The folders are
+///    held open and every file is opened relative to them without following links, in a folder the pulling user
+///    owns and nobody else may write (`StagingDirectory`), so a pull run by root cannot be turned onto other files
+///    by whoever may write the models directory.
 /// 4. `sentimentd.json` (SentimentCore's `CheckpointManifest`, with `source`), the folder fsynced, then one rename(2) to
 ///    `models/<version>`: the registry sees the whole checkpoint or nothing.
 ///
 /// A crash or Ctrl-C leaves only the staging folder, which the next run of the same pull resumes. Two pulls of the
-/// same version exclude each other with `flock` on `models/.staging/pull-<version>.lock`.
+/// same version exclude each other with `flock` on `models/.staging/pull-<version>.lock`. Only https endpoints
+/// unless `allowInsecureHTTP`; only files with a digest to check unless `requireDigests` is off.
 public final class ModelPull {
     public let repo: HubRepositoryID
     public let revision: String
@@ -72,6 +83,9 @@ public final class ModelPull {
                 progress: @escaping (PullEvent) -> Void = { _ in }) throws {
         guard !revision.isEmpty else { throw HubError.revisionNotFound(repo: repo.value, revision: revision, url: "-") }
         if let name { try Self.validateVersionName(name) }
+        if endpoint.base.scheme?.lowercased() == "http" && !settings.allowInsecureHTTP {
+            throw HubError.insecureEndpoint(endpoint.base.absoluteString)
+        }
         self.repo = repo
         self.revision = revision
         self.modelsDirectory = modelsDirectory.standardizedFileURL
@@ -114,11 +128,11 @@ public final class ModelPull {
         guard access(destination, F_OK) != 0 else { throw HubError.versionExists(path: destination) }
         progress(.resolved(repo: repo.value, revision: revision, commit: info.sha, version: version, files: selection.files))
 
-        let stagingRoot = models + "/" + Self.stagingDirectoryName
-        try makeDirectory(stagingRoot)
-        let lock = try StagingLock(path: stagingRoot + "/pull-\(version).lock")
+        let modelsFolder = try StagingDirectory.open(path: models)
+        let stagingRoot = try modelsFolder.subdirectory(Self.stagingDirectoryName, mode: 0o755, privateToMe: false)
+        let lock = try StagingLock(in: stagingRoot, name: "pull-\(version).lock")
         defer { lock.release() }
-        let staging = stagingRoot + "/pull-\(version)"
+        let staging = try stagingRoot.subdirectory("pull-\(version)", mode: 0o700, privateToMe: true)
         try prepareStaging(staging, commit: info.sha)
 
         let downloader = FileDownloader(endpoint: endpoint, repo: repo, commit: info.sha, staging: staging,
@@ -128,11 +142,8 @@ public final class ModelPull {
             files.append(try downloader.fetch(expectation(for: name, in: info)))
         }
         if case let .sharded(index) = selection.weights {
-            let data: Data
-            do {
-                data = try Data(contentsOf: URL(fileURLWithPath: staging + "/" + index))
-            } catch {
-                throw HubError.fileSystem(path: staging + "/" + index, operation: "read", reason: error.localizedDescription)
+            guard let data = try staging.read(index) else {
+                throw HubError.fileSystem(path: staging.path + "/" + index, operation: "read", reason: "it is missing")
             }
             for shard in try CheckpointFileSelection.shardNames(fromIndex: data, indexName: index) {
                 guard info.sibling(named: shard) != nil else {
@@ -144,19 +155,23 @@ public final class ModelPull {
 
         // Only the checkpoint's files go to models/: drop the state file and anything an older run left.
         let keep = Set(files.map(\.name))
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? [] where !keep.contains(name) {
-            unlink(staging + "/" + name)
-        }
+        for name in staging.names() where !keep.contains(name) { staging.unlink(name) }
         let source = CheckpointManifest.Source(endpoint: endpoint.base.absoluteString, repo: repo.value,
                                                revision: revision, commit: info.sha)
         let entries = files.map { ($0.name, CheckpointManifest.FileEntry(size: $0.size, sha256: $0.sha256)) }
         let manifest = CheckpointManifest(files: Dictionary(entries, uniquingKeysWith: { first, _ in first }), source: source)
-        try DurableFiles.writeAtomically(try manifest.encoded(), to: staging + "/" + CheckpointManifest.fileName,
-                                         staging: staging)
-        try DurableFiles.fsyncDirectory(staging)
-        try DurableFiles.renameNoReplace(staging, destination)
-        try DurableFiles.fsyncDirectory(models)
-        try? DurableFiles.fsyncDirectory(stagingRoot)
+        try staging.writeAtomically(try manifest.encoded(), to: CheckpointManifest.fileName)
+        // Readable by the daemon, then published by one rename of the very folder written (not whatever may have
+        // been put under its name since).
+        try staging.setMode(0o755)
+        try staging.sync()
+        guard stagingRoot.entry("pull-\(version)", is: staging) else {
+            throw HubError.unsafeStaging(path: staging.path, reason: "it was replaced during the pull; nothing was published")
+        }
+        try DurableFiles.renameNoReplace("pull-\(version)", in: stagingRoot, to: version, in: modelsFolder,
+                                         destination: destination)
+        try modelsFolder.sync()
+        try? stagingRoot.sync()
         progress(.published(version: version, path: destination))
         return PullResult(version: version, path: destination, commit: info.sha, files: files)
     }
@@ -208,30 +223,15 @@ public final class ModelPull {
         info.sibling(named: name).map(ExpectedFile.init) ?? ExpectedFile(name: name)
     }
 
-    private func makeDirectory(_ path: String) throws {
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw PartFile.error(errno, path: path, operation: "create the directory", staging: path)
-        }
-    }
-
-    /// Creates the staging folder, or reuses it when it holds the same repository at the same commit; a folder
-    /// from another commit (`--name` reused after the revision moved) is emptied first.
-    private func prepareStaging(_ staging: String, commit: String) throws {
-        let statePath = staging + "/" + Self.stateFileName
+    /// Reuses the staging folder when it holds the same repository at the same commit; a folder from another
+    /// commit (`--name` reused after the revision moved) is emptied first.
+    private func prepareStaging(_ staging: StagingDirectory, commit: String) throws {
         let state = PullState(repo: repo.value, commit: commit)
-        if access(staging, F_OK) == 0 {
-            let previous = (try? Data(contentsOf: URL(fileURLWithPath: statePath)))
-                .flatMap { try? JSONDecoder().decode(PullState.self, from: $0) }
-            if previous == state { return }
-            do {
-                try FileManager.default.removeItem(atPath: staging)
-            } catch {
-                throw HubError.fileSystem(path: staging, operation: "remove the stale staging folder",
-                                          reason: error.localizedDescription)
-            }
-        }
-        try makeDirectory(staging)
-        try DurableFiles.writeAtomically(try JSONEncoder().encode(state), to: statePath, staging: staging)
+        let previous = (try? staging.read(Self.stateFileName)).flatMap { $0 }
+            .flatMap { try? JSONDecoder().decode(PullState.self, from: $0) }
+        if previous == state { return }
+        try staging.empty()
+        try staging.writeAtomically(try JSONEncoder().encode(state), to: Self.stateFileName)
     }
 
     /// What a staging folder holds, so a rerun knows whether its `.part` files can be continued.
@@ -243,15 +243,15 @@ public final class ModelPull {
 
 /// An exclusive `flock` held while a pull uses its staging folder. The kernel drops it when the process dies.
 /// The lock file stays behind (unlinking it would let a third pull lock a fresh file while a second one still
-/// holds the old inode).
+/// holds the old inode). It is opened read-only, without following a link, and must be a plain file: whatever
+/// name it has, nothing is ever written to it.
 private final class StagingLock {
     private var descriptor: Int32
     private let path: String
 
-    init(path: String) throws {
-        self.path = path
-        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw PartFile.error(errno, path: path, operation: "create", staging: path) }
+    init(in folder: StagingDirectory, name: String) throws {
+        path = folder.path + "/" + name
+        descriptor = try folder.openFile(name, flags: O_RDONLY | O_CREAT, mode: 0o644, operation: "create")
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             Glibc.close(descriptor)

@@ -13,19 +13,25 @@ final class PartFile {
     private var descriptor: Int32
     private let staging: String
 
-    /// Opens (creating with mode 0644) `path` for appending at its current end.
-    init(path: String, staging: String) throws {
+    /// A file already open for writing, `size` bytes long, appended at its end.
+    init(descriptor: Int32, path: String, size: Int64, staging: String) {
+        self.descriptor = descriptor
         self.path = path
+        self.size = size
         self.staging = staging
-        descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw Self.error(errno, path: path, operation: "open", staging: staging) }
-        let end = lseek(descriptor, 0, SEEK_END)
+    }
+
+    /// Opens (creating with mode 0644) `name` of the staging folder for appending at its current end, never
+    /// through a symbolic link (`StagingDirectory`).
+    convenience init(in folder: StagingDirectory, name: String) throws {
+        let fd = try folder.openFile(name, flags: O_WRONLY | O_CREAT)
+        let end = lseek(fd, 0, SEEK_END)
         guard end >= 0 else {
             let code = errno
-            Glibc.close(descriptor)
-            throw Self.error(code, path: path, operation: "seek in", staging: staging)
+            Glibc.close(fd)
+            throw Self.error(code, path: folder.path + "/" + name, operation: "seek in", staging: folder.path)
         }
-        size = Int64(end)
+        self.init(descriptor: fd, path: folder.path + "/" + name, size: Int64(end), staging: folder.path)
     }
 
     deinit { if descriptor >= 0 { Glibc.close(descriptor) } }
@@ -72,47 +78,28 @@ final class PartFile {
     }
 }
 
-/// Durable file-system steps of a pull: directory fsync, no-replace rename, whole-file digests.
+/// The pull's publishing rename: renameat2(RENAME_NOREPLACE) between two held folders.
 enum DurableFiles {
-    static func fsyncDirectory(_ path: String) throws {
-        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw HubError.fileSystem(path: path, operation: "open", reason: String(cString: strerror(errno)))
-        }
-        defer { Glibc.close(descriptor) }
-        guard fsync(descriptor) == 0 else {
-            throw HubError.fileSystem(path: path, operation: "fsync", reason: String(cString: strerror(errno)))
-        }
-    }
-
-    static func fsyncFile(_ path: String) throws {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw HubError.fileSystem(path: path, operation: "open", reason: String(cString: strerror(errno)))
-        }
-        defer { Glibc.close(descriptor) }
-        guard fsync(descriptor) == 0 else {
-            throw HubError.fileSystem(path: path, operation: "fsync", reason: String(cString: strerror(errno)))
-        }
-    }
-
-    /// rename(2) that never replaces `destination`: renameat2(RENAME_NOREPLACE) where the C library and the file
-    /// system have it (plain rename would silently replace an empty directory), else check-then-rename.
-    /// Throws `versionExists` when `destination` exists.
-    static func renameNoReplace(_ source: String, _ destination: String) throws {
+    /// Renames `name` of `from` to `newName` of `to` without ever replacing what is there (plain rename(2) would
+    /// silently replace an empty directory); falls back to check-then-rename where the C library or the file system
+    /// lacks renameat2. Throws `versionExists` (naming `destination`) when the target exists.
+    static func renameNoReplace(_ name: String, in from: StagingDirectory, to newName: String, in to: StagingDirectory,
+                                destination: String) throws {
         if let renameat2 = renameat2Function {
-            if renameat2(AT_FDCWD, source, AT_FDCWD, destination, 1 /* RENAME_NOREPLACE */) == 0 { return }
+            if renameat2(from.descriptor, name, to.descriptor, newName, 1 /* RENAME_NOREPLACE */) == 0 { return }
             let code = errno
             if code == EEXIST || code == ENOTEMPTY { throw HubError.versionExists(path: destination) }
             if code != EINVAL && code != ENOSYS {
-                throw HubError.fileSystem(path: source, operation: "rename to \(destination)", reason: String(cString: strerror(code)))
+                throw HubError.fileSystem(path: from.path + "/" + name, operation: "rename to \(destination)",
+                                          reason: String(cString: strerror(code)))
             }
         }
-        guard access(destination, F_OK) != 0 else { throw HubError.versionExists(path: destination) }
-        guard rename(source, destination) == 0 else {
+        guard !to.exists(newName) else { throw HubError.versionExists(path: destination) }
+        guard renameat(from.descriptor, name, to.descriptor, newName) == 0 else {
             let code = errno
             if code == EEXIST || code == ENOTEMPTY { throw HubError.versionExists(path: destination) }
-            throw HubError.fileSystem(path: source, operation: "rename to \(destination)", reason: String(cString: strerror(code)))
+            throw HubError.fileSystem(path: from.path + "/" + name, operation: "rename to \(destination)",
+                                      reason: String(cString: strerror(code)))
         }
     }
 
@@ -122,25 +109,4 @@ enum DurableFiles {
         guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "renameat2") else { return nil }
         return unsafeBitCast(symbol, to: RenameAt2.self)
     }()
-
-    /// SHA-256 (and git blob SHA-1 when `gitBlob`) of a file in one pass (SentimentCore's `FileDigests`), a
-    /// failure reported as the pull's file-system error.
-    static func digests(ofFileAt path: String, gitBlob: Bool, bufferSize: Int = 1 << 20) throws -> FileDigests {
-        do {
-            return try FileDigests.of(fileAt: path, gitBlob: gitBlob, bufferSize: bufferSize)
-        } catch let error as FileDigestError {
-            throw HubError.fileSystem(path: error.path, operation: error.operation, reason: error.reason)
-        }
-    }
-
-    /// Writes a small file of the pull (the manifest, the staging folder's state) atomically (SentimentCore's
-    /// `AtomicFile`), a full disk reported as `diskFull` naming the staging folder, where the download is kept.
-    static func writeAtomically(_ data: Data, to path: String, staging: String) throws {
-        do {
-            try AtomicFile.write(data, to: URL(fileURLWithPath: path))
-        } catch let error as AtomicFileError {
-            if error.errno == ENOSPC || error.errno == EDQUOT { throw HubError.diskFull(path: path, staging: staging) }
-            throw HubError.fileSystem(path: path, operation: "write", reason: error.description)
-        }
-    }
 }

@@ -19,7 +19,13 @@ struct PullCommand: ParsableCommand {
         Flax, ONNX, README) is downloaded.
 
         Files land in <models>/.staging/pull-<version>/ first. An interrupted pull (Ctrl-C, lost network, full \
-        disk) keeps what it downloaded there; running the same command again resumes it.
+        disk) keeps what it downloaded there; running the same command again resumes it. That folder is created \
+        by the user who pulls, mode 0700, and every file in it is opened without following links: a pull run by \
+        root refuses a staging folder it does not own, or a link where a folder or file should be, so whoever \
+        may write the models directory cannot turn it onto other files.
+
+        Only https endpoints unless --insecure; only files the hub gives a SHA-256 or git blob id for (in the \
+        model info or the download's headers) unless --no-verify.
 
         The version name is --name, else <namespace>--<name>-<first 7 digits of the commit>. An existing version \
         is never overwritten.
@@ -51,6 +57,12 @@ struct PullCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print only the published path.")
     var quiet = false
 
+    @Flag(name: .long, help: "Allow an http:// endpoint (the files and their checksums could be changed on the way).")
+    var insecure = false
+
+    @Flag(name: .customLong("no-verify"), help: "Accept files the hub gives no SHA-256 or git blob id for.")
+    var noVerify = false
+
     var modelsDirectory: String {
         if let models { return models }
         if let env = ProcessInfo.processInfo.environment["SENTIMENTD_MODELS"], !env.isEmpty { return env }
@@ -64,6 +76,7 @@ struct PullCommand: ParsableCommand {
             pull = try ModelPull(repo: HubRepositoryID(repo), revision: revision,
                                  modelsDirectory: URL(fileURLWithPath: modelsDirectory, isDirectory: true),
                                  name: name, endpoint: HubEndpoint.fromEnvironment(endpoint: endpoint),
+                                 settings: PullSettings(allowInsecureHTTP: insecure, requireDigests: !noVerify),
                                  progress: progress.handle)
         } catch {
             throw CtlFailure.usage("\(error)")

@@ -169,7 +169,10 @@ final class HubProtocolTests: XCTestCase {
     func testPartFile_fullDiskIsDiskFull_namingTheStagingFolder() throws {
         // /dev/full answers every write with ENOSPC.
         try XCTSkipUnless(FileManager.default.fileExists(atPath: "/dev/full"), "/dev/full is missing")
-        let part = try PartFile(path: "/dev/full", staging: "/models/.staging/pull-x")
+        let descriptor = open("/dev/full", O_WRONLY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(descriptor, 0)
+        let part = PartFile(descriptor: descriptor, path: "/dev/full", size: 0, staging: "/models/.staging/pull-x")
+        defer { part.close() }
         XCTAssertThrowsError(try part.append(Data(repeating: 1, count: 4096))) { error in
             XCTAssertEqual(error as? HubError, .diskFull(path: "/dev/full", staging: "/models/.staging/pull-x"))
             XCTAssertTrue("\(error)".contains("kept in /models/.staging/pull-x"), "\(error)")

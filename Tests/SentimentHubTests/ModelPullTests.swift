@@ -11,7 +11,7 @@ final class ModelPullTests: XCTestCase {
     private var server: HubFixtureServer!
     private var models: TemporaryModels!
     private var repository: FixtureRepository!
-    private let fast = PullSettings(maxAttempts: 3, retryDelay: 0.01, stallTimeout: 10)
+    private let fast = PullSettings(maxAttempts: 3, retryDelay: 0.01, stallTimeout: 10, allowInsecureHTTP: true)
     private var version: String { "sentimentd-tests--tiny-roberta-4ba3d44" }
 
     override func setUpWithError() throws {
@@ -184,7 +184,7 @@ final class ModelPullTests: XCTestCase {
 
     func testPull_interruptedRun_leavesOnlyStaging_andTheNextRunResumes() throws {
         server.cut("model.safetensors", after: 65_536)
-        XCTAssertThrowsError(try pull(settings: PullSettings(maxAttempts: 1, retryDelay: 0, stallTimeout: 10))) { error in
+        XCTAssertThrowsError(try pull(settings: PullSettings(maxAttempts: 1, retryDelay: 0, stallTimeout: 10, allowInsecureHTTP: true))) { error in
             guard case let .network(url, _) = error as? HubError else { return XCTFail("\(error)") }
             XCTAssertTrue(url.hasPrefix(server.endpointURL + "/\(HubFixtures.repoID)/resolve/"), url)
             XCTAssertTrue("\(error)".contains(url))
@@ -205,7 +205,7 @@ final class ModelPullTests: XCTestCase {
 
     func testPull_serverIgnoringRange_restartsTheFileFromZero() throws {
         server.cut("model.safetensors", after: 50_000)
-        XCTAssertThrowsError(try pull(settings: PullSettings(maxAttempts: 1, retryDelay: 0, stallTimeout: 10)))
+        XCTAssertThrowsError(try pull(settings: PullSettings(maxAttempts: 1, retryDelay: 0, stallTimeout: 10, allowInsecureHTTP: true)))
         server.ignoreRange = true
         server.clearLog()
         _ = try pull()
@@ -216,7 +216,7 @@ final class ModelPullTests: XCTestCase {
     func testPull_withoutBlobInfo_verifiesByHeaders_andRecoversFrom416() throws {
         server.includeBlobs = false
         server.cut("vocab.json", after: 1000)
-        XCTAssertThrowsError(try pull(settings: PullSettings(maxAttempts: 1, retryDelay: 0, stallTimeout: 10)))
+        XCTAssertThrowsError(try pull(settings: PullSettings(maxAttempts: 1, retryDelay: 0, stallTimeout: 10, allowInsecureHTTP: true)))
         // The partial file is now longer than the real one: the server answers 416 and the pull starts over.
         let part = models.staging(version) + "/vocab.json.part"
         let handle = try XCTUnwrap(FileHandle(forWritingAtPath: part))
@@ -335,7 +335,7 @@ final class ModelPullTests: XCTestCase {
         let deadEndpoint = probe.endpointURL
         probe.shutdown()
         let events = EventRecorder()
-        XCTAssertThrowsError(try pull(endpoint: deadEndpoint, settings: PullSettings(maxAttempts: 2, retryDelay: 0.01),
+        XCTAssertThrowsError(try pull(endpoint: deadEndpoint, settings: PullSettings(maxAttempts: 2, retryDelay: 0.01, allowInsecureHTTP: true),
                                       events: events)) { error in
             guard case let .network(url, reason) = error as? HubError else { return XCTFail("\(error)") }
             XCTAssertEqual(url, deadEndpoint + "/api/models/\(HubFixtures.repoID)/revision/main?blobs=True")
@@ -403,7 +403,7 @@ final class ModelPullTests: XCTestCase {
 
     func testPull_stagingFromAnotherCommit_isDiscardedNotResumed() throws {
         server.cut("model.safetensors", after: 40_000)
-        XCTAssertThrowsError(try pull(name: "tiny", settings: PullSettings(maxAttempts: 1, retryDelay: 0, stallTimeout: 10)))
+        XCTAssertThrowsError(try pull(name: "tiny", settings: PullSettings(maxAttempts: 1, retryDelay: 0, stallTimeout: 10, allowInsecureHTTP: true)))
         XCTAssertTrue(models.exists(".staging/pull-tiny/model.safetensors.part"))
 
         // "main" moved: same --name, new commit. The old partial bytes must not be continued.
@@ -445,8 +445,9 @@ private extension DurableFiles {
             try? FileManager.default.removeItem(atPath: source)
             try? FileManager.default.removeItem(atPath: target)
         }
+        let folder = try StagingDirectory.open(path: directory)
         do {
-            try renameNoReplace(source, target)
+            try renameNoReplace(".probe-source", in: folder, to: "probe-target", in: folder, destination: target)
             return false
         } catch HubError.versionExists(target) {
             return FileManager.default.fileExists(atPath: source)

@@ -81,6 +81,7 @@ final class HubFixtureServer: @unchecked Sendable {
     private var _corrupt: Set<String> = []
     private var _ignoreRange = false
     private var _includeBlobs = true
+    private var _omitDigests = false
     private var _onRequest: ((LoggedRequest) -> Void)?
 
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -140,6 +141,11 @@ final class HubFixtureServer: @unchecked Sendable {
     var includeBlobs: Bool {
         get { locked { _includeBlobs } }
         set { locked { _includeBlobs = newValue } }
+    }
+    /// Files are served without ETag and X-Linked-Etag (with `includeBlobs = false`: no digest anywhere).
+    var omitDigests: Bool {
+        get { locked { _omitDigests } }
+        set { locked { _omitDigests = newValue } }
     }
     /// Called on the server's thread for every request, before it is answered.
     var onRequest: ((LoggedRequest) -> Void)? {
@@ -214,12 +220,13 @@ final class HubFixtureServer: @unchecked Sendable {
             var headers = [("X-Repo-Commit", repository.commit)]
             if repository.lfs.contains(path) {
                 let sha = repository.sha256s[path]!
-                headers += [("X-Linked-Etag", "\"\(sha)\""), ("X-Linked-Size", "\(data.count)"), ("ETag", "\"\(sha)\"")]
+                headers += [("X-Linked-Size", "\(data.count)")]
+                if !_omitDigests { headers += [("X-Linked-Etag", "\"\(sha)\""), ("ETag", "\"\(sha)\"")] }
                 if _redirectLFS {
                     headers.append(("Location", "http://\(_cdnHost):\(port)/cdn/\(sha)"))
                     return .response(status: .found, headers: headers, body: Data())
                 }
-            } else {
+            } else if !_omitDigests {
                 headers.append(("ETag", "\"\(repository.blobIDs[path]!)\""))
             }
             return serveFile(repository, path, request, extraHeaders: headers)
