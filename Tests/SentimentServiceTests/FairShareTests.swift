@@ -82,6 +82,44 @@ final class FairShareTests: XCTestCase {
         XCTAssertEqual(try daemon.stop(), 0)
     }
 
+    /// One uid pipelines requests on four connections (and reads its answers): together they never have more than
+    /// max_pipelined_per_uid requests in the daemon, whatever max_pipelined allows each connection; and every
+    /// request is answered in the end.
+    func testPipelinedRequestsOfOneUID_areBoundedAcrossItsConnections() throws {
+        let daemon = try makeDaemon(server: ["max_pipelined": "8", "max_pipelined_per_uid": "2"])
+        let texts = (0..<64).map { "a long text number \($0) " + String(repeating: "that goes on and on ", count: 100) }
+        let line = String(decoding: try RPCRequest(PredictMethod.self, id: .int(1), params: .init(texts: texts)).encodedLine(),
+                          as: UTF8.self)
+        let requestsPerConnection = 12
+        let script = #"""
+        use strict; use warnings; use IO::Socket::UNIX; use IO::Handle;
+        my ($path, $connections, $count, $line) = @ARGV; my @pids;
+        for my $k (1..$connections) {
+            my $c = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $path) or die "connect: $!";
+            my $reader = fork();
+            if ($reader == 0) { my $n = 0; while (<$c>) { $n++; last if $n == $count } print "answered $n\n"; exit 0 }
+            my $writer = fork();
+            if ($writer == 0) { print $c "$line\n" for 1..$count; $c->flush; sleep 600; exit 0 }
+            push @pids, [$reader, $writer];
+        }
+        for my $p (@pids) { waitpid($p->[0], 0); kill 'KILL', $p->[1]; waitpid($p->[1], 0) }
+        print "done\n";
+        """#
+        let client = try OtherUser.nobody.start("/usr/bin/perl", ["-e", script, daemon.socketPath, "4",
+                                                                  String(requestsPerConnection), line])
+        var most = 0
+        let deadline = Date().addingTimeInterval(300)
+        while !client.output.contains("done") && Date() < deadline {
+            most = max(most, try daemon.client(timeout: 30).call(StatusMethod.self, NoParams()).queuedTexts)
+            usleep(10_000)
+        }
+        try client.waitForOutput("done", timeout: 10)
+        XCTAssertEqual(client.output.components(separatedBy: "answered \(requestsPerConnection)").count - 1, 4, client.output)
+        XCTAssertLessThanOrEqual(most, 2 * texts.count, "more than max_pipelined_per_uid requests of one uid were queued")
+        XCTAssertGreaterThan(most, 0, "the load never queued anything: the test saw nothing")
+        XCTAssertEqual(try daemon.stop(), 0)
+    }
+
     // MARK: imports
 
     /// Open imports per uid, bytes per import and an idle timeout for imports.

@@ -144,6 +144,31 @@ final class RolesTests: XCTestCase {
         XCTAssertEqual(try daemon.stop(), 0)
     }
 
+    /// A run records whose labels it trained on, and `runs show` says so.
+    func testRunsShow_listsTheUIDsWhoseLabelsTheRunTrainedOn() throws {
+        let daemon = try DaemonProcess.withRoles(training: [
+            "enabled": "false", "min_eval_labels": "10", "epochs": "1", "max_length": "24", "nice": "5",
+        ])
+        _ = try daemon.client().call(LabelsAddMethod.self, .init(items: DaemonTrainingTests.examples(count: 200, tag: "adm")))
+        let labeller = try OtherUser.member(of: OtherUser.labellerGroup)
+        let file = try jsonl(DaemonTrainingTests.examples(count: 30, tag: "lab"), in: daemon, name: "lab.jsonl")
+        XCTAssertEqual(try labeller.sentimentctl(["import", file], daemon: daemon).status, 0)
+        let trainCount = try stats(daemon).train
+        let run = try daemon.client().call(TrainMethod.self, .init())
+        let deadline = Date().addingTimeInterval(300)
+        var detail = try daemon.client().call(RunsShowMethod.self, .init(id: run.id))
+        while !detail.run.isFinished && Date() < deadline {
+            usleep(100_000)
+            detail = try daemon.client().call(RunsShowMethod.self, .init(id: run.id))
+        }
+        let authors = try XCTUnwrap(detail.labelAuthors, "\(detail.run)")
+        XCTAssertEqual(authors.first { $0.uid == 65534 }?.examples, 30)
+        XCTAssertEqual(authors.reduce(0) { $0 + $1.examples }, trainCount)
+        let shown = try OtherUser.nobody.sentimentctl(["runs", "show", String(run.id)], daemon: daemon)
+        XCTAssertTrue(shown.out.contains("uid 65534 (nobody): 30"), shown.out)
+        XCTAssertEqual(try daemon.stop(), 0)
+    }
+
     /// `labels.trust_labellers = true` gives labellers the admins' hash assignment.
     func testTrustedLabellers_areSplitByHashLikeAdmins() throws {
         let daemon = try makeDaemon(labels: ["trust_labellers": "true"])

@@ -8,9 +8,10 @@ import SentimentCore
 struct DrainConnectionEvent {}
 
 /// One client connection: parses request lines, hands them to the router, and writes the answers back in request
-/// order. Reading pauses while `maxPipelined` requests are unanswered, while the connection's uid has
-/// `max_pipelined_per_uid` unanswered (`ConnectionLedger`), or while the socket's send buffer is full, so a client
-/// that does not read its answers only slows itself down.
+/// order. A request is started only while fewer than `maxPipelined` of the connection's and fewer than
+/// `max_pipelined_per_uid` of its uid's (`ConnectionLedger`) are unanswered; lines that arrive beyond that wait here
+/// (one socket read may bring several), and reading pauses while any wait or the socket's send buffer is full, so a
+/// client that pipelines too much or does not read its answers only slows itself down.
 ///
 /// Idle timeout: a connection that makes no progress — completes no request line and takes no answer off the
 /// socket — for `idle_timeout_seconds` is closed, unless the daemon owes it answers it is still working on. That
@@ -37,6 +38,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Answers waiting for an earlier one; nil for notifications (nothing to write, but they hold their place).
     private var finished: [UInt64: ByteBuffer?] = [:]
     private var unanswered = 0
+    /// Frames read but not started yet (the quotas were reached).
+    private var held: [LineFrame] = []
     private var readPending = false
     /// No more requests will come: the client half-closed, or the daemon is draining.
     private var inputDone = false
@@ -60,9 +63,22 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let sequence = nextSequence
         lastProgress = .now()
-        switch unwrapInboundIn(data) {
+        held.append(unwrapInboundIn(data))
+        startHeld(context: context)
+    }
+
+    /// Starts the held frames, in order, while the quotas allow.
+    private func startHeld(context: ChannelHandlerContext) {
+        while let frame = held.first, active, mayStart(context) {
+            held.removeFirst()
+            start(frame, context: context)
+        }
+    }
+
+    private func start(_ frame: LineFrame, context: ChannelHandlerContext) {
+        let sequence = nextSequence
+        switch frame {
         case .tooLong:
             nextSequence += 1
             unanswered += 1
@@ -165,19 +181,31 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
         }
         if wrote { context.flush() }
+        startHeld(context: context)
         resumeReadingIfAllowed(context: context)
         closeIfDone(context: context)
     }
 
     // MARK: - Back-pressure
 
-    private func mayRead(_ context: ChannelHandlerContext) -> Bool {
-        guard !inputDone && unanswered < state.config.maxPipelined && context.channel.isWritable else { return false }
+    /// Whether one more request may start: the connection's and its uid's quotas. When the uid's is the one that is
+    /// full, the ledger wakes this connection once one of the uid's answers goes out.
+    private func mayStart(_ context: ChannelHandlerContext) -> Bool {
+        guard unanswered < state.config.maxPipelined else { return false }
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         return ledger.mayRead(ticket, limits: ConnectionLedger.Limits(state.config)) {
-            loop.execute { bound.value.0.resumeReadingIfAllowed(context: bound.value.1) }
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.startHeld(context: context)
+                handler.resumeReadingIfAllowed(context: context)
+                handler.closeIfDone(context: context)
+            }
         }
+    }
+
+    private func mayRead(_ context: ChannelHandlerContext) -> Bool {
+        !inputDone && held.isEmpty && context.channel.isWritable && mayStart(context)
     }
 
     func read(context: ChannelHandlerContext) {
@@ -212,7 +240,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func closeIfDone(context: ChannelHandlerContext) {
-        if inputDone && unanswered == 0 && active {
+        if inputDone && unanswered == 0 && held.isEmpty && active {
             active = false
             context.close(promise: nil)
         }
@@ -225,6 +253,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // Requests still unanswered no longer count against the uid's quota.
         for _ in 0..<max(0, unanswered) { ledger.requestFinished(ticket) }
         unanswered = 0
+        held.removeAll()
         finished.removeAll()
         context.fireChannelInactive()
     }
@@ -243,7 +272,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let seconds = state.config.idleTimeoutSeconds
         if NIODeadline.now() >= lastProgress + .nanoseconds(Int64(seconds * 1e9)) {
             // Answers the daemon is still working on are not the client's idleness; answers it will not read are.
-            let waitingForUs = unanswered > 0 && context.channel.isWritable
+            let waitingForUs = (unanswered > 0 || !held.isEmpty) && context.channel.isWritable
             if !waitingForUs {
                 logger.info("closing a connection that made no progress", metadata: [
                     "idle_timeout_seconds": "\(seconds)", "unanswered": "\(unanswered)",

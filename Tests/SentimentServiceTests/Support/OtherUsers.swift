@@ -95,14 +95,15 @@ struct OtherUser: CustomStringConvertible {
 extension DaemonProcess {
     /// A started daemon serving the tiny RoBERTa as v1, whose socket anyone may open (as a member of group
     /// sentimentd would), with the test groups as the labeller and admin groups and training off.
-    static func withRoles(server: [String: String] = [:], labels: [String: String] = [:]) throws -> DaemonProcess {
+    static func withRoles(server: [String: String] = [:], labels: [String: String] = [:],
+                          training: [String: String] = ["enabled": "false"]) throws -> DaemonProcess {
         try OtherUser.require()
         _ = try TestPaths.requireTinyRoberta()
         var settings = ["socket_mode": "\"0666\"", "labeller_group": "\"\(OtherUser.labellerGroup)\"",
                         "admin_group": "\"\(OtherUser.adminGroup)\""]
         settings.merge(server) { _, n in n }
         let daemon = try DaemonProcess(serverSettings: settings)
-        daemon.extraTables = ["labels": labels, "training": ["enabled": "false"]]
+        daemon.extraTables = ["labels": labels, "training": training]
         try daemon.writeConfig(serverSettings: settings)
         try daemon.installModel(version: "v1")
         try daemon.start()
