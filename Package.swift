@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// SentimentMLAVX2 is compiled for Haswell's instruction sets on x86-64 (for the plain target elsewhere, where
-// SentimentML never calls it).
+// SentimentEngineAVX2 is compiled for Haswell's instruction sets on x86-64 (for the plain target elsewhere, where
+// SentimentEngine never calls it).
 #if arch(x86_64)
 let haswellFlags = ["-target-cpu", "haswell"]
 #else
@@ -20,7 +20,6 @@ let package = Package(
     products: [
         .executable(name: "sentimentd", targets: ["sentimentd"]),
         .executable(name: "sentimentctl", targets: ["sentimentctl"]),
-        .library(name: "SentimentML", targets: ["SentimentML"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,17 +43,33 @@ let package = Package(
         .target(name: "SentimentCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: strict),
 
+        // The model stack, dependencies pointing one way:
+        //   SentimentCore <- SentimentCheckpoint <- SentimentTokenizers <- SentimentEngine <- SentimentTraining
+        // Checkpoint: the files of a model folder (safetensors, PyTorch zip + restricted unpickler, config.json,
+        // the parameter-name table), no BLAS. Tokenizers: BPE, WordPiece, the tweet normaliser (it checks ids
+        // against config.json). Engine: tensors, kernels, layers, the encoder, loading and writing models, LoRA
+        // weights, int8. Training: the trainer and what only it needs. See ARCHITECTURE.md.
+        .target(name: "SentimentCheckpoint", dependencies: ["SentimentCore"], swiftSettings: [.unsafeFlags(["-O"] + noWarnings)]),
+        .target(name: "SentimentTokenizers", dependencies: ["SentimentCore", "SentimentCheckpoint"],
+                swiftSettings: [.unsafeFlags(["-O"] + noWarnings)]),
         // The AVX2 + FMA GEMM kernel for few-row dense layers. Swift has no per-function target attribute, so
-        // the code built for Haswell lives alone in this module; SentimentML calls it only after checking the CPU.
-        .target(name: "SentimentMLAVX2", swiftSettings: [.unsafeFlags(["-O"] + haswellFlags + noWarnings)]),
+        // the code built for Haswell lives alone in this module; SentimentEngine calls it only after checking the
+        // CPU.
+        .target(name: "SentimentEngineAVX2", swiftSettings: [.unsafeFlags(["-O"] + haswellFlags + noWarnings)]),
         // The int8 GEMM of the quantized dense layers: C, each instruction-set path (AVX2, AVX-512 VNNI) in
         // functions with their own target attribute, reached only after a CPU check, and a portable path.
         .target(name: "CInt8Kernels"),
         .target(
-            name: "SentimentML",
-            dependencies: ["SentimentCore", "CBLAS", "SentimentMLAVX2", "CInt8Kernels"],
+            name: "SentimentEngine",
+            dependencies: ["SentimentCore", "SentimentCheckpoint", "SentimentTokenizers", "CBLAS",
+                           "SentimentEngineAVX2", "CInt8Kernels"],
             // Optimised in debug builds too: the tests run real forward/backward passes. -O (not
             // -Ounchecked) keeps bounds and overflow checks, which the checkpoint parsers rely on.
+            swiftSettings: [.unsafeFlags(["-O"] + noWarnings)]
+        ),
+        .target(
+            name: "SentimentTraining",
+            dependencies: ["SentimentCore", "SentimentCheckpoint", "SentimentTokenizers", "SentimentEngine"],
             swiftSettings: [.unsafeFlags(["-O"] + noWarnings)]
         ),
         .target(
@@ -68,7 +83,7 @@ let package = Package(
         .target(
             name: "SentimentService",
             dependencies: [
-                "SentimentCore", "SentimentML", "SentimentStore", "SentimentProtocol", "CSystemd",
+                "SentimentCore", "SentimentEngine", "SentimentTraining", "SentimentStore", "SentimentProtocol", "CSystemd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -82,7 +97,8 @@ let package = Package(
         .executableTarget(
             name: "sentimentd",
             dependencies: [
-                "SentimentCore", "SentimentService", "SentimentML", "SentimentProtocol",
+                "SentimentCore", "SentimentCheckpoint", "SentimentTokenizers", "SentimentEngine", "SentimentTraining",
+                "SentimentService", "SentimentProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -97,10 +113,34 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SentimentCoreTests", dependencies: ["SentimentCore"], swiftSettings: strict),
+        // Helpers the model modules' tests share (where Tests/Fixtures is, the parity fixtures' readers, a
+        // temporary directory); the fixtures themselves are committed once, in Tests/Fixtures.
+        .target(
+            name: "SentimentTestSupport",
+            dependencies: ["SentimentCore", "SentimentCheckpoint", "SentimentEngine"],
+            path: "Tests/SentimentTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
-            name: "SentimentMLTests",
-            dependencies: ["SentimentCore", "SentimentML"],
-            resources: [.copy("Fixtures")],
+            name: "SentimentCheckpointTests",
+            dependencies: ["SentimentCore", "SentimentCheckpoint", "SentimentTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SentimentTokenizersTests",
+            dependencies: ["SentimentCore", "SentimentCheckpoint", "SentimentTokenizers", "SentimentTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SentimentEngineTests",
+            dependencies: ["SentimentCore", "SentimentCheckpoint", "SentimentTokenizers", "SentimentEngine",
+                           "SentimentTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SentimentTrainingTests",
+            dependencies: ["SentimentCore", "SentimentCheckpoint", "SentimentTokenizers", "SentimentEngine",
+                           "SentimentTraining", "SentimentTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -123,7 +163,8 @@ let package = Package(
         .testTarget(
             name: "SentimentServiceTests",
             dependencies: [
-                "SentimentCore", "SentimentService", "SentimentProtocol", "SentimentML", "SentimentStore",
+                "SentimentCore", "SentimentService", "SentimentProtocol", "SentimentCheckpoint", "SentimentEngine",
+                "SentimentTraining", "SentimentStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

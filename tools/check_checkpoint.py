@@ -14,7 +14,7 @@ its logits; optionally compares them, and the token ids, with expected values.
   built-in probes.
 - --expect-logits JSON: an object with "logits" ([n][num_labels]) and optionally "texts",
   "input_ids" (per text, unpadded; compared exactly) and "max_length". The outputs.json files of
-  Tests/SentimentMLTests/Fixtures/models/ have this shape. Every logit must be within --atol.
+  Tests/Fixtures/models/ have this shape. Every logit must be within --atol.
 - --logs DIR: reads the TensorBoard event files under DIR with the tensorboard package and lists
   every scalar tag with its number of points and last value; --expect-tags names tags that must be
   present with at least one point.

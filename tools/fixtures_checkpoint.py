@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the checkpoint-reader fixtures to Tests/SentimentMLTests/Fixtures/checkpoint/.
+"""Writes the checkpoint-reader fixtures to Tests/Fixtures/checkpoint/.
 
 Run from the repository root with a Python that has torch (CPU) and safetensors:
 
@@ -45,7 +45,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "Tests", "SentimentMLTests", "Fixtures", "checkpoint")
+OUT = os.path.join(ROOT, "Tests", "Fixtures", "checkpoint")
 
 DTYPE_NAMES = {
     torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the LoRA parity fixtures to Tests/SentimentMLTests/Fixtures/lora/.
+"""Writes the LoRA parity fixtures to Tests/Fixtures/lora/.
 
-    python tools/fixtures_lora.py [--out Tests/SentimentMLTests/Fixtures/lora]
+    python tools/fixtures_lora.py [--out Tests/Fixtures/lora]
 
 Needs torch (CPU), transformers 5.x, safetensors and peft (tools/requirements.txt). The bases are
 the committed tiny models of tools/fixtures_models.py (Fixtures/models/tiny-roberta, tiny-bert);
@@ -42,7 +42,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from fixture_common import _f32, checker, floats, publish_tree, write_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.path.join(ROOT, "Tests", "SentimentMLTests", "Fixtures")
+FIXTURES = os.path.join(ROOT, "Tests", "Fixtures")
 OUT = os.path.join(FIXTURES, "lora")
 FORMAT_VERSION = 1
 MAX_LENGTH = 64

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the model-parity fixtures to Tests/SentimentMLTests/Fixtures/models/.
+"""Writes the model-parity fixtures to Tests/Fixtures/models/.
 
 Run from anywhere with a Python that has torch (CPU), transformers 5.x and safetensors
 (tools/setup-venv.sh makes one):
@@ -61,7 +61,7 @@ from transformers import (  # noqa: E402
 from fixture_common import _f32, checker, floats, publish_tree, read_lines, write_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "Tests", "SentimentMLTests", "Fixtures", "models")
+OUT = os.path.join(ROOT, "Tests", "Fixtures", "models")
 FORMAT_VERSION = 1
 LABELS = ["negative", "neutral", "positive"]
 MAX_LENGTH = 64          # truncation length of every fixture input

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the tokenizer parity fixtures under Tests/SentimentMLTests/Fixtures/tokenizer/.
+"""Writes the tokenizer parity fixtures under Tests/Fixtures/tokenizer/.
 
 Reference: `transformers.AutoTokenizer.from_pretrained(<folder>)` (transformers 5, `tokenizers` backend).
 Run from anywhere:  python tools/fixtures_tokenizer.py
@@ -38,7 +38,7 @@ from transformers import AutoTokenizer
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 MINILM = REPO / "vendor-models" / "all-MiniLM-L6-v2"
-OUT = REPO / "Tests" / "SentimentMLTests" / "Fixtures" / "tokenizer"
+OUT = REPO / "Tests" / "Fixtures" / "tokenizer"
 VAL = SHARED / "tweet-sentiment" / "val_text.txt"
 
 

@@ -13,7 +13,7 @@ static inline uint32_t si8_bits(float x) { uint32_t u; memcpy(&u, &x, 4); return
 static inline float si8_float(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
 
 // exp(x) for x ≤ 0 (erf's use), 0 below -87.3: Cody-Waite reduction by ln 2 and a degree-6 polynomial, the
-// same constants as SentimentML's simdExp and the fp32 AVX2 kernel's GELU.
+// same constants as SentimentEngine's simdExp and the fp32 AVX2 kernel's GELU.
 static inline float si8_exp_scalar(float x) {
     const float lo = -87.3f;
     int below = x < lo;

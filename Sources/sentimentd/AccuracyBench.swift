@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import SentimentML
+import SentimentEngine
+import SentimentTraining
 import SentimentService
 
 extension BenchCommand {

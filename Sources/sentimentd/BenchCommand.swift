@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import SentimentML
+import SentimentCheckpoint
+import SentimentEngine
+import SentimentTraining
 
 /// `sentimentd bench`: inference (default) or training-step benchmarks at RoBERTa-base dimensions.
 struct BenchCommand: ParsableCommand {

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import SentimentML
+import SentimentEngine
+import SentimentTraining
 import SentimentCore
 
 /// `sentimentd finetune`: the guide's `python -m training.train_sentiment_roberta`, in Swift.

@@ -1,5 +1,7 @@
 import Foundation
-import SentimentML
+import SentimentCheckpoint
+import SentimentTokenizers
+import SentimentEngine
 
 /// The inference benchmark of `sentimentd bench`: RoBERTa-base dimensions, random weights made in
 /// process, shapes and padding as `shared/peers/bench_torch_infer.py` uses them.

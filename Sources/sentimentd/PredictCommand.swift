@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SentimentML
+import SentimentEngine
 import SentimentService
 import SentimentCore
 

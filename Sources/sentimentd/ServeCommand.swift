@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import SentimentML
+import SentimentEngine
 import SentimentService
 
 struct ServeCommand: AsyncParsableCommand {

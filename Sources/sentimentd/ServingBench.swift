@@ -1,5 +1,6 @@
 import Foundation
-import SentimentML
+import SentimentCheckpoint
+import SentimentEngine
 import SentimentProtocol
 import SentimentCore
 #if canImport(Glibc)

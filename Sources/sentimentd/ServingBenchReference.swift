@@ -1,5 +1,5 @@
 import Foundation
-import SentimentML
+import SentimentEngine
 import SentimentCore
 
 /// The in-process reference of `sentimentd bench --serving`: the same model folder and tweets through

@@ -1,5 +1,5 @@
 import Foundation
-import SentimentML
+import SentimentEngine
 import SentimentProtocol
 import SentimentService
 import XCTest
@@ -7,7 +7,7 @@ import XCTest
 /// LoRA adapter folders as model versions: base resolution, one shared base in memory, served by the daemon
 /// with the same probabilities as in process, activation and rollback between adapters.
 final class AdapterServingTests: XCTestCase {
-    static let fixtures = TestPaths.repositoryRoot.appendingPathComponent("Tests/SentimentMLTests/Fixtures")
+    static let fixtures = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures")
     static let adapter = fixtures.appendingPathComponent("lora/tiny-roberta/adapter")
     /// The adapter names its base "tiny-roberta": found in this folder.
     static let bases = fixtures.appendingPathComponent("models")

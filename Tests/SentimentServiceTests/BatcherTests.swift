@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import SentimentML
+import SentimentEngine
 @testable import SentimentService
 import XCTest
 

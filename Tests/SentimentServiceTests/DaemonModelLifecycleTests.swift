@@ -66,7 +66,7 @@ final class DaemonModelLifecycleTests: XCTestCase {
 
     func testCorruptCheckpoints_areRejectedWithAReasonWhileTheOldModelKeepsAnswering() throws {
         let source = try TestPaths.requireTinyRoberta()
-        let checkpointFixtures = TestPaths.repositoryRoot.appendingPathComponent("Tests/SentimentMLTests/Fixtures/checkpoint")
+        let checkpointFixtures = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/checkpoint")
         let daemon = try DaemonProcess(models: ["settle_ms": "200"])
         try daemon.installModel(version: "v1")
         try daemon.start()

@@ -1,5 +1,6 @@
 import Foundation
-import SentimentML
+import SentimentEngine
+import SentimentTraining
 import SentimentProtocol
 @testable import SentimentService
 import XCTest

@@ -1,6 +1,6 @@
 import Foundation
 import SentimentCore
-import SentimentML
+import SentimentTraining
 import XCTest
 
 /// `sentimentd finetune` and `sentimentctl import` read label files through one reader (SentimentCore's

@@ -1,5 +1,5 @@
 import Foundation
-import SentimentML
+import SentimentEngine
 @testable import SentimentService
 import XCTest
 

@@ -1,16 +1,17 @@
 import Foundation
 import Logging
-import SentimentML
+import SentimentCheckpoint
+import SentimentEngine
 import SentimentStore
 import XCTest
 @testable import SentimentService
 
-/// The tiny checkpoints of the ML tests, reached by path (they are a resource of another test target).
+/// The tiny checkpoints of the committed fixtures (Tests/Fixtures), reached by path.
 enum RegistryFixture {
     static var modelsFolder: URL {
         URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
             .deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("SentimentMLTests/Fixtures/models", isDirectory: true)
+            .appendingPathComponent("Fixtures/models", isDirectory: true)
     }
 
     static var checkpointFolder: URL { modelsFolder.deletingLastPathComponent().appendingPathComponent("checkpoint") }

@@ -1,5 +1,5 @@
 import Foundation
-import SentimentML
+import SentimentEngine
 import SentimentStore
 import XCTest
 @testable import SentimentService

@@ -1,5 +1,5 @@
 import Foundation
-import SentimentML
+import SentimentEngine
 import XCTest
 @testable import SentimentService
 

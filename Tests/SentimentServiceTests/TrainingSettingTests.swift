@@ -1,6 +1,6 @@
 import Foundation
 import SentimentCore
-import SentimentML
+import SentimentTraining
 import SentimentProtocol
 @testable import SentimentService
 import XCTest

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import SentimentML
+import SentimentEngine
 import SentimentProtocol
 
 /// The model a request is answered by. A request takes it when it is submitted, and the batch holds it while it

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
-import SentimentML
+import SentimentEngine
 import SentimentProtocol
 import SentimentStore
 import ServiceLifecycle

@@ -1,5 +1,5 @@
 import Foundation
-import SentimentML
+import SentimentEngine
 import SentimentCore
 
 /// A folder that passed validation, with its model loaded.

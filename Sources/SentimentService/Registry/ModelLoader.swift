@@ -1,5 +1,5 @@
 import Foundation
-import SentimentML
+import SentimentEngine
 import SentimentCore
 
 /// Why an adapter's base cannot be found.

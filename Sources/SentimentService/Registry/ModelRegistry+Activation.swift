@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import SentimentML
 import SentimentStore
 
 /// Activation, rollback and the pointer swap. Everything here runs on the registry's queue.

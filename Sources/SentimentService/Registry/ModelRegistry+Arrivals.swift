@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SentimentCore
-import SentimentML
+import SentimentEngine
 import SentimentStore
 
 /// New, changed and vanished folders: the startup scan, rescans, and folders the watcher reports settled.

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
-import SentimentML
+import SentimentEngine
 import SentimentStore
 import SentimentCore
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
 import Foundation
-import SentimentML
+import SentimentEngine
 
 /// What the registry does with a valid arrival (`[models] activate` in the config).
 public enum ActivationPolicy: String, Sendable {

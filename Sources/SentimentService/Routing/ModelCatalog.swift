@@ -1,5 +1,4 @@
 import Foundation
-import SentimentML
 import SentimentProtocol
 
 /// What the router needs from the model registry. `RegistryCatalog` adapts `ModelRegistry` to it; the seam keeps

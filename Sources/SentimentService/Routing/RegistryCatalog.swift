@@ -1,5 +1,4 @@
 import Foundation
-import SentimentML
 import SentimentProtocol
 
 /// `ModelCatalog` over the `ModelRegistry`: the one file of the serving side that calls the registry.

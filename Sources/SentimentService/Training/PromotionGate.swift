@@ -1,5 +1,5 @@
 import Foundation
-import SentimentML
+import SentimentEngine
 import SentimentProtocol
 
 /// The gate a candidate passes to be published.

@@ -1,6 +1,7 @@
 import Foundation
 import SentimentCore
-import SentimentML
+import SentimentEngine
+import SentimentTraining
 import SentimentProtocol
 
 /// Everything a run is decided with, fixed when the run is created and stored as the run's `recipe` JSON:

@@ -1,7 +1,8 @@
 import Dispatch
 import Foundation
 import Logging
-import SentimentML
+import SentimentEngine
+import SentimentTraining
 import SentimentProtocol
 import SentimentStore
 import SentimentCore

@@ -3,12 +3,12 @@ import XCTest
 @testable import SentimentHub
 
 enum HubFixtures {
-    /// The tiny RoBERTa classifier the ML tests use, read in place (not copied into this target).
+    /// The tiny RoBERTa classifier of the committed fixtures (Tests/Fixtures), read in place.
     static let tinyRobertaFolder = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()  // Support
         .deletingLastPathComponent()  // SentimentHubTests
         .deletingLastPathComponent()  // Tests
-        .appendingPathComponent("SentimentMLTests/Fixtures/models/tiny-roberta", isDirectory: true)
+        .appendingPathComponent("Fixtures/models/tiny-roberta", isDirectory: true)
 
     static let repoID = "sentimentd-tests/tiny-roberta"
     static let commit = "4ba3d4463bd152c9e4abd892b50844f30c646708"

@@ -27,7 +27,7 @@ enum TestPaths {
     }
 
     /// The tiny RoBERTa checkpoint of the ML tests' fixtures.
-    static let tinyRoberta = repositoryRoot.appendingPathComponent("Tests/SentimentMLTests/Fixtures/models/tiny-roberta")
+    static let tinyRoberta = repositoryRoot.appendingPathComponent("Tests/Fixtures/models/tiny-roberta")
 
     static func requireTinyRoberta() throws -> URL {
         guard FileManager.default.fileExists(atPath: tinyRoberta.appendingPathComponent("config.json").path) else {

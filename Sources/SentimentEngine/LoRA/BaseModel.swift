@@ -1,0 +1,117 @@
+import Foundation
+import SentimentCheckpoint
+import SentimentTokenizers
+
+/// A base model loaded once and shared, read-only, by every LoRA adapter served over it: config,
+/// tokenizer and weights. A classification head is optional (a bare encoder such as
+/// all-MiniLM-L6-v2 is a valid base: its adapters bring their own head).
+public final class BaseModel: @unchecked Sendable {
+    public let folder: URL
+    public let config: ModelConfig
+    public let tokenizer: any Tokenizer
+    /// Never written after loading; adapters reference these buffers, they do not copy them.
+    public let weights: EncoderWeights
+    /// Used by `classifier()` when it is given no options.
+    public let options: ModelLoadOptions
+    private let packLock = NSLock()
+    private var packedLayers: [PackedEncoderLayer]?
+    private var quantizedLayers: [QuantizedEncoderLayer]?
+
+    /// The base's dense weights packed for the AVX2 kernel, made on first use and shared by every model
+    /// served over this base (nil when the kernel does not run here).
+    public func packed() -> [PackedEncoderLayer]? {
+        packLock.lock()
+        defer { packLock.unlock() }
+        if packedLayers == nil { packedLayers = PackedEncoderLayer.packAll(weights.layers) }
+        return packedLayers
+    }
+
+    /// The base's dense weights in int8, made on first use and shared by every int8 model served over this base.
+    public func quantized() -> [QuantizedEncoderLayer] {
+        packLock.lock()
+        defer { packLock.unlock() }
+        if let quantizedLayers { return quantizedLayers }
+        let made = QuantizedEncoderLayer.quantizeAll(weights.layers)
+        quantizedLayers = made
+        return made
+    }
+
+    /// What a model served over this base with `options` shares of it: packed fp32 or int8 dense weights.
+    func sharedDenseLayers(_ options: ModelLoadOptions) -> (packed: [PackedEncoderLayer]?, quantized: [QuantizedEncoderLayer]?) {
+        switch options.precision {
+        case .int8: return (nil, quantized())
+        case .fp32: return (options.packWeights ? packed() : nil, nil)
+        }
+    }
+
+    public init(folder: URL, config: ModelConfig, tokenizer: any Tokenizer, weights: EncoderWeights,
+                options: ModelLoadOptions = .init()) {
+        self.folder = folder
+        self.config = config
+        self.tokenizer = tokenizer
+        self.weights = weights
+        self.options = options
+    }
+
+    /// Loads a Hugging Face model folder (config.json, tokenizer files, model.safetensors or
+    /// pytorch_model.bin), with or without a classification head.
+    public static func load(folder: URL, options: ModelLoadOptions = .init()) throws -> BaseModel {
+        let config = try ModelConfig.load(folder: folder, hint: "the base of a LoRA adapter is a Hugging Face model folder")
+        let tokenizer = try TokenizerLoader.load(folder: folder, config: config)
+        let weights = try WeightMap.load(try CheckpointFiles.openWeights(in: folder), config: config, requireHead: false)
+        return BaseModel(folder: folder, config: config, tokenizer: tokenizer, weights: weights, options: options)
+    }
+
+    public var hasHead: Bool { weights.head != nil }
+
+    /// The base itself as a classifier (same buffers, no copy); it needs a head.
+    public func classifier(options: ModelLoadOptions? = nil) throws -> SentimentModel {
+        guard weights.head != nil else {
+            throw ModelLoadError.noClassifierHead(file: folder.path, family: config.family)
+        }
+        let options = options ?? self.options
+        let shared = sharedDenseLayers(options)
+        return SentimentModel(config: config, folder: folder, tokenizer: tokenizer, weights: weights,
+                              options: options, packed: shared.packed, quantized: shared.quantized)
+    }
+}
+
+extension SentimentModel {
+    /// A LoRA adapter folder served over `base`. The model shares the base's weight buffers (several
+    /// adapters over one base cost only their own tensors) and computes each adapted layer unmerged,
+    /// y = x Wᵀ + b + (alpha / r) · (x Aᵀ) Bᵀ, with the adapter's head (its `modules_to_save`).
+    /// Labels: see `AdapterFolder`. Tokenizer: the adapter folder's own files when it has any, else the base's.
+    public static func load(adapterFolder: URL, base: BaseModel, options: ModelLoadOptions = .init()) throws -> SentimentModel {
+        let adapter = try AdapterFolder.load(adapterFolder, base: base.config)
+        let weights = try adapterWeights(adapter, base: base)
+        let hasTokenizer = ModelFolderWriter.tokenizerFiles.contains {
+            FileManager.default.fileExists(atPath: adapterFolder.appendingPathComponent($0).path)
+        }
+        let tokenizer = hasTokenizer ? try TokenizerLoader.load(folder: adapterFolder, config: weights.config) : base.tokenizer
+        let shared = base.sharedDenseLayers(options)
+        return SentimentModel(config: weights.config, folder: adapterFolder, tokenizer: tokenizer, weights: weights,
+                              options: options, lora: adapter.lora, packed: shared.packed, quantized: shared.quantized)
+    }
+
+    /// The base's embeddings and layers (the same buffers) with the adapter's head and labels.
+    static func adapterWeights(_ adapter: LoRAAdapter, base: BaseModel) throws -> EncoderWeights {
+        var config = base.config
+        config.id2label = adapter.labels
+        guard let head = adapter.head ?? base.weights.head else { throw LoRAError.noHead(folder: adapter.folder.path) }
+        let pooler = adapter.pooler ?? base.weights.pooler
+        if config.family == .bert && pooler == nil {
+            throw LoRAError.baseMismatch(folder: adapter.folder.path,
+                reason: "the base \(base.folder.path) has no pooler and the adapter saves none (modules_to_save has no \"pooler\")")
+        }
+        let outputs: Int
+        switch head {
+        case let .roberta(_, outProj): outputs = outProj.outFeatures
+        case let .bert(classifier): outputs = classifier.outFeatures
+        }
+        guard outputs == adapter.labels.count else {
+            throw LoRAError.labelsMismatch(folder: adapter.folder.path, labels: adapter.labels, headOutputs: outputs)
+        }
+        return EncoderWeights(config: config, embeddings: base.weights.embeddings, layers: base.weights.layers,
+                              pooler: config.family == .bert ? pooler : nil, head: head)
+    }
+}

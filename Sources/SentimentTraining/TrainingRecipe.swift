@@ -1,0 +1,173 @@
+import Foundation
+import SentimentCore
+import SentimentEngine
+
+/// How the loss weighs the classes.
+public enum ClassWeighting: Sendable, Equatable, Codable {
+    /// Every example counts the same.
+    case none
+    /// scikit-learn's "balanced": w_c = n / (classes · n_c) over the training examples (1 for a class
+    /// with no training example).
+    case balanced
+    /// One weight per label, in id2label order.
+    case explicit([Float])
+
+    /// The weights for `labels` (class indices of the training set), or nil for `.none`.
+    public func weights(labels: [Int], classCount: Int) -> [Float]? {
+        switch self {
+        case .none: return nil
+        case let .explicit(w): return w
+        case .balanced:
+            var counts = [Int](repeating: 0, count: classCount)
+            for l in labels { counts[l] += 1 }
+            return counts.map { $0 == 0 ? 1 : Float(Double(labels.count) / (Double(classCount) * Double($0))) }
+        }
+    }
+
+    // JSON: "none", "balanced", or the list of weights.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let w = try? c.decode([Float].self) { self = .explicit(w); return }
+        switch try c.decode(String.self) {
+        case "none": self = .none
+        case "balanced": self = .balanced
+        case let other:
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "class weighting \"\(other)\" is not none, balanced or a list")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .none: try c.encode("none")
+        case .balanced: try c.encode("balanced")
+        case let .explicit(w): try c.encode(w)
+        }
+    }
+}
+
+/// Every hyper-parameter of a fine-tuning run. Defaults are the guide's recipe (HF Trainer defaults
+/// where the guide says nothing).
+public struct TrainingRecipe: Sendable, Equatable, Codable {
+    public var epochs: Int = 3
+    /// Examples per forward/backward pass (HF `per_device_train_batch_size`).
+    public var batchSize: Int = 16
+    /// Passes whose gradients are summed into one optimizer step (the effective batch is
+    /// batchSize × gradientAccumulation).
+    public var gradientAccumulation: Int = 1
+    public var learningRate: Float = 2e-5
+    /// Longest token sequence, specials included (clipped to the model's position limit).
+    public var maxLength: Int = 128
+    /// Warm-up steps = ceil(warmupRatio × total optimizer steps), as the HF Trainer.
+    public var warmupRatio: Double = 0.06
+    public var weightDecay: Float = 0.01
+    public var adamBeta1: Float = 0.9
+    public var adamBeta2: Float = 0.999
+    public var adamEpsilon: Float = 1e-8
+    /// Global gradient-norm clip; 0 turns clipping off (the norm is still measured and logged).
+    public var maxGradNorm: Float = 1.0
+    public var seed: UInt64 = 42
+    /// The guide's USE_SUBSET: train on the first N examples only.
+    public var subset: Int? = nil
+    /// nil: the config's hidden_dropout_prob (0.1 when absent).
+    public var dropout: Float? = nil
+    public var freezeEmbeddings: Bool = false
+    /// Layers 0..<freezeLayers are not trained.
+    public var freezeLayers: Int = 0
+    public var classWeighting: ClassWeighting = .none
+    /// Stop when validation macro-F1 has not improved for this many epochs (nil: never).
+    public var patience: Int? = nil
+    /// Batches are formed from examples of similar length inside windows of this many batches.
+    public var bucketWindowBatches: Int = 100
+    /// Sequences per inference pass during evaluation.
+    public var evalBatchSize: Int = 64
+    /// A resumable checkpoint every N optimizer steps (0: only at the end of each epoch and on interrupt).
+    public var checkpointEvery: Int = 500
+    /// nil: the inference default (cardiffnlp normalisation for RoBERTa, none for BERT).
+    public var normalizeTweets: Bool? = nil
+    public var method: TrainingMethod = .full
+    /// LoRA settings for `method == .lora`; nil: LoRAConfig's defaults for a new adapter, or the
+    /// adapter's own settings when an adapter is trained further.
+    public var lora: LoRAConfig? = nil
+
+    public init() {}
+
+    /// Checks every setting against its range (`TrainingSetting`, shared with the config file, the RPC and the
+    /// command lines). The error names the setting; each front end says it in its own words (flag, key, field).
+    public func validate() throws {
+        func check(_ setting: TrainingSetting, _ value: Double?) throws {
+            if let value, let problem = setting.problem(value) { throw TrainingError.badSetting(setting, reason: problem) }
+        }
+        try check(.epochs, Double(epochs))
+        try check(.batchSize, Double(batchSize))
+        try check(.gradientAccumulation, Double(gradientAccumulation))
+        try check(.learningRate, Double(learningRate))
+        try check(.maxLength, Double(maxLength))
+        try check(.warmupRatio, warmupRatio)
+        try check(.weightDecay, Double(weightDecay))
+        try check(.maxGradNorm, Double(maxGradNorm))
+        try check(.subset, subset.map(Double.init))
+        try check(.dropout, dropout.map(Double.init))
+        try check(.freezeLayers, Double(freezeLayers))
+        try check(.patience, patience.map(Double.init))
+        try check(.bucketWindow, Double(bucketWindowBatches))
+        try check(.evalBatchSize, Double(evalBatchSize))
+        try check(.checkpointEvery, Double(checkpointEvery))
+        try check(.adamBeta1, Double(adamBeta1))
+        try check(.adamBeta2, Double(adamBeta2))
+        try check(.adamEpsilon, Double(adamEpsilon))
+        if case let .explicit(w) = classWeighting, w.contains(where: { !($0.isFinite && $0 >= 0) }) || !w.contains(where: { $0 > 0 }) {
+            throw TrainingError.badSetting(.classWeights, reason: "must be finite, >= 0, and not all 0")
+        }
+        if method == .lora {
+            if freezeEmbeddings || freezeLayers > 0 {
+                throw TrainingError.badSetting(freezeEmbeddings ? .freezeEmbeddings : .freezeLayers,
+                    reason: "does not apply to method lora (the whole base is frozen; choose the adapted modules with lora target_modules)")
+            }
+            if let l = lora {
+                try check(.loraRank, Double(l.r))
+                try check(.loraAlpha, Double(l.alpha))
+                try check(.loraDropout, Double(l.dropout))
+                if l.targetModules.isEmpty || l.targetModules.contains(where: \.isEmpty) {
+                    throw TrainingError.badSetting(.loraTargetModules, reason: "must be a non-empty list of module names")
+                }
+            }
+        } else if lora != nil {
+            throw TrainingError.badSetting(.lora, reason: "settings are given but method is full (set method = \"lora\")")
+        }
+    }
+
+    /// The settings (by `TrainingSetting` key) a resumed run must share with the run that wrote the checkpoint (everything that
+    /// shapes the optimisation); the others (evaluation batch size, checkpoint interval, patience) may change.
+    public func resumeConflicts(with other: TrainingRecipe) -> [String] {
+        var out: [String] = []
+        func check<T: Equatable>(_ name: String, _ a: T, _ b: T) { if a != b { out.append("\(name): checkpoint \(b), now \(a)") } }
+        check("epochs", epochs, other.epochs)
+        check("batch_size", batchSize, other.batchSize)
+        check("gradient_accumulation", gradientAccumulation, other.gradientAccumulation)
+        check("learning_rate", learningRate, other.learningRate)
+        check("max_length", maxLength, other.maxLength)
+        check("warmup_ratio", warmupRatio, other.warmupRatio)
+        check("weight_decay", weightDecay, other.weightDecay)
+        check("adam_beta1", adamBeta1, other.adamBeta1)
+        check("adam_beta2", adamBeta2, other.adamBeta2)
+        check("adam_epsilon", adamEpsilon, other.adamEpsilon)
+        check("max_grad_norm", maxGradNorm, other.maxGradNorm)
+        check("seed", seed, other.seed)
+        check("subset", subset.map(String.init) ?? "all", other.subset.map(String.init) ?? "all")
+        check("dropout", dropout.map { "\($0)" } ?? "config", other.dropout.map { "\($0)" } ?? "config")
+        check("freeze_embeddings", freezeEmbeddings, other.freezeEmbeddings)
+        check("freeze_layers", freezeLayers, other.freezeLayers)
+        check("class_weights", "\(classWeighting)", "\(other.classWeighting)")
+        check("bucket_window", bucketWindowBatches, other.bucketWindowBatches)
+        check("normalize_tweets", normalizeTweets.map { "\($0)" } ?? "auto", other.normalizeTweets.map { "\($0)" } ?? "auto")
+        check("method", method.rawValue, other.method.rawValue)
+        if lora != other.lora {
+            func text(_ l: LoRAConfig?) -> String {
+                l.map { "r \($0.r), alpha \($0.alpha), dropout \($0.dropout), targets \($0.targetModules)" } ?? "default"
+            }
+            out.append("lora: checkpoint \(text(other.lora)), now \(text(lora))")
+        }
+        return out
+    }
+}
