@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SentimentCore
 import SentimentProtocol
 
 @main
@@ -31,6 +32,7 @@ struct SentimentCtl: ParsableCommand {
 
         Shell completions: sentimentctl --generate-completion-script bash|zsh|fish
         """,
+        version: SentimentVersion.current,
         subcommands: [
             PredictCommand.self, StatusCommand.self, ModelsCommand.self, ActivateCommand.self,
             RollbackCommand.self, ReloadCommand.self, MetricsCommand.self, PullCommand.self,
