@@ -49,11 +49,12 @@ struct OutputOptions: ParsableArguments {
 
 extension OutputOptions {
     /// Calls `method` and prints its result: as the daemon answered (JSON) with --json, else as `text` renders it.
+    @discardableResult
     func show<M: RPCMethod>(_ method: M.Type, _ params: M.Params, via connection: ConnectionOptions,
-                            _ text: (M.Result) throws -> Void) throws {
+                            _ text: (M.Result) throws -> Void) throws -> M.Result {
         let result = try connection.call(method, params)
-        if json { try printJSON(result); return }
-        try text(result)
+        if json { try printJSON(result) } else { try text(result) }
+        return result
     }
 }
 

@@ -9,6 +9,7 @@ enum CtlExitCode: Int32 {
     case cannotConnect = 3
     case refused = 4
     case brokenConnection = 5
+    case notServing = 6
 }
 
 /// Every way a sentimentctl command fails: one readable line and an exit code.
@@ -17,9 +18,12 @@ enum CtlFailure: Error {
     case cannotConnect(ClientConnectionError)
     case daemon(RPCErrorObject)
     case broken(String)
+    /// The daemon answered `status` with a state other than `serving`.
+    case notServing(state: String)
 
     var exitCode: CtlExitCode {
         switch self {
+        case .notServing: return .notServing
         case .usage: return .usage
         case .cannotConnect: return .cannotConnect
         case let .daemon(error): return error.knownCode == .unauthorised ? .refused : .daemonError
@@ -34,6 +38,11 @@ enum CtlFailure: Error {
             return "\(e) (is sentimentd running? the socket is set by --socket or SENTIMENTD_SOCKET)"
         case let .daemon(e): return "daemon: \(e.message)"
         case let .broken(m): return m
+        case let .notServing(state) where state == "draining":
+            return "the daemon is shutting down (state \(state)): it serves no model"
+        case let .notServing(state):
+            return "the daemon serves no model (state \(state)): no valid version in its models directory yet "
+                + "(sentimentctl models says why a version was rejected)"
         }
     }
 

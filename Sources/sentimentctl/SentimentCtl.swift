@@ -27,6 +27,8 @@ struct SentimentCtl: ParsableCommand {
                denied)
           4    refused: the caller's role does not allow the request
           5    the connection broke or the answer was not understood (timeout)
+          6    status: the daemon answers but serves no model (none valid yet,
+               or shutting down), so `sentimentctl status` can be a probe
           130  interrupted (Ctrl-C): an import in progress is aborted; a
                followed training run goes on
 

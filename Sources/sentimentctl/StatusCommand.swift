@@ -3,13 +3,21 @@ import Foundation
 import SentimentProtocol
 
 struct StatusCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show what the daemon is serving.")
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show what the daemon is serving.",
+        discussion: """
+        Exits 0 only while a model is served (state serving), so it can be a readiness probe: 6 when the daemon \
+        answers but serves no model (no valid version yet, or shutting down), 3 when it cannot be reached. The \
+        status is printed either way.
+        """
+    )
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        try output.show(StatusMethod.self, NoParams(), via: connection) { s in
+        let status = try output.show(StatusMethod.self, NoParams(), via: connection) { s in
             var lines: [(String, String)] = [
                 ("state", s.state),
                 ("active model", s.activeModel ?? "none"),
@@ -34,6 +42,7 @@ struct StatusCommand: ParsableCommand {
                 .joined(separator: "\n")
             print(text)
         }
+        if status.state != "serving" { throw CtlFailure.notServing(state: status.state) }
     }
 }
 
