@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Installs sentimentd as a system service:
 #   binaries        -> $PREFIX/bin/sentimentd, $PREFIX/bin/sentimentctl      (PREFIX=/usr/local)
-#   units           -> /etc/systemd/system/sentimentd.service, sentimentd.socket
+#   units           -> /etc/systemd/system/sentimentd.service, sentimentd.socket (ExecStart= names $PREFIX/bin)
 #   configuration   -> /etc/sentimentd/sentimentd.conf (an existing file is kept; the new one goes to .new)
 #   base model      -> /var/lib/sentimentd/bases/all-MiniLM-L6-v2 (from vendor-models/, scripts/fetch-minilm.sh)
 #   default model   -> /var/lib/sentimentd/models/<the shipped adapter> (only when the models directory is empty)
-#   user and groups -> system user and group "sentimentd" (may connect: readers), group "sentimentd-label"
-#                      (may add labels), group "sentimentd-admin" (may train, activate, roll back)
+#   user and groups -> /etc/sysusers.d/sentimentd.conf (systemd/sentimentd.sysusers, the file the Debian package
+#                      ships too), applied by systemd-sysusers: user and group "sentimentd" (may connect: readers),
+#                      group "sentimentd-label" (may add labels), group "sentimentd-admin" (may train, activate,
+#                      roll back); folders: /etc/tmpfiles.d/sentimentd.conf
+#
+# The Debian package (scripts/package-deb.sh) installs the same units, configuration and accounts without a
+# toolchain on the server; uninstall this first (it keeps /etc/sentimentd and /var/lib/sentimentd) before
+# installing the package, or the units here override the package's.
 #
 # Usage: scripts/install.sh [--dry-run] [--no-build] [--prefix DIR]    install (run as root, or --dry-run as anyone)
 #        scripts/install.sh --uninstall [--purge] [--dry-run]          remove binaries, units and the user;
@@ -29,7 +35,7 @@ while [ $# -gt 0 ]; do
         --prefix=*) prefix="${1#--prefix=}" ;;
         --uninstall) uninstall=1 ;;
         --purge) purge=1 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -60,9 +66,11 @@ if [ "$uninstall" = 1 ]; then
     run rm -f "$units/sentimentd.service" "$units/sentimentd.socket"
     run rm -f "$prefix/bin/sentimentd" "$prefix/bin/sentimentctl"
     [ "$have_systemd" = 1 ] && run systemctl daemon-reload
+    run rm -f /etc/sysusers.d/sentimentd.conf /etc/tmpfiles.d/sentimentd.conf
     if id -u sentimentd >/dev/null 2>&1 || [ "$dry" = 1 ]; then run userdel sentimentd || true; fi
-    if getent group sentimentd-admin >/dev/null 2>&1 || [ "$dry" = 1 ]; then run groupdel sentimentd-admin || true; fi
-    if getent group sentimentd-label >/dev/null 2>&1 || [ "$dry" = 1 ]; then run groupdel sentimentd-label || true; fi
+    for group in $(awk '$1 == "g" { print $2 }' systemd/sentimentd.sysusers); do
+        if getent group "$group" >/dev/null 2>&1 || [ "$dry" = 1 ]; then run groupdel "$group" || true; fi
+    done
     if [ "$purge" = 1 ]; then
         run rm -rf /etc/sentimentd "$state"
     else
@@ -80,21 +88,22 @@ run install -d "$prefix/bin"
 run install -m 0755 "$bin/sentimentd" "$prefix/bin/sentimentd"
 run install -m 0755 "$bin/sentimentctl" "$prefix/bin/sentimentctl"
 
-# User and groups.
-if ! getent group sentimentd >/dev/null 2>&1; then run groupadd --system sentimentd; fi
-if ! id -u sentimentd >/dev/null 2>&1; then
-    run useradd --system --gid sentimentd --home-dir "$state" --no-create-home --shell /usr/sbin/nologin \
-        --comment "sentimentd service" sentimentd
-fi
-if ! getent group sentimentd-admin >/dev/null 2>&1; then run groupadd --system sentimentd-admin; fi
-if ! getent group sentimentd-label >/dev/null 2>&1; then run groupadd --system sentimentd-label; fi
+# User, groups and state folders, from the same sysusers.d and tmpfiles.d files the Debian package ships.
+command -v systemd-sysusers >/dev/null || { echo "install.sh: systemd-sysusers not found (package systemd)" >&2; exit 1; }
+run install -D -m 0644 systemd/sentimentd.sysusers /etc/sysusers.d/sentimentd.conf
+run install -D -m 0644 systemd/sentimentd.tmpfiles /etc/tmpfiles.d/sentimentd.conf
+run systemd-sysusers sentimentd.conf
+run systemd-tmpfiles --create sentimentd.conf
 
-# Units (ExecStart names $prefix/bin/sentimentd).
+# Units: written for the Debian package's /usr/bin; the programs they start are moved to $prefix/bin here.
 tmpunit=$(mktemp)
 trap 'rm -f "$tmpunit"' EXIT
-sed "s|^ExecStart=/usr/local/bin/sentimentd|ExecStart=$prefix/bin/sentimentd|" systemd/sentimentd.service > "$tmpunit"
-run install -m 0644 "$tmpunit" "$units/sentimentd.service"
-run install -m 0644 systemd/sentimentd.socket "$units/sentimentd.socket"
+for unit in sentimentd.service sentimentd.socket; do
+    sed -E "s#^(Exec[A-Za-z]*=[-@:+!]*)/usr/bin/(sentimentd|sentimentctl)( |\$)#\1$prefix/bin/\2\3#" \
+        "systemd/$unit" > "$tmpunit"
+    run install -m 0644 "$tmpunit" "$units/$unit"
+    if [ "$dry" = 1 ]; then grep -E '^Exec[A-Za-z]*=' "$tmpunit" | sed "s|^|  $unit: |" || true; fi
+done
 
 # Configuration: never overwrite an administrator's file.
 run install -d -m 0755 /etc/sentimentd
@@ -106,7 +115,6 @@ else
 fi
 
 # Base model and the shipped default adapter.
-run install -d -m 0750 -o sentimentd -g sentimentd "$state" "$state/models" "$state/bases"
 if [ -f vendor-models/all-MiniLM-L6-v2/model.safetensors ]; then
     run rm -rf "$state/bases/all-MiniLM-L6-v2"
     run cp -r vendor-models/all-MiniLM-L6-v2 "$state/bases/all-MiniLM-L6-v2"
