@@ -53,8 +53,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var activate = ActivationSetting.newest
     /// A new or changed folder must be quiet this long before it is validated.
     public var settleMilliseconds = 2000
-    /// Folders searched for the base model of a LoRA adapter version (then the models directory itself).
-    public var baseDirectories: [String] = ["/var/lib/sentimentd/bases"]
+    /// Folders searched for the base model of a LoRA adapter version (then the models directory itself): the
+    /// operator's, then the one the Debian package sentimentd-model-minilm fills.
+    public var baseDirectories: [String] = ["/var/lib/sentimentd/bases", "/usr/share/sentimentd/bases"]
     /// Keep a copy of each served model's dense weights packed for the few-row AVX2 kernel (faster single
     /// texts and small batches, for as much memory again as those weights); ignored on CPUs without AVX2.
     public var packWeights = true
