@@ -8,14 +8,16 @@
 #   sentimentd-model-minilm_<version>_all.deb the default model (models/tweet-sentiment-minilm-lora) and its base
 #                                             all-MiniLM-L6-v2 (vendor-models/, from scripts/fetch-minilm.sh)
 #
-# <version> is SentimentVersion.string in the file named by version_file below: the constant that
+# <version> is SentimentVersion.current in the file named by version_file below: the constant that
 # `sentimentd --version`, `sentimentctl --version` and the daemon's status print. It is read from there, never
 # written here. What goes where, and why, is in README.md ("Debian package") and packaging/deb/.
 #
 # Usage: scripts/package-deb.sh [--out DIR] [--no-build] [--no-model]
-#   --out DIR    where the .deb files go (default dist/)
-#   --no-build   package the release binaries already built (swift build -c release --static-swift-stdlib)
-#   --no-model   build only the sentimentd package
+#        scripts/package-deb.sh --print-version
+#   --out DIR        where the .deb files go (default dist/)
+#   --no-build       package the release binaries already built (swift build -c release --static-swift-stdlib)
+#   --no-model       build only the sentimentd package
+#   --print-version  print the version the packages get, and nothing else
 # Prints the path of each package built, one per line, on standard output (progress goes to standard error).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,13 +25,15 @@ cd "$(dirname "$0")/.."
 out=dist
 build=1
 model=1
+print_version=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) out="$2"; shift ;;
         --out=*) out="${1#--out=}" ;;
         --no-build) build=0 ;;
         --no-model) model=0 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --print-version) print_version=1 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "package-deb.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -37,6 +41,14 @@ done
 
 say() { echo "package-deb.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
+
+# The one version string.
+version_file=Sources/SentimentCore/SentimentVersion.swift
+version=$(sed -n 's/^ *public static let current = "\([^"]*\)".*$/\1/p' "$version_file")
+[ -n "$version" ] || die "no 'public static let current = \"...\"' line in $version_file"
+# A native Debian version: no hyphen (that would mean a Debian revision of an upstream tarball).
+[[ "$version" =~ ^[0-9][A-Za-z0-9.+~]*$ ]] || die "version \"$version\" in $version_file is not a valid native Debian version"
+if [ "$print_version" = 1 ]; then echo "$version"; exit 0; fi
 
 # What the package build needs besides scripts/install-deps.sh's packages: dpkg-shlibdeps, strip, and libcurl's
 # headers and linker name (the statically linked Foundation's URLSession, which sentimentctl pull uses, links the
@@ -52,13 +64,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
-
-# The one version string (see Sources/SentimentProtocol/Version.swift).
-version_file=Sources/SentimentProtocol/Version.swift
-version=$(sed -n 's/^ *public static let string = "\([^"]*\)".*$/\1/p' "$version_file")
-[ -n "$version" ] || die "no 'public static let string = \"...\"' line in $version_file"
-# A native Debian version: no hyphen (that would mean a Debian revision of an upstream tarball).
-[[ "$version" =~ ^[0-9][A-Za-z0-9.+~]*$ ]] || die "version \"$version\" in $version_file is not a valid native Debian version"
 
 maintainer="sentimentd maintainers <maintainers@users.noreply.r-seed-f8a89011.example>"
 arch=$(dpkg --print-architecture)

@@ -20,7 +20,6 @@
 # sqlite3 when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-here=$(pwd)
 
 build_args=()
 debs=()
@@ -74,9 +73,9 @@ fi
 deb=${debs[0]}
 model_deb=${debs[1]}
 version=$(dpkg-deb -f "$deb" Version)
-source_version=$(sed -n 's/^ *public static let string = "\([^"]*\)".*$/\1/p' Sources/SentimentProtocol/Version.swift)
+source_version=$(scripts/package-deb.sh --print-version)
 echo "testing $(basename "$deb") and $(basename "$model_deb")"
-check "the package version is SentimentVersion.string ($source_version)" test "$version" = "$source_version"
+check "the package version is SentimentVersion.current ($source_version)" test "$version" = "$source_version"
 check "the model package has the same version" test "$(dpkg-deb -f "$model_deb" Version)" = "$version"
 
 # --- 2. no Swift runtime needed --------------------------------------------------------------------------------
@@ -84,10 +83,12 @@ x=$work/extracted
 dpkg-deb -x "$deb" "$x"
 for exe in sentimentd sentimentctl; do
     libs=$(ldd "$x/usr/bin/$exe" 2>&1)
-    if grep -Eiq 'libswift|foundation|libdispatch|libBlocksRuntime|_FoundationICU|/opt/|swift|not found' <<< "$libs"; then
+    # Every library found in the system's folders, none of the Swift runtime's, nothing missing.
+    if grep -Eiq 'libswift|foundation|libdispatch|libBlocksRuntime|_FoundationICU|swift|not found' <<< "$libs" \
+        || awk '/=>/ && $3 !~ /^\/(usr\/)?lib\// { outside = 1 } END { exit !outside }' <<< "$libs"; then
         not_ok "ldd $exe: no libswift*, Foundation, Dispatch or toolchain path" "$libs"
     else
-        ok "ldd $exe: no libswift*, Foundation, Dispatch or toolchain path ($(printf '%s\n' "$libs" | wc -l) libraries, all system ones)"
+        ok "ldd $exe: no libswift*, Foundation, Dispatch or toolchain path ($(grep -c '=>' <<< "$libs") libraries, all in /lib or /usr/lib)"
     fi
     check "$exe has no RPATH/RUNPATH" sh -c "! readelf -d '$x/usr/bin/$exe' | grep -E 'RPATH|RUNPATH'"
     check "$exe --version runs with an empty environment and says $version" \
@@ -111,7 +112,6 @@ rdpkg() { # root args...
     local r=$1; shift
     dpkg --root="$r" --log=/dev/null --force-script-chrootless --force-depends "$@"
 }
-owner_of() { stat -c %U:%G "$1"; }   # names as this host knows them; compared with ids below
 uid_in() { awk -F: -v n="$2" '$1 == n { print $3 }' "$1/etc/passwd"; }
 gid_in() { awk -F: -v n="$2" '$1 == n { print $3 }' "$1/etc/group"; }
 
@@ -150,8 +150,10 @@ check "sysusers.d: user sentimentd (uid $uid) with home /var/lib/sentimentd and 
 for g in sentimentd sentimentd-label sentimentd-admin; do
     check "sysusers.d: group $g" test -n "$(gid_in "$r" "$g")"
 done
-check "the daemon's admin group (server.admin_group) is one of the sysusers.d groups" \
-    sh -c "grep -q '^admin_group = \"sentimentd-admin\"' '$r/etc/sentimentd/sentimentd.conf' && grep -q '^g sentimentd-admin ' '$r/usr/lib/sysusers.d/sentimentd.conf'"
+for key in labeller_group admin_group; do
+    group=$(sed -n "s/^$key = \"\(.*\)\"/\1/p" "$r/etc/sentimentd/sentimentd.conf")
+    check "server.$key (\"$group\") is a group sysusers.d creates" test -n "$group" -a -n "$(gid_in "$r" "$group")"
+done
 check "the socket's group is the service's group" grep -qx 'SocketGroup=sentimentd' "$r/lib/systemd/system/sentimentd.socket"
 for d in var/lib/sentimentd var/lib/sentimentd/models var/lib/sentimentd/bases; do
     check "tmpfiles.d: /$d is owned by sentimentd, mode 0750" test "$(stat -c %u:%a "$r/$d")" = "$uid:750"

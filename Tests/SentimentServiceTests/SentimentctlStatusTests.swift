@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 import SentimentProtocol
 import XCTest
 
@@ -11,7 +12,7 @@ final class SentimentctlStatusTests: XCTestCase {
 
         let empty = try runSentimentctl(["status"], socket: daemon.socketPath)
         XCTAssertEqual(empty.status, 6, "no model served: \(empty.out) \(empty.err)")
-        XCTAssertTrue(empty.out.contains("active model: none"), "the status is printed either way: \(empty.out)")
+        XCTAssertEqual(Self.field("active model", in: empty.out), "none", "the status is printed either way: \(empty.out)")
         XCTAssertTrue(empty.err.contains("serves no model (state no_model)"), empty.err)
         XCTAssertEqual(empty.err.split(separator: "\n").count, 1, "one readable line: \(empty.err)")
         let emptyJSON = try runSentimentctl(["status", "--json"], socket: daemon.socketPath)
@@ -28,7 +29,7 @@ final class SentimentctlStatusTests: XCTestCase {
             serving = try runSentimentctl(["status"], socket: daemon.socketPath)
         }
         XCTAssertEqual(serving.status, 0, "a model is served: \(serving.out) \(serving.err)")
-        XCTAssertTrue(serving.out.contains("active model: v1"), serving.out)
+        XCTAssertEqual(Self.field("active model", in: serving.out), "v1", serving.out)
         XCTAssertEqual(serving.err, "")
 
         XCTAssertEqual(try daemon.stop(), 0)
@@ -36,11 +37,17 @@ final class SentimentctlStatusTests: XCTestCase {
         XCTAssertEqual(gone.status, 3, gone.err)
     }
 
-    /// `sentimentd --version`, `sentimentctl --version` and the daemon's status all say SentimentVersion.string.
+    /// The value of a `name:   value` line of the status table.
+    static func field(_ name: String, in table: String) -> String? {
+        table.split(separator: "\n").first { $0.hasPrefix(name + ":") }
+            .map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) }
+    }
+
+    /// `sentimentd --version`, `sentimentctl --version` and the daemon's status all say SentimentVersion.current.
     func testVersion_isTheOneConstant_everywhere() throws {
         let ctl = try runSentimentctl(["--version"], socket: "/nonexistent")
         XCTAssertEqual(ctl.status, 0, ctl.err)
-        XCTAssertEqual(ctl.out, SentimentVersion.string + "\n")
+        XCTAssertEqual(ctl.out, SentimentVersion.current + "\n")
 
         let p = Process()
         p.executableURL = try TestPaths.executable("sentimentd")
@@ -51,11 +58,11 @@ final class SentimentctlStatusTests: XCTestCase {
         let printed = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
-        XCTAssertEqual(String(decoding: printed, as: UTF8.self), SentimentVersion.string + "\n")
+        XCTAssertEqual(String(decoding: printed, as: UTF8.self), SentimentVersion.current + "\n")
 
         let daemon = try DaemonProcess()
         try daemon.start()
-        XCTAssertEqual(try daemon.client().call(StatusMethod.self, NoParams()).daemonVersion, SentimentVersion.string)
+        XCTAssertEqual(try daemon.client().call(StatusMethod.self, NoParams()).daemonVersion, SentimentVersion.current)
         XCTAssertEqual(try daemon.stop(), 0)
     }
 }
