@@ -48,7 +48,8 @@ struct OutputOptions: ParsableArguments {
 }
 
 extension OutputOptions {
-    /// Calls `method` and prints its result: as the daemon answered (JSON) with --json, else as `text` renders it.
+    /// Calls `method`, prints its result (as the daemon answered, JSON, with --json; else as `text` renders it) and
+    /// returns it.
     @discardableResult
     func show<M: RPCMethod>(_ method: M.Type, _ params: M.Params, via connection: ConnectionOptions,
                             _ text: (M.Result) throws -> Void) throws -> M.Result {
