@@ -10,9 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
 . bench/peers.sh
-copy_peers
-swift build -c release --product sentimentd >/dev/null
-(cd "$work" && "$py" bench_onnx.py export >/dev/null 2>&1)
+prepare_onnx_peers
 tweets=../shared/data/tweet-sentiment/val_text.txt
 tok=../shared/data/roberta-tokenizer
 out=bench/results-int8-$(date +%Y%m%d-%H%M).txt

@@ -7,9 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
 . bench/peers.sh
-copy_peers
-swift build -c release --product sentimentd >/dev/null
-(cd "$work" && "$py" bench_onnx.py export >/dev/null 2>&1)
+prepare_onnx_peers
 out=bench/results-latency-$(date +%Y%m%d-%H%M).txt
 {
     echo "# $(date -u +%FT%TZ) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); $rounds rounds"
