@@ -112,7 +112,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "SentimentCoreTests", dependencies: ["SentimentCore"], swiftSettings: strict),
+        .testTarget(name: "SentimentCoreTests", dependencies: ["SentimentCore", "SentimentTestSupport"],
+                    swiftSettings: strict),
         // Helpers the model modules' tests share (where Tests/Fixtures is, the parity fixtures' readers, a
         // temporary directory); the fixtures themselves are committed once, in Tests/Fixtures.
         .target(
@@ -164,7 +165,7 @@ let package = Package(
             name: "SentimentServiceTests",
             dependencies: [
                 "SentimentCore", "SentimentService", "SentimentProtocol", "SentimentCheckpoint", "SentimentEngine",
-                "SentimentTraining", "SentimentStore",
+                "SentimentTraining", "SentimentStore", "SentimentTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

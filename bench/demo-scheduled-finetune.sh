@@ -6,14 +6,17 @@
 # latency for STEADY seconds, imports the first N_LABELS TweetEval training tweets with `sentimentctl import`
 # (chunked), lets the schedule start a LoRA run (every = 5s, min_new_labels = N_LABELS/2), measures predict
 # latency while the worker trains, and prints the run (gate scores on the frozen eval split) and both latency
-# summaries. Needs: a release build, scripts/fetch-minilm.sh, ../shared/data/tweet-sentiment.
+# summaries. Needs: a release build, scripts/fetch-minilm.sh, the shared data's tweet-sentiment/
+# (SENTIMENTD_SHARED_DATA, see scripts/shared-data.sh).
 #
 # Usage: bench/demo-scheduled-finetune.sh [N_LABELS=4000] [STEADY=20]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-4000}
 steady=${2:-20}
-data=../shared/data/tweet-sentiment
+. scripts/shared-data.sh
+require_shared_data tweet-sentiment/train_text.txt
+data=$SENTIMENTD_SHARED_DATA/tweet-sentiment
 bin=.build/release
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sentimentd-demo.XXXXXX")
 trap 'kill $daemon 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT

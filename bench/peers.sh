@@ -1,13 +1,16 @@
 # Sourced by the bench/run-*.sh scripts that run Python peers: `py` (the venv's python; VENV, default .venv,
-# from tools/setup-venv.sh) and `work` (a temporary folder removed at exit), with ../shared/peers' scripts
-# copied into it when `copy_peers` is called (they write files next to themselves).
+# from tools/setup-venv.sh) and `work` (a temporary folder removed at exit), with the peers' scripts (the folder
+# `peers` beside $SENTIMENTD_SHARED_DATA, see scripts/shared-data.sh) copied into it when `copy_peers` is called
+# (they write files next to themselves).
+. scripts/shared-data.sh
 VENV=${VENV:-.venv}
 py="$VENV/bin/python"
 [ -x "$py" ] || { echo "no venv at $VENV: run tools/setup-venv.sh (or set VENV)" >&2; exit 2; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 
 copy_peers() {
-    local src=../shared/peers
+    local src
+    src=$(dirname "$SENTIMENTD_SHARED_DATA")/peers
     [ -d "$src" ] || { echo "no $src: the peers' scripts are not available here" >&2; exit 2; }
     cp "$src"/*.py "$work"/
 }

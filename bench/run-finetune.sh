@@ -12,8 +12,8 @@ steps=${1:-600}
 . bench/peers.sh
 base=vendor-models/all-MiniLM-L6-v2
 [ -f "$base/model.safetensors" ] || { echo "no $base: run scripts/fetch-minilm.sh" >&2; exit 2; }
-data=../shared/data/tweet-sentiment
-[ -f "$data/train_text.txt" ] || { echo "no $data: the tweets are not available here" >&2; exit 2; }
+require_shared_data tweet-sentiment/train_text.txt tweet-sentiment/val_text.txt
+data=$SENTIMENTD_SHARED_DATA/tweet-sentiment
 swift build -c release --product sentimentd >/dev/null
 stop=(); [ "$steps" -gt 0 ] && stop=(--stop-after-steps "$steps")
 maxsteps=(); [ "$steps" -gt 0 ] && maxsteps=(--max-steps "$steps")

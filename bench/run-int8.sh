@@ -10,9 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
 . bench/peers.sh
+require_shared_data tweet-sentiment/val_text.txt roberta-tokenizer/vocab.json
 prepare_onnx_peers
-tweets=../shared/data/tweet-sentiment/val_text.txt
-tok=../shared/data/roberta-tokenizer
+tweets=$SENTIMENTD_SHARED_DATA/tweet-sentiment/val_text.txt
+tok=$SENTIMENTD_SHARED_DATA/roberta-tokenizer
 out=bench/results-int8-$(date +%Y%m%d-%H%M).txt
 {
     echo "# $(date -u +%FT%TZ) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); int8 paths: $(grep -o -w -E 'avx2|avx512_vnni|avx_vnni' /proc/cpuinfo | sort -u | tr '\n' ' ')"
@@ -33,7 +34,8 @@ out=bench/results-int8-$(date +%Y%m%d-%H%M).txt
     .build/release/sentimentd bench --gemm | grep -E '^gemm'
     if [ -f vendor-models/all-MiniLM-L6-v2/model.safetensors ]; then
         echo "## the default model, int8 against fp32"
-        .build/release/sentimentd bench --accuracy --model models/tweet-sentiment-minilm-lora
+        .build/release/sentimentd bench --accuracy --model models/tweet-sentiment-minilm-lora --tweets "$tweets" \
+            --labels "$SENTIMENTD_SHARED_DATA/tweet-sentiment/val_labels.txt"
     fi
 } 2>&1 | tee "$out"
 echo "written: $out"

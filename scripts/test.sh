@@ -3,6 +3,9 @@
 # all-MiniLM-L6-v2 for the real-weights parity test), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Tests that read the shared data (TweetEval tweets, RoBERTa tokenizer) find it through SENTIMENTD_SHARED_DATA and
+# skip when it is absent.
+. scripts/shared-data.sh
 scripts/install-deps.sh
 scripts/fetch-minilm.sh
 swift build --build-tests

@@ -62,3 +62,16 @@ def publish_tree(tmp, out):
     os.rename(tmp, out)
     if old:
         shutil.rmtree(old)
+
+
+def shared_data():
+    """The project's shared data folder (TweetEval tweets, RoBERTa tokenizer; not in the repository):
+    $SENTIMENTD_SHARED_DATA, else the default scripts/shared-data.sh writes (the one place it is written)."""
+    value = os.environ.get("SENTIMENTD_SHARED_DATA")
+    if value:
+        return value
+    import subprocess
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(repo, "scripts", "shared-data.sh")
+    return subprocess.run(["sh", "-c", '. "$0" && printf %s "$SENTIMENTD_SHARED_DATA"', script],
+                          cwd=repo, check=True, capture_output=True, text=True).stdout

@@ -39,7 +39,7 @@ from peft import LoraConfig, PeftModel, TaskType, get_peft_model  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
 
-from fixture_common import _f32, checker, floats, publish_tree, write_json  # noqa: E402
+from fixture_common import _f32, checker, floats, publish_tree, shared_data, write_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "Tests", "Fixtures")
@@ -73,7 +73,7 @@ def load_tokenizer(folder):
 
 
 def check_tokenizer(family, tok, base_dir, data_dir):
-    """Known ids of the tiny vocabularies, the ids fixtures_models.py recorded, and (when ../shared/data
+    """Known ids of the tiny vocabularies, the ids fixtures_models.py recorded, and (when the shared data
     is there) the real RoBERTa ids."""
     vocab = tok.get_vocab()
     if family == "roberta":
@@ -165,7 +165,7 @@ def build_adapter(family, base_dir, adapter_dir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=OUT)
-    ap.add_argument("--data", default=os.path.join(os.path.dirname(ROOT), "shared", "data"),
+    ap.add_argument("--data", default=shared_data(),
                     help="folder with roberta-tokenizer/ (optional: checks the real RoBERTa ids)")
     args = ap.parse_args()
     torch.manual_seed(0)

@@ -4,7 +4,7 @@
 Run from anywhere with a Python that has torch (CPU), transformers 5.x and safetensors
 (tools/setup-venv.sh makes one):
 
-    python tools/fixtures_models.py [--data ../shared/data] [--minilm vendor-models/all-MiniLM-L6-v2]
+    python tools/fixtures_models.py [--data DIR] [--minilm vendor-models/all-MiniLM-L6-v2]
 
 The Swift tests read these files; nobody needs Python to run `swift test`. The output is
 deterministic: running the script twice gives byte-identical files.
@@ -58,7 +58,7 @@ from transformers import (  # noqa: E402
     get_linear_schedule_with_warmup,
 )
 
-from fixture_common import _f32, checker, floats, publish_tree, read_lines, write_json  # noqa: E402
+from fixture_common import _f32, checker, floats, publish_tree, read_lines, shared_data, write_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "models")
@@ -823,8 +823,9 @@ def file_sizes(top):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=os.path.join(os.path.dirname(ROOT), "shared", "data"),
-                    help="folder with roberta-tokenizer/ and tweet-sentiment/ (default: ../shared/data)")
+    ap.add_argument("--data", default=shared_data(),
+                    help="folder with roberta-tokenizer/ and tweet-sentiment/ (default: $SENTIMENTD_SHARED_DATA, "
+                         "see scripts/shared-data.sh)")
     ap.add_argument("--minilm", default=os.path.join(ROOT, "vendor-models", "all-MiniLM-L6-v2"),
                     help="all-MiniLM-L6-v2 folder (scripts/fetch-minilm.sh fetches it)")
     ap.add_argument("--out", default=OUT)

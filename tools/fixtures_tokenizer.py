@@ -4,9 +4,9 @@
 Reference: `transformers.AutoTokenizer.from_pretrained(<folder>)` (transformers 5, `tokenizers` backend).
 Run from anywhere:  python tools/fixtures_tokenizer.py
 
-Inputs (sibling folder of the repository root, and the fetched MiniLM):
-  ../shared/data/roberta-tokenizer/{vocab.json,merges.txt}
-  ../shared/data/tweet-sentiment/val_text.txt          (the 2,000 TweetEval validation tweets)
+Inputs (the shared data, $SENTIMENTD_SHARED_DATA or scripts/shared-data.sh's default, and the fetched MiniLM):
+  $SENTIMENTD_SHARED_DATA/roberta-tokenizer/{vocab.json,merges.txt}
+  $SENTIMENTD_SHARED_DATA/tweet-sentiment/val_text.txt (the 2,000 TweetEval validation tweets)
   vendor-models/all-MiniLM-L6-v2/                      (scripts/fetch-minilm.sh fetches it)
 
 Outputs (Fixtures/tokenizer/):
@@ -15,7 +15,7 @@ Outputs (Fixtures/tokenizer/):
   tiny_bpe/, tiny_wordpiece/                           small tokenizer.json-only tokenizers (generic class)
   expected.json     ids for the adversarial texts and the sample tweets, per tokenizer and max_length
   val_ids.json      ids for every line of val_text.txt (no text: the Swift test reads the tweets from
-                    ../shared/data and skips when it is absent)
+                    the shared data and skips when it is absent)
   unicode_classes.json  how `tokenizers` classifies every code point (GPT-2 regex classes, BERT
                     normaliser and pre-tokeniser), so the Swift tables are checked exhaustively
 """
@@ -28,6 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from fixture_common import shared_data
+
 import tokenizers
 import transformers
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -36,7 +38,7 @@ from tokenizers.pre_tokenizers import BertPreTokenizer, ByteLevel
 from transformers import AutoTokenizer
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "data"
+SHARED = Path(shared_data())
 MINILM = REPO / "vendor-models" / "all-MiniLM-L6-v2"
 OUT = REPO / "Tests" / "Fixtures" / "tokenizer"
 VAL = SHARED / "tweet-sentiment" / "val_text.txt"
@@ -304,7 +306,7 @@ def tiny_wordpiece(minilm_dir, out_dir, n_vocab=3000):
 
 def main():
     if not (SHARED / "roberta-tokenizer" / "vocab.json").exists() or not VAL.exists():
-        sys.exit(f"missing {SHARED}: the fixtures need ../shared/data next to the repository")
+        sys.exit(f"missing {SHARED}: the fixtures need the shared data (SENTIMENTD_SHARED_DATA)")
     if not (MINILM / "vocab.txt").exists():
         subprocess.run([str(REPO / "scripts" / "fetch-minilm.sh")], check=True)
 
@@ -382,7 +384,7 @@ def main():
             assert ids(mini_vendor, t) == ids(mini, t)
         write_json(OUT / "val_ids.json", val)
 
-        # A committed sample so that a machine without ../shared still tests real tweets: the tweets with
+        # A committed sample so that a machine without the shared data still tests real tweets: the tweets with
         # the most non-ASCII characters and mentions/links, then the longest.
         def interest(i):
             t = tweets[i]

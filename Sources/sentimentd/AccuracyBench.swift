@@ -41,8 +41,10 @@ extension BenchCommand {
         }
         print("model \(folder.path): \(fp32.labels.joined(separator: "/")), int8 \(scheme) on \(Int8KernelPath.active.rawValue)")
 
-        let textsFile = tweets ?? "../shared/data/tweet-sentiment/val_text.txt"
-        let labelsFile = labels ?? "../shared/data/tweet-sentiment/val_labels.txt"
+        guard let textsFile = tweets, let labelsFile = labels else {
+            throw ValidationError("--accuracy needs --tweets FILE (one text per line) and --labels FILE (one class index "
+                + "per line, e.g. TweetEval's val_text.txt and val_labels.txt; bench/run-int8.sh passes them)")
+        }
         let texts = try String(contentsOfFile: textsFile, encoding: .utf8).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         let classes = try String(contentsOfFile: labelsFile, encoding: .utf8).split(separator: "\n").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard classes.count == texts.count, classes.allSatisfy({ $0 != nil && (0..<fp32.labels.count).contains($0!) }) else {

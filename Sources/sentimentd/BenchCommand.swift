@@ -21,10 +21,10 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Fewer repetitions (a smoke run).")
     var quick = false
 
-    @Option(name: .long, help: "Tweets, one per line, for the end-to-end tokenise+predict measurement (--serving: the requests; default ../shared/data/tweet-sentiment/val_text.txt).")
+    @Option(name: .long, help: ArgumentHelp("Tweets, one per line, for the end-to-end tokenise+predict measurement (--serving: the requests; --accuracy: the texts). Needed by --serving and --accuracy; without it the plain benchmark skips the tweets.", valueName: "file"))
     var tweets: String?
 
-    @Option(name: .long, help: "A folder with the RoBERTa tokenizer files (vocab.json, merges.txt) for --tweets (--serving: default ../shared/data/roberta-tokenizer).")
+    @Option(name: .long, help: ArgumentHelp("A folder with the RoBERTa tokenizer files (vocab.json, merges.txt) for --tweets. Needed by --serving without --model.", valueName: "dir"))
     var tokenizer: String?
 
     @Flag(name: .long, help: "Benchmark the daemon through its socket: cold start, load at --clients, hot reloads.")
@@ -106,7 +106,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "int8 against fp32 on a real model (--model): agreement, macro-F1 and macro-recall on --tweets with --labels, agreement on the built-in probe set, and the time of each.")
     var accuracy = false
 
-    @Option(name: .long, help: ArgumentHelp("--accuracy: labels of --tweets, one class index per line (default ../shared/data/tweet-sentiment/val_labels.txt).", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("--accuracy: labels of --tweets, one class index per line (needed by --accuracy).", valueName: "file"))
     var labels: String?
 
     /// Internal (the experiment that chose `Int8Scheme.standard`, bench/README.md): --accuracy with another
@@ -154,10 +154,20 @@ struct BenchCommand: ParsableCommand {
         guard !counts.isEmpty, counts.allSatisfy({ $0 != nil }) else {
             throw ValidationError("--clients must list client counts, e.g. 1,8,32")
         }
+        // The data is the caller's: nothing outside the working folder is assumed (bench/run-serving.sh passes the
+        // shared data's tweets and tokenizer).
+        guard let tweets else {
+            throw ValidationError("--serving needs --tweets FILE: the texts the clients send, one per line "
+                + "(e.g. TweetEval's val_text.txt; bench/run-serving.sh passes it)")
+        }
+        guard let tokenizer = tokenizer ?? model else {
+            throw ValidationError("--serving needs --tokenizer DIR (RoBERTa's vocab.json and merges.txt) for its random "
+                + "RoBERTa-base model, or --model DIR to serve a model folder instead")
+        }
         var bench = ServingBench(
             modelFolder: model.map { URL(fileURLWithPath: $0) },
-            tokenizerFolder: URL(fileURLWithPath: tokenizer ?? "../shared/data/roberta-tokenizer"),
-            tweetsFile: URL(fileURLWithPath: tweets ?? "../shared/data/tweet-sentiment/val_text.txt"))
+            tokenizerFolder: URL(fileURLWithPath: tokenizer),
+            tweetsFile: URL(fileURLWithPath: tweets))
         bench.clients = counts.compactMap { $0 }
         bench.seconds = seconds
         bench.warmup = warmup

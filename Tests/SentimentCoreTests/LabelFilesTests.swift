@@ -1,5 +1,6 @@
 import Foundation
 @testable import SentimentCore
+import SentimentTestSupport
 import XCTest
 
 final class LabelFilesTests: XCTestCase {
@@ -308,13 +309,10 @@ final class LabelFilesTests: XCTestCase {
     }
 
     func testTweetEval_theRealValidationPair() throws {
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let folder = repository.deletingLastPathComponent().appendingPathComponent("shared/data/tweet-sentiment")
-        let text = folder.appendingPathComponent("val_text.txt").path
-        guard FileManager.default.fileExists(atPath: text) else {
-            throw XCTSkip("../shared/data/tweet-sentiment/val_text.txt is absent: the TweetEval sentiment data is not checked out next to the repository")
+        guard SharedData.file("tweet-sentiment/val_text.txt") != nil else {
+            throw XCTSkip(SharedData.absence("tweet-sentiment/val_text.txt"))
         }
+        let folder = SharedData.folder.appendingPathComponent("tweet-sentiment")
         let file = try LabelFile.read(path: folder.appendingPathComponent("val_labels.txt").path)
         XCTAssertEqual(file.problems, [])
         XCTAssertEqual(file.items.count, 2000)

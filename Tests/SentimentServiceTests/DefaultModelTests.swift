@@ -3,6 +3,7 @@ import SentimentEngine
 import SentimentTraining
 import SentimentProtocol
 @testable import SentimentService
+import SentimentTestSupport
 import XCTest
 
 /// The shipped default model (models/tweet-sentiment-minilm-lora over all-MiniLM-L6-v2) and the quickstart's
@@ -12,8 +13,8 @@ final class DefaultModelTests: XCTestCase {
     static let root = TestPaths.repositoryRoot
     static let adapter = root.appendingPathComponent("models/tweet-sentiment-minilm-lora")
     static let vendor = root.appendingPathComponent("vendor-models")
-    static let valTexts = root.deletingLastPathComponent().appendingPathComponent("shared/data/tweet-sentiment/val_text.txt")
-    static let valLabels = root.deletingLastPathComponent().appendingPathComponent("shared/data/tweet-sentiment/val_labels.txt")
+    static let valTexts = SharedData.folder.appendingPathComponent("tweet-sentiment/val_text.txt")
+    static let valLabels = SharedData.folder.appendingPathComponent("tweet-sentiment/val_labels.txt")
 
     private func requireBase() throws {
         guard FileManager.default.fileExists(atPath: Self.vendor.appendingPathComponent("all-MiniLM-L6-v2/model.safetensors").path) else {
@@ -34,7 +35,7 @@ final class DefaultModelTests: XCTestCase {
     func testShippedMetrics_areWhatTheModelScoresOnTheValidationTweets() throws {
         try requireBase()
         guard FileManager.default.fileExists(atPath: Self.valTexts.path) else {
-            throw XCTSkip("../shared/data/tweet-sentiment is not next to the repository")
+            throw XCTSkip(SharedData.absence("tweet-sentiment/val_text.txt"))
         }
         let info = try TrainingInfo.decode(Data(contentsOf: Self.adapter.appendingPathComponent("training_info.json")))
         let recorded = try XCTUnwrap(info.bestValidation)

@@ -10,8 +10,8 @@ package enum TestFixtures {
     /// Tests/Fixtures: models/, lora/, tokenizer/, checkpoint/.
     package static let root = repositoryRoot.appendingPathComponent("Tests/Fixtures", isDirectory: true)
 
-    /// ../shared/data next to the repository root (absent on a user's machine).
-    package static let sharedData = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/data")
+    /// The shared data (`SharedData`: SENTIMENTD_SHARED_DATA; absent on a user's machine).
+    package static var sharedData: URL { SharedData.folder }
 
     /// vendor-models/all-MiniLM-L6-v2 (fetched by scripts/fetch-minilm.sh; git-ignored).
     package static let vendorMiniLM = repositoryRoot.appendingPathComponent("vendor-models/all-MiniLM-L6-v2")

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentTestSupport
 import XCTest
 @testable import SentimentCheckpoint
 @testable import SentimentTokenizers
@@ -283,7 +284,7 @@ final class TokenizerLoaderTests: XCTestCase {
     /// Prints the tokenisation time of the 2,000 val tweets (cold and warm BPE cache); no timing assertion.
     func testTiming_valTweets() throws {
         let file = F.sharedData.appendingPathComponent("tweet-sentiment/val_text.txt")
-        guard let text = try? String(contentsOf: file, encoding: .utf8) else { throw XCTSkip("no ../shared/data") }
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { throw XCTSkip(SharedData.absence("tweet-sentiment/val_text.txt")) }
         var tweets = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if tweets.last == "" { tweets.removeLast() }
         let rob = try TokenizerLoader.load(folder: F.root.appendingPathComponent("roberta"),

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentTestSupport
 import XCTest
 @testable import SentimentTokenizers
 
@@ -154,11 +155,11 @@ final class TokenizerParityTests: XCTestCase {
         for k in 0..<4 { F.assertSame(results.ids[k], want, texts: texts, label: "thread \(k)") }
     }
 
-    /// All 2,000 TweetEval validation tweets (read from ../shared/data; the fixture holds only ids).
+    /// All 2,000 TweetEval validation tweets (read from the shared data; the fixture holds only ids).
     func testValTweets_allIdsMatchTransformers() throws {
         let file = F.sharedData.appendingPathComponent("tweet-sentiment/val_text.txt")
         guard let data = FileManager.default.contents(atPath: file.path) else {
-            throw XCTSkip("../shared/data/tweet-sentiment/val_text.txt is absent; the committed sample still ran")
+            throw XCTSkip(SharedData.absence("tweet-sentiment/val_text.txt") + "; the committed sample still ran")
         }
         let val = try F.json("val_ids.json")
         XCTAssertEqual(data.count, val["bytes"] as? Int, "val_text.txt is not the file the fixture was made from")
