@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// A small strict JSON reader for untrusted checkpoint headers.
 ///
@@ -229,30 +230,8 @@ package enum StrictJSON {
         }
     }
 
-    /// JSON text for a string, escaping what RFC 8259 requires (as serde_json does: quote, backslash,
-    /// control characters; everything else is written as UTF-8).
-    package static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                        + String(scalar.value, radix: 16)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// JSON text for a string (SentimentCore's `JSONText.quoted`, shared with the label-file writer).
+    package static func quoted(_ s: String) -> String { JSONText.quoted(s) }
 }
 
 /// The one-character escapes of JSON strings (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`), for the two parsers

@@ -100,3 +100,31 @@ public enum JSONValue: Sendable, Equatable, Codable {
         return nil
     }
 }
+
+/// JSON text written by hand (checkpoint headers, label files), where a `JSONEncoder` would not give the exact bytes.
+public enum JSONText {
+    /// JSON text for a string, escaping what RFC 8259 requires (as serde_json does: quote, backslash, control
+    /// characters; everything else is written as UTF-8).
+    public static func quoted(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            default:
+                if scalar.value < 0x20 {
+                    out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                        + String(scalar.value, radix: 16)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -14,7 +14,8 @@ public final class LabelStore: Sendable {
     /// The default cap on the rows of one import.
     public static let defaultMaxImportRows = 1_000_000
 
-    private let database: DatabasePool
+    /// Internal, not private: the listing and removal of labels live in LabelQueries.swift.
+    let database: DatabasePool
 
     /// A store on an already opened (and migrated) database, shared with the other stores.
     public init(pool: DatabasePool) {

@@ -411,6 +411,26 @@ public enum StoreDatabase {
                 ALTER TABLE training_run ADD COLUMN gate TEXT;
                 """)
         }
+        migrator.registerMigration("v6-label-removal") { db in
+            // Labels come out (issue 20): `labels.remove` deletes a label (and its change history, which refers to
+            // it) and keeps what it was here: nothing an admin removes is lost without a trace.
+            try db.execute(sql: """
+                CREATE TABLE label_removal (
+                    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+                    label_id     INTEGER NOT NULL,
+                    text         TEXT NOT NULL,
+                    label        TEXT NOT NULL,
+                    split        TEXT NOT NULL,
+                    source       TEXT NOT NULL,
+                    import_batch INTEGER,
+                    labelled_by  INTEGER NOT NULL,
+                    seq          INTEGER NOT NULL,
+                    changes      INTEGER NOT NULL,
+                    removed_by   INTEGER NOT NULL CHECK (removed_by >= 0),
+                    removed_at   DATETIME NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 import SentimentProtocol
 
 /// The exit codes sentimentctl documents (see `sentimentctl --help`). Scripts rely on them: do not renumber.
@@ -57,6 +58,21 @@ enum CtlFailure: Error {
             return .broken("\(e)")
         case let e as RPCClientError: return .broken("\(e)")
         default: return .broken("\(error)")
+        }
+    }
+}
+
+extension CtlFailure {
+    /// Runs `body`, which writes a file the user named (an export, a backup): the status line is cleared whatever
+    /// happens, and a file that cannot be written, or an item its format cannot carry, is a usage error (exit 2).
+    static func writingFile(_ progress: StatusLine, _ body: () throws -> Void) throws {
+        defer { progress.clear() }
+        do {
+            try body()
+        } catch let error as LabelFileWriterError {
+            throw CtlFailure.usage("nothing was written: \(error)")
+        } catch let error as AtomicFileError {
+            throw CtlFailure.usage("\(error)")
         }
     }
 }

@@ -292,8 +292,9 @@ struct ImportCommand: ParsableCommand {
 struct LabelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "labels",
-        abstract: "Inspect the labelled data the daemon holds; grow the evaluation split (admin).",
-        subcommands: [LabelsStatsCommand.self, LabelsDrawEvalCommand.self],
+        abstract: "Inspect, list, export and remove the labelled data the daemon holds; grow the evaluation split (admin).",
+        subcommands: [LabelsStatsCommand.self, LabelsListCommand.self, LabelsExportCommand.self, LabelsRemoveCommand.self,
+                      LabelsDrawEvalCommand.self],
         defaultSubcommand: LabelsStatsCommand.self
     )
 }

@@ -4,22 +4,7 @@ import XCTest
 @testable import SentimentStore
 import SentimentCore
 
-final class LabelStoreTests: StoreTestCase {
-    private var store: LabelStore!
-    private var pool: DatabasePool!
-
-    override func setUpWithError() throws {
-        try super.setUpWithError()
-        pool = try openPool()
-        store = LabelStore(pool: pool)
-    }
-
-    override func tearDownWithError() throws {
-        store = nil
-        pool = nil
-        try super.tearDownWithError()
-    }
-
+final class LabelStoreTests: LabelStoreTestCase {
     /// Texts (from `syntheticTexts`) that land in `split` at 10%.
     private func texts(in split: LabelSplit, count: Int, prefix: String = "t") -> [String] {
         var found: [String] = []

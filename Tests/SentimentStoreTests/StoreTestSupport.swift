@@ -44,6 +44,24 @@ class StoreTestCase: XCTestCase {
     }
 }
 
+/// A `StoreTestCase` with a migrated pool and a `LabelStore` on it.
+class LabelStoreTestCase: StoreTestCase {
+    var store: LabelStore!
+    var pool: DatabasePool!
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        pool = try openPool()
+        store = LabelStore(pool: pool)
+    }
+
+    override func tearDownWithError() throws {
+        store = nil
+        pool = nil
+        try super.tearDownWithError()
+    }
+}
+
 extension LabelInput {
     static func of(_ text: String, _ label: String, line: Int? = nil) -> LabelInput {
         LabelInput(text: text, label: label, line: line)

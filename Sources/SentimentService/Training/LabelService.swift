@@ -26,8 +26,8 @@ final class LabelService: @unchecked Sendable {
 
     let labels: LabelStore
     let runs: RunStore
-    private let config: @Sendable () -> DaemonConfig
-    private let logger: Logger
+    let config: @Sendable () -> DaemonConfig
+    let logger: Logger
 
     private struct ImportSession {
         var skipInvalid: Bool
@@ -43,7 +43,7 @@ final class LabelService: @unchecked Sendable {
     }
     private let sessions = LockedBox<[Int64: ImportSession]>([:])
     /// The training run in progress, if any (a draw into the evaluation split waits for it).
-    private let runInProgress: @Sendable () -> Int64?
+    let runInProgress: @Sendable () -> Int64?
     private var sweeper: DispatchSourceTimer?
 
     init(labels: LabelStore, runs: RunStore, config: @escaping @Sendable () -> DaemonConfig,
@@ -381,5 +381,7 @@ final class LabelService: @unchecked Sendable {
         router.registerAsync(LabelsImportAbortMethod.self) { [self] params, context in try abort(params, context: context) }
         router.registerAsync(LabelsStatsMethod.self) { [self] _, _ in try stats() }
         router.registerAsync(LabelsDrawEvalMethod.self) { [self] params, context in try drawEval(params, context: context) }
+        router.registerAsync(LabelsListMethod.self) { [self] params, context in try list(params, context: context) }
+        router.registerAsync(LabelsRemoveMethod.self) { [self] params, context in try remove(params, context: context) }
     }
 }
