@@ -14,8 +14,8 @@ struct SentimentCtl: ParsableCommand {
         server.reader_group) may predict, read status, models, labels stats, runs and metrics; a labeller \
         (server.labeller_group) may also send labels (label, import) to the training split, and list and export \
         that split; an admin (uid 0, the daemon's user, server.admin_group) may also activate, rollback, reload, \
-        train, labels draw-eval and rm, read and write the evaluation split and predict with a version that is \
-        not in memory.
+        train, labels draw-eval and rm, back up the database, read and write the evaluation split and predict \
+        with a version that is not in memory.
 
         Exit codes:
           0    success
@@ -40,7 +40,7 @@ struct SentimentCtl: ParsableCommand {
             PredictCommand.self, StatusCommand.self, ModelsCommand.self, ActivateCommand.self,
             RollbackCommand.self, ReloadCommand.self, MetricsCommand.self, PullCommand.self,
             LabelCommand.self, ImportCommand.self, LabelsCommand.self, TrainCommand.self, RunsCommand.self,
-            CompareCommand.self,
+            CompareCommand.self, BackupCommand.self,
         ]
     )
 

@@ -100,6 +100,7 @@ public final class Daemon: Service, @unchecked Sendable {
         let store: VersionStore
         let labelStore: LabelStore
         let runStore: RunStore
+        let backupStore: StoreBackup
         do {
             let databaseURL = URL(fileURLWithPath: config.databasePath)
             // One pool for the whole process (see StoreDatabase.checkBeforeOpening for why not two).
@@ -107,6 +108,7 @@ public final class Daemon: Service, @unchecked Sendable {
             store = VersionStore(pool: pool)
             labelStore = LabelStore(pool: pool)
             runStore = RunStore(pool: pool)
+            backupStore = StoreBackup(pool: pool)
         } catch {
             throw DaemonError.store(path: config.databasePath, reason: "\(error)")
         }
@@ -167,6 +169,8 @@ public final class Daemon: Service, @unchecked Sendable {
                                         runInProgress: { coordinator.currentRunID }, logger: logger)
         labelService.register(on: router)
         coordinator.register(on: router)
+        let backups = BackupService(store: backupStore, logger: logger)
+        backups.register(on: router)
         state.reloadAction = { [self] in try await self.reload(state: state) }
 
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -192,6 +196,7 @@ public final class Daemon: Service, @unchecked Sendable {
         Systemd.ready(status: Self.statusLine(catalog))
         coordinator.start()
         labelService.start()
+        backups.start()
 
         // SIGHUP: reload. Dispatch delivers it; ServiceLifecycle handles TERM/INT.
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
@@ -222,6 +227,7 @@ public final class Daemon: Service, @unchecked Sendable {
         await server.waitForConnections(timeout: .seconds(10))
         await coordinator.shutdown()
         labelService.stop()
+        backups.stop()
         loopBeat.cancel()
         try? await eventLoops.shutdownGracefully()
         await registry.shutdown()
