@@ -13,17 +13,20 @@ public struct EvalMetrics: Codable, Sendable, Equatable {
     public var f1: [Double]
     public var recall: [Double]
     public var loss: Double?
+    /// `confusion[t][p]`: examples of true class t predicted as p, in the run's label order (nil for evaluations
+    /// recorded before it was kept).
+    public var confusion: [[Int]]?
 
     enum CodingKeys: String, CodingKey {
         case examples, accuracy
         case macroF1 = "macro_f1"
         case macroRecall = "macro_recall"
         case macroPrecision = "macro_precision"
-        case f1, recall, loss
+        case f1, recall, loss, confusion
     }
 
     public init(examples: Int, accuracy: Double, macroF1: Double, macroRecall: Double, macroPrecision: Double,
-                f1: [Double], recall: [Double], loss: Double?) {
+                f1: [Double], recall: [Double], loss: Double?, confusion: [[Int]]? = nil) {
         self.examples = examples
         self.accuracy = accuracy
         self.macroF1 = macroF1
@@ -32,6 +35,7 @@ public struct EvalMetrics: Codable, Sendable, Equatable {
         self.f1 = f1
         self.recall = recall
         self.loss = loss
+        self.confusion = confusion
     }
 }
 
@@ -253,6 +257,8 @@ public struct RunDetail: Codable, Sendable, Equatable {
     public var labelAuthors: [LabelAuthorship]?
     /// The gate's numbers, once it decided (nil for runs judged before the paired gate).
     public var gate: GateReport?
+    /// The training curve, by step (nil for runs recorded before it was kept).
+    public var curve: [TrainingCurvePoint]?
 
     enum CodingKeys: String, CodingKey {
         case run, recipe, labels
@@ -260,7 +266,7 @@ public struct RunDetail: Codable, Sendable, Equatable {
         case epochs, champion, candidate
         case gateTolerance = "gate_tolerance"
         case labelAuthors = "label_authors"
-        case gate
+        case gate, curve
     }
 
     public init(run: RunSummary, recipe: RunRecipe, labels: [String]?, dataFingerprint: String?, epochs: [RunEpoch],

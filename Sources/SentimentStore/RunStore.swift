@@ -7,7 +7,8 @@ import GRDB
 /// At most one run is queued or running. A finished run (published, rejected, failed, cancelled) never
 /// changes again: every write checks the status inside its own transaction.
 public final class RunStore: Sendable {
-    private let database: DatabasePool
+    /// Internal, not private: the runs' curves live in RunCurves.swift.
+    let database: DatabasePool
 
     /// A store on an already opened (and migrated) database, shared with the other stores.
     public init(pool: DatabasePool) {

@@ -431,6 +431,23 @@ public enum StoreDatabase {
                 );
                 """)
         }
+        migrator.registerMigration("v7-run-curves") { db in
+            // Pictures of a run (issue 20): its training curve, a point every few steps (the mean loss of the steps
+            // since the last point), which `runs show --plot` draws with the per-epoch metrics and the confusion
+            // matrices (those are in the metrics JSON).
+            try db.execute(sql: """
+                CREATE TABLE run_curve (
+                    run_id       INTEGER NOT NULL REFERENCES training_run(id) ON DELETE CASCADE,
+                    step         INTEGER NOT NULL,
+                    epoch        INTEGER NOT NULL,
+                    loss         REAL,
+                    lr           REAL,
+                    grad_norm    REAL,
+                    recorded_at  DATETIME NOT NULL,
+                    PRIMARY KEY (run_id, step)
+                );
+                """)
+        }
         return migrator
     }
 }

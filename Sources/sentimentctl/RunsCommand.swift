@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SentimentProtocol
+import SentimentCore
 
 struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -53,7 +54,12 @@ struct RunsListCommand: ParsableCommand {
 struct RunsShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Show one run: hyper-parameters, data, per-epoch metrics and the gate's decision (runs.show)."
+        abstract: "Show one run: hyper-parameters, data, per-epoch metrics, both confusion matrices and the gate's decision (runs.show).",
+        discussion: """
+        --plot FILE.svg also writes the run as one self-contained SVG picture: the training loss by step with the \
+        eval loss of each epoch, the eval metrics by epoch with the champion's and the candidate's macro-F1, and \
+        the confusion matrices of both evaluations (open it in any browser; no TensorBoard needed).
+        """
     )
 
     @OptionGroup var connection: ConnectionOptions
@@ -62,8 +68,23 @@ struct RunsShowCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The run id, as `sentimentctl runs` lists it.", valueName: "id"))
     var id: Int64
 
+    @Option(name: .long, help: ArgumentHelp("Also write the run's curves and confusion matrices as an SVG picture.",
+                                            valueName: "file.svg"), completion: .file(extensions: ["svg"]))
+    var plot: String?
+
     func run() throws {
-        try output.show(RunsShowMethod.self, .init(id: id), via: connection) { print(RunReport($0).render()) }
+        let detail = try connection.call(RunsShowMethod.self, .init(id: id))
+        if let plot {
+            do {
+                try AtomicFile.write(Data(RunPlot(detail: detail).render().utf8), to: URL(fileURLWithPath: plot),
+                                     permissions: 0o666)
+            } catch {
+                throw CtlFailure.usage("\(error)")
+            }
+            printError("run \(id) drawn in \(plot)")
+        }
+        if output.json { try printJSON(detail); return }
+        print(RunReport(detail).render())
     }
 }
 
@@ -101,6 +122,12 @@ struct RunReport {
         if detail.champion != nil || detail.candidate != nil {
             out.append("")
             out.append(comparisonTable())
+            for (who, version, metrics) in [("champion", r.baseVersion, detail.champion),
+                                            ("candidate", r.candidateVersion, detail.candidate)] {
+                guard let text = confusionText(who: who, version: version, metrics) else { continue }
+                out.append("")
+                out.append(text)
+            }
         }
         out.append("")
         out.append(decisionText())
@@ -174,6 +201,22 @@ struct RunReport {
         var text = table.render()
         if let n = examples.first { text += "\n(\(n) eval examples)" }
         return text
+    }
+
+    /// One evaluation's confusion matrix on the eval split: rows are the true labels, columns the predicted ones.
+    private func confusionText(who: String, version: String?, _ metrics: EvalMetrics?) -> String? {
+        guard let metrics else { return nil }
+        let heading = "confusion matrix of the \(who)\(version.map { " \($0)" } ?? "") on the eval split "
+            + "(rows: true label, columns: predicted)"
+        guard let matrix = metrics.confusion else { return heading + ": not recorded for this run" }
+        let names = labelNames
+        func name(_ i: Int) -> String { i < names.count ? names[i] : "class \(i)" }
+        var table = TextTable(["  TRUE"] + matrix.indices.map(name) + ["TOTAL"],
+                              rightAligned: Set(1...(matrix.count + 1)))
+        for (i, row) in matrix.enumerated() {
+            table.add(["  " + name(i)] + row.map(String.init) + [String(row.reduce(0, +))])
+        }
+        return heading + "\n" + table.render()
     }
 
     /// The gate's numbers: each reference, the difference and its bounds, and the rule they were held to.

@@ -16,14 +16,15 @@ final class StoreDatabaseTests: StoreTestCase {
 
     func testMigrations_areAppendOnlyInTheirKnownOrder() {
         XCTAssertEqual(StoreDatabase.migrator.migrations, ["v1-model-versions", "v2-labels", "v3-runs", "v4-roles", "v5-gate",
-                                                           "v6-label-removal"])
+                                                           "v6-label-removal", "v7-run-curves"])
     }
 
     func testOpen_emptyFile_createsEveryTable() throws {
         let pool = try openPool()
         try pool.read { db in
             for table in ["model_version", "activation", "import_batch", "import_row", "label", "label_change",
-                          "label_counter", "training_run", "run_epoch", "eval_draw", "split_evaluation", "label_removal"] {
+                          "label_counter", "training_run", "run_epoch", "eval_draw", "split_evaluation", "label_removal",
+                          "run_curve"] {
                 XCTAssertTrue(try db.tableExists(table), table)
             }
             XCTAssertEqual(try StoreDatabase.migrator.appliedIdentifiers(db), Set(StoreDatabase.migrator.migrations))

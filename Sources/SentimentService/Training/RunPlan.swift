@@ -101,7 +101,7 @@ struct RunPlan: Codable, Equatable {
 extension EvalMetrics {
     init(_ m: ClassificationMetrics) {
         self.init(examples: m.count, accuracy: m.accuracy, macroF1: m.macroF1, macroRecall: m.macroRecall,
-                  macroPrecision: m.macroPrecision, f1: m.f1, recall: m.recall, loss: m.loss)
+                  macroPrecision: m.macroPrecision, f1: m.f1, recall: m.recall, loss: m.loss, confusion: m.confusion)
     }
 
     func json() -> String {

@@ -266,9 +266,20 @@ public enum TrainWorker {
         job.workDirectory = RunPaths.work(models, run: id)
         job.baseResolver = { name in try loader.resolveBase(name, adapter: baseFolder) }
         var lastProgress = 0.0
+        // The training curve (`runs show --plot`): a point every few steps, the mean loss of the steps since the last.
+        var curveLoss = 0.0, curveSteps = 0
         let outcome = try job.run(control: control) { event in
             switch event {
             case let .progress(p):
+                curveLoss += Double(p.loss)
+                curveSteps += 1
+                if p.step % RunStore.curveStride(totalSteps: p.totalSteps) == 0 || p.step == p.totalSteps {
+                    try? runs.recordCurvePoint(id: id, RunCurvePoint(step: p.step, epoch: p.epoch,
+                                                                     loss: curveLoss / Double(curveSteps),
+                                                                     lr: Double(p.learningRate), gradNorm: Double(p.gradNorm)))
+                    curveLoss = 0
+                    curveSteps = 0
+                }
                 let now = Date().timeIntervalSince1970
                 guard now - lastProgress >= 1 || p.step == p.totalSteps else { return }
                 lastProgress = now

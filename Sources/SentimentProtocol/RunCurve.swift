@@ -1,0 +1,28 @@
+import Foundation
+
+/// One point of a run's training curve (`runs.show`'s `curve`): the worker records one every few steps, so a run
+/// has at most a couple of hundred.
+public struct TrainingCurvePoint: Codable, Sendable, Equatable {
+    /// Optimizer steps completed.
+    public var step: Int
+    public var epoch: Int
+    /// Mean training loss of the steps since the previous point.
+    public var loss: Double?
+    public var learningRate: Double?
+    /// Gradient norm before clipping.
+    public var gradNorm: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case step, epoch, loss
+        case learningRate = "learning_rate"
+        case gradNorm = "grad_norm"
+    }
+
+    public init(step: Int, epoch: Int, loss: Double?, learningRate: Double?, gradNorm: Double?) {
+        self.step = step
+        self.epoch = epoch
+        self.loss = loss
+        self.learningRate = learningRate
+        self.gradNorm = gradNorm
+    }
+}
