@@ -25,6 +25,7 @@ public enum RPCErrorCode: Int, Sendable, CaseIterable, Codable {
     case notFound = -32013
     case labelsRejected = -32014
     case storeFailed = -32015
+    case versionKept = -32017
 
     /// A stable, machine-readable name (sent as `error.data.kind`).
     public var kind: String {
@@ -49,6 +50,7 @@ public enum RPCErrorCode: Int, Sendable, CaseIterable, Codable {
         case .notFound: return "not_found"
         case .labelsRejected: return "labels_rejected"
         case .storeFailed: return "store_failed"
+        case .versionKept: return "version_kept"
         }
     }
 }
@@ -93,6 +95,8 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     case labelsRejected(problems: [LabelProblem], count: Int)
     /// The database refused a write (disk full, read-only, corrupt); nothing of the request was applied.
     case storeFailed(String)
+    /// `models.remove` refused: the version is served, pinned, a base something needs, or busy.
+    case versionKept(version: String, reason: String)
 
     public var code: RPCErrorCode {
         switch self {
@@ -116,6 +120,7 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFound: return .notFound
         case .labelsRejected: return .labelsRejected
         case .storeFailed: return .storeFailed
+        case .versionKept: return .versionKept
         }
     }
 
@@ -152,6 +157,7 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
             let more = count > 5 ? "; and \(count - 5) more" : ""
             return "\(count) label item(s) rejected, nothing was applied: \(shown)\(more) (fix them, or skip_invalid to apply the rest)"
         case let .storeFailed(m): return "the database refused the write, nothing was applied: \(m)"
+        case let .versionKept(version, reason): return "cannot remove model version \"\(version)\": \(reason)"
         }
     }
 

@@ -177,6 +177,14 @@ public struct ModelVersionSummary: Codable, Sendable, Equatable {
     public var manifestSHA256: String?
     public var family: String?
     public var labels: [String]?
+    /// Disk space of the folder (allocated blocks of every file in it, as `du` counts), nil when it is gone.
+    public var diskBytes: Int64?
+    /// The training run that published it (its manifest says so), nil for a folder copied in.
+    public var run: Int64?
+    public var pinned: Bool?
+    /// Why retention keeps it, or what it will do with it ("active", "rollback target", "pinned", "newest 3 runs",
+    /// "beyond keep = 3: removed at the next pass", ...).
+    public var retention: [String]?
 
     enum CodingKeys: String, CodingKey {
         case version, state, reason
@@ -184,7 +192,8 @@ public struct ModelVersionSummary: Codable, Sendable, Equatable {
         case lastActivatedAt = "last_activated_at"
         case rolledBackAt = "rolled_back_at"
         case manifestSHA256 = "manifest_sha256"
-        case family, labels
+        case family, labels, run, pinned, retention
+        case diskBytes = "disk_bytes"
     }
 
     public init(version: String, state: String, reason: String? = nil, arrivedAt: Date? = nil,
@@ -210,9 +219,25 @@ public enum ModelsListMethod: RPCMethod {
     public struct Result: Codable, Sendable, Equatable {
         public var active: String?
         public var models: [ModelVersionSummary]
-        public init(active: String?, models: [ModelVersionSummary]) {
+        /// `models.keep`: how many training runs' versions retention keeps.
+        public var keep: Int?
+        /// Disk space of every version folder, and of models/.quarantine.
+        public var diskBytes: Int64?
+        public var quarantineBytes: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case active, models, keep
+            case diskBytes = "disk_bytes"
+            case quarantineBytes = "quarantine_bytes"
+        }
+
+        public init(active: String?, models: [ModelVersionSummary], keep: Int? = nil, diskBytes: Int64? = nil,
+                    quarantineBytes: Int64? = nil) {
             self.active = active
             self.models = models
+            self.keep = keep
+            self.diskBytes = diskBytes
+            self.quarantineBytes = quarantineBytes
         }
     }
 }

@@ -448,6 +448,29 @@ public enum StoreDatabase {
                 );
                 """)
         }
+        migrator.registerMigration("v8-version-retention") { db in
+            // Versions prune themselves (issue 20): versions an admin pinned (retention never removes them), and a
+            // record of every folder retention removed or quarantined, or an admin removed.
+            try db.execute(sql: """
+                CREATE TABLE version_pin (
+                    version    TEXT PRIMARY KEY NOT NULL,
+                    pinned_at  DATETIME NOT NULL,
+                    uid        INTEGER NOT NULL CHECK (uid >= 0),
+                    note       TEXT
+                );
+                CREATE TABLE version_removal (
+                    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+                    version     TEXT NOT NULL,
+                    removed_at  DATETIME NOT NULL,
+                    action      TEXT NOT NULL CHECK (action IN ('pruned', 'removed', 'quarantined')),
+                    uid         INTEGER NOT NULL CHECK (uid >= 0),
+                    bytes       INTEGER NOT NULL,
+                    path        TEXT,
+                    reason      TEXT NOT NULL
+                );
+                CREATE INDEX version_removal_by_version ON version_removal(version, id);
+                """)
+        }
         return migrator
     }
 }

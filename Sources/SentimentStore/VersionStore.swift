@@ -75,7 +75,8 @@ public struct ActivationRecord: Codable, Sendable, Equatable, FetchableRecord {
 public final class VersionStore: Sendable {
     /// The file this store was opened on.
     public let path: URL
-    private let database: DatabasePool
+    /// Internal, not private: pins and removals live in VersionRetention.swift.
+    let database: DatabasePool
 
     /// Opens (creating and migrating when needed) the database at `path`.
     public init(path: URL) throws {

@@ -14,8 +14,8 @@ struct SentimentCtl: ParsableCommand {
         server.reader_group) may predict, read status, models, labels stats, runs and metrics; a labeller \
         (server.labeller_group) may also send labels (label, import) to the training split, and list and export \
         that split; an admin (uid 0, the daemon's user, server.admin_group) may also activate, rollback, reload, \
-        train, labels draw-eval and rm, back up the database, read and write the evaluation split and predict \
-        with a version that is not in memory.
+        train, labels draw-eval and rm, models rm, pin and unpin, back up the database, read and write the \
+        evaluation split and predict with a version that is not in memory.
 
         Exit codes:
           0    success
@@ -62,7 +62,8 @@ struct SentimentCtl: ParsableCommand {
         }
         guard !leading.isEmpty, let subcommand = rest.first else { return arguments }
         // Groups (`labels stats`, `runs show`): the options go after the nested command, which parses them.
-        let nested: [String: [String]] = ["labels": ["stats", "list", "export", "rm", "draw-eval"], "runs": ["list", "show"]]
+        let nested: [String: [String]] = ["labels": ["stats", "list", "export", "rm", "draw-eval"], "runs": ["list", "show"],
+                                          "models": ["list", "rm", "pin", "unpin"]]
         if let names = nested[subcommand], rest.count >= 2, names.contains(rest[rest.startIndex + 1]) {
             return Array(rest.prefix(2)) + leading + rest.dropFirst(2)
         }

@@ -60,6 +60,15 @@ enum Show {
 
     static func count(_ value: Int?) -> String { value.map(String.init) ?? "-" }
 
+    /// Bytes in binary units: "512 B", "12.3 KiB", "498.6 MiB", "1.42 GiB".
+    static func bytes(_ n: Int64) -> String {
+        let v = Double(n)
+        if v < 1024 { return "\(n) B" }
+        if v < 1024 * 1024 { return String(format: "%.1f KiB", v / 1024) }
+        if v < 1024 * 1024 * 1024 { return String(format: "%.1f MiB", v / 1024 / 1024) }
+        return String(format: "%.2f GiB", v / 1024 / 1024 / 1024)
+    }
+
     /// The user name of `uid` on this machine, nil when it has none.
     static func userName(_ uid: UInt32) -> String? {
         var pw = passwd()

@@ -16,7 +16,8 @@ final class StoreDatabaseTests: StoreTestCase {
 
     func testMigrations_areAppendOnlyInTheirKnownOrder() {
         XCTAssertEqual(StoreDatabase.migrator.migrations, ["v1-model-versions", "v2-labels", "v3-runs", "v4-roles", "v5-gate",
-                                                           "v6-label-removal", "v7-run-curves"])
+                                                           "v6-label-removal", "v7-run-curves",
+                                                           "v8-version-retention"])
     }
 
     func testOpen_emptyFile_createsEveryTable() throws {
@@ -24,7 +25,7 @@ final class StoreDatabaseTests: StoreTestCase {
         try pool.read { db in
             for table in ["model_version", "activation", "import_batch", "import_row", "label", "label_change",
                           "label_counter", "training_run", "run_epoch", "eval_draw", "split_evaluation", "label_removal",
-                          "run_curve"] {
+                          "run_curve", "version_pin", "version_removal"] {
                 XCTAssertTrue(try db.tableExists(table), table)
             }
             XCTAssertEqual(try StoreDatabase.migrator.appliedIdentifiers(db), Set(StoreDatabase.migrator.migrations))

@@ -208,6 +208,10 @@ public enum ConfigFile {
             }
             c.loadPriority = priority
         },
+        Setting(table: "models", key: "keep") { c, v, _ in c.keepVersions = try v.int(in: 0...100_000) },
+        Setting(table: "models", key: "quarantine_after") { c, v, _ in
+            c.quarantineAfterSeconds = try v.duration(in: 0...(366 * 86400))
+        },
         Setting(table: "store", key: "database") { c, v, ctx in c.databasePath = try v.path(relativeTo: ctx.baseDirectory) },
         Setting(table: "log", key: "level") { c, v, _ in
             let s = try v.string()

@@ -61,6 +61,11 @@ public struct DaemonConfig: Sendable, Equatable {
     public var packWeights = true
     /// How the thread validating a new version competes with serving for CPU (see `LoadPriority`).
     public var loadPriority = LoadPriority.idle
+    /// Versions published by training runs that retention keeps (the newest), besides the protected ones
+    /// (see `ModelRetention`).
+    public var keepVersions = 3
+    /// A folder that stays rejected (its files unchanged) this long is moved to models/.quarantine.
+    public var quarantineAfterSeconds: Double = 3600
 
     // [store]
     public var databasePath = "/var/lib/sentimentd/sentimentd.sqlite"

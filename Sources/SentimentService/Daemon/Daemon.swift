@@ -171,7 +171,16 @@ public final class Daemon: Service, @unchecked Sendable {
         coordinator.register(on: router)
         let backups = BackupService(store: backupStore, logger: logger)
         backups.register(on: router)
-        state.reloadAction = { [self] in try await self.reload(state: state) }
+        // Versions prune themselves (`ModelRetention`): after every activation, on a timer, after a reload.
+        let retention = ModelRetention(registry: registry, versions: store, runs: runStore, loader: loader,
+                                       config: { state.config }, logger: logger)
+        retention.register(on: router)
+        state.modelListAnnotation = { retention.annotate(&$0) }
+        state.reloadAction = { [self] in
+            let result = try await self.reload(state: state)
+            await retention.prune()
+            return result
+        }
 
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = SocketServer(group: eventLoops, router: router, state: state, logger: logger)
@@ -197,13 +206,14 @@ public final class Daemon: Service, @unchecked Sendable {
         coordinator.start()
         labelService.start()
         backups.start()
+        retention.start()
 
         // SIGHUP: reload. Dispatch delivers it; ServiceLifecycle handles TERM/INT.
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hup.setEventHandler { [self] in
+        hup.setEventHandler {
             Task {
                 do {
-                    _ = try await self.reload(state: state)
+                    _ = try await state.reloadAction?()
                 } catch {
                     // reload already logged why; the old configuration stays.
                 }
@@ -228,6 +238,7 @@ public final class Daemon: Service, @unchecked Sendable {
         await coordinator.shutdown()
         labelService.stop()
         backups.stop()
+        retention.stop()
         loopBeat.cancel()
         try? await eventLoops.shutdownGracefully()
         await registry.shutdown()

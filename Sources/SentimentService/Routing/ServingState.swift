@@ -23,6 +23,7 @@ public final class ServingState: @unchecked Sendable {
     private let phaseBox = LockedBox(Phase.serving)
     private let counters = LockedBox((requests: UInt64(0), texts: UInt64(0), connections: 0))
     private let reloadBox = LockedBox<(@Sendable () async throws -> ReloadMethod.Result)?>(nil)
+    private let annotationBox = LockedBox<(@Sendable (inout ModelsListMethod.Result) -> Void)?>(nil)
 
     public init(config: DaemonConfig, configPath: String?, socketDescription: String, catalog: ModelCatalog,
                 batcher: Batcher, metrics: ServiceMetrics, daemonUID: UInt32 = getuid()) {
@@ -52,6 +53,19 @@ public final class ServingState: @unchecked Sendable {
     public var reloadAction: (@Sendable () async throws -> ReloadMethod.Result)? {
         get { reloadBox.value }
         set { reloadBox.value = newValue }
+    }
+
+    /// What the daemon adds to `models.list` beyond the catalog's view (disk use, pins, retention); set by the daemon.
+    public var modelListAnnotation: (@Sendable (inout ModelsListMethod.Result) -> Void)? {
+        get { annotationBox.value }
+        set { annotationBox.value = newValue }
+    }
+
+    /// `models.list`: the catalog's versions, annotated.
+    public func listModels() -> ModelsListMethod.Result {
+        var result = catalog.list()
+        modelListAnnotation?(&result)
+        return result
     }
 
     func requestAnswered(texts: Int) {

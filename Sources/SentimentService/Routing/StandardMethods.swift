@@ -10,9 +10,8 @@ public enum StandardMethods {
         router.register(StatusMethod.self) { _, _, reply in
             reply(.success(state.status()))
         }
-        router.register(ModelsListMethod.self) { _, _, reply in
-            reply(.success(state.catalog.list()))
-        }
+        // Off the event loop: the listing measures every folder's disk use.
+        router.registerAsync(ModelsListMethod.self) { _, _ in state.listModels() }
         router.registerAsync(ModelsActivateMethod.self) { params, context in
             let result = try await state.catalog.activate(version: params.version, byUID: context.uid)
             context.logger.notice("model activated on request", metadata: [
