@@ -1,7 +1,7 @@
 import Foundation
 import SentimentEngine
 import SentimentProtocol
-import SentimentService
+@testable import SentimentService
 import XCTest
 
 /// LoRA adapter folders as model versions: base resolution, one shared base in memory, served by the daemon

@@ -1,6 +1,6 @@
 import Foundation
 import SentimentProtocol
-import SentimentService
+@testable import SentimentService
 import XCTest
 #if canImport(Glibc)
 import Glibc

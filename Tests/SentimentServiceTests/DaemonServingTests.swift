@@ -1,7 +1,7 @@
 import Foundation
 import SentimentEngine
 import SentimentProtocol
-import SentimentService
+@testable import SentimentService
 import XCTest
 #if canImport(Glibc)
 import Glibc

@@ -1,7 +1,7 @@
 import Foundation
 import SentimentCore
 import SentimentProtocol
-import SentimentService
+@testable import SentimentService
 import SentimentStore
 import SentimentTestSupport
 import XCTest

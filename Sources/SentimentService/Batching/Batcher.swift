@@ -5,32 +5,32 @@ import SentimentProtocol
 
 /// The model a request is answered by. A request takes it when it is submitted, and the batch holds it while it
 /// runs, so a swap in between never mixes versions within one answer and never frees a model in use.
-public struct ServingModel: Sendable {
-    public var version: String
-    public var model: SentimentModel
+struct ServingModel: Sendable {
+    var version: String
+    var model: SentimentModel
 
-    public init(version: String, model: SentimentModel) {
+    init(version: String, model: SentimentModel) {
         self.version = version
         self.model = model
     }
 }
 
 /// One text's answer.
-public struct TextPrediction: Sendable, Equatable {
-    public var prediction: Prediction
+struct TextPrediction: Sendable, Equatable {
+    var prediction: Prediction
     /// Token ids the model saw, specials included.
-    public var tokens: Int
+    var tokens: Int
     /// The text filled the model's maximum length, so its end may have been cut.
-    public var reachedMaxLength: Bool
+    var reachedMaxLength: Bool
 }
 
 /// Batch limits; changeable at run time (`reload`).
-public struct BatchLimits: Sendable, Equatable {
-    public var maxBatch: Int
-    public var maxDelay: Duration
-    public var maxQueuedTexts: Int
+struct BatchLimits: Sendable, Equatable {
+    var maxBatch: Int
+    var maxDelay: Duration
+    var maxQueuedTexts: Int
 
-    public init(maxBatch: Int, maxDelay: Duration, maxQueuedTexts: Int) {
+    init(maxBatch: Int, maxDelay: Duration, maxQueuedTexts: Int) {
         self.maxBatch = maxBatch
         self.maxDelay = maxDelay
         self.maxQueuedTexts = maxQueuedTexts
@@ -38,24 +38,24 @@ public struct BatchLimits: Sendable, Equatable {
 }
 
 /// What the batcher reports, for metrics and the watchdog.
-public struct BatcherObserver: Sendable {
+struct BatcherObserver: Sendable {
     /// A batch ran: its size, the longest sequence in tokens, total tokens, and the time the forward took.
-    public var batchCompleted: @Sendable (_ size: Int, _ maxTokens: Int, _ totalTokens: Int, _ seconds: Double) -> Void
+    var batchCompleted: @Sendable (_ size: Int, _ maxTokens: Int, _ totalTokens: Int, _ seconds: Double) -> Void
     /// Seconds a text waited in the queue before its batch started.
-    public var queueWait: @Sendable (_ seconds: Double) -> Void
+    var queueWait: @Sendable (_ seconds: Double) -> Void
     /// Called by the worker on every turn of its loop (at least every `heartbeatInterval`): the serving loop is alive.
-    public var heartbeat: @Sendable () -> Void
+    var heartbeat: @Sendable () -> Void
 
-    public init(batchCompleted: @escaping @Sendable (Int, Int, Int, Double) -> Void = { _, _, _, _ in },
-                queueWait: @escaping @Sendable (Double) -> Void = { _ in },
-                heartbeat: @escaping @Sendable () -> Void = {}) {
+    init(batchCompleted: @escaping @Sendable (Int, Int, Int, Double) -> Void = { _, _, _, _ in },
+         queueWait: @escaping @Sendable (Double) -> Void = { _ in },
+         heartbeat: @escaping @Sendable () -> Void = {}) {
         self.batchCompleted = batchCompleted
         self.queueWait = queueWait
         self.heartbeat = heartbeat
     }
 }
 
-public enum BatcherError: Error, Equatable, Sendable {
+enum BatcherError: Error, Equatable, Sendable {
     case queueFull(queued: Int, limit: Int)
     case stopped
     /// The model returned a different number of predictions than it was given texts (a bug, reported, not fatal).
@@ -70,9 +70,9 @@ public enum BatcherError: Error, Equatable, Sendable {
 /// only parse JSON.
 ///
 /// Thread model: `submit` from any thread; completion handlers run on the worker thread and must not block.
-public final class Batcher: @unchecked Sendable {
+final class Batcher: @unchecked Sendable {
     /// Longest the worker sleeps without a heartbeat.
-    public let heartbeatInterval: Duration
+    let heartbeatInterval: Duration
 
     private let condition = NSCondition()
     // Everything below is guarded by `condition`.
@@ -131,8 +131,8 @@ public final class Batcher: @unchecked Sendable {
         var modelID: ObjectIdentifier { ObjectIdentifier(request.model.model) }
     }
 
-    public init(limits: BatchLimits, heartbeatInterval: Duration = .seconds(1), observer: BatcherObserver = .init(),
-                logger: Logger) {
+    init(limits: BatchLimits, heartbeatInterval: Duration = .seconds(1), observer: BatcherObserver = .init(),
+         logger: Logger) {
         self.limits = limits
         self.expectedBatch = limits.maxBatch
         self.heartbeatInterval = heartbeatInterval
@@ -140,7 +140,7 @@ public final class Batcher: @unchecked Sendable {
         self.logger = logger
     }
 
-    public func start() {
+    func start() {
         condition.lock()
         defer { condition.unlock() }
         guard thread == nil else { return }
@@ -151,22 +151,22 @@ public final class Batcher: @unchecked Sendable {
         t.start()
     }
 
-    public func updateLimits(_ newLimits: BatchLimits) {
+    func updateLimits(_ newLimits: BatchLimits) {
         condition.lock()
         limits = newLimits
         condition.broadcast()
         condition.unlock()
     }
 
-    public var queuedTexts: Int {
+    var queuedTexts: Int {
         condition.lock()
         defer { condition.unlock() }
         return queue.count
     }
 
     /// Queues the texts of one request; `completion` gets every text's answer, in order, from `model`.
-    public func submit(texts: [String], model: ServingModel,
-                       completion: @escaping (Result<[TextPrediction], BatcherError>) -> Void) throws {
+    func submit(texts: [String], model: ServingModel,
+                completion: @escaping (Result<[TextPrediction], BatcherError>) -> Void) throws {
         let request = PendingRequest(model: model, count: texts.count, completion: completion)
         if texts.isEmpty {
             completion(.success([]))
@@ -187,7 +187,7 @@ public final class Batcher: @unchecked Sendable {
     }
 
     /// Stops taking submissions, runs everything queued, then stops the worker. Returns when the last batch is done.
-    public func drain() {
+    func drain() {
         condition.lock()
         let hadThread = thread != nil
         if case .running = state { state = .draining }

@@ -4,7 +4,7 @@ import Logging
 import TOMLKit
 
 /// What can be wrong with a configuration file. Every case names the file, the key and its line.
-public enum DaemonConfigError: Error, Equatable, CustomStringConvertible {
+enum DaemonConfigError: Error, Equatable, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case syntax(path: String, line: Int, column: Int, message: String)
     case unknownTable(path: String, table: String, line: Int?, known: [String])
@@ -12,7 +12,7 @@ public enum DaemonConfigError: Error, Equatable, CustomStringConvertible {
     case wrongType(path: String, key: String, line: Int?, expected: String, found: String)
     case badValue(path: String, key: String, line: Int?, reason: String)
 
-    public var description: String {
+    var description: String {
         func at(_ path: String, _ line: Int?) -> String { line.map { "\(path):\($0)" } ?? path }
         switch self {
         case let .unreadable(path, reason): return "\(path): cannot read the configuration: \(reason)"
@@ -304,7 +304,7 @@ public enum ConfigFile {
     }
 
     /// Parses configuration text. `path` only names the source in errors.
-    public static func parse(_ text: String, path: String, baseDirectory: URL? = nil) throws -> DaemonConfig {
+    static func parse(_ text: String, path: String, baseDirectory: URL? = nil) throws -> DaemonConfig {
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

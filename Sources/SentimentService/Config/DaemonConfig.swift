@@ -4,7 +4,7 @@ import Logging
 /// Every setting of `etc/sentimentd.conf`, with its default. The file documents each one; keep them in step
 /// (`ConfigTests` checks that the shipped file sets every key to its default here).
 public struct DaemonConfig: Sendable, Equatable {
-    public enum ActivationSetting: String, Sendable, Equatable, CaseIterable {
+    enum ActivationSetting: String, Sendable, Equatable, CaseIterable {
         /// Serve each new valid arrival.
         case newest
         /// Serve only what `models.activate` / `rollback` choose.
@@ -13,86 +13,86 @@ public struct DaemonConfig: Sendable, Equatable {
 
     // [server]
     /// Path of the Unix socket bound when not socket-activated.
-    public var socketPath = "/run/sentimentd/sentimentd.sock"
+    var socketPath = "/run/sentimentd/sentimentd.sock"
     /// Permission bits of a socket the daemon binds itself.
-    public var socketMode: UInt32 = 0o660
+    var socketMode: UInt32 = 0o660
     /// Open connections of peers that are not admins; admins have `adminConnections` more (see `ConnectionLedger`).
-    public var maxConnections = 256
+    var maxConnections = 256
     /// Connections kept for admins (uid 0, the daemon's uid, the admin group) beyond `maxConnections`.
-    public var adminConnections = 16
+    var adminConnections = 16
     /// Open connections of one uid that is not an admin.
-    public var maxConnectionsPerUID = 32
+    var maxConnectionsPerUID = 32
     /// Longest request line, in bytes, without the newline.
-    public var requestLineBytes = 1 << 20
+    var requestLineBytes = 1 << 20
     /// Texts in one predict request.
-    public var maxTexts = 256
+    var maxTexts = 256
     /// Characters (Unicode scalars) of one text; within it, texts are truncated by tokens like the model does.
-    public var maxTextChars = 20_000
+    var maxTextChars = 20_000
     /// Requests one connection may have in flight before the daemon stops reading from it.
-    public var maxPipelined = 64
+    var maxPipelined = 64
     /// Requests all connections of one uid may have in flight before the daemon stops reading from them.
-    public var maxPipelinedPerUID = 256
+    var maxPipelinedPerUID = 256
     /// A connection that completes no request and takes no answer for this long is closed (idle, trickling or
     /// not reading); one whose requests are being worked on is not.
-    public var idleTimeoutSeconds: Double = 120
+    var idleTimeoutSeconds: Double = 120
     /// Roles (`Authorizer`): nil for the reader group means every peer that may open the socket is a reader; nil
     /// for the labeller or admin group means no peer holds that role by group.
-    public var readerGroup: String?
-    public var labellerGroup: String? = "sentimentd-label"
-    public var adminGroup: String? = "sentimentd-admin"
+    var readerGroup: String?
+    var labellerGroup: String? = "sentimentd-label"
+    var adminGroup: String? = "sentimentd-admin"
 
     // [batching]
-    public var maxBatch = 32
+    var maxBatch = 32
     /// Longest wait of the oldest queued text for company while the model is idle (see `Batcher`).
-    public var maxDelayMilliseconds = 2
+    var maxDelayMilliseconds = 2
     /// Texts waiting for the model across all connections; beyond it predict answers "overloaded".
-    public var maxQueuedTexts = 4096
+    var maxQueuedTexts = 4096
 
     // [models]
-    public var modelsDirectory = "/var/lib/sentimentd/models"
-    public var activate = ActivationSetting.newest
+    var modelsDirectory = "/var/lib/sentimentd/models"
+    var activate = ActivationSetting.newest
     /// A new or changed folder must be quiet this long before it is validated.
-    public var settleMilliseconds = 2000
+    var settleMilliseconds = 2000
     /// Folders searched for the base model of a LoRA adapter version (then the models directory itself): the
     /// operator's, then the one the Debian package sentimentd-model-minilm fills.
-    public var baseDirectories: [String] = ["/var/lib/sentimentd/bases", "/usr/share/sentimentd/bases"]
+    var baseDirectories: [String] = ["/var/lib/sentimentd/bases", "/usr/share/sentimentd/bases"]
     /// Keep a copy of each served model's dense weights packed for the few-row AVX2 kernel (faster single
     /// texts and small batches, for as much memory again as those weights); ignored on CPUs without AVX2.
-    public var packWeights = true
+    var packWeights = true
     /// How the thread validating a new version competes with serving for CPU (see `LoadPriority`).
-    public var loadPriority = LoadPriority.idle
+    var loadPriority = LoadPriority.idle
     /// Versions published by training runs that retention keeps (the newest), besides the protected ones
     /// (see `ModelRetention`).
-    public var keepVersions = 3
+    var keepVersions = 3
     /// A folder that stays rejected (its files unchanged) this long is moved to models/.quarantine.
-    public var quarantineAfterSeconds: Double = 3600
+    var quarantineAfterSeconds: Double = 3600
 
     // [store]
-    public var databasePath = "/var/lib/sentimentd/sentimentd.sqlite"
+    var databasePath = "/var/lib/sentimentd/sentimentd.sqlite"
 
     // [log]
-    public var logLevel = Logger.Level.info
+    var logLevel = Logger.Level.info
 
     // [labels]
     /// Label names, by class index. Labels sent as indexes map through this list; training needs the active
     /// model's labels to be these names (in any order).
-    public var labelNames = ["negative", "neutral", "positive"]
+    var labelNames = ["negative", "neutral", "positive"]
     /// Share of new texts assigned (once, by a hash of the normalised text) to the frozen eval split.
-    public var evalFraction = 0.1
+    var evalFraction = 0.1
     /// Items one import may stage.
-    public var maxImportItems = 2_000_000
+    var maxImportItems = 2_000_000
     /// Bytes of text and label one import may stage.
-    public var maxImportBytes = 256 << 20
+    var maxImportBytes = 256 << 20
     /// Imports one uid may have open at once.
-    public var maxOpenImportsPerUID = 4
+    var maxOpenImportsPerUID = 4
     /// An open import that receives nothing for this long is abandoned (its staged rows deleted).
-    public var importIdleTimeoutSeconds: Double = 600
+    var importIdleTimeoutSeconds: Double = 600
     /// When true, labellers' new texts are assigned to a split by their hash like an admin's, and labellers may
     /// change labels in the evaluation split. False keeps the split an admin matter.
-    public var trustLabellers = false
+    var trustLabellers = false
 
     // [training]
-    public var training = TrainingSettings()
+    var training = TrainingSettings()
 
     public init() {}
 
@@ -127,59 +127,59 @@ public struct DaemonConfig: Sendable, Equatable {
     }
 
     /// Settings that only take effect at start; `reload` reports them when they changed.
-    public func restartOnlyDifferences(from other: DaemonConfig) -> [String] {
+    func restartOnlyDifferences(from other: DaemonConfig) -> [String] {
         Self.restartOnly.filter { $0.differs(self, other) }.map(\.key)
     }
 
     /// Puts back the running value of every restart-only setting (`reload`: they stay in force, and status shows
     /// what is in force, until a restart).
-    public mutating func keepRestartOnlySettings(of running: DaemonConfig) {
+    mutating func keepRestartOnlySettings(of running: DaemonConfig) {
         for setting in Self.restartOnly { setting.keep(&self, running) }
     }
 }
 
 /// `[training]`: when runs start on their own, and the recipe they use.
-public struct TrainingSettings: Sendable, Equatable {
+struct TrainingSettings: Sendable, Equatable {
     /// Scheduled runs; `train` from a client works either way.
-    public var enabled = true
+    var enabled = true
     /// Time between scheduled runs (from the end of the last completed run, or the daemon's start).
-    public var everySeconds: Double = 6 * 3600
+    var everySeconds: Double = 6 * 3600
     /// New train-split labels needed before a scheduled run starts.
-    public var minNewLabels = 200
+    var minNewLabels = 200
     /// Local time window in which scheduled runs do not start, minutes after midnight (start, end); may wrap.
-    public var quietHours: (start: Int, end: Int)?
+    var quietHours: (start: Int, end: Int)?
     /// "full" or "lora".
-    public var method = "full"
+    var method = "full"
     /// LoRA rank, alpha and dropout for a new adapter (an adapter trained further keeps its own rank and alpha).
-    public var loraRank = 8
-    public var loraAlpha = 16.0
-    public var loraDropout = 0.05
-    public var epochs = 2
-    public var batchSize = 16
-    public var learningRate = 2e-5
-    public var maxLength = 128
-    public var warmupRatio = 0.06
-    public var weightDecay = 0.01
+    var loraRank = 8
+    var loraAlpha = 16.0
+    var loraDropout = 0.05
+    var epochs = 2
+    var batchSize = 16
+    var learningRate = 2e-5
+    var maxLength = 128
+    var warmupRatio = 0.06
+    var weightDecay = 0.01
     /// Older train labels replayed per new label (a uniform sample; 1.0 = as many old as new).
-    public var replayRatio = 1.0
+    var replayRatio = 1.0
     /// How far (macro-F1) a candidate may fall below the best version published so far on the same evaluation
     /// split and still be published (see `PromotionGate`).
-    public var gateTolerance = 0.01
+    var gateTolerance = 0.01
     /// Confidence of the gate's paired bootstrap bound: a candidate is published only if, at this confidence, it
     /// is at most `gateTolerance` below the reference.
-    public var gateConfidence = 0.95
+    var gateConfidence = 0.95
     /// Eval-split labels needed before a run can be judged.
-    public var minEvalLabels = 100
+    var minEvalLabels = 100
     /// Niceness of the training worker process.
-    public var nice = 10
+    var nice = 10
     /// Threads the worker's matrix products use (the rest of the machine keeps serving).
-    public var threads = 1
+    var threads = 1
     /// Seconds the worker gets to stop after train.cancel before it is killed.
-    public var cancelGraceSeconds: Double = 30
+    var cancelGraceSeconds: Double = 30
 
-    public init() {}
+    init() {}
 
-    public static func == (a: TrainingSettings, b: TrainingSettings) -> Bool {
+    static func == (a: TrainingSettings, b: TrainingSettings) -> Bool {
         a.enabled == b.enabled && a.everySeconds == b.everySeconds && a.minNewLabels == b.minNewLabels
             && a.quietHours?.start == b.quietHours?.start && a.quietHours?.end == b.quietHours?.end
             && a.method == b.method && a.loraRank == b.loraRank && a.loraAlpha == b.loraAlpha
@@ -192,7 +192,7 @@ public struct TrainingSettings: Sendable, Equatable {
     }
 
     /// Whether `date` falls in the quiet hours (local time).
-    public func isQuiet(at date: Date, calendar: Calendar = .current) -> Bool {
+    func isQuiet(at date: Date, calendar: Calendar = .current) -> Bool {
         guard let q = quietHours else { return false }
         let c = calendar.dateComponents([.hour, .minute], from: date)
         let m = (c.hour ?? 0) * 60 + (c.minute ?? 0)

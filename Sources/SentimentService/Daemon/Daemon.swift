@@ -11,9 +11,9 @@ import SentimentCore
 
 /// Command-line settings that win over the configuration file, also after a reload.
 public struct ConfigOverrides: Sendable, Equatable {
-    public var socketPath: String?
-    public var modelsDirectory: String?
-    public var databasePath: String?
+    var socketPath: String?
+    var modelsDirectory: String?
+    var databasePath: String?
 
     public init(socketPath: String? = nil, modelsDirectory: String? = nil, databasePath: String? = nil) {
         self.socketPath = socketPath
@@ -28,12 +28,12 @@ public struct ConfigOverrides: Sendable, Equatable {
     }
 }
 
-public enum DaemonError: Error, CustomStringConvertible {
+enum DaemonError: Error, CustomStringConvertible {
     case cannotCreateDirectory(path: String, setting: String, reason: String)
     case store(path: String, reason: String)
     case sentimentModel(value: String, reason: String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .cannotCreateDirectory(path, setting, reason):
             return "\(path) (\(setting)): cannot create the directory: \(reason)"
@@ -43,10 +43,11 @@ public enum DaemonError: Error, CustomStringConvertible {
     }
 }
 
-/// The serving daemon: wires configuration, registry, batcher, router, socket server and systemd together, and runs
-/// them as a swift-service-lifecycle service (SIGTERM/SIGINT drain and exit 0; SIGHUP reloads).
-public final class Daemon: Service, @unchecked Sendable {
-    public let configPath: String?
+/// The serving daemon: builds and wires configuration, stores, registry, batcher, router, socket server, training
+/// and systemd glue, then runs them as parts of one swift-service-lifecycle `ServiceGroup` (`ServiceSequence`):
+/// SIGTERM/SIGINT drain and return; SIGHUP reloads.
+public final class Daemon: @unchecked Sendable {
+    let configPath: String?
     private let overrides: ConfigOverrides
     private let sentimentModel: String?
     private let logger: Logger
@@ -67,112 +68,62 @@ public final class Daemon: Service, @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Runs until SIGTERM/SIGINT (drains, then returns) or a fatal error (throws).
+    /// Runs until SIGTERM/SIGINT (drains, then returns) or a fatal error (throws, after stopping what had started).
     public func runUntilSignalled() async throws {
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: self, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            cancellationSignals: [],
-            logger: logger))
-        try await group.run()
-    }
-
-    public func run() async throws {
         // SIGHUP's default action ends the process: ignore it from the start; a handler reloads once serving.
         signal(SIGHUP, SIG_IGN)
+        DaemonLogging.level = initialConfig.logLevel
+        try await ServiceSequence(parts: try makeServices()).makeGroup(logger: logger).run()
+        logger.notice("stopped")
+    }
+
+    /// Everything the daemon runs, built and wired but not started, in start-up order. Graceful shutdown stops them in
+    /// the reverse order: STOPPING=1, stop accepting, finish the queued texts, close the connections (their answers
+    /// out), stop the event loop, stop pruning, remove the backup copies, stop training (a run in progress is
+    /// cancelled), stop the registry.
+    private func makeServices() throws -> [any DaemonService] {
         let config = initialConfig
-        DaemonLogging.level = config.logLevel
+        let logger = self.logger
         let metrics = ServiceMetrics()
         let watchdog = ServingWatchdog(interval: Systemd.watchdogInterval())
-        let batcher = Batcher(
-            limits: Self.limits(config), heartbeatInterval: watchdog.beatInterval,
-            observer: BatcherObserver(
-                batchCompleted: { size, maxTokens, _, seconds in
-                    metrics.batchCompleted(size: size, maxTokens: maxTokens, seconds: seconds)
-                },
-                queueWait: { metrics.queueWaited(seconds: $0) },
-                heartbeat: { watchdog.batcherBeat() }),
-            logger: logger)
-
-        // Models and their history.
-        try Self.makeDirectory(config.modelsDirectory, setting: "models.directory")
-        try Self.makeDirectory((config.databasePath as NSString).deletingLastPathComponent, setting: "store.database")
-        let store: VersionStore
-        let labelStore: LabelStore
-        let runStore: RunStore
-        let backupStore: StoreBackup
-        do {
-            let databaseURL = URL(fileURLWithPath: config.databasePath)
-            // One pool for the whole process (see StoreDatabase.checkBeforeOpening for why not two).
-            let pool = try StoreDatabase.open(path: databaseURL)
-            store = VersionStore(pool: pool)
-            labelStore = LabelStore(pool: pool)
-            runStore = RunStore(pool: pool)
-            backupStore = StoreBackup(pool: pool)
-        } catch {
-            throw DaemonError.store(path: config.databasePath, reason: "\(error)")
-        }
-        let logger = self.logger
+        let batcher = Self.makeBatcher(config, metrics: metrics, watchdog: watchdog, logger: logger)
+        let stores = try Self.openStores(config)
         let loader = ModelLoader(modelsDirectory: URL(fileURLWithPath: config.modelsDirectory),
                                  baseDirectories: config.baseDirectories.map { URL(fileURLWithPath: $0) })
         let registry = ModelRegistry(
-            modelsDirectory: URL(fileURLWithPath: config.modelsDirectory), store: store,
+            modelsDirectory: URL(fileURLWithPath: config.modelsDirectory), store: stores.versions,
             policy: config.activate == .newest ? .newest : .manual, settleMilliseconds: config.settleMilliseconds,
             loadPriority: config.loadPriority, logger: logger,
             loader: { try loader.load($0, options: ModelLoadOptions(packWeights: config.packWeights)) })
-        let registryCatalog = RegistryCatalog(registry: registry) { version in
+        // SENTIMENT_MODEL naming a folder outside the models directory pins it in front of the registry.
+        let catalog = PinnedCatalog(over: RegistryCatalog(registry: registry) { version in
             metrics.activeModelChanged(to: version)
             Systemd.status("serving model \(version)")
             logger.notice("model active", metadata: ["model_version": "\(version)"])
-        }
-        try await registry.start()
-        var catalog: ModelCatalog = registryCatalog
-        if let sentimentModel, !sentimentModel.isEmpty {
-            catalog = try await applySentimentModel(sentimentModel, config: config, registry: registry, loader: loader,
-                                                    over: catalog)
-        }
-        metrics.activeModelChanged(to: catalog.active?.version)
-
-        // Serving.
-        let listenTarget: ListenTarget
-        let activated = try Systemd.activationSockets()
-        if let fd = activated.first {
-            listenTarget = .activated(fd: fd)
-            if activated.count > 1 {
-                logger.warning("more than one socket passed; serving the first", metadata: ["count": "\(activated.count)"])
-            }
-        } else {
-            listenTarget = .path(config.socketPath, mode: config.socketMode)
-        }
-        let socketDescription: String
-        switch listenTarget {
-        case let .path(p, _): socketDescription = p
-        case let .activated(fd): socketDescription = "fd \(fd) from systemd (sentimentd.socket)"
-        }
-        let state = ServingState(config: config, configPath: configPath, socketDescription: socketDescription,
+        })
+        let listen = try Self.listenTarget(config, logger: logger)
+        let state = ServingState(config: config, configPath: configPath, socketDescription: listen.description,
                                  catalog: catalog, batcher: batcher, metrics: metrics)
         let router = Router(authorizer: { state.authorizer })
         StandardMethods.register(on: router, state: state)
 
         // Labels and training.
-        let everySeconds = config.training.everySeconds
         let coordinator = TrainingCoordinator(
-            labels: labelStore, runs: runStore, config: { state.config }, catalog: catalog,
+            labels: stores.labels, runs: stores.runs, config: { state.config }, catalog: catalog,
             modelsDirectory: URL(fileURLWithPath: config.modelsDirectory),
             databasePath: URL(fileURLWithPath: config.databasePath),
             baseDirectories: config.baseDirectories,
             workerExecutable: CurrentExecutable.url, logger: logger,
-            tickSeconds: max(0.5, min(5, everySeconds / 2)))
-        coordinator.recover()
+            tickSeconds: max(0.5, min(5, config.training.everySeconds / 2)))
         registry.onActivation { [weak coordinator] version in coordinator?.servingVersionChanged(to: version) }
-        let labelService = LabelService(labels: labelStore, runs: runStore, config: { state.config },
+        let labelService = LabelService(labels: stores.labels, runs: stores.runs, config: { state.config },
                                         runInProgress: { coordinator.currentRunID }, logger: logger)
         labelService.register(on: router)
         coordinator.register(on: router)
-        let backups = BackupService(store: backupStore, logger: logger)
+        let backups = BackupService(store: stores.backups, logger: logger)
         backups.register(on: router)
         // Versions prune themselves (`ModelRetention`): after every activation, on a timer, after a reload.
-        let retention = ModelRetention(registry: registry, versions: store, runs: runStore, loader: loader,
+        let retention = ModelRetention(registry: registry, versions: stores.versions, runs: stores.runs, loader: loader,
                                        config: { state.config }, logger: logger)
         retention.register(on: router)
         state.modelListAnnotation = { retention.annotate(&$0) }
@@ -184,65 +135,68 @@ public final class Daemon: Service, @unchecked Sendable {
 
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = SocketServer(group: eventLoops, router: router, state: state, logger: logger)
-        batcher.start()
-        let loopBeat = eventLoops.next().scheduleRepeatedTask(initialDelay: .zero,
-                                                             delay: .nanoseconds(Int64(watchdog.beatInterval.seconds * 1e9))) { _ in
-            watchdog.eventLoopBeat()
+        var applySentimentModel: (@Sendable () async throws -> Void)?
+        if let value = sentimentModel, !value.isEmpty {
+            applySentimentModel = { [self] in
+                try await self.applySentimentModel(value, config: config, registry: registry, loader: loader,
+                                                   catalog: catalog)
+            }
         }
+        return [
+            ModelsService(registry: registry, catalog: catalog, metrics: metrics,
+                          applySentimentModel: applySentimentModel),
+            TrainingService(coordinator: coordinator),
+            LabelImportSweepService(labels: labelService),
+            BackupsService(backups: backups),
+            RetentionService(retention: retention),
+            EventLoopService(group: eventLoops),
+            WatchdogService(watchdog: watchdog, eventLoop: eventLoops.next()),
+            ConnectionsService(server: server),
+            BatcherService(batcher: batcher),
+            ListenerService(server: server, target: listen.target),
+            ReadinessService(state: state, logger: logger),
+            HangupService { _ = try await state.reloadAction?() },
+        ]
+    }
+
+    private static func makeBatcher(_ config: DaemonConfig, metrics: ServiceMetrics, watchdog: ServingWatchdog,
+                                    logger: Logger) -> Batcher {
+        Batcher(
+            limits: limits(config), heartbeatInterval: watchdog.beatInterval,
+            observer: BatcherObserver(
+                batchCompleted: { size, maxTokens, _, seconds in
+                    metrics.batchCompleted(size: size, maxTokens: maxTokens, seconds: seconds)
+                },
+                queueWait: { metrics.queueWaited(seconds: $0) },
+                heartbeat: { watchdog.batcherBeat() }),
+            logger: logger)
+    }
+
+    /// The models directory, the database's folder, and one database pool for the whole process (see
+    /// StoreDatabase.checkBeforeOpening for why not two).
+    private static func openStores(_ config: DaemonConfig) throws -> (versions: VersionStore, labels: LabelStore,
+                                                                        runs: RunStore, backups: StoreBackup) {
+        try makeDirectory(config.modelsDirectory, setting: "models.directory")
+        try makeDirectory((config.databasePath as NSString).deletingLastPathComponent, setting: "store.database")
         do {
-            try await server.start(listenTarget)
+            let pool = try StoreDatabase.open(path: URL(fileURLWithPath: config.databasePath))
+            return (VersionStore(pool: pool), LabelStore(pool: pool), RunStore(pool: pool), StoreBackup(pool: pool))
         } catch {
-            loopBeat.cancel()
-            batcher.drain()
-            try? await eventLoops.shutdownGracefully()
-            await registry.shutdown()
-            throw error
+            throw DaemonError.store(path: config.databasePath, reason: "\(error)")
         }
-        logger.notice("serving", metadata: [
-            "socket": "\(socketDescription)", "model_version": "\(catalog.active?.version ?? "-")",
-            "models_directory": "\(config.modelsDirectory)",
-        ])
-        Systemd.ready(status: Self.statusLine(catalog))
-        coordinator.start()
-        labelService.start()
-        backups.start()
-        retention.start()
+    }
 
-        // SIGHUP: reload. Dispatch delivers it; ServiceLifecycle handles TERM/INT.
-        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hup.setEventHandler {
-            Task {
-                do {
-                    _ = try await state.reloadAction?()
-                } catch {
-                    // reload already logged why; the old configuration stays.
-                }
-            }
+    /// The socket systemd passed (socket activation), else the configured path.
+    private static func listenTarget(_ config: DaemonConfig, logger: Logger) throws
+        -> (target: ListenTarget, description: String) {
+        let activated = try Systemd.activationSockets()
+        guard let fd = activated.first else {
+            return (.path(config.socketPath, mode: config.socketMode), config.socketPath)
         }
-        hup.resume()
-
-        // Serve until a graceful shutdown is requested.
-        try? await gracefulShutdown()
-
-        hup.cancel()
-        Systemd.stopping(status: "draining: finishing \(batcher.queuedTexts) queued texts")
-        logger.notice("draining", metadata: ["queued_texts": "\(batcher.queuedTexts)", "connections": "\(state.openConnections)"])
-        await server.drain()
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                batcher.drain()
-                done.resume()
-            }
+        if activated.count > 1 {
+            logger.warning("more than one socket passed; serving the first", metadata: ["count": "\(activated.count)"])
         }
-        await server.waitForConnections(timeout: .seconds(10))
-        await coordinator.shutdown()
-        labelService.stop()
-        backups.stop()
-        retention.stop()
-        loopBeat.cancel()
-        try? await eventLoops.shutdownGracefully()
-        await registry.shutdown()
-        logger.notice("stopped")
+        return (.activated(fd: fd), "fd \(fd) from systemd (sentimentd.socket)")
     }
 
     /// SIGHUP and `reload`: re-read the file (a bad one is rejected, the running configuration kept), apply what can
@@ -282,7 +236,7 @@ public final class Daemon: Service, @unchecked Sendable {
     /// SENTIMENT_MODEL: a version name in the models directory or a folder inside it is activated (and recorded, so a
     /// restart without the variable keeps it); a folder elsewhere is loaded and pinned in front of the registry.
     private func applySentimentModel(_ value: String, config: DaemonConfig, registry: ModelRegistry, loader: ModelLoader,
-                                     over catalog: ModelCatalog) async throws -> ModelCatalog {
+                                     catalog: PinnedCatalog) async throws {
         let modelsDir = URL(fileURLWithPath: config.modelsDirectory).standardizedFileURL.resolvingSymlinksInPath()
         let looksLikePath = value.contains("/") || value == "." || value == ".."
         let folder = looksLikePath ? URL(fileURLWithPath: value).standardizedFileURL.resolvingSymlinksInPath()
@@ -296,7 +250,7 @@ public final class Daemon: Service, @unchecked Sendable {
                     throw DaemonError.sentimentModel(value: value, reason: "cannot activate version \(version): \(error)")
                 }
             }
-            return catalog
+            return
         }
         guard FileManager.default.fileExists(atPath: folder.path) else {
             throw DaemonError.sentimentModel(value: value, reason: "no such folder")
@@ -309,7 +263,7 @@ public final class Daemon: Service, @unchecked Sendable {
         }
         logger.notice("serving SENTIMENT_MODEL, pinned in front of the registry",
                       metadata: ["model_version": "\(folder.lastPathComponent)", "folder": "\(folder.path)"])
-        return PinnedCatalog(pinned: ServingModel(version: folder.lastPathComponent, model: model), over: catalog)
+        catalog.pin(ServingModel(version: folder.lastPathComponent, model: model))
     }
 
     static func limits(_ config: DaemonConfig) -> BatchLimits {

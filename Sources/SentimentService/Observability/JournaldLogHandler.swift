@@ -4,27 +4,27 @@ import Logging
 /// A swift-log handler that writes structured journal entries: MESSAGE, PRIORITY (syslog levels), the code
 /// location, and every metadata key as an upper-case field (`model_version` -> `MODEL_VERSION`), so
 /// `journalctl -u sentimentd MODEL_VERSION=v3` finds the entries about one version.
-public struct JournaldLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level
-    public var metadataProvider: Logger.MetadataProvider?
+struct JournaldLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level
+    var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let identifier: String
 
-    public init(label: String, identifier: String = "sentimentd", level: Logger.Level = .info,
-                metadataProvider: Logger.MetadataProvider? = nil) {
+    init(label: String, identifier: String = "sentimentd", level: Logger.Level = .info,
+         metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.identifier = identifier
         self.logLevel = level
         self.metadataProvider = metadataProvider
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }

@@ -1,19 +1,19 @@
 import Foundation
 
 /// A value behind a lock, for state read on the event loop and written from elsewhere (config, counters).
-public final class LockedBox<Value>: @unchecked Sendable {
+final class LockedBox<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: Value
 
-    public init(_ value: Value) { stored = value }
+    init(_ value: Value) { stored = value }
 
-    public var value: Value {
+    var value: Value {
         get { lock.lock(); defer { lock.unlock() }; return stored }
         set { lock.lock(); stored = newValue; lock.unlock() }
     }
 
     @discardableResult
-    public func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
         return try body(&stored)

@@ -5,8 +5,8 @@ import Prometheus
 /// The daemon's metrics, recorded through swift-metrics into a Prometheus registry of its own (not the global
 /// `MetricsSystem`, so several daemons in one test process do not mix), and served by the `metrics` method as
 /// Prometheus text.
-public final class ServiceMetrics: @unchecked Sendable {
-    public let registry: PrometheusCollectorRegistry
+final class ServiceMetrics: @unchecked Sendable {
+    let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
     private let lock = NSLock()
     private var requestCounters: [String: Metrics.Counter] = [:]
@@ -26,7 +26,7 @@ public final class ServiceMetrics: @unchecked Sendable {
     private let queuedTexts: Metrics.Gauge
     private let startTime: Metrics.Gauge
 
-    public init() {
+    init() {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         let latencyBuckets: [Duration] = [
@@ -56,7 +56,7 @@ public final class ServiceMetrics: @unchecked Sendable {
     }
 
     /// One answered request: `outcome` is "ok" or the error kind (`RPCErrorCode.kind`).
-    public func requestFinished(method: String, outcome: String, seconds: Double) {
+    func requestFinished(method: String, outcome: String, seconds: Double) {
         let key = method + "\u{0}" + outcome
         lock.lock()
         let counter: Metrics.Counter
@@ -80,29 +80,29 @@ public final class ServiceMetrics: @unchecked Sendable {
         timer.recordNanoseconds(Int64(seconds * 1e9))
     }
 
-    public func batchCompleted(size: Int, maxTokens: Int, seconds: Double) {
+    func batchCompleted(size: Int, maxTokens: Int, seconds: Double) {
         batchSize.record(size)
         batchMaxTokens.record(maxTokens)
         batchDuration.recordNanoseconds(Int64(seconds * 1e9))
         textsPredicted.increment(by: size)
     }
 
-    public func queueWaited(seconds: Double) {
+    func queueWaited(seconds: Double) {
         queueWait.recordNanoseconds(Int64(seconds * 1e9))
     }
 
-    public func connectionsChanged(to count: Int) {
+    func connectionsChanged(to count: Int) {
         connections.record(count)
     }
 
     /// A connection beyond a limit (`ConnectionLedger`) was told "overloaded" and closed.
-    public func connectionRefused() { connectionsRefused.increment() }
+    func connectionRefused() { connectionsRefused.increment() }
 
     /// A connection was closed for making no progress (`idle_timeout_seconds`).
-    public func connectionTimedOut() { connectionsTimedOut.increment() }
+    func connectionTimedOut() { connectionsTimedOut.increment() }
 
     /// `sentimentd_model_info{version="v"}` is 1 for the active version and 0 for versions served before.
-    public func activeModelChanged(to version: String?) {
+    func activeModelChanged(to version: String?) {
         lock.lock()
         defer { lock.unlock() }
         guard version != currentVersion else { return }
@@ -118,7 +118,7 @@ public final class ServiceMetrics: @unchecked Sendable {
     }
 
     /// The Prometheus text exposition of every metric. `queued` is sampled now.
-    public func render(queued: Int) -> String {
+    func render(queued: Int) -> String {
         queuedTexts.record(queued)
         return registry.emitToString()
     }

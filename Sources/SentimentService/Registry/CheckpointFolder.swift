@@ -11,32 +11,32 @@ import Glibc
 /// written, replaced, added, removed or renamed; a `chmod` or `chown` does not change it. Content identity, when
 /// needed, comes from the manifest's per-file SHA-256 (verified at validation). Dot-files (editor swap files,
 /// rsync's temporaries) are not part of a checkpoint and are left out, as are subfolders.
-public struct CheckpointFolder: Sendable, Equatable {
-    public struct File: Sendable, Equatable {
-        public var name: String
-        public var size: Int64
-        public var modifiedNanoseconds: Int64
-        public var inode: UInt64
+struct CheckpointFolder: Sendable, Equatable {
+    struct File: Sendable, Equatable {
+        var name: String
+        var size: Int64
+        var modifiedNanoseconds: Int64
+        var inode: UInt64
     }
 
-    public let version: String
-    public let url: URL
+    let version: String
+    let url: URL
     /// Regular files at the top of the folder, sorted by name, dot-files excluded.
-    public let files: [File]
-    public let fingerprint: String
+    let files: [File]
+    let fingerprint: String
     /// The folder's own modification time (ns); orders arrivals found in one scan.
-    public let modifiedNanoseconds: Int64
+    let modifiedNanoseconds: Int64
 
-    public var hasManifest: Bool { files.contains { $0.name == CheckpointManifest.fileName } }
+    var hasManifest: Bool { files.contains { $0.name == CheckpointManifest.fileName } }
 
     /// Whether `name` is a version directory name the registry considers (dot-directories such as `.staging`
     /// are the daemon's own work areas).
-    public static func isVersionName(_ name: String) -> Bool {
+    static func isVersionName(_ name: String) -> Bool {
         !name.isEmpty && !name.hasPrefix(".") && !name.contains("/")
     }
 
     /// Reads the folder's listing. Throws `CheckpointRejection.unreadable` naming the path when it cannot be read.
-    public static func read(version: String, in modelsDirectory: URL) throws -> CheckpointFolder {
+    static func read(version: String, in modelsDirectory: URL) throws -> CheckpointFolder {
         let url = modelsDirectory.appendingPathComponent(version, isDirectory: true)
         var folderStat = stat()
         guard stat(url.path, &folderStat) == 0 else {
@@ -72,7 +72,7 @@ public struct CheckpointFolder: Sendable, Equatable {
     }
 
     /// Names of the version directories in `modelsDirectory` (symlinks to directories included).
-    public static func versionNames(in modelsDirectory: URL) throws -> [String] {
+    static func versionNames(in modelsDirectory: URL) throws -> [String] {
         let names = try FileManager.default.contentsOfDirectory(atPath: modelsDirectory.path)
         return names.filter { name in
             guard isVersionName(name) else { return false }

@@ -6,7 +6,7 @@ import SentimentCore
 /// `models.list` shows and SQLite keeps.
 extension CheckpointManifest {
     /// Parses the manifest at `url`, checking its shape (not the files it lists).
-    public static func read(at url: URL) throws -> CheckpointManifest {
+    static func read(at url: URL) throws -> CheckpointManifest {
         let data: Data
         do {
             data = try Data(contentsOf: url)
@@ -25,7 +25,7 @@ extension CheckpointManifest {
     }
 
     /// Checks `folder` against the manifest: the same set of files, each with its size and SHA-256.
-    public func verify(_ folder: CheckpointFolder) throws {
+    func verify(_ folder: CheckpointFolder) throws {
         let manifestPath = folder.url.appendingPathComponent(Self.fileName).path
         func path(_ name: String) -> String { folder.url.appendingPathComponent(name).path }
         do {

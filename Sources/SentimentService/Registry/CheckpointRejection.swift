@@ -1,7 +1,7 @@
 import Foundation
 
 /// Why a version folder is not served. The description is what `models.list` shows and SQLite keeps.
-public enum CheckpointRejection: Error, Equatable, CustomStringConvertible {
+enum CheckpointRejection: Error, Equatable, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case notADirectory(path: String)
     case empty(path: String)
@@ -17,7 +17,7 @@ public enum CheckpointRejection: Error, Equatable, CustomStringConvertible {
     /// A weight tensor holds NaN or infinite values.
     case nonFiniteWeights(path: String, tensor: String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .unreadable(path, reason): return "\(path): cannot be read: \(reason)"
         case let .notADirectory(path): return "\(path): is not a directory"

@@ -155,7 +155,7 @@ struct CheckpointValidator: Sendable {
 }
 
 /// `models.load_priority`: how the thread validating a new version shares the CPU with serving.
-public enum LoadPriority: String, Sendable, Equatable, CaseIterable {
+enum LoadPriority: String, Sendable, Equatable, CaseIterable {
     /// SCHED_IDLE, and paced (`Pacing`) to work a quarter of the time: runs only on CPU time the serving threads
     /// leave unused, yields to them at once, and never for more than a few milliseconds in a row, so the requests
     /// served during a hot reload are barely slower. A load takes about four times its CPU time (RoBERTa-base:

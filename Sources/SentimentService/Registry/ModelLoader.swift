@@ -3,10 +3,10 @@ import SentimentEngine
 import SentimentCore
 
 /// Why an adapter's base cannot be found.
-public enum BaseResolutionError: Error, CustomStringConvertible, Equatable {
+enum BaseResolutionError: Error, CustomStringConvertible, Equatable {
     case notFound(adapter: String, base: String, searched: [String])
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .notFound(adapter, base, searched):
             return "\(adapter): its base \"\(base)\" (adapter_config.json base_model_name_or_path) is not a folder in "
@@ -21,12 +21,12 @@ public enum BaseResolutionError: Error, CustomStringConvertible, Equatable {
 /// between adapters over one base never re-reads or duplicates the base weights: each adapter costs only its
 /// own tensors. A base whose files change (size or modification time) is loaded again for the next adapter.
 public final class ModelLoader: @unchecked Sendable {
-    public let modelsDirectory: URL
-    public let baseDirectories: [URL]
+    let modelsDirectory: URL
+    let baseDirectories: [URL]
     private let lock = NSLock()
     private var bases: [String: (stamp: String, base: BaseModel)] = [:]
     /// How many times a base folder was read from disk (tests and status).
-    public private(set) var baseLoads = 0
+    private(set) var baseLoads = 0
 
     public init(modelsDirectory: URL, baseDirectories: [URL]) {
         self.modelsDirectory = modelsDirectory
@@ -68,7 +68,7 @@ public final class ModelLoader: @unchecked Sendable {
     }
 
     /// The shared base at `folder`, loaded on first use or when its files changed.
-    public func base(at folder: URL) throws -> BaseModel {
+    func base(at folder: URL) throws -> BaseModel {
         let key = folder.standardizedFileURL.resolvingSymlinksInPath().path
         let stamp = Self.stamp(of: folder)
         lock.lock()

@@ -35,10 +35,10 @@ import Glibc
 /// - Activating an unchanged (same fingerprint) valid version reloads it without re-hashing the manifest; the
 ///   digests were checked when those files arrived.
 /// - A folder that disappears is marked removed; if it was active, the loaded copy keeps serving.
-public final class ModelRegistry: Sendable {
-    public let modelsDirectory: URL
-    public let policy: ActivationPolicy
-    public let settleMilliseconds: Int
+final class ModelRegistry: Sendable {
+    let modelsDirectory: URL
+    let policy: ActivationPolicy
+    let settleMilliseconds: Int
     let store: VersionStore
     let logger: Logger
     let validator: CheckpointValidator
@@ -48,9 +48,9 @@ public final class ModelRegistry: Sendable {
     /// uid recorded for activations the daemon decides itself (startup, arrival).
     let ownUID = UInt32(getuid())
 
-    public init(modelsDirectory: URL, store: VersionStore, policy: ActivationPolicy, settleMilliseconds: Int,
-                loadPriority: LoadPriority = .idle,
-                logger: Logger, loader: @escaping @Sendable (URL) throws -> SentimentModel) {
+    init(modelsDirectory: URL, store: VersionStore, policy: ActivationPolicy, settleMilliseconds: Int,
+         loadPriority: LoadPriority = .idle,
+         logger: Logger, loader: @escaping @Sendable (URL) throws -> SentimentModel) {
         self.modelsDirectory = modelsDirectory.standardizedFileURL
         self.store = store
         self.policy = policy
@@ -62,12 +62,12 @@ public final class ModelRegistry: Sendable {
     // MARK: Reading (any thread, cheap)
 
     /// The version unqualified predictions go to.
-    public var active: ActiveModel? { state.withLock { $0.active } }
+    var active: ActiveModel? { state.withLock { $0.active } }
 
     /// A version by name: the active one, the one loaded on demand before, or (valid versions only) loaded now on
     /// the caller's thread, replacing the previous on-demand one. Nil for unknown, rejected, removed or changed
     /// versions. Loading takes as long as a model load: call it off the event loop.
-    public func model(version: String) -> ActiveModel? {
+    func model(version: String) -> ActiveModel? {
         if let hit = cached(version) { return hit }
         onDemandLoad.lock()
         defer { onDemandLoad.unlock() }
@@ -89,11 +89,11 @@ public final class ModelRegistry: Sendable {
 
     /// A version only if it is already in memory (the active one or the one loaded on demand); never loads, so it
     /// is safe on an event loop.
-    public func loadedModel(version: String) -> ActiveModel? { cached(version) }
+    func loadedModel(version: String) -> ActiveModel? { cached(version) }
 
     /// A version by name, loading it on the registry's queue (off the caller's thread) when it is not in memory; it
     /// then replaces the previous on-demand copy. Errors say why a version cannot be served.
-    public func loadModel(version: String) async throws -> ActiveModel {
+    func loadModel(version: String) async throws -> ActiveModel {
         if let hit = cached(version) { return hit }
         return try await onQueue {
             try self.requireStarted()
@@ -112,7 +112,7 @@ public final class ModelRegistry: Sendable {
     }
 
     /// Every version ever seen, oldest arrival first.
-    public func list() -> [ModelVersionInfo] {
+    func list() -> [ModelVersionInfo] {
         let (records, active, validating, lastActivated) = state.withLock {
             ($0.records, $0.active, $0.validating, $0.lastActivated)
         }
@@ -145,12 +145,12 @@ public final class ModelRegistry: Sendable {
     }
 
     /// The activation history, newest first.
-    public func history(limit: Int? = nil) throws -> [ActivationRecord] {
+    func history(limit: Int? = nil) throws -> [ActivationRecord] {
         do { return try store.activations(limit: limit) } catch { throw RegistryError.database(reason: "\(error)") }
     }
 
     /// `handler` is called with the version after every activation (on the registry's queue; return quickly).
-    public func onActivation(_ handler: @escaping @Sendable (String) -> Void) {
+    func onActivation(_ handler: @escaping @Sendable (String) -> Void) {
         state.withLock { $0.handlers.append(handler) }
     }
 
@@ -159,7 +159,7 @@ public final class ModelRegistry: Sendable {
     /// Starts watching `models/` (creating it when absent), records what changed while the daemon was down, and
     /// serves: the most recently activated version if it is still valid; else the newest valid one. Under policy
     /// `newest`, a valid version that arrived while the daemon was down wins over both.
-    public func start() async throws {
+    func start() async throws {
         try state.withLock { s in
             guard s.phase == .idle else { throw RegistryError.alreadyStarted }
             s.phase = .starting
@@ -188,7 +188,7 @@ public final class ModelRegistry: Sendable {
     }
 
     /// Stops the watcher and waits for work in progress. The active model stays readable.
-    public func shutdown() async {
+    func shutdown() async {
         let watcher = state.withLock { s -> DirectoryWatcher? in
             s.phase = .stopped
             defer { s.watcher = nil }
@@ -202,7 +202,7 @@ public final class ModelRegistry: Sendable {
 
     /// Serves `version` (valid, present). Activating the version already active with unchanged files does nothing.
     /// `.manual` and `.rollback` clear a rolled-back mark.
-    public func activate(version: String, reason: ActivationReason, byUID uid: UInt32) async throws {
+    func activate(version: String, reason: ActivationReason, byUID uid: UInt32) async throws {
         try await onQueue {
             try self.requireStarted()
             try self.activateOnQueue(version, reason: reason, uid: uid)
@@ -212,7 +212,7 @@ public final class ModelRegistry: Sendable {
     /// Re-activates the previous version from the activation history (skipping rolled-back, rejected and removed
     /// ones), or `version` when given, and marks the version rolled back from so nothing re-activates it
     /// automatically. Returns the version now active.
-    public func rollback(to version: String?, byUID uid: UInt32) async throws -> String {
+    func rollback(to version: String?, byUID uid: UInt32) async throws -> String {
         try await onQueue {
             try self.requireStarted()
             return try self.rollbackOnQueue(to: version, uid: uid)
@@ -220,7 +220,7 @@ public final class ModelRegistry: Sendable {
     }
 
     /// Looks at every folder again (SIGHUP, `reload`), as if each had just settled.
-    public func rescan() async {
+    func rescan() async {
         _ = try? await onQueue {
             guard self.isRunning else { return }
             self.rescanOnQueue()

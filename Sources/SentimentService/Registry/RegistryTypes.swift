@@ -2,7 +2,7 @@ import Foundation
 import SentimentEngine
 
 /// What the registry does with a valid arrival (`[models] activate` in the config).
-public enum ActivationPolicy: String, Sendable {
+enum ActivationPolicy: String, Sendable {
     /// Each valid arrival (a new folder, or changed files) becomes active, unless it was rolled back.
     case newest
     /// Arrivals are validated and recorded; only `activate` and `rollback` change what is served.
@@ -10,7 +10,7 @@ public enum ActivationPolicy: String, Sendable {
 }
 
 /// Why a version became active; kept in the activation history.
-public enum ActivationReason: String, Sendable, Codable {
+enum ActivationReason: String, Sendable, Codable {
     /// Chosen at start because the last active version was gone or invalid (or there was none).
     case startup
     /// A valid arrival under policy `newest`.
@@ -21,15 +21,15 @@ public enum ActivationReason: String, Sendable, Codable {
 
 /// A loaded version. A batch keeps the `ActiveModel` it started with, so a swap never changes the model under
 /// it, and the old model's memory goes when the last batch holding it finishes.
-public struct ActiveModel: Sendable {
-    public let version: String
-    public let model: SentimentModel
+struct ActiveModel: Sendable {
+    let version: String
+    let model: SentimentModel
     /// Fingerprint of the folder's files when this copy was loaded.
-    public let fingerprint: String
+    let fingerprint: String
     /// When this copy became active (or was loaded, for a non-active version).
-    public let since: Date
+    let since: Date
 
-    public init(version: String, model: SentimentModel, fingerprint: String, since: Date = Date()) {
+    init(version: String, model: SentimentModel, fingerprint: String, since: Date = Date()) {
         self.version = version
         self.model = model
         self.fingerprint = fingerprint
@@ -38,8 +38,8 @@ public struct ActiveModel: Sendable {
 }
 
 /// One version as `models.list` shows it.
-public struct ModelVersionInfo: Sendable, Codable, Equatable {
-    public enum State: String, Sendable, Codable {
+struct ModelVersionInfo: Sendable, Codable, Equatable {
+    enum State: String, Sendable, Codable {
         /// Serving unqualified predictions.
         case active
         /// Valid; can be activated.
@@ -54,24 +54,24 @@ public struct ModelVersionInfo: Sendable, Codable, Equatable {
         case removed
     }
 
-    public let version: String
-    public let state: State
+    let version: String
+    let state: State
     /// Why it was rejected; for an active version whose folder changed or vanished, what is being served instead.
-    public let reason: String?
-    public let firstSeen: Date
+    let reason: String?
+    let firstSeen: Date
     /// When the current files arrived.
-    public let arrivedAt: Date
-    public let lastActivatedAt: Date?
-    public let rolledBackAt: Date?
+    let arrivedAt: Date
+    let lastActivatedAt: Date?
+    let rolledBackAt: Date?
     /// See `CheckpointFolder`: size, mtime and inode of every file.
-    public let fingerprint: String
+    let fingerprint: String
     /// SHA-256 of the folder's manifest `sentimentd.json` (nil without one).
-    public let manifestSHA256: String?
-    public let family: String?
-    public let labels: [String]?
+    let manifestSHA256: String?
+    let family: String?
+    let labels: [String]?
 }
 
-public enum RegistryError: Error, Equatable, CustomStringConvertible {
+enum RegistryError: Error, Equatable, CustomStringConvertible {
     case unknownVersion(String)
     case rejected(version: String, reason: String)
     /// The version's files are being validated; try again shortly.
@@ -84,7 +84,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case notStarted
     case alreadyStarted
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .unknownVersion(v):
             return "no model version \"\(v)\" (a version is a folder name in the models directory; see `sentimentctl models`)"

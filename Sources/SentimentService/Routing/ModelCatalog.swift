@@ -3,7 +3,7 @@ import SentimentProtocol
 
 /// What the router needs from the model registry. `RegistryCatalog` adapts `ModelRegistry` to it; the seam keeps
 /// the server testable with a fixed model and keeps every registry call in one file.
-public protocol ModelCatalog: Sendable {
+protocol ModelCatalog: Sendable {
     /// The version unqualified predictions go to.
     var active: ServingModel? { get }
     /// When the active version became active (nil when unknown).
@@ -21,66 +21,71 @@ public protocol ModelCatalog: Sendable {
 
 /// A catalog of one model that never changes: for `SENTIMENT_MODEL` pointing outside the models directory layered
 /// over the registry (see `PinnedCatalog`), and for tests.
-public final class FixedCatalog: ModelCatalog, @unchecked Sendable {
+final class FixedCatalog: ModelCatalog, @unchecked Sendable {
     private let serving: ServingModel
     private let since = Date()
 
-    public init(_ serving: ServingModel) { self.serving = serving }
+    init(_ serving: ServingModel) { self.serving = serving }
 
-    public var active: ServingModel? { serving }
-    public var activeSince: Date? { since }
+    var active: ServingModel? { serving }
+    var activeSince: Date? { since }
 
-    public func loadedModel(version: String) -> ServingModel? { version == serving.version ? serving : nil }
+    func loadedModel(version: String) -> ServingModel? { version == serving.version ? serving : nil }
 
-    public func loadModel(version: String) async throws -> ServingModel {
+    func loadModel(version: String) async throws -> ServingModel {
         guard let m = loadedModel(version: version) else { throw RPCError.modelNotFound(version: version, reason: nil) }
         return m
     }
 
-    public func list() -> ModelsListMethod.Result {
+    func list() -> ModelsListMethod.Result {
         .init(active: serving.version, models: [.init(version: serving.version, state: "active", arrivedAt: since,
                                                    lastActivatedAt: since, labels: serving.model.config.id2label)])
     }
 
-    public func activate(version: String, byUID: UInt32) async throws -> ActivationResult {
+    func activate(version: String, byUID: UInt32) async throws -> ActivationResult {
         guard version == serving.version else { throw RPCError.modelNotFound(version: version, reason: nil) }
         return ActivationResult(active: version, previous: version)
     }
 
-    public func rollback(to version: String?, byUID: UInt32) async throws -> ActivationResult {
+    func rollback(to version: String?, byUID: UInt32) async throws -> ActivationResult {
         throw RPCError.activationFailed(version: version ?? "(previous)",
                                         reason: "the daemon serves one fixed model; there is nothing to roll back to")
     }
 
-    public func rescan() async {}
+    func rescan() async {}
 }
 
 /// `SENTIMENT_MODEL` naming a folder outside the models directory: that model answers unqualified predictions
 /// until an administrator activates or rolls back to a registry version, which ends the pin. Everything else is
-/// the registry's.
-public final class PinnedCatalog: ModelCatalog, @unchecked Sendable {
+/// the registry's; with no pin (the daemon pins at start-up, when SENTIMENT_MODEL says so), everything is.
+final class PinnedCatalog: ModelCatalog, @unchecked Sendable {
     private let base: ModelCatalog
     private let pin: LockedBox<(ServingModel, Date)?>
 
-    public init(pinned: ServingModel, over base: ModelCatalog) {
+    init(pinned: ServingModel? = nil, over base: ModelCatalog) {
         self.base = base
-        self.pin = LockedBox((pinned, Date()))
+        self.pin = LockedBox(pinned.map { ($0, Date()) })
     }
 
-    public var active: ServingModel? { pin.value?.0 ?? base.active }
-    public var activeSince: Date? { pin.value?.1 ?? base.activeSince }
+    /// Serves `pinned` for unqualified predictions from now on.
+    func pin(_ pinned: ServingModel) {
+        pin.value = (pinned, Date())
+    }
 
-    public func loadedModel(version: String) -> ServingModel? {
+    var active: ServingModel? { pin.value?.0 ?? base.active }
+    var activeSince: Date? { pin.value?.1 ?? base.activeSince }
+
+    func loadedModel(version: String) -> ServingModel? {
         if let (p, _) = pin.value, p.version == version { return p }
         return base.loadedModel(version: version)
     }
 
-    public func loadModel(version: String) async throws -> ServingModel {
+    func loadModel(version: String) async throws -> ServingModel {
         if let (p, _) = pin.value, p.version == version { return p }
         return try await base.loadModel(version: version)
     }
 
-    public func list() -> ModelsListMethod.Result {
+    func list() -> ModelsListMethod.Result {
         var result = base.list()
         if let (p, since) = pin.value {
             result.active = p.version
@@ -98,7 +103,7 @@ public final class PinnedCatalog: ModelCatalog, @unchecked Sendable {
         return result
     }
 
-    public func activate(version: String, byUID: UInt32) async throws -> ActivationResult {
+    func activate(version: String, byUID: UInt32) async throws -> ActivationResult {
         let previous = pin.value?.0.version
         var result = try await base.activate(version: version, byUID: byUID)
         if let previous {
@@ -108,7 +113,7 @@ public final class PinnedCatalog: ModelCatalog, @unchecked Sendable {
         return result
     }
 
-    public func rollback(to version: String?, byUID: UInt32) async throws -> ActivationResult {
+    func rollback(to version: String?, byUID: UInt32) async throws -> ActivationResult {
         if let (p, _) = pin.value {
             // Rolling back from the pin means: serve what the registry serves (or the named version).
             if let version {
@@ -126,5 +131,5 @@ public final class PinnedCatalog: ModelCatalog, @unchecked Sendable {
         return try await base.rollback(to: version, byUID: byUID)
     }
 
-    public func rescan() async { await base.rescan() }
+    func rescan() async { await base.rescan() }
 }

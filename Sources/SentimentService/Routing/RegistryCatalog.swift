@@ -2,26 +2,26 @@ import Foundation
 import SentimentProtocol
 
 /// `ModelCatalog` over the `ModelRegistry`: the one file of the serving side that calls the registry.
-public final class RegistryCatalog: ModelCatalog, @unchecked Sendable {
-    public let registry: ModelRegistry
+final class RegistryCatalog: ModelCatalog, @unchecked Sendable {
+    let registry: ModelRegistry
 
     /// `onActivation` runs after every activation the registry makes (startup, arrival, rollback, manual).
-    public init(registry: ModelRegistry, onActivation: @escaping @Sendable (String) -> Void) {
+    init(registry: ModelRegistry, onActivation: @escaping @Sendable (String) -> Void) {
         self.registry = registry
         registry.onActivation(onActivation)
     }
 
-    public var active: ServingModel? {
+    var active: ServingModel? {
         registry.active.map { ServingModel(version: $0.version, model: $0.model) }
     }
 
-    public var activeSince: Date? { registry.active?.since }
+    var activeSince: Date? { registry.active?.since }
 
-    public func loadedModel(version: String) -> ServingModel? {
+    func loadedModel(version: String) -> ServingModel? {
         registry.loadedModel(version: version).map { ServingModel(version: $0.version, model: $0.model) }
     }
 
-    public func loadModel(version: String) async throws -> ServingModel {
+    func loadModel(version: String) async throws -> ServingModel {
         do {
             let m = try await registry.loadModel(version: version)
             return ServingModel(version: m.version, model: m.model)
@@ -32,7 +32,7 @@ public final class RegistryCatalog: ModelCatalog, @unchecked Sendable {
         }
     }
 
-    public func list() -> ModelsListMethod.Result {
+    func list() -> ModelsListMethod.Result {
         let versions = registry.list().map { info in
             ModelVersionSummary(
                 version: info.version, state: Self.stateName(info.state.rawValue), reason: info.reason,
@@ -42,7 +42,7 @@ public final class RegistryCatalog: ModelCatalog, @unchecked Sendable {
         return .init(active: registry.active?.version, models: versions)
     }
 
-    public func activate(version: String, byUID: UInt32) async throws -> ActivationResult {
+    func activate(version: String, byUID: UInt32) async throws -> ActivationResult {
         let previous = registry.active?.version
         do {
             try await registry.activate(version: version, reason: .manual, byUID: byUID)
@@ -54,7 +54,7 @@ public final class RegistryCatalog: ModelCatalog, @unchecked Sendable {
         return ActivationResult(active: registry.active?.version ?? version, previous: previous)
     }
 
-    public func rollback(to version: String?, byUID: UInt32) async throws -> ActivationResult {
+    func rollback(to version: String?, byUID: UInt32) async throws -> ActivationResult {
         let previous = registry.active?.version
         do {
             let now = try await registry.rollback(to: version, byUID: byUID)
@@ -64,7 +64,7 @@ public final class RegistryCatalog: ModelCatalog, @unchecked Sendable {
         }
     }
 
-    public func rescan() async {
+    func rescan() async {
         await registry.rescan()
     }
 

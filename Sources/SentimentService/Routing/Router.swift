@@ -4,14 +4,14 @@ import SentimentProtocol
 
 /// Who is calling, for the handlers: the caller, the role it was found to hold for this request, and the uid its
 /// writes are recorded under.
-public struct CallContext: Sendable {
-    public var caller: Caller
-    public var role: Role
+struct CallContext: Sendable {
+    var caller: Caller
+    var role: Role
     /// The peer's uid (the daemon's own for a token caller): what labels, imports and runs record.
-    public var uid: UInt32
-    public var logger: Logger
+    var uid: UInt32
+    var logger: Logger
 
-    public init(caller: Caller, role: Role, uid: UInt32, logger: Logger) {
+    init(caller: Caller, role: Role, uid: UInt32, logger: Logger) {
         self.caller = caller
         self.role = role
         self.uid = uid
@@ -21,11 +21,11 @@ public struct CallContext: Sendable {
 
 /// The answer of one request, still typed: the connection encodes it on its own event loop, so encoding never
 /// runs on the batcher's thread.
-public typealias RouterReply = Result<any Encodable & Sendable, RPCError>
+typealias RouterReply = Result<any Encodable & Sendable, RPCError>
 
 /// Method name -> handler. The standard methods are registered by `StandardMethods`; later ones (labels.*, train,
 /// runs) register the same way.
-public final class Router: @unchecked Sendable {
+final class Router: @unchecked Sendable {
     struct Handler {
         let requiredRole: Role
         let call: (RPCRequest, CallContext, @escaping @Sendable (RouterReply) -> Void) -> Void
@@ -35,13 +35,13 @@ public final class Router: @unchecked Sendable {
     private let authorizer: @Sendable () -> Authorizer
 
     /// `authorizer` is read on every request, so a reload that changes a role's group applies at once.
-    public init(authorizer: @escaping @Sendable () -> Authorizer) {
+    init(authorizer: @escaping @Sendable () -> Authorizer) {
         self.authorizer = authorizer
     }
 
     /// Registers a method whose handler answers through a callback (predict: the batcher calls back).
     /// Register everything before serving starts; the table is not locked.
-    public func register<M: RPCMethod>(
+    func register<M: RPCMethod>(
         _ method: M.Type,
         _ body: @escaping (M.Params, CallContext, @escaping @Sendable (Result<M.Result, RPCError>) -> Void) -> Void
     ) {
@@ -64,7 +64,7 @@ public final class Router: @unchecked Sendable {
 
     /// Registers a method whose handler is async (registry calls, reload). A thrown `RPCError` is answered as is;
     /// anything else becomes an internal error with its description.
-    public func registerAsync<M: RPCMethod>(
+    func registerAsync<M: RPCMethod>(
         _ method: M.Type, _ body: @escaping @Sendable (M.Params, CallContext) async throws -> M.Result
     ) {
         register(method) { params, context, reply in
@@ -80,13 +80,13 @@ public final class Router: @unchecked Sendable {
         }
     }
 
-    public var methodNames: [String] { handlers.keys.sorted() }
+    var methodNames: [String] { handlers.keys.sorted() }
 
-    public func isKnown(_ method: String) -> Bool { handlers[method] != nil }
+    func isKnown(_ method: String) -> Bool { handlers[method] != nil }
 
     /// Dispatches one request: unknown method, refused caller and bad params are answered here.
-    public func handle(_ request: RPCRequest, caller: Caller, logger: Logger,
-                       reply: @escaping @Sendable (RouterReply) -> Void) {
+    func handle(_ request: RPCRequest, caller: Caller, logger: Logger,
+                reply: @escaping @Sendable (RouterReply) -> Void) {
         guard let handler = handlers[request.method] else {
             reply(.failure(.methodNotFound(request.method)))
             return

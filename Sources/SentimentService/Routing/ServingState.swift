@@ -3,21 +3,21 @@ import SentimentCore
 import SentimentProtocol
 
 /// What the request handlers share: the models, the batcher, the live configuration, counters.
-public final class ServingState: @unchecked Sendable {
-    public enum Phase: String, Sendable {
+final class ServingState: @unchecked Sendable {
+    enum Phase: String, Sendable {
         case serving
         case draining
     }
 
-    public let catalog: ModelCatalog
-    public let batcher: Batcher
-    public let metrics: ServiceMetrics
+    let catalog: ModelCatalog
+    let batcher: Batcher
+    let metrics: ServiceMetrics
     /// The file the configuration was read from; nil when running on defaults.
-    public let configPath: String?
+    let configPath: String?
     /// Where clients connect (the bound path, or the activated socket's description).
-    public let socketDescription: String
-    public let daemonUID: UInt32
-    public let startedAt = Date()
+    let socketDescription: String
+    let daemonUID: UInt32
+    let startedAt = Date()
 
     private let configBox: LockedBox<DaemonConfig>
     private let phaseBox = LockedBox(Phase.serving)
@@ -25,8 +25,8 @@ public final class ServingState: @unchecked Sendable {
     private let reloadBox = LockedBox<(@Sendable () async throws -> ReloadMethod.Result)?>(nil)
     private let annotationBox = LockedBox<(@Sendable (inout ModelsListMethod.Result) -> Void)?>(nil)
 
-    public init(config: DaemonConfig, configPath: String?, socketDescription: String, catalog: ModelCatalog,
-                batcher: Batcher, metrics: ServiceMetrics, daemonUID: UInt32 = getuid()) {
+    init(config: DaemonConfig, configPath: String?, socketDescription: String, catalog: ModelCatalog,
+         batcher: Batcher, metrics: ServiceMetrics, daemonUID: UInt32 = getuid()) {
         self.configBox = LockedBox(config)
         self.configPath = configPath
         self.socketDescription = socketDescription
@@ -36,21 +36,21 @@ public final class ServingState: @unchecked Sendable {
         self.daemonUID = daemonUID
     }
 
-    public var config: DaemonConfig {
+    var config: DaemonConfig {
         get { configBox.value }
         set { configBox.value = newValue }
     }
 
-    public var phase: Phase {
+    var phase: Phase {
         get { phaseBox.value }
         set { phaseBox.value = newValue }
     }
 
     /// The role rule of the configuration in force.
-    public var authorizer: Authorizer { Authorizer(config: config, daemonUID: daemonUID) }
+    var authorizer: Authorizer { Authorizer(config: config, daemonUID: daemonUID) }
 
     /// What `reload` (and SIGHUP) does; set by the daemon.
-    public var reloadAction: (@Sendable () async throws -> ReloadMethod.Result)? {
+    var reloadAction: (@Sendable () async throws -> ReloadMethod.Result)? {
         get { reloadBox.value }
         set { reloadBox.value = newValue }
     }
@@ -89,9 +89,9 @@ public final class ServingState: @unchecked Sendable {
         }
     }
 
-    public var openConnections: Int { counters.value.connections }
+    var openConnections: Int { counters.value.connections }
 
-    public func status() -> StatusMethod.Result {
+    func status() -> StatusMethod.Result {
         let c = counters.value
         let config = self.config
         let active = catalog.active

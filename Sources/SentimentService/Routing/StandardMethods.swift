@@ -2,8 +2,8 @@ import Foundation
 import SentimentProtocol
 
 /// The methods of the serving daemon: predict, status, models.*, rollback, reload, metrics.
-public enum StandardMethods {
-    public static func register(on router: Router, state: ServingState) {
+enum StandardMethods {
+    static func register(on router: Router, state: ServingState) {
         router.register(PredictMethod.self) { params, context, reply in
             predict(params, context: context, state: state, reply: reply)
         }

@@ -6,20 +6,20 @@ import Glibc
 
 /// Who is calling, as far as authorisation cares: a socket peer (its kernel credentials), or a caller whose role
 /// was settled elsewhere (a bearer token of an HTTP front end), so that every transport shares one `Authorizer`.
-public enum Caller: Sendable, Equatable, CustomStringConvertible {
+enum Caller: Sendable, Equatable, CustomStringConvertible {
     case peer(PeerCredentials)
     case token(name: String, role: Role)
 
     /// The uid recorded with what the caller writes (labels, imports, runs): the peer's, or the daemon's own for a
     /// token (whose name goes into the logs instead).
-    public func recordedUID(daemonUID: UInt32) -> UInt32 {
+    func recordedUID(daemonUID: UInt32) -> UInt32 {
         switch self {
         case let .peer(p): return p.uid
         case .token: return daemonUID
         }
     }
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .peer(p): return "uid \(p.uid)"
         case let .token(name, _): return "token \"\(name)\""
@@ -36,14 +36,14 @@ public enum Caller: Sendable, Equatable, CustomStringConvertible {
 /// cache of a few seconds), so a group created or renumbered after the daemon started counts without a restart.
 /// The role is checked on every request against the configuration in force, so a reload that changes a group
 /// applies to open connections too. A group name that does not resolve grants nothing.
-public struct Authorizer: Sendable, Equatable {
-    public var daemonUID: UInt32
-    public var readerGroup: String?
-    public var labellerGroup: String?
-    public var adminGroup: String?
+struct Authorizer: Sendable, Equatable {
+    var daemonUID: UInt32
+    var readerGroup: String?
+    var labellerGroup: String?
+    var adminGroup: String?
 
-    public init(daemonUID: UInt32 = getuid(), readerGroup: String? = nil, labellerGroup: String? = nil,
-                adminGroup: String? = nil) {
+    init(daemonUID: UInt32 = getuid(), readerGroup: String? = nil, labellerGroup: String? = nil,
+         adminGroup: String? = nil) {
         self.daemonUID = daemonUID
         self.readerGroup = readerGroup
         self.labellerGroup = labellerGroup
@@ -51,20 +51,20 @@ public struct Authorizer: Sendable, Equatable {
     }
 
     /// The rule of a configuration (`server.reader_group`, `labeller_group`, `admin_group`).
-    public init(config: DaemonConfig, daemonUID: UInt32 = getuid()) {
+    init(config: DaemonConfig, daemonUID: UInt32 = getuid()) {
         self.init(daemonUID: daemonUID, readerGroup: config.readerGroup, labellerGroup: config.labellerGroup,
                   adminGroup: config.adminGroup)
     }
 
     /// The caller's role; nil when it holds none (only possible with a `readerGroup`).
-    public func role(of caller: Caller) -> Role? {
+    func role(of caller: Caller) -> Role? {
         switch caller {
         case let .token(_, role): return role
         case let .peer(peer): return role(of: peer)
         }
     }
 
-    public func role(of peer: PeerCredentials) -> Role? {
+    func role(of peer: PeerCredentials) -> Role? {
         if peer.uid == 0 || peer.uid == daemonUID { return .admin }
         func member(_ group: String?) -> Bool {
             guard let group, let gid = GroupDirectory.shared.gid(named: group) else { return false }
@@ -77,7 +77,7 @@ public struct Authorizer: Sendable, Equatable {
     }
 
     /// The caller's role when it includes `needed`; otherwise the `unauthorised` error that says who holds it.
-    public func authorize(_ caller: Caller, needs needed: Role, for action: String) -> Result<Role, RPCError> {
+    func authorize(_ caller: Caller, needs needed: Role, for action: String) -> Result<Role, RPCError> {
         let role = role(of: caller)
         if let role, role.includes(needed) { return .success(role) }
         return .failure(.unauthorised(action: action, needed: needed, caller: caller.description, role: role,
@@ -86,7 +86,7 @@ public struct Authorizer: Sendable, Equatable {
 
     /// Who holds `role` (or more) here, for error messages: "uid 0, uid 998 (the daemon's user) and members of
     /// group \"sentimentd-admin\"".
-    public func holders(of role: Role) -> String {
+    func holders(of role: Role) -> String {
         var who = ["uid 0"]
         if daemonUID != 0 { who.append("uid \(daemonUID) (the daemon's user)") }
         func group(_ name: String?, _ what: String = "") {

@@ -8,14 +8,14 @@ import Glibc
 /// process that connected (SO_PEERCRED) and its supplementary groups (SO_PEERGROUPS), both as they were at
 /// connect time. Roles are decided from these, the way the kernel decides file access: a group the user was added
 /// to after the process started does not count, a group the process dropped does not either.
-public struct PeerCredentials: Sendable, Equatable {
-    public var pid: Int32
-    public var uid: UInt32
-    public var gid: UInt32
+struct PeerCredentials: Sendable, Equatable {
+    var pid: Int32
+    var uid: UInt32
+    var gid: UInt32
     /// Supplementary groups of the connecting process. Never holds gid 0: see `supplementaryGroups`.
-    public var groups: [UInt32]
+    var groups: [UInt32]
 
-    public init(pid: Int32, uid: UInt32, gid: UInt32, groups: [UInt32] = []) {
+    init(pid: Int32, uid: UInt32, gid: UInt32, groups: [UInt32] = []) {
         self.pid = pid
         self.uid = uid
         self.gid = gid
@@ -23,7 +23,7 @@ public struct PeerCredentials: Sendable, Equatable {
     }
 
     /// Whether the process was in group `gid` (primary or supplementary).
-    public func isMember(of gid: UInt32) -> Bool { self.gid == gid || groups.contains(gid) }
+    func isMember(of gid: UInt32) -> Bool { self.gid == gid || groups.contains(gid) }
 
     /// `struct ucred` of <sys/socket.h> (Linux): pid_t, uid_t, gid_t.
     struct UCred: Sendable {

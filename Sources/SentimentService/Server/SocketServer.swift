@@ -8,21 +8,21 @@ import Glibc
 #endif
 
 /// Where the server listens.
-public enum ListenTarget: Sendable, Equatable {
+enum ListenTarget: Sendable, Equatable {
     /// Bind this path (after removing a stale socket; refusing if a live daemon answers on it) with these permissions.
     case path(String, mode: UInt32)
     /// A listening socket passed by systemd (sd_listen_fds).
     case activated(fd: Int32)
 }
 
-public enum ServerError: Error, Equatable, CustomStringConvertible {
+enum ServerError: Error, Equatable, CustomStringConvertible {
     case socketInUse(path: String)
     case notASocket(path: String)
     case cannotPrepare(path: String, reason: String)
     case bindFailed(path: String, reason: String)
     case adoptFailed(fd: Int32, reason: String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .socketInUse(path):
             return "\(path): another daemon is answering on this socket; stop it first or choose another path (--socket, server.socket)"
@@ -37,7 +37,7 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
 
 /// The Unix socket server: accepts connections, reads the peer's credentials, admits them by `ConnectionLedger`,
 /// installs the line decoder and the connection handler, and drains on shutdown.
-public final class SocketServer: @unchecked Sendable {
+final class SocketServer: @unchecked Sendable {
     private let group: EventLoopGroup
     private let router: Router
     private let state: ServingState
@@ -48,7 +48,7 @@ public final class SocketServer: @unchecked Sendable {
     private var boundPath: (path: String, inode: UInt64)?
     private let ledger = ConnectionLedger()
 
-    public init(group: EventLoopGroup, router: Router, state: ServingState, logger: Logger) {
+    init(group: EventLoopGroup, router: Router, state: ServingState, logger: Logger) {
         self.group = group
         self.router = router
         self.state = state
@@ -56,7 +56,7 @@ public final class SocketServer: @unchecked Sendable {
     }
 
     /// Starts listening. Returns once the socket accepts connections.
-    public func start(_ target: ListenTarget) async throws {
+    func start(_ target: ListenTarget) async throws {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
@@ -129,7 +129,7 @@ public final class SocketServer: @unchecked Sendable {
 
     /// Stops accepting, lets every connection finish the requests it has sent, then closes them. Requests sent
     /// after this point are answered "shutting down". Waits at most `timeout` for the connections.
-    public func drain(timeout: Duration = .seconds(30)) async {
+    func drain(timeout: Duration = .seconds(30)) async {
         state.phase = .draining
         let (listener, open) = lock.withLock { (serverChannel, Array(connections.values)) }
         try? await listener?.close()
@@ -141,7 +141,7 @@ public final class SocketServer: @unchecked Sendable {
 
     /// Waits until every connection has closed (after `drain` and the batcher's drain), closing stragglers after
     /// `timeout`.
-    public func waitForConnections(timeout: Duration) async {
+    func waitForConnections(timeout: Duration) async {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
             if lock.withLock({ connections.isEmpty }) { return }

@@ -7,39 +7,39 @@ import Glibc
 /// The one file that calls libsystemd (`sd_*`). Everything here is a no-op outside systemd: sd_notify does
 /// nothing without NOTIFY_SOCKET, sd_listen_fds finds nothing without LISTEN_FDS, and the journal is used only
 /// when JOURNAL_STREAM says stderr is connected to it.
-public enum Systemd {
+enum Systemd {
     /// The first descriptor systemd passes (SD_LISTEN_FDS_START).
-    public static let listenFDsStart: Int32 = 3
+    static let listenFDsStart: Int32 = 3
 
     /// Sends a state string to the service manager. Returns false when there is no manager to tell.
     @discardableResult
-    public static func notify(_ state: String) -> Bool {
+    static func notify(_ state: String) -> Bool {
         sd_notify(0, state) > 0
     }
 
-    public static func ready(status: String) {
+    static func ready(status: String) {
         notify("READY=1\nSTATUS=\(sanitised(status))\nMAINPID=\(getpid())")
     }
 
-    public static func status(_ status: String) {
+    static func status(_ status: String) {
         notify("STATUS=\(sanitised(status))")
     }
 
     /// RELOADING=1 with the CLOCK_MONOTONIC timestamp systemd (≥ 253) uses to match the reload; READY=1 must follow.
-    public static func reloading(status: String) {
+    static func reloading(status: String) {
         notify("RELOADING=1\nMONOTONIC_USEC=\(monotonicMicroseconds())\nSTATUS=\(sanitised(status))")
     }
 
-    public static func stopping(status: String) {
+    static func stopping(status: String) {
         notify("STOPPING=1\nSTATUS=\(sanitised(status))")
     }
 
-    public static func watchdogPing() {
+    static func watchdogPing() {
         notify("WATCHDOG=1")
     }
 
     /// The watchdog interval systemd expects pings within (WatchdogSec=), nil when the watchdog is off.
-    public static func watchdogInterval() -> Duration? {
+    static func watchdogInterval() -> Duration? {
         var usec: UInt64 = 0
         guard sd_watchdog_enabled(0, &usec) > 0, usec > 0 else { return nil }
         return .microseconds(Int64(usec))
@@ -47,7 +47,7 @@ public enum Systemd {
 
     /// Listening sockets passed by socket activation (sd_listen_fds), checked to be Unix stream sockets in listening
     /// state. The LISTEN_* variables are removed so that child processes do not think they were activated.
-    public static func activationSockets() throws -> [Int32] {
+    static func activationSockets() throws -> [Int32] {
         let n = sd_listen_fds(1)
         if n < 0 { throw SystemdError.listenFDs(reason: String(cString: strerror(-n))) }
         var fds: [Int32] = []
@@ -61,7 +61,7 @@ public enum Systemd {
     }
 
     /// True when stderr is the journal stream systemd connected us to (JOURNAL_STREAM names its device:inode).
-    public static func stderrIsJournal(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+    static func stderrIsJournal(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
         guard let value = environment["JOURNAL_STREAM"] else { return false }
         let parts = value.split(separator: ":")
         guard parts.count == 2, let dev = UInt64(parts[0]), let ino = UInt64(parts[1]) else { return false }
@@ -73,7 +73,7 @@ public enum Systemd {
     /// Sends one structured entry to the journal. `fields` are (NAME, value) pairs; names must already be valid
     /// journal field names (A-Z, 0-9, _; not starting with _).
     @discardableResult
-    public static func journalSend(_ fields: [(String, String)]) -> Bool {
+    static func journalSend(_ fields: [(String, String)]) -> Bool {
         let strings = fields.map { "\($0.0)=\($0.1)" }
         let cStrings = strings.map { strdup($0)! }
         defer { cStrings.forEach { free($0) } }
@@ -95,11 +95,11 @@ public enum Systemd {
     }
 }
 
-public enum SystemdError: Error, Equatable, CustomStringConvertible {
+enum SystemdError: Error, Equatable, CustomStringConvertible {
     case listenFDs(reason: String)
     case notUnixStreamListener(fd: Int32)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .listenFDs(reason): return "socket activation: sd_listen_fds failed: \(reason)"
         case let .notUnixStreamListener(fd):

@@ -9,17 +9,17 @@ import SentimentCore
 
 /// What `sentimentd train-worker` is started with (the daemon passes every path; the worker reads no config).
 public struct TrainWorkerOptions: Sendable {
-    public var runID: Int64
-    public var databasePath: URL
-    public var modelsDirectory: URL
+    var runID: Int64
+    var databasePath: URL
+    var modelsDirectory: URL
     /// The version serving when the run was created: the starting point and the champion.
-    public var baseVersion: String
+    var baseVersion: String
     /// The daemon's pid: when the worker's parent is no longer this process, the run stops.
-    public var parentPID: pid_t?
-    public var nice: Int
-    public var threads: Int
+    var parentPID: pid_t?
+    var nice: Int
+    var threads: Int
     /// Where adapter bases are looked up (models.base_directories).
-    public var baseDirectories: [URL]
+    var baseDirectories: [URL]
 
     public init(runID: Int64, databasePath: URL, modelsDirectory: URL, baseVersion: String, parentPID: pid_t?,
                 nice: Int, threads: Int, baseDirectories: [URL] = []) {
@@ -191,182 +191,21 @@ public enum TrainWorker {
         }
     }
 
+    /// The run, step by step (`WorkerRun`): the data, the champion's evaluation, training into staging, the gate,
+    /// then publishing or rejecting.
     static func execute(_ options: TrainWorkerOptions, runs: RunStore, labels: LabelStore, versions: VersionStore,
                         control: TrainingControl, stopReason: @escaping () -> String?, logger: Logger) throws {
-        let id = options.runID
-        let models = options.modelsDirectory
-        guard let record = try runs.run(id: id) else { throw TrainWorkerError.runNotRunnable(id: id, status: "unknown") }
-        guard record.status == .queued else { throw TrainWorkerError.runNotRunnable(id: id, status: record.status.rawValue) }
-        let plan = try RunPlan.decode(record.recipe)
-        let baseFolder = models.appendingPathComponent(options.baseVersion)
-
-        // The champion: its labels fix the class order of everything below.
-        let loader = ModelLoader(modelsDirectory: models, baseDirectories: options.baseDirectories)
-        // Optional so it can be released before training (its weights are not needed again). Unpacked: the
-        // evaluation runs in batches, where OpenBLAS serves, so packed copies would only cost memory.
-        let evaluation = ModelLoadOptions(packWeights: false)
-        var champion: SentimentModel? = try loader.load(baseFolder, options: evaluation)
-        let modelLabels = champion!.labels
-        let index = Dictionary(modelLabels.enumerated().map { ($1.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
-        let missing = plan.labels.filter { index[$0.lowercased()] == nil }
-        guard missing.isEmpty else { throw TrainWorkerError.labelsNotInModel(model: modelLabels, missing: missing) }
-
-        // Data: new train labels + a replay sample of older ones; the frozen eval split.
-        let since = try runs.lastCompletedRun()?.labelSeqHigh ?? 0
-        let selection = try labels.trainingSelection(newerThan: since, replayRatio: plan.recipe.replayRatio ?? 1,
-                                                     seed: UInt64(bitPattern: id), maxNew: nil)
-        guard !selection.newExamples.isEmpty else { throw TrainWorkerError.noNewLabels(since: since) }
-        let evalRows = try labels.evalSet()
-        func examples(_ rows: [LabelRow]) -> [TrainingExample] {
-            rows.compactMap { r in index[r.label.lowercased()].map { TrainingExample(text: r.text, label: $0, line: Int(r.id)) } }
-        }
-        let trainSet = examples(selection.newExamples + selection.replay)
-        let evalSet = examples(evalRows)
-        guard evalSet.count >= plan.minEvalLabels else {
-            throw TrainWorkerError.tooFewEvalLabels(have: evalSet.count, need: plan.minEvalLabels)
-        }
-        let fingerprint = DataFingerprint.of(trainSet, labels: LabelSet(modelLabels))
-        // Whose labels the run learns from (`runs show`), counted over the examples it trains on.
-        var byUID: [String: Int] = [:]
-        for row in selection.newExamples + selection.replay where index[row.label.lowercased()] != nil {
-            byUID[String(row.uid), default: 0] += 1
-        }
-        try runs.markRunning(id: id, pid: getpid(), baseVersion: options.baseVersion,
-                             trainExamples: trainSet.count, newExamples: selection.newExamples.count,
-                             replayExamples: selection.replay.count, evalExamples: evalSet.count,
-                             labelSeqHigh: selection.highSeq, dataFingerprint: fingerprint,
-                             labelUIDs: String(decoding: try JSONEncoder.sorted.encode(byUID), as: UTF8.self))
-        logger.notice("training run started", metadata: [
-            "run": "\(id)", "base": "\(options.baseVersion)", "new": "\(selection.newExamples.count)",
-            "replay": "\(selection.replay.count)", "eval": "\(evalSet.count)",
-        ])
-
-        // Champion on the eval split (before training: a broken champion fails the run early). It is a version
-        // that was served, so it joins the split's record; on a split no run has seen yet, the best version of the
-        // last split is evaluated too, so the record does not start again from the champion.
-        let split = DataFingerprint.of(evalSet, labels: LabelSet(modelLabels))
-        let evalLabels = evalSet.map(\.label)
-        let (championMetrics, championPredictions) = evaluate(champion!, evalSet, classes: modelLabels.count)
-        champion = nil
-        try runs.recordSplitEvaluation(SplitEvaluation(splitFingerprint: split, version: options.baseVersion, runID: id,
-                                                       examples: evalSet.count, macroF1: championMetrics.macroF1,
-                                                       predictions: championPredictions))
-        try carryOverBest(to: split, champion: options.baseVersion, evalSet: evalSet, modelLabels: modelLabels, run: id,
-                          loader: loader, options: evaluation, runs: runs, logger: logger)
-
-        // Train into staging.
-        try FileManager.default.createDirectory(at: RunPaths.staging(models), withIntermediateDirectories: true)
-        RunPaths.clean(models, run: id)
-        let candidateFolder = RunPaths.candidate(models, run: id)
-        let continues = AdapterFolder.isAdapter(baseFolder) && plan.recipe.method == "lora" ? try AdapterFolder.readConfig(baseFolder) : nil
-        var job = FineTuneJob(baseFolder: baseFolder, outputFolder: candidateFolder,
-                              train: .examples(trainSet, source: "run \(id): \(selection.newExamples.count) new + \(selection.replay.count) replayed labels"),
-                              validation: .examples(evalSet, source: "frozen eval split"),
-                              recipe: plan.trainingRecipe(runID: id, continuesAdapter: continues))
-        job.workDirectory = RunPaths.work(models, run: id)
-        job.baseResolver = { name in try loader.resolveBase(name, adapter: baseFolder) }
-        var lastProgress = 0.0
-        // The training curve (`runs show --plot`): a point every few steps, the mean loss of the steps since the last.
-        var curveLoss = 0.0, curveSteps = 0
-        let outcome = try job.run(control: control) { event in
-            switch event {
-            case let .progress(p):
-                curveLoss += Double(p.loss)
-                curveSteps += 1
-                if p.step % RunStore.curveStride(totalSteps: p.totalSteps) == 0 || p.step == p.totalSteps {
-                    try? runs.recordCurvePoint(id: id, RunCurvePoint(step: p.step, epoch: p.epoch,
-                                                                     loss: curveLoss / Double(curveSteps),
-                                                                     lr: Double(p.learningRate), gradNorm: Double(p.gradNorm)))
-                    curveLoss = 0
-                    curveSteps = 0
-                }
-                let now = Date().timeIntervalSince1970
-                guard now - lastProgress >= 1 || p.step == p.totalSteps else { return }
-                lastProgress = now
-                try? runs.updateProgress(id: id, step: p.step, totalSteps: p.totalSteps, epoch: p.epoch,
-                                         loss: Double(p.loss), lr: Double(p.learningRate),
-                                         examplesPerSecond: p.examplesPerSecond, etaSeconds: p.etaSeconds)
-            case let .epochEnd(record, _):
-                try? runs.recordEpoch(id: id, epoch: record.epoch, trainLoss: record.trainLoss,
-                                      metricsJSON: record.validation.map { EvalMetrics($0).json() } ?? "{}")
-            case let .message(m):
-                logger.info("\(m)", metadata: ["run": "\(id)"])
-            case .checkpoint:
-                break
-            }
-        }
-        guard case .completed = outcome else {
-            throw TrainWorkerError.stopped(stopReason() ?? "training was interrupted")
-        }
-        if let why = stopReason() { throw TrainWorkerError.stopped(why) }
-
-        // The candidate as written (what would be served), on the same split, against the champion and the best
-        // version published so far on this split (`PromotionGate`).
-        let candidate = try loader.load(candidateFolder, options: evaluation)
-        let (candidateMetrics, candidatePredictions) = evaluate(candidate, evalSet, classes: modelLabels.count)
-        var references = [PromotionGate.Reference(version: options.baseVersion, role: "champion",
-                                                  predictions: championPredictions)]
-        if let best = try runs.bestSplitEvaluation(split: split) {
-            if best.version == options.baseVersion {
-                references[0].role = "champion, best"
-            } else {
-                references.append(PromotionGate.Reference(version: best.version, role: "best", predictions: best.predictions))
-            }
-        }
-        let gate = PromotionGate(tolerance: plan.gateTolerance, confidence: plan.gateConfidence ?? 0.95)
-        let seed = PromotionGate.seed(splitFingerprint: split)
-        let decision = gate.decide(candidate: candidatePredictions, references: references, labels: evalLabels,
-                                   classes: modelLabels.count, seed: seed)
-        let report = GateReport(publish: decision.publish, tolerance: gate.tolerance, confidence: gate.confidence,
-                                resamples: gate.resamples, seed: seed, examples: evalSet.count,
-                                minExamples: plan.minEvalLabels, splitFingerprint: split,
-                                comparisons: decision.comparisons)
-        try runs.recordEvaluation(id: id, championMetricsJSON: EvalMetrics(championMetrics).json(),
-                                  candidateMetricsJSON: EvalMetrics(candidateMetrics).json(),
-                                  championF1: championMetrics.macroF1, candidateF1: candidateMetrics.macroF1,
-                                  gateJSON: String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
-        logger.notice("gate", metadata: ["run": "\(id)", "publish": "\(decision.publish)", "reason": "\(decision.reason)"])
-        guard decision.publish else {
-            RunPaths.clean(models, run: id)
-            try runs.finish(id: id, status: .rejected, decision: .rejected, reason: decision.reason, candidateVersion: nil, error: nil)
+        var run = try WorkerRun(options: options, runs: runs, labels: labels, versions: versions, control: control,
+                                stopReason: stopReason, logger: logger)
+        let data = try run.selectData()
+        let champion = try run.evaluateChampion(on: data)
+        let candidateFolder = try run.train(on: data)
+        let verdict = try run.judge(candidateFolder, data: data, champion: champion)
+        guard verdict.decision.publish else {
+            try run.reject(verdict)
             return
         }
-
-        // Publish: manifest, then one rename into models/.
-        try CheckpointManifest.write(into: candidateFolder, parent: options.baseVersion, run: Int(id),
-                                     dataFingerprint: fingerprint,
-                                     metrics: ["eval_macro_f1": candidateMetrics.macroF1, "eval_accuracy": candidateMetrics.accuracy,
-                                               "eval_macro_recall": candidateMetrics.macroRecall,
-                                               "champion_eval_macro_f1": championMetrics.macroF1])
-        if let why = stopReason() { throw TrainWorkerError.stopped(why) }
-        guard try runs.run(id: id)?.status == .running else {
-            throw TrainWorkerError.stopped("the run was ended by the daemon before publishing")
-        }
-        testPause("before-publish")
-        // Rollback wins: the candidate is a child of the base; if an admin made another version serve meanwhile,
-        // it is not published (the daemon cancels the run too, and its registry would not activate it).
-        let serving = try versions.latestActivation()?.version
-        guard serving == options.baseVersion else {
-            throw TrainWorkerError.baseNoLongerServes(base: options.baseVersion, serving: serving)
-        }
-        let version = RunPaths.versionName(run: id)
-        let destination = models.appendingPathComponent(version)
-        guard rename(candidateFolder.path, destination.path) == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [
-                NSFilePathErrorKey: destination.path, NSLocalizedDescriptionKey: String(cString: strerror(errno)),
-            ])
-        }
-        let dir = open(models.path, O_RDONLY | O_DIRECTORY)
-        if dir >= 0 { _ = fsync(dir); close(dir) }
-        testPause("after-publish")
-        RunPaths.clean(models, run: id)
-        // Published: from now on the version the gate's later runs must not fall below.
-        try? runs.recordSplitEvaluation(SplitEvaluation(splitFingerprint: split, version: version, runID: id,
-                                                        examples: evalSet.count, macroF1: candidateMetrics.macroF1,
-                                                        predictions: candidatePredictions))
-        try runs.finish(id: id, status: .published, decision: .published, reason: decision.reason,
-                        candidateVersion: version, error: nil)
-        logger.notice("candidate published", metadata: ["run": "\(id)", "model_version": "\(version)"])
+        try run.publish(candidateFolder, data: data, verdict: verdict)
     }
 
     /// Test hook for the kill tests: when SENTIMENTD_TEST_WORKER_PAUSE names this point, write the file
