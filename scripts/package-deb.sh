@@ -10,7 +10,7 @@
 #
 # <version> is SentimentVersion.current in the file named by version_file below: the constant that
 # `sentimentd --version`, `sentimentctl --version` and the daemon's status print. It is read from there, never
-# written here. What goes where, and why, is in README.md ("Debian package") and packaging/deb/.
+# written here. What goes where, and why, is in README.md ("Debian package") and scripts/debian/.
 #
 # Usage: scripts/package-deb.sh [--out DIR] [--no-build] [--no-model]
 #        scripts/package-deb.sh --print-version
@@ -119,14 +119,14 @@ write_control() { # package root shlibs
     size=$(du -sk --apparent-size --exclude=DEBIAN "$2" | cut -f1)
     # '#' delimits: dependency lists hold '|' and the maintainer '<@>'.
     sed -e "s#@VERSION@#$version#" -e "s#@ARCH@#$arch#" -e "s#@MAINTAINER@#$maintainer#" \
-        -e "s#@INSTALLED_SIZE@#$size#" -e "s#@SHLIBS_DEPENDS@#$3#" "packaging/deb/$1.control" > "$2/DEBIAN/control"
-    if grep -q '@[A-Z_]*@' "$2/DEBIAN/control"; then die "unfilled field in packaging/deb/$1.control"; fi
+        -e "s#@INSTALLED_SIZE@#$size#" -e "s#@SHLIBS_DEPENDS@#$3#" "scripts/debian/$1.control" > "$2/DEBIAN/control"
+    if grep -q '@[A-Z_]*@' "$2/DEBIAN/control"; then die "unfilled field in scripts/debian/$1.control"; fi
 }
 
 # /usr/share/doc/<package>/copyright from a template.
 write_copyright() { # package root
     mkdir -p "$2/usr/share/doc/$1"
-    sed -e "s#@MAINTAINER@#$maintainer#" -e "s#@YEARS@#$years#" "packaging/deb/$1.copyright" \
+    sed -e "s#@MAINTAINER@#$maintainer#" -e "s#@YEARS@#$years#" "scripts/debian/$1.copyright" \
         > "$2/usr/share/doc/$1/copyright"
 }
 
@@ -178,7 +178,7 @@ install -m 0644 systemd/sentimentd.tmpfiles "$root/usr/lib/tmpfiles.d/sentimentd
 install -m 0644 etc/sentimentd.conf "$root/etc/sentimentd/sentimentd.conf"
 echo /etc/sentimentd/sentimentd.conf > "$root/DEBIAN/conffiles"
 for script in postinst prerm postrm; do
-    install -m 0755 "packaging/deb/sentimentd.$script" "$root/DEBIAN/$script"
+    install -m 0755 "scripts/debian/sentimentd.$script" "$root/DEBIAN/$script"
 done
 write_copyright sentimentd "$root"
 write_changelog sentimentd "$root/usr/share/doc/sentimentd"
@@ -210,8 +210,8 @@ if [ "$model" = 1 ]; then
     gzip -9n < "$base/README.md" > "$root/usr/share/doc/sentimentd-model-minilm/all-MiniLM-L6-v2.README.md.gz"
     rm "$root/usr/share/sentimentd/bases/all-MiniLM-L6-v2/README.md"
     cp -R "$adapter" "$root/usr/share/sentimentd/models/tweet-sentiment-minilm-lora"
-    install -m 0755 packaging/deb/sentimentd-model-minilm.postinst "$root/DEBIAN/postinst"
-    install -D -m 0644 packaging/deb/sentimentd-model-minilm.lintian-overrides \
+    install -m 0755 scripts/debian/sentimentd-model-minilm.postinst "$root/DEBIAN/postinst"
+    install -D -m 0644 scripts/debian/sentimentd-model-minilm.lintian-overrides \
         "$root/usr/share/lintian/overrides/sentimentd-model-minilm"
     write_copyright sentimentd-model-minilm "$root"
     write_changelog sentimentd-model-minilm "$root/usr/share/doc/sentimentd-model-minilm"

@@ -9,7 +9,7 @@
 #      sysusers.d, the folders from tmpfiles.d, the units enabled, the default model seeded; then the packaged
 #      binaries serve that model from the scratch root (no build) and `sentimentctl status` is a probe;
 #   5. an upgrade from the previous version: a scratch root holding the previous package, an edited conffile and
-#      the database that version wrote (packaging/fixtures/sentimentd-<previous>.sqlite) is upgraded with dpkg;
+#      the database that version wrote (Tests/Fixtures/releases/sentimentd-<previous>.sqlite) is upgraded with dpkg;
 #      the edit and the database survive the upgrade untouched, and the new daemon opens and migrates the database
 #      with every row kept;
 #   6. remove and purge: files gone, state in /var/lib/sentimentd and the accounts kept.
@@ -213,7 +213,7 @@ exit_status() { "$@" >/dev/null 2>&1 && echo 0 || echo $?; }
 check "status exits 3 once the daemon is gone" test "$(exit_status ctl status)" = 3
 
 # --- 5. upgrade from the previous version ----------------------------------------------------------------------
-fixture=$(ls packaging/fixtures/sentimentd-*.sqlite | sort -V | tail -n 1)
+fixture=$(ls Tests/Fixtures/releases/sentimentd-*.sqlite | sort -V | tail -n 1)
 previous=$(basename "$fixture" .sqlite); previous=${previous#sentimentd-}
 check "the fixture's version ($previous) is older than this one ($version)" dpkg --compare-versions "$previous" lt "$version"
 # sentimentd was not packaged before $version: the previous package is this one with the previous version number,

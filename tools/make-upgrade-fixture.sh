@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes packaging/fixtures/sentimentd-<version>.sqlite: the database a released sentimentd leaves behind after a
+# Writes Tests/Fixtures/releases/sentimentd-<version>.sqlite: the database a released sentimentd leaves behind after a
 # little use, for the upgrade tests (scripts/test-deb.sh and SentimentStoreTests' ReleasedDatabaseTests check that
 # newer binaries open and migrate it with nothing lost). Run it once per release, with that release's binaries:
 #
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 bin=${1:?usage: tools/make-upgrade-fixture.sh BIN_DIR (holding sentimentd and sentimentctl of the release)}
 bin=$(cd "$bin" && pwd)
 version=$("$bin/sentimentd" --version)
-out=packaging/fixtures/sentimentd-$version.sqlite
+out=Tests/Fixtures/releases/sentimentd-$version.sqlite
 base=vendor-models/all-MiniLM-L6-v2
 [ -f "$base/model.safetensors" ] || { echo "run scripts/fetch-minilm.sh first" >&2; exit 1; }
 

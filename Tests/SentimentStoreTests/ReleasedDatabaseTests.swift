@@ -3,14 +3,14 @@ import GRDB
 import XCTest
 @testable import SentimentStore
 
-/// The databases that released versions of sentimentd wrote (packaging/fixtures/sentimentd-<version>.sqlite, made
+/// The databases that released versions of sentimentd wrote (Tests/Fixtures/releases/sentimentd-<version>.sqlite, made
 /// by tools/make-upgrade-fixture.sh with that release's binaries: labels, an import, a relabel, versions, a rejected
 /// upload, activations, a finished training run) open in this build and migrate with every row kept. The package
 /// upgrade test (scripts/test-deb.sh) does the same through the packaged daemon; this one runs with `swift test`,
 /// so a migration that loses data fails here first.
 final class ReleasedDatabaseTests: StoreTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("packaging/fixtures")
+        .deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/releases")
 
     func testEveryReleasedDatabase_opensAndMigratesWithEveryRowKept() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.fixtures.path)
