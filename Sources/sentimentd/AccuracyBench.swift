@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import SentimentEngine
-import SentimentTraining
 import SentimentService
 
 extension BenchCommand {
@@ -15,14 +14,12 @@ extension BenchCommand {
         let fp32 = try loader.load(folder, options: ModelLoadOptions(packWeights: true))
         let int8: SentimentModel
         var scheme = Int8Scheme.standard
-        if loraMerged {
-            guard fp32.adapter != nil else { throw ValidationError("--lora-merged needs a LoRA adapter folder as --model") }
-            let merged = try FineTuneBase.loadMerged(adapterFolder: folder, seed: 0, baseResolver: { name in
-                try loader.resolveBase(name, adapter: folder)
-            })
-            int8 = SentimentModel(config: fp32.config, folder: fp32.folder, tokenizer: fp32.tokenizer, weights: merged.weights,
-                                  options: ModelLoadOptions(maxLength: fp32.maxLength, precision: .int8))
-            print("int8: the adapter merged into a copy of the base, then quantized (no low-rank path)")
+        if loraUnmerged {
+            guard let lora = fp32.encoder.lora else { throw ValidationError("--lora-unmerged needs a LoRA adapter folder as --model") }
+            int8 = SentimentModel(config: fp32.config, folder: fp32.folder, tokenizer: fp32.tokenizer, weights: fp32.encoder.weights,
+                                  options: ModelLoadOptions(maxLength: fp32.maxLength, precision: .int8), lora: lora,
+                                  quantized: QuantizedEncoderLayer.quantizeAll(fp32.encoder.weights.layers))
+            print("int8: the base's dense layers quantized, the adapter's low-rank path beside them in fp32 (not merged)")
         } else if let int8Scheme {
             let parts = int8Scheme.split(separator: ":").compactMap { Int($0) }
             guard parts.count == 2, (1...127).contains(parts[0]), (1...255).contains(parts[1]) else {
@@ -38,6 +35,7 @@ extension BenchCommand {
                                   lora: fp32.encoder.lora, quantized: quantized)
         } else {
             int8 = try loader.load(folder, options: ModelLoadOptions(precision: .int8))
+            if fp32.adapter != nil { print("int8: the adapter merged into the base's dense weights before quantizing (as served)") }
         }
         print("model \(folder.path): \(fp32.labels.joined(separator: "/")), int8 \(scheme) on \(Int8KernelPath.active.rawValue)")
 

@@ -114,10 +114,10 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: .hidden)
     var int8Scheme: String?
 
-    /// Internal (the measurement behind serving LoRA adapters over a shared int8 base, bench/README.md):
-    /// --accuracy with the adapter merged into a copy of the base before quantizing, instead.
+    /// Internal (the measurement behind merging LoRA adapters before quantizing, bench/README.md): --accuracy with
+    /// the base's dense layers quantized and the adapter's low-rank path beside them in fp32, instead.
     @Flag(name: .long, help: .hidden)
-    var loraMerged = false
+    var loraUnmerged = false
 
     func run() throws {
         if train {

@@ -30,18 +30,28 @@ struct InferenceBench {
     func run() throws {
         let config = ModelConfig.robertaBase
         let t0 = BenchClock.now()
-        let weights = RandomInit.weights(config: config, seed: 0)
-        let initSeconds = BenchClock.now() - t0
-        // Packed (or quantized) as the daemon loads the models it serves.
+        // int8: each layer quantized as it is made and its fp32 matrices dropped, as an int8 load does, so the
+        // peak RSS is the int8 model's.
+        var quantizedLayers: [QuantizedEncoderLayer] = []
+        var quantizing = 0.0
+        let weights = RandomInit.weights(config: config, seed: 0) { layer in
+            guard precision == .int8 else { return layer }
+            let t = BenchClock.now()
+            quantizedLayers.append(QuantizedEncoderLayer(layer))
+            quantizing += BenchClock.now() - t
+            return layer.droppingDenseWeights()
+        }
+        let initSeconds = BenchClock.now() - t0 - quantizing
+        // Packed as the daemon loads the fp32 models it serves.
         let t1 = BenchClock.now()
         let packed = precision == .fp32 ? PackedEncoderLayer.packAll(weights.layers) : nil
-        let quantized = precision == .int8 ? QuantizedEncoderLayer.quantizeAll(weights.layers) : nil
-        let preparing = BenchClock.now() - t1
+        let quantized = precision == .int8 ? quantizedLayers : nil
+        let preparing = precision == .int8 ? quantizing : BenchClock.now() - t1
         let encoder = TransformerEncoder(weights: weights, packed: packed, quantized: quantized)
         print(String(format: "model: roberta-base dims, %.2fM params, random init in %.1fs; OpenBLAS threads %d, workers %d",
-                     Double(weights.parameterCount) / 1e6, initSeconds, BLAS.threads, Parallel.workers))
+                     Double(weights.parameterCount + (precision == .int8 ? Self.denseBytes(config) / 4 : 0)) / 1e6, initSeconds, BLAS.threads, Parallel.workers))
         if let quantized {
-            let fp32 = Self.denseBytes(weights.layers)
+            let fp32 = Self.denseBytes(config)
             let int8 = quantized.reduce(0) { $0 + $1.byteCount }
             print(String(format: "dense layers: int8 (%@), %@ kernels, quantized in %.2f s: %.0f MiB = %.3fx their fp32 %.0f MiB%@",
                          Int8Scheme.standard.description, Int8KernelPath.active.rawValue, preparing, Double(int8) / 1_048_576,
@@ -72,8 +82,9 @@ struct InferenceBench {
     }
 
     /// fp32 bytes of the encoder blocks' dense weights (what int8 replaces).
-    static func denseBytes(_ layers: [EncoderLayerParams]) -> Int {
-        layers.reduce(0) { $0 + 4 * ($1.qkv.weight.count + $1.attnOut.weight.count + $1.ffnUp.weight.count + $1.ffnDown.weight.count) }
+    static func denseBytes(_ config: ModelConfig) -> Int {
+        let c = config.hiddenSize, i = config.intermediateSize
+        return config.numLayers * 4 * (3 * c * c + c * c + 2 * c * i)
     }
 
     static func packedMiB(_ layers: [PackedEncoderLayer]) -> Double {

@@ -1,4 +1,6 @@
-/// A dense layer as PyTorch's nn.Linear: weight [out, in], bias [out].
+/// A dense layer as PyTorch's nn.Linear: weight [out, in], bias [out]. An int8 model's encoder blocks keep only the
+/// bias (`droppingWeight()`): their products run on `QuantizedWeights`, and the fp32 matrix would cost four times
+/// the int8 bytes for nothing.
 public struct Linear: @unchecked Sendable {
     public let weight: FloatBuffer
     public let bias: FloatBuffer
@@ -6,11 +8,19 @@ public struct Linear: @unchecked Sendable {
     public let outFeatures: Int
 
     public init(weight: FloatBuffer, bias: FloatBuffer, inFeatures: Int, outFeatures: Int) {
-        precondition(weight.count == inFeatures * outFeatures && bias.count == outFeatures)
+        precondition((weight.count == inFeatures * outFeatures || weight.count == 0) && bias.count == outFeatures)
         self.weight = weight
         self.bias = bias
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
+    }
+
+    /// False for a layer whose weight was dropped (its product runs in int8).
+    public var hasWeight: Bool { weight.count > 0 || inFeatures * outFeatures == 0 }
+
+    /// The same layer with its bias and shape but no weight matrix (the caller holds it as int8).
+    public func droppingWeight() -> Linear {
+        Linear(weight: FloatBuffer(count: 0), bias: bias, inFeatures: inFeatures, outFeatures: outFeatures)
     }
 }
 
@@ -19,6 +29,7 @@ public struct Linear: @unchecked Sendable {
 /// `packed`: the same weight as `PackedWeights`, for the few-row AVX2 kernel (inference only).
 package func linearForward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, rows n: Int,
                            layer: Linear, packed: PackedWeights? = nil, addBias: Bool = true, gelu: Bool = false) {
+    precondition(layer.hasWeight, "a dense layer whose fp32 weight was dropped (int8) has no fp32 product")
     BLAS.linear(m: n, n: layer.outFeatures, k: layer.inFeatures, a: inp, lda: layer.inFeatures,
                 w: layer.weight.pointer, packed: packed, bias: addBias ? layer.bias.pointer : nil,
                 gelu: gelu, c: out, ldc: layer.outFeatures)

@@ -15,7 +15,6 @@ public final class BaseModel: @unchecked Sendable {
     public let options: ModelLoadOptions
     private let packLock = NSLock()
     private var packedLayers: [PackedEncoderLayer]?
-    private var quantizedLayers: [QuantizedEncoderLayer]?
 
     /// The base's dense weights packed for the AVX2 kernel, made on first use and shared by every model
     /// served over this base (nil when the kernel does not run here).
@@ -26,22 +25,10 @@ public final class BaseModel: @unchecked Sendable {
         return packedLayers
     }
 
-    /// The base's dense weights in int8, made on first use and shared by every int8 model served over this base.
-    public func quantized() -> [QuantizedEncoderLayer] {
-        packLock.lock()
-        defer { packLock.unlock() }
-        if let quantizedLayers { return quantizedLayers }
-        let made = QuantizedEncoderLayer.quantizeAll(weights.layers)
-        quantizedLayers = made
-        return made
-    }
-
-    /// What a model served over this base with `options` shares of it: packed fp32 or int8 dense weights.
-    func sharedDenseLayers(_ options: ModelLoadOptions) -> (packed: [PackedEncoderLayer]?, quantized: [QuantizedEncoderLayer]?) {
-        switch options.precision {
-        case .int8: return (nil, quantized())
-        case .fp32: return (options.packWeights ? packed() : nil, nil)
-        }
+    /// What a model served over this base with `options` shares of it: the packed fp32 dense weights. An int8
+    /// model shares none of the dense layers: it quantizes its own, with its adapter merged in.
+    func sharedPacked(_ options: ModelLoadOptions) -> [PackedEncoderLayer]? {
+        options.precision == .fp32 && options.packWeights ? packed() : nil
     }
 
     public init(folder: URL, config: ModelConfig, tokenizer: any Tokenizer, weights: EncoderWeights,
@@ -70,16 +57,16 @@ public final class BaseModel: @unchecked Sendable {
             throw ModelLoadError.noClassifierHead(file: folder.path, family: config.family)
         }
         let options = options ?? self.options
-        let shared = sharedDenseLayers(options)
         return SentimentModel(config: config, folder: folder, tokenizer: tokenizer, weights: weights,
-                              options: options, packed: shared.packed, quantized: shared.quantized)
+                              options: options, packed: sharedPacked(options))
     }
 }
 
 extension SentimentModel {
-    /// A LoRA adapter folder served over `base`. The model shares the base's weight buffers (several
+    /// A LoRA adapter folder served over `base`. In fp32 the model shares the base's weight buffers (several
     /// adapters over one base cost only their own tensors) and computes each adapted layer unmerged,
-    /// y = x Wᵀ + b + (alpha / r) · (x Aᵀ) Bᵀ, with the adapter's head (its `modules_to_save`).
+    /// y = x Wᵀ + b + (alpha / r) · (x Aᵀ) Bᵀ, with the adapter's head (its `modules_to_save`). In int8 the
+    /// update is merged into the dense weights as they are quantized (the base's fp32 buffers are only read).
     /// Labels: see `AdapterFolder`. Tokenizer: the adapter folder's own files when it has any, else the base's.
     public static func load(adapterFolder: URL, base: BaseModel, options: ModelLoadOptions = .init()) throws -> SentimentModel {
         let adapter = try AdapterFolder.load(adapterFolder, base: base.config)
@@ -88,9 +75,8 @@ extension SentimentModel {
             FileManager.default.fileExists(atPath: adapterFolder.appendingPathComponent($0).path)
         }
         let tokenizer = hasTokenizer ? try TokenizerLoader.load(folder: adapterFolder, config: weights.config) : base.tokenizer
-        let shared = base.sharedDenseLayers(options)
         return SentimentModel(config: weights.config, folder: adapterFolder, tokenizer: tokenizer, weights: weights,
-                              options: options, lora: adapter.lora, packed: shared.packed, quantized: shared.quantized)
+                              options: options, lora: adapter.lora, packed: base.sharedPacked(options))
     }
 
     /// The base's embeddings and layers (the same buffers) with the adapter's head and labels.

@@ -34,8 +34,9 @@ public enum RandomInit {
         }
     }
 
-    /// A whole model with random weights (benchmarks, tests).
-    public static func weights(config: ModelConfig, std: Float = 0.02, seed: UInt64 = 42, withHead: Bool = true) -> EncoderWeights {
+    /// A whole model with random weights (benchmarks, tests). `eachLayer` as in `WeightMap.load`.
+    public static func weights(config: ModelConfig, std: Float = 0.02, seed: UInt64 = 42, withHead: Bool = true,
+                               eachLayer: (EncoderLayerParams) -> EncoderLayerParams = { $0 }) -> EncoderWeights {
         var rng = SeededRandom(seed: seed)
         let c = config.hiddenSize, inter = config.intermediateSize
         let emb = EmbeddingParams(
@@ -44,13 +45,13 @@ public enum RandomInit {
             tokenType: normal(config.typeVocabSize * c, std: std, rng: &rng),
             norm: layerNorm(c, eps: config.layerNormEps), width: c)
         let layers = (0..<config.numLayers).map { _ in
-            EncoderLayerParams(
+            eachLayer(EncoderLayerParams(
                 qkv: linear(out: 3 * c, inp: c, std: std, rng: &rng),
                 attnOut: linear(out: c, inp: c, std: std, rng: &rng),
                 attnNorm: layerNorm(c, eps: config.layerNormEps),
                 ffnUp: linear(out: inter, inp: c, std: std, rng: &rng),
                 ffnDown: linear(out: c, inp: inter, std: std, rng: &rng),
-                ffnNorm: layerNorm(c, eps: config.layerNormEps))
+                ffnNorm: layerNorm(c, eps: config.layerNormEps)))
         }
         let pooler = config.family == .bert ? linear(out: c, inp: c, std: std, rng: &rng) : nil
         let head = withHead ? self.head(config: config, std: std, rng: &rng) : nil

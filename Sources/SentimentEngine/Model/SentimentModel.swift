@@ -48,7 +48,7 @@ public final class SentimentModel: Sendable {
     public let encoder: TransformerEncoder
     public let maxLength: Int
     public let normalizesTweets: Bool
-    /// Set for a LoRA adapter served over a shared base (see `load(adapterFolder:base:options:)`).
+    /// Set for a LoRA adapter (see `load(adapterFolder:base:options:)`), in int8 too, where it is merged.
     public let adapter: LoRAConfig?
 
     public var labels: [String] { config.id2label }
@@ -56,31 +56,67 @@ public final class SentimentModel: Sendable {
 
     /// `lora`: updates computed beside `weights`' dense layers (which stay shared and unmodified).
     /// `packed`: `weights`' layers already packed (a shared base's); else packed here when
-    /// `options.packWeights`. `quantized`: the same for int8 (`options.precision`). The weights must not
-    /// change after this (the model is immutable).
+    /// `options.packWeights`. The weights must not change after this (the model is immutable).
+    ///
+    /// int8 (`options.precision`): the dense layers are quantized here, an adapter's update merged in first (see
+    /// `QuantizedEncoderLayer.init(_:merging:index:scheme:)`), unless `quantized` brings them (then `lora`, if any,
+    /// runs beside them in fp32). The model keeps no reference to the fp32 dense matrices: once whoever passed
+    /// `weights` lets go of them, their memory is freed.
     public init(config: ModelConfig, folder: URL, tokenizer: any Tokenizer, weights: EncoderWeights,
                 options: ModelLoadOptions = .init(), lora: LoRAWeights? = nil, packed: [PackedEncoderLayer]? = nil,
                 quantized: [QuantizedEncoderLayer]? = nil) {
         self.config = config
         self.folder = folder
         self.tokenizer = tokenizer
-        let quantized = options.precision == .int8 ? quantized ?? QuantizedEncoderLayer.quantizeAll(weights.layers) : nil
+        self.adapter = lora?.config
+        var weights = weights, lora = lora, quantized = quantized
+        switch options.precision {
+        case .int8:
+            if quantized == nil {
+                quantized = QuantizedEncoderLayer.quantizeAll(weights.layers, merging: lora)
+                lora = nil
+            }
+            if weights.hasDenseWeights { weights = weights.droppingDenseWeights() }
+        case .fp32:
+            precondition(weights.hasDenseWeights, "an fp32 model needs its dense weights")
+            quantized = nil
+        }
         let packed = options.packWeights && quantized == nil ? packed ?? PackedEncoderLayer.packAll(weights.layers) : nil
         self.encoder = TransformerEncoder(weights: weights, lora: lora, packed: packed, quantized: quantized)
-        self.adapter = lora?.config
         let limit = min(512, encoder.maxSequenceLength)
         self.maxLength = max(2, min(options.maxLength ?? limit, limit))
         self.normalizesTweets = options.normalizeTweets ?? (config.family == .roberta)
     }
 
     /// Loads `folder/config.json`, the tokenizer files and `model.safetensors` (or `pytorch_model.bin`),
-    /// validating every tensor's presence and shape. Errors name the file and what is wrong.
+    /// validating every tensor's presence and shape. Errors name the file and what is wrong. In int8 each encoder
+    /// layer is quantized as it is read and its fp32 matrices dropped, so the load never holds the whole fp32
+    /// encoder (RoBERTa-base: 324 MiB of dense weights).
     public static func load(folder: URL, options: ModelLoadOptions = .init()) throws -> SentimentModel {
         let config = try ModelConfig.load(folder: folder, hint: "a model folder is a Hugging Face checkpoint directory")
         let tokenizer = try TokenizerLoader.load(folder: folder, config: config)
         let archive = try CheckpointFiles.openWeights(in: folder)
-        let weights = try WeightMap.load(archive, config: config, requireHead: true)
-        return SentimentModel(config: config, folder: folder, tokenizer: tokenizer, weights: weights, options: options)
+        guard options.precision == .int8 else {
+            let weights = try WeightMap.load(archive, config: config, requireHead: true)
+            return SentimentModel(config: config, folder: folder, tokenizer: tokenizer, weights: weights, options: options)
+        }
+        var quantized: [QuantizedEncoderLayer] = []
+        let weights = try WeightMap.load(archive, config: config, requireHead: true) { layer in
+            quantized.append(QuantizedEncoderLayer(layer))
+            return layer.droppingDenseWeights()
+        }
+        return SentimentModel(config: config, folder: folder, tokenizer: tokenizer, weights: weights, options: options,
+                              quantized: quantized)
+    }
+
+    /// This model in int8: its dense layers quantized (an adapter merged in first), everything else shared (the
+    /// same buffers: embeddings, biases, LayerNorms, head, tokenizer). The copy holds no reference to this model's
+    /// fp32 dense weights. What a version's int8 check compares against the fp32 model it starts from.
+    public func int8Model() -> SentimentModel {
+        if precision == .int8 { return self }
+        return SentimentModel(config: config, folder: folder, tokenizer: tokenizer, weights: encoder.weights,
+                              options: ModelLoadOptions(normalizeTweets: normalizesTweets, maxLength: maxLength, precision: .int8),
+                              lora: encoder.lora)
     }
 
     /// Token ids of one text as the model sees it: normalised if configured, with specials, truncated.

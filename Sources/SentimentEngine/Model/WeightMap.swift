@@ -11,8 +11,11 @@ public enum WeightMap {
     }
 
     /// Reads every tensor the config implies, checking names and shapes. `requireHead` makes a missing
-    /// classifier an error; otherwise a bare encoder loads with `head == nil`.
-    public static func load(_ archive: TensorArchive, config: ModelConfig, requireHead: Bool) throws -> EncoderWeights {
+    /// classifier an error; otherwise a bare encoder loads with `head == nil`. `eachLayer` takes each encoder layer
+    /// as it is read and returns what to keep of it (an int8 load quantizes it there and keeps no fp32 matrix, so
+    /// the whole fp32 encoder is never in memory at once).
+    public static func load(_ archive: TensorArchive, config: ModelConfig, requireHead: Bool,
+                            eachLayer: (EncoderLayerParams) -> EncoderLayerParams = { $0 }) throws -> EncoderWeights {
         let c = config.hiddenSize, inter = config.intermediateSize
         let names = names(in: archive, family: config.family)
         let file = archive.path
@@ -70,13 +73,13 @@ public enum WeightMap {
                 try read(name + ".weight", [c, c], into: qkvW.pointer + j * c * c)
                 try read(name + ".bias", [c], into: qkvB.pointer + j * c)
             }
-            layers.append(EncoderLayerParams(
+            layers.append(eachLayer(EncoderLayerParams(
                 qkv: Linear(weight: qkvW, bias: qkvB, inFeatures: c, outFeatures: 3 * c),
                 attnOut: try linear(names.module(.attentionOutput, layer: i), out: c, inp: c),
                 attnNorm: try norm(names.module(.attentionNorm, layer: i)),
                 ffnUp: try linear(names.module(.intermediate, layer: i), out: inter, inp: c),
                 ffnDown: try linear(names.module(.output, layer: i), out: c, inp: inter),
-                ffnNorm: try norm(names.module(.outputNorm, layer: i))))
+                ffnNorm: try norm(names.module(.outputNorm, layer: i)))))
         }
 
         var pooler: Linear?
