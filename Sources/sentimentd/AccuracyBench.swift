@@ -49,7 +49,7 @@ extension BenchCommand {
             throw ValidationError("\(labelsFile) must hold one class index (0..<\(fp32.labels.count)) per text of \(textsFile)")
         }
         for (name, set, known) in [("labelled tweets", texts, classes), ("probe set", ProbeTexts.all, [Int?](repeating: nil, count: ProbeTexts.all.count))] {
-            let c = PrecisionCheck.compare(fp32: fp32, int8: int8, texts: set, labels: known)
+            let c = try PrecisionCheck.compare(fp32: fp32, int8: int8, texts: set, labels: known)
             print(String(format: "%@: %d texts, agreement %.2f %%, max probability difference %.3f", name, c.texts, 100 * c.agreement,
                          c.maxProbabilityDifference))
             if let f = c.fp32, let q = c.int8 {

@@ -36,13 +36,18 @@ public struct PrecisionTolerance: Sendable, Equatable {
 
     /// nil when int8 may serve, else why not (for `models` / `status`).
     public func failure(_ c: PrecisionComparison) -> String? {
-        if c.agreement < minimumAgreement {
+        failure(texts: c.texts, agreement: c.agreement, labelled: c.labelled, macroF1Drop: c.macroF1Drop)
+    }
+
+    /// The same from the figures alone (a recorded check judged again under changed tolerances).
+    public func failure(texts: Int, agreement: Double, labelled: Int, macroF1Drop: Double?) -> String? {
+        if agreement < minimumAgreement {
             return String(format: "int8 gave fp32's label on %.2f %% of %d texts (int8_min_agreement %.2f %%)",
-                          100 * c.agreement, c.texts, 100 * minimumAgreement)
+                          100 * agreement, texts, 100 * minimumAgreement)
         }
-        if c.labelled >= minimumLabelled, let drop = c.macroF1Drop, drop > maximumMacroF1Drop {
+        if labelled >= minimumLabelled, let drop = macroF1Drop, drop > maximumMacroF1Drop {
             return String(format: "int8's macro-F1 is %.2f points below fp32's on %d labelled texts (int8_max_f1_drop %.2f)",
-                          100 * drop, c.labelled, 100 * maximumMacroF1Drop)
+                          100 * drop, labelled, 100 * maximumMacroF1Drop)
         }
         return nil
     }
@@ -51,17 +56,24 @@ public struct PrecisionTolerance: Sendable, Equatable {
 public enum PrecisionCheck {
     /// Runs both models over `texts` (in batches, each text tokenised once by the fp32 model: both share the
     /// tokenizer) and compares them. `labels[i]`: the index of text i's label in the models' labels, or nil.
-    /// `between` runs between batches (pacing, cancellation).
+    /// `maxTokens` cuts longer encodings (keeping the closing special token), which bounds the cost of a text.
+    /// `between` runs between batches (pacing, cancellation: what it throws ends the comparison).
     public static func compare(fp32: SentimentModel, int8: SentimentModel, texts: [String], labels: [Int?],
-                               batchSize: Int = 32, between: () -> Void = {}) -> PrecisionComparison {
+                               batchSize: Int = 32, maxTokens: Int? = nil,
+                               between: () throws -> Void = {}) rethrows -> PrecisionComparison {
         precondition(labels.count == texts.count, "one label (or nil) per text")
+        func encode(_ text: String) -> [Int32] {
+            let ids = fp32.encode(text)
+            guard let maxTokens, ids.count > maxTokens, maxTokens >= 2 else { return ids }
+            return Array(ids.prefix(maxTokens - 1)) + [ids[ids.count - 1]]
+        }
         var fp32Labels: [Int] = [], int8Labels: [Int] = []
         var agree = 0
         var maxDifference = 0.0
         var start = 0
         while start < texts.count {
-            between()
-            let encoded = texts[start..<min(start + batchSize, texts.count)].map(fp32.encode)
+            try between()
+            let encoded = texts[start..<min(start + batchSize, texts.count)].map(encode)
             let a = fp32.predict(encoded: encoded), b = int8.predict(encoded: encoded)
             for (x, y) in zip(a, b) {
                 fp32Labels.append(x.labelIndex)

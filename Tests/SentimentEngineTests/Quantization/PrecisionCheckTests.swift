@@ -27,10 +27,19 @@ final class PrecisionCheckTests: XCTestCase {
         XCTAssertNil(t.failure(comparison(agreement: 0.99, labelled: 199, fp32F1: 0.72, int8F1: 0.60)))
     }
 
+    /// At least a thousand texts, each written once: distinct even ignoring case and spacing (no text counted
+    /// twice by being joined to another or re-cased), and short.
     func testProbeSet_hasAThousandDistinctShortTexts() {
         XCTAssertGreaterThanOrEqual(ProbeTexts.all.count, ProbeTexts.minimumCount)
-        XCTAssertEqual(Set(ProbeTexts.all).count, ProbeTexts.all.count, "a probe text repeats")
-        XCTAssertTrue(ProbeTexts.written.allSatisfy { !$0.isEmpty && $0.count < 120 && $0 == $0.trimmingCharacters(in: .whitespaces) })
+        let normalised = ProbeTexts.all.map { $0.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ") }
+        XCTAssertEqual(Set(normalised).count, ProbeTexts.all.count, "a probe text repeats")
+        XCTAssertTrue(ProbeTexts.all.allSatisfy { !$0.isEmpty && $0.count < 120 && $0 == $0.trimmingCharacters(in: .whitespaces) })
+        // No text is two others joined (what the first probe set did to reach its count).
+        let set = Set(ProbeTexts.all)
+        let joined = ProbeTexts.all.filter { text in
+            set.contains { other in other != text && text.hasPrefix(other + " ") && set.contains(String(text.dropFirst(other.count + 1))) }
+        }
+        XCTAssertEqual(joined, [])
     }
 
     /// The comparison itself on a real (tiny) model: a model against itself agrees fully; fp32 against int8 gives
@@ -41,12 +50,12 @@ final class PrecisionCheckTests: XCTestCase {
         let int8 = try SentimentModel.load(folder: folder, options: ModelLoadOptions(normalizeTweets: false, precision: .int8))
         let texts = Array(ProbeTexts.all.prefix(40))
         let labels: [Int?] = texts.indices.map { $0 % 4 == 3 ? nil : $0 % 3 }
-        let same = PrecisionCheck.compare(fp32: fp32, int8: fp32, texts: texts, labels: labels)
+        let same = try PrecisionCheck.compare(fp32: fp32, int8: fp32, texts: texts, labels: labels)
         XCTAssertEqual(same.agreement, 1)
         XCTAssertEqual(same.maxProbabilityDifference, 0)
         XCTAssertEqual(same.labelled, 30)
         XCTAssertEqual(same.macroF1Drop, 0)
-        let c = PrecisionCheck.compare(fp32: fp32, int8: int8, texts: texts, labels: labels, batchSize: 7)
+        let c = try PrecisionCheck.compare(fp32: fp32, int8: int8, texts: texts, labels: labels, batchSize: 7)
         let a = fp32.predict(texts).map(\.labelIndex), b = int8.predict(texts).map(\.labelIndex)
         XCTAssertEqual(c.agreement, Double(zip(a, b).filter { $0 == $1 }.count) / 40)
         let known = labels.indices.filter { labels[$0] != nil }
