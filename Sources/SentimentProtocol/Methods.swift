@@ -111,8 +111,11 @@ public enum StatusMethod: RPCMethod {
         public var maxBatch: Int
         public var maxDelayMilliseconds: Int
         public var configFile: String?
+        /// The active version's precision and int8 check.
+        public var precision: PrecisionStatus?
 
         enum CodingKeys: String, CodingKey {
+            case precision
             case state
             case daemonVersion = "daemon_version"
             case pid, uid
@@ -136,7 +139,8 @@ public enum StatusMethod: RPCMethod {
                     activeModel: String?, activeSince: Date?, labels: [String]?, maxTokens: Int?, policy: String,
                     modelsDirectory: String, socket: String, connections: Int, queuedTexts: Int,
                     requestsServed: UInt64, textsPredicted: UInt64, maxBatch: Int, maxDelayMilliseconds: Int,
-                    configFile: String?) {
+                    configFile: String?, precision: PrecisionStatus? = nil) {
+            self.precision = precision
             self.state = state
             self.daemonVersion = daemonVersion
             self.pid = pid
@@ -185,6 +189,8 @@ public struct ModelVersionSummary: Codable, Sendable, Equatable {
     /// Why retention keeps it, or what it will do with it ("active", "rollback target", "pinned", "newest 3 runs",
     /// "beyond keep = 3: removed at the next pass", ...).
     public var retention: [String]?
+    /// The precision it serves in and its int8 check (nil from a daemon that has no int8).
+    public var precision: PrecisionStatus?
 
     enum CodingKeys: String, CodingKey {
         case version, state, reason
@@ -192,13 +198,14 @@ public struct ModelVersionSummary: Codable, Sendable, Equatable {
         case lastActivatedAt = "last_activated_at"
         case rolledBackAt = "rolled_back_at"
         case manifestSHA256 = "manifest_sha256"
-        case family, labels, run, pinned, retention
+        case family, labels, run, pinned, retention, precision
         case diskBytes = "disk_bytes"
     }
 
     public init(version: String, state: String, reason: String? = nil, arrivedAt: Date? = nil,
                 lastActivatedAt: Date? = nil, rolledBackAt: Date? = nil, manifestSHA256: String? = nil,
-                family: String? = nil, labels: [String]? = nil) {
+                family: String? = nil, labels: [String]? = nil, precision: PrecisionStatus? = nil) {
+        self.precision = precision
         self.version = version
         self.state = state
         self.reason = reason
@@ -208,6 +215,35 @@ public struct ModelVersionSummary: Codable, Sendable, Equatable {
         self.manifestSHA256 = manifestSHA256
         self.family = family
         self.labels = labels
+    }
+}
+
+/// The precision a version serves in (`[models] precision`) and its int8 check: in `models.list` per version, in
+/// `status` for the active one.
+public struct PrecisionStatus: Codable, Sendable, Equatable {
+    /// `fp32` or `int8`: what the version's copy in memory computes in; nil when it is not in memory.
+    public var serving: String?
+    /// `models.precision`: what versions serve in once their int8 check passes.
+    public var configured: String
+    /// The int8 check of its current files: `checking`, `passed`, `failed`; nil when none ran (fp32 configured, or
+    /// not checked yet: a version is checked when it is activated).
+    public var check: String?
+    /// Why it serves fp32 although int8 is configured (its check runs, or failed and why).
+    public var reason: String?
+    /// The last check's figures, nil before one finished.
+    public var figures: Int8CheckRecord?
+
+    enum CodingKeys: String, CodingKey {
+        case serving, configured, check, reason, figures
+    }
+
+    public init(serving: String?, configured: String, check: String? = nil, reason: String? = nil,
+                figures: Int8CheckRecord? = nil) {
+        self.serving = serving
+        self.configured = configured
+        self.check = check
+        self.reason = reason
+        self.figures = figures
     }
 }
 

@@ -16,13 +16,16 @@ public struct EvalMetrics: Codable, Sendable, Equatable {
     /// `confusion[t][p]`: examples of true class t predicted as p, in the run's label order (nil for evaluations
     /// recorded before it was kept).
     public var confusion: [[Int]]?
+    /// `fp32` or `int8`: the precision the model was evaluated in (a run's champion and candidate are evaluated in
+    /// the precision each serves in); nil for a training epoch's metrics and for runs before int8 existed.
+    public var precision: String?
 
     enum CodingKeys: String, CodingKey {
         case examples, accuracy
         case macroF1 = "macro_f1"
         case macroRecall = "macro_recall"
         case macroPrecision = "macro_precision"
-        case f1, recall, loss, confusion
+        case f1, recall, loss, confusion, precision
     }
 
     public init(examples: Int, accuracy: Double, macroF1: Double, macroRecall: Double, macroPrecision: Double,

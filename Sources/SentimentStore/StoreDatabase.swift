@@ -471,6 +471,11 @@ public enum StoreDatabase {
                 CREATE INDEX version_removal_by_version ON version_removal(version, id);
                 """)
         }
+        migrator.registerMigration("v9-int8-check") { db in
+            // int8_check: JSON of a version's int8 check (VersionStore's Int8CheckRecord): the files and scheme it
+            // checked, the texts compared, agreement, macro-F1 in both precisions, the verdict and why.
+            try db.execute(sql: "ALTER TABLE model_version ADD COLUMN int8_check TEXT;")
+        }
         return migrator
     }
 }

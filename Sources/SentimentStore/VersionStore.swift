@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SentimentCore
 
 /// One directory name of models/ as the registry last judged it.
 public struct ModelVersionRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
@@ -34,6 +35,8 @@ public struct ModelVersionRecord: Codable, Sendable, Equatable, FetchableRecord,
     public var labels: [String]?
     /// Set by a rollback away from this version; a rescan never re-activates it while set.
     public var rolledBackAt: Date?
+    /// The last int8 check of this version's files (`models.precision = "int8"`), nil when none ran.
+    public var int8Check: Int8CheckRecord? = nil
 
     public var isRolledBack: Bool { rolledBackAt != nil }
 
@@ -47,6 +50,7 @@ public struct ModelVersionRecord: Codable, Sendable, Equatable, FetchableRecord,
         case manifestSHA256 = "manifest_sha256"
         case family, labels
         case rolledBackAt = "rolled_back_at"
+        case int8Check = "int8_check"
     }
 }
 
@@ -111,6 +115,7 @@ public final class VersionStore: Sendable {
             record.manifestSHA256 = nil
             record.family = nil
             record.labels = nil
+            record.int8Check = nil
             try record.save(db)
             return record
         }
@@ -138,6 +143,11 @@ public final class VersionStore: Sendable {
             record.validatedAt = date
             record.fingerprint = fingerprint
         }
+    }
+
+    /// Records the int8 check of `version`'s files (nil forgets it).
+    public func recordInt8Check(version: String, _ check: Int8CheckRecord?) throws {
+        try update(version) { record in record.int8Check = check }
     }
 
     /// Records that the folder of `version` is gone.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SentimentCore
 import SentimentProtocol
 
 struct ModelsCommand: ParsableCommand {
@@ -34,13 +35,14 @@ struct ModelsListCommand: ParsableCommand {
                 return
             }
             let formatter = ISO8601DateFormatter()
-            var table = TextTable([" ", "VERSION", "STATE", "SIZE", "RUN", "KEPT", "ACTIVATED/ARRIVED", "REASON"],
-                                  rightAligned: [3, 4])
+            var table = TextTable([" ", "VERSION", "STATE", "PRECISION", "SIZE", "RUN", "KEPT", "ACTIVATED/ARRIVED", "REASON"],
+                                  rightAligned: [4, 5])
             for m in result.models {
-                table.add([m.version == result.active ? "*" : " ", m.version, m.state,
+                table.add([m.version == result.active ? "*" : " ", m.version, m.state, m.precision?.column ?? "-",
                            m.diskBytes.map(Show.bytes) ?? "-", m.run.map(String.init) ?? "-",
                            (m.retention ?? []).joined(separator: "; "),
-                           (m.lastActivatedAt ?? m.arrivedAt).map { formatter.string(from: $0) } ?? "-", m.reason ?? ""])
+                           (m.lastActivatedAt ?? m.arrivedAt).map { formatter.string(from: $0) } ?? "-",
+                           m.reason ?? m.precision?.reason ?? ""])
             }
             var out = [table.render()]
             if let total = result.diskBytes {
@@ -48,6 +50,11 @@ struct ModelsListCommand: ParsableCommand {
                 if let keep = result.keep { line += "; training runs' versions kept: the newest \(keep) (models.keep)" }
                 if let q = result.quarantineBytes, q > 0 { line += "; \(Show.bytes(q)) in .quarantine/" }
                 out.append(line)
+            }
+            let checks = result.models.compactMap { m in m.precision?.figures.map { (m.version, $0) } }
+            if !checks.isEmpty {
+                out.append("\nint8 checks (int8 against fp32):")
+                out += checks.map { version, figures in "  \(version): \(figures.summary)" }
             }
             print(out.joined(separator: "\n"))
         }
@@ -118,5 +125,39 @@ struct ModelsUnpinCommand: ParsableCommand {
         try output.show(ModelsPinMethod.self, .init(version: version, pinned: false), via: connection) { r in
             print("unpinned \(r.version)")
         }
+    }
+}
+
+extension PrecisionStatus {
+    /// The PRECISION column: what the version computes in, and where its int8 check stands.
+    var column: String {
+        let serving = self.serving ?? (check == "passed" ? "int8" : "fp32") + " when loaded"
+        switch check {
+        case "checking"?: return serving + ", int8 check running"
+        case "failed"?: return serving + ", int8 check failed"
+        default: return serving
+        }
+    }
+
+    /// `status`'s precision line.
+    var statusLine: String {
+        var text = column
+        if configured == "int8", let reason, serving != "int8" { text += " (\(reason))" }
+        if let figures { text += "; " + figures.summary }
+        return text
+    }
+}
+
+extension Int8CheckRecord {
+    /// "agreement 99.12 % of 1255 texts (200 eval + 1055 probe), macro-F1 fp32 0.7177 / int8 0.7101 on 200 labelled, 41 s".
+    var summary: String {
+        var text = String(format: "agreement %.2f %%", 100 * agreement)
+            + " of \(texts) texts (\(evalTexts) eval + \(probeTexts) probe)"
+        if let a = fp32MacroF1, let b = int8MacroF1 {
+            text += String(format: ", macro-F1 fp32 %.4f / int8 %.4f", a, b) + " on \(labelled) labelled"
+        }
+        text += String(format: ", %.0f s", seconds)
+        if !passed, let reason { text += "; failed: \(reason)" }
+        return text
     }
 }

@@ -184,7 +184,10 @@ struct RunReport {
 
     private func comparisonTable() -> String {
         let champion = detail.champion, candidate = detail.candidate
-        var table = TextTable(["ON THE EVAL SPLIT", "CHAMPION", "CANDIDATE", "CHANGE"], rightAligned: [1, 2, 3])
+        // Each evaluated in the precision it serves in (models.precision, the version's int8 check).
+        func header(_ name: String, _ m: EvalMetrics?) -> String { m?.precision.map { "\(name) (\($0))" } ?? name }
+        var table = TextTable(["ON THE EVAL SPLIT", header("CHAMPION", champion), header("CANDIDATE", candidate), "CHANGE"],
+                              rightAligned: [1, 2, 3])
         func row(_ name: String, _ pick: (EvalMetrics) -> Double?) {
             let a = champion.flatMap(pick), b = candidate.flatMap(pick)
             table.add([name, Show.score(a), Show.score(b), Show.change(a.flatMap { a in b.map { $0 - a } })])

@@ -25,6 +25,7 @@ struct StatusCommand: ParsableCommand {
             if let since = s.activeSince { lines.append(("active since", ISO8601DateFormatter().string(from: since))) }
             if let labels = s.labels { lines.append(("labels", labels.joined(separator: ", "))) }
             if let maxTokens = s.maxTokens { lines.append(("max tokens", String(maxTokens))) }
+            if let precision = s.precision { lines.append(("precision", precision.statusLine)) }
             lines += [
                 ("policy", s.policy),
                 ("models directory", s.modelsDirectory),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SentimentEngine
 import SentimentService
 
 /// The daemon's training worker. Started by sentimentd itself for each run; not meant to be run by hand
@@ -21,6 +22,7 @@ struct TrainWorkerCommand: ParsableCommand {
     @Option(help: "Threads for matrix products.") var threads: Int = 1
     @Option(help: "Log level.") var logLevel: String = "info"
     @Option(help: "A folder searched for LoRA adapter bases (repeatable).") var baseDirectory: [String] = []
+    @Option(help: "The precision the daemon serves in (models.precision): the evaluations use it.") var precision: Precision = .fp32
 
     func run() throws {
         LoggingSystem.bootstrap { label in DaemonLogging.makeHandler(label: label) }
@@ -30,7 +32,7 @@ struct TrainWorkerCommand: ParsableCommand {
         let options = TrainWorkerOptions(
             runID: runID, databasePath: URL(fileURLWithPath: database), modelsDirectory: URL(fileURLWithPath: models),
             baseVersion: base, parentPID: parentPid, nice: nice, threads: threads,
-            baseDirectories: baseDirectory.map { URL(fileURLWithPath: $0) })
+            baseDirectories: baseDirectory.map { URL(fileURLWithPath: $0) }, precision: precision)
         let code = TrainWorker.run(options, logger: logger)
         if code != 0 { throw ExitCode(code) }
     }

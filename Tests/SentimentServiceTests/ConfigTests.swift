@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SentimentEngine
 @testable import SentimentService
 import XCTest
 
@@ -48,6 +49,39 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(DaemonConfig().loadPriority, .idle)
         XCTAssertEqual(c.logLevel, .debug)
         XCTAssertEqual(c.modelsDirectory, DaemonConfig().modelsDirectory)
+    }
+
+    /// `[models] precision` and the int8 check's tolerances: defaults (fp32; 98 %, half a point, 200 labels), values
+    /// read, and every bad value named with its key and line.
+    func testParse_precisionAndInt8Tolerances() throws {
+        XCTAssertEqual(DaemonConfig().precision, .fp32)
+        XCTAssertEqual(DaemonConfig().int8Tolerance, PrecisionTolerance(minimumAgreement: 0.98, maximumMacroF1Drop: 0.005, minimumLabelled: 200))
+        let c = try ConfigFile.parse("""
+        [models]
+        precision = "int8"
+        int8_min_agreement = 0.995
+        int8_max_f1_drop = 0.01
+        int8_min_labels = 50
+        """, path: "t.conf")
+        XCTAssertEqual(c.precision, .int8)
+        XCTAssertEqual(c.int8Tolerance, PrecisionTolerance(minimumAgreement: 0.995, maximumMacroF1Drop: 0.01, minimumLabelled: 50))
+        guard case let .badValue(_, key, line, reason)? = error("[models]\n\nprecision = \"int4\"\n") else { return XCTFail() }
+        XCTAssertEqual(key, "models.precision")
+        XCTAssertEqual(line, 3)
+        XCTAssertTrue(reason.contains("\"int4\"") && reason.contains("\"int8\""), reason)
+        guard case let .wrongType(_, key2, line2, _, _)? = error("[models]\nprecision = 8\n") else { return XCTFail() }
+        XCTAssertEqual([key2, "\(line2 ?? 0)"], ["models.precision", "2"])
+        guard case let .badValue(_, key3, _, reason3)? = error("[models]\nint8_min_agreement = 1.5\n") else { return XCTFail() }
+        XCTAssertEqual(key3, "models.int8_min_agreement")
+        XCTAssertTrue(reason3.contains("out of range"), reason3)
+        guard case let .badValue(_, key4, _, _)? = error("[models]\nint8_max_f1_drop = -0.1\n") else { return XCTFail() }
+        XCTAssertEqual(key4, "models.int8_max_f1_drop")
+        guard case let .wrongType(_, key5, _, _, _)? = error("[models]\nint8_min_labels = 2.5\n") else { return XCTFail() }
+        XCTAssertEqual(key5, "models.int8_min_labels")
+        var changed = DaemonConfig()
+        changed.precision = .int8
+        changed.int8Tolerance.minimumLabelled = 10
+        XCTAssertEqual(changed.restartOnlyDifferences(from: DaemonConfig()), ["models.precision", "models.int8_min_labels"])
     }
 
     func testParse_trainingAndLabels() throws {
@@ -179,11 +213,13 @@ final class DaemonConfigTests: XCTestCase {
         running.baseDirectories = ["/b"]
         running.packWeights = false
         running.loadPriority = .low
+        running.precision = .int8
+        running.int8Tolerance = PrecisionTolerance(minimumAgreement: 0.9, maximumMacroF1Drop: 0.02, minimumLabelled: 5)
         running.databasePath = "/d.sqlite"
         running.labelNames = ["bad", "good"]
         var fresh = DaemonConfig()
         fresh.maxBatch = 7
-        XCTAssertEqual(fresh.restartOnlyDifferences(from: running).count, 11)
+        XCTAssertEqual(fresh.restartOnlyDifferences(from: running).count, 15)
         fresh.keepRestartOnlySettings(of: running)
         XCTAssertEqual(fresh.restartOnlyDifferences(from: running), [])
         XCTAssertEqual(fresh.labelNames, ["bad", "good"])

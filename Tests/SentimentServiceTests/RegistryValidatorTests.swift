@@ -94,7 +94,7 @@ final class RegistryValidatorTests: XCTestCase {
 
         // What the loader saw: its thread's scheduling policy, and whether kernels may fan out.
         let box = LockedBox<(policy: Int32, workers: Int)?>(nil)
-        let observing = CheckpointValidator(loader: { _ in
+        let observing = CheckpointValidator(loader: { _, _ in
             box.value = (sched_getscheduler(0), Parallel.workers)
             throw CocoaError(.fileReadUnknown)
         }, priority: .idle)

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import XCTest
+import SentimentCore
 @testable import SentimentStore
 
 final class VersionStoreTests: XCTestCase {
@@ -142,6 +143,36 @@ final class VersionStoreTests: XCTestCase {
         XCTAssertEqual(bad.status, .rejected)
         XCTAssertEqual(bad.reason, "model.safetensors: tensor classifier.weight has shape [2, 8], expected [3, 8]")
         XCTAssertNil(try store.version("never"))
+    }
+
+    /// A version's int8 check is kept with it (through the file, every figure and the verdict), replaced by the next
+    /// check, and forgotten when the version's files change.
+    func testRecordInt8Check_roundTripsAndIsForgottenWhenTheFilesChange() throws {
+        let check = Int8CheckRecord(fingerprint: "g", scheme: "weights ±63, activations 0...255",
+                                    checkedAt: Date(timeIntervalSince1970: 1_800_000_000), seconds: 41.5, texts: 1255,
+                                    evalTexts: 200, probeTexts: 1055, agreement: 0.9912, labelled: 200,
+                                    fp32MacroF1: 0.7177, int8MacroF1: 0.7101, maxProbabilityDifference: 0.08,
+                                    passed: false, reason: "int8's macro-F1 is 0.76 points below fp32's")
+        do {
+            let store = try VersionStore(path: databaseURL)
+            try store.recordArrival(version: "good", fingerprint: "g")
+            try store.recordValid(version: "good", fingerprint: "g", manifestSHA256: nil, family: "bert", labels: ["neg", "pos"])
+            XCTAssertNil(try store.version("good")?.int8Check)
+            try store.recordInt8Check(version: "good", check)
+        }
+        let store = try VersionStore(path: databaseURL)
+        XCTAssertEqual(try store.version("good")?.int8Check, check)
+        var passed = check
+        passed.passed = true
+        passed.reason = nil
+        passed.fp32MacroF1 = nil
+        try store.recordInt8Check(version: "good", passed)
+        XCTAssertEqual(try store.version("good")?.int8Check, passed)
+        try store.recordArrival(version: "good", fingerprint: "g2")
+        XCTAssertNil(try store.version("good")?.int8Check, "a check of other files")
+        XCTAssertThrowsError(try store.recordInt8Check(version: "ghost", check)) {
+            XCTAssertEqual($0 as? StoreError, .unknownVersion("ghost"))
+        }
     }
 
     func testRecordRemoved_keepsTheRowSoHistoryStillRefersToIt() throws {

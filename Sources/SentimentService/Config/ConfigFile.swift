@@ -1,5 +1,6 @@
 import Foundation
 import SentimentCore
+import SentimentEngine
 import Logging
 import TOMLKit
 
@@ -211,6 +212,22 @@ public enum ConfigFile {
         Setting(table: "models", key: "keep") { c, v, _ in c.keepVersions = try v.int(in: 0...100_000) },
         Setting(table: "models", key: "quarantine_after") { c, v, _ in
             c.quarantineAfterSeconds = try v.duration(in: 0...(366 * 86400))
+        },
+        Setting(table: "models", key: "precision") { c, v, _ in
+            let s = try v.string()
+            guard let precision = Precision(rawValue: s) else {
+                throw v.bad("\"\(s)\" is not a precision (use \"fp32\" or \"int8\")")
+            }
+            c.precision = precision
+        },
+        Setting(table: "models", key: "int8_min_agreement") { c, v, _ in
+            c.int8Tolerance.minimumAgreement = try v.double(in: 0.5...1)
+        },
+        Setting(table: "models", key: "int8_max_f1_drop") { c, v, _ in
+            c.int8Tolerance.maximumMacroF1Drop = try v.double(in: 0...1)
+        },
+        Setting(table: "models", key: "int8_min_labels") { c, v, _ in
+            c.int8Tolerance.minimumLabelled = try v.int(in: 1...10_000_000)
         },
         Setting(table: "store", key: "database") { c, v, ctx in c.databasePath = try v.path(relativeTo: ctx.baseDirectory) },
         Setting(table: "log", key: "level") { c, v, _ in

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SentimentEngine
 
 /// Every setting of `etc/sentimentd.conf`, with its default. The file documents each one; keep them in step
 /// (`ConfigTests` checks that the shipped file sets every key to its default here).
@@ -66,6 +67,12 @@ public struct DaemonConfig: Sendable, Equatable {
     var keepVersions = 3
     /// A folder that stays rejected (its files unchanged) this long is moved to models/.quarantine.
     var quarantineAfterSeconds: Double = 3600
+    /// The precision versions serve in: int8 only for a version whose int8 check passed (see `Int8Check`); fp32
+    /// while its check runs and when it fails.
+    var precision = Precision.fp32
+    /// How close int8 must stay to fp32 in a version's check (`int8_min_agreement`, `int8_max_f1_drop`,
+    /// `int8_min_labels`).
+    var int8Tolerance = PrecisionTolerance()
 
     // [store]
     var databasePath = "/var/lib/sentimentd/sentimentd.sqlite"
@@ -121,6 +128,10 @@ public struct DaemonConfig: Sendable, Equatable {
             RestartOnly("models.base_directories", \.baseDirectories),
             RestartOnly("models.pack_weights", \.packWeights),
             RestartOnly("models.load_priority", \.loadPriority),
+            RestartOnly("models.precision", \.precision),
+            RestartOnly("models.int8_min_agreement", \.int8Tolerance.minimumAgreement),
+            RestartOnly("models.int8_max_f1_drop", \.int8Tolerance.maximumMacroF1Drop),
+            RestartOnly("models.int8_min_labels", \.int8Tolerance.minimumLabelled),
             RestartOnly("store.database", \.databasePath),
             RestartOnly("labels.names", \.labelNames),
         ]

@@ -90,11 +90,20 @@ public final class Daemon: @unchecked Sendable {
         let stores = try Self.openStores(config)
         let loader = ModelLoader(modelsDirectory: URL(fileURLWithPath: config.modelsDirectory),
                                  baseDirectories: config.baseDirectories.map { URL(fileURLWithPath: $0) })
+        // int8: a version is loaded in fp32 to be validated and checked, unpacked (that copy is replaced by the int8
+        // one, or packed if its check fails); a version whose check passed loads straight into int8.
+        let int8Check = config.precision == .int8
+            ? Int8Check(tolerance: config.int8Tolerance, evaluationTexts: { try stores.labels.evalSet().map { ($0.text, $0.label) } })
+            : nil
         let registry = ModelRegistry(
             modelsDirectory: URL(fileURLWithPath: config.modelsDirectory), store: stores.versions,
             policy: config.activate == .newest ? .newest : .manual, settleMilliseconds: config.settleMilliseconds,
-            loadPriority: config.loadPriority, logger: logger,
-            loader: { try loader.load($0, options: ModelLoadOptions(packWeights: config.packWeights)) })
+            loadPriority: config.loadPriority, precision: config.precision, int8Check: int8Check,
+            packAfterFailedCheck: config.packWeights, logger: logger,
+            loader: { url, precision in
+                try loader.load(url, options: ModelLoadOptions(packWeights: config.packWeights && config.precision == .fp32,
+                                                               precision: precision))
+            })
         // SENTIMENT_MODEL naming a folder outside the models directory pins it in front of the registry.
         let catalog = PinnedCatalog(over: RegistryCatalog(registry: registry) { version in
             metrics.activeModelChanged(to: version)

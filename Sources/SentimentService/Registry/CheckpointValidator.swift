@@ -28,7 +28,8 @@ struct CheckpointValidator: Sendable {
     /// Probabilities of one prediction must sum to 1 within this.
     static let sumTolerance: Float = 1e-4
 
-    let loader: @Sendable (URL) throws -> SentimentModel
+    /// Loads a version folder in the precision given.
+    let loader: @Sendable (URL, Precision) throws -> SentimentModel
     /// How the thread that validates arrivals competes with the serving threads for CPU.
     var priority: LoadPriority = .idle
 
@@ -49,10 +50,12 @@ struct CheckpointValidator: Sendable {
 
     /// Loads the folder, scans every weight for NaN and infinities (`thorough`), and runs the probes through it.
     /// `thorough: false` (a restart restoring a version that was validated with these very files) skips the scan.
-    func loadAndProbe(_ folder: CheckpointFolder, thorough: Bool = true) throws -> SentimentModel {
+    /// `precision`: int8 only for a version whose int8 check of these files passed (a new version is validated and
+    /// checked in fp32).
+    func loadAndProbe(_ folder: CheckpointFolder, thorough: Bool = true, precision: Precision = .fp32) throws -> SentimentModel {
         let model: SentimentModel
         do {
-            model = try loader(folder.url)
+            model = try loader(folder.url, precision)
         } catch {
             throw CheckpointRejection.loadFailed(reason: "\(error)")
         }

@@ -58,7 +58,7 @@ extension ModelRegistry {
                 return (onDemand, false, record)
             }
             do {
-                let model = try validator.loadAndProbe(folder)
+                let model = try validator.loadAndProbe(folder, precision: loadPrecision(record))
                 return (ActiveModel(version: version, model: model, fingerprint: folder.fingerprint), false, record)
             } catch {
                 reject(version, fingerprint: folder.fingerprint, because: error)
@@ -134,11 +134,14 @@ extension ModelRegistry {
         notifyHandlers(model.version)
     }
 
-    func install(_ model: ActiveModel) {
+    /// Swaps the pointer; in int8 mode, an fp32 copy is then checked (or converted) in the background, unless
+    /// `followingPrecision` is false (the copy that check or conversion made).
+    func install(_ model: ActiveModel, followingPrecision: Bool = true) {
         state.withLock { s in
             s.active = model
             if s.onDemand?.version == model.version { s.onDemand = nil }
         }
+        if followingPrecision { followPrecision(model) }
     }
 
     func notifyHandlers(_ version: String) {

@@ -87,7 +87,7 @@ extension ModelRegistry {
            let folder = try? CheckpointFolder.read(version: record.version, in: modelsDirectory),
            folder.fingerprint == record.fingerprint {
             do {
-                let model = try validator.loadAndProbe(folder, thorough: false)
+                let model = try validator.loadAndProbe(folder, thorough: false, precision: loadPrecision(record))
                 restored = ActiveModel(version: record.version, model: model, fingerprint: folder.fingerprint)
             } catch {
                 reject(record.version, fingerprint: folder.fingerprint, because: error)
@@ -134,7 +134,7 @@ extension ModelRegistry {
                 model = newest.model
             } else {
                 do {
-                    model = try validator.loadAndProbe(folder)
+                    model = try validator.loadAndProbe(folder, precision: loadPrecision(version: version, fingerprint: folder.fingerprint))
                 } catch {
                     reject(version, fingerprint: folder.fingerprint, because: error)
                     continue

@@ -47,16 +47,43 @@ final class ModelRegistry: Sendable {
     let onDemandLoad = NSLock()
     /// uid recorded for activations the daemon decides itself (startup, arrival).
     let ownUID = UInt32(getuid())
+    /// `models.precision`; with int8, `int8Check` decides per version (see `ModelRegistry+Precision`).
+    let precision: Precision
+    let int8Check: Int8Check?
+    /// Runs the int8 checks, one at a time, off the registry's queue (a check takes minutes; activations and
+    /// rollbacks must not wait for it).
+    let checkQueue = DispatchQueue(label: "sentimentd.int8-check")
+    /// Whether a version that serves fp32 in int8 mode gets its packed copy (`models.pack_weights`) once its check
+    /// fails; its fp32 copy is loaded unpacked, as it is expected to be replaced.
+    let packAfterFailedCheck: Bool
 
+    /// `loader` loads a version folder in the precision given: fp32 for a version to validate or check, int8 for a
+    /// version whose recorded check passed. `int8Check` is required when `precision` is int8.
     init(modelsDirectory: URL, store: VersionStore, policy: ActivationPolicy, settleMilliseconds: Int,
-         loadPriority: LoadPriority = .idle,
-         logger: Logger, loader: @escaping @Sendable (URL) throws -> SentimentModel) {
+         loadPriority: LoadPriority = .idle, precision: Precision, int8Check: Int8Check?,
+         packAfterFailedCheck: Bool = false, logger: Logger,
+         loader: @escaping @Sendable (URL, Precision) throws -> SentimentModel) {
+        precondition(precision == .fp32 || int8Check != nil, "int8 serving needs an int8 check")
         self.modelsDirectory = modelsDirectory.standardizedFileURL
         self.store = store
         self.policy = policy
         self.settleMilliseconds = settleMilliseconds
         self.logger = logger
+        self.precision = precision
+        var check = int8Check
+        check?.priority = loadPriority
+        self.int8Check = check
+        self.packAfterFailedCheck = packAfterFailedCheck
         self.validator = CheckpointValidator(loader: loader, priority: loadPriority)
+    }
+
+    /// A registry that serves fp32 only.
+    public convenience init(modelsDirectory: URL, store: VersionStore, policy: ActivationPolicy, settleMilliseconds: Int,
+                            loadPriority: LoadPriority = .idle,
+                            logger: Logger, loader: @escaping @Sendable (URL) throws -> SentimentModel) {
+        self.init(modelsDirectory: modelsDirectory, store: store, policy: policy, settleMilliseconds: settleMilliseconds,
+                  loadPriority: loadPriority, precision: .fp32, int8Check: nil, logger: logger,
+                  loader: { url, _ in try loader(url) })
     }
 
     // MARK: Reading (any thread, cheap)
@@ -76,7 +103,7 @@ final class ModelRegistry: Sendable {
               let folder = try? CheckpointFolder.read(version: version, in: modelsDirectory),
               folder.fingerprint == record.fingerprint else { return nil }
         do {
-            let model = try validator.loadAndProbe(folder)
+            let model = try validator.loadAndProbe(folder, precision: loadPrecision(record))
             let loaded = ActiveModel(version: version, model: model, fingerprint: folder.fingerprint)
             state.withLock { $0.onDemand = loaded }
             logger.info("model loaded on demand", metadata: ["version": "\(version)"])
@@ -113,8 +140,8 @@ final class ModelRegistry: Sendable {
 
     /// Every version ever seen, oldest arrival first.
     func list() -> [ModelVersionInfo] {
-        let (records, active, validating, lastActivated) = state.withLock {
-            ($0.records, $0.active, $0.validating, $0.lastActivated)
+        let (records, active, validating, lastActivated, onDemand, checking) = state.withLock {
+            ($0.records, $0.active, $0.validating, $0.lastActivated, $0.onDemand, $0.checking)
         }
         return records.map { r in
             var reason = r.reason
@@ -140,7 +167,9 @@ final class ModelRegistry: Sendable {
             return ModelVersionInfo(version: r.version, state: state, reason: reason, firstSeen: r.firstSeen,
                                     arrivedAt: r.arrivedAt, lastActivatedAt: lastActivated[r.version],
                                     rolledBackAt: r.rolledBackAt, fingerprint: r.fingerprint,
-                                    manifestSHA256: r.manifestSHA256, family: r.family, labels: r.labels)
+                                    manifestSHA256: r.manifestSHA256, family: r.family, labels: r.labels,
+                                    precision: precisionInfo(r, loaded: [active, onDemand].compactMap { $0 }.first { $0.version == r.version },
+                                                             checking: checking.contains(r.version)))
         }
     }
 
@@ -292,6 +321,8 @@ final class RegistryStateBox: @unchecked Sendable {
         var records: [ModelVersionRecord] = []
         var lastActivated: [String: Date] = [:]
         var validating: Set<String> = []
+        /// Versions whose int8 check runs (or waits to run).
+        var checking: Set<String> = []
         var handlers: [@Sendable (String) -> Void] = []
         var watcher: DirectoryWatcher?
     }

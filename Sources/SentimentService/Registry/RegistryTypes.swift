@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 import SentimentEngine
 
 /// What the registry does with a valid arrival (`[models] activate` in the config).
@@ -69,6 +70,31 @@ struct ModelVersionInfo: Sendable, Codable, Equatable {
     let manifestSHA256: String?
     let family: String?
     let labels: [String]?
+    /// The precision it serves in, and its int8 check.
+    var precision: VersionPrecision = VersionPrecision()
+}
+
+/// The precision of one version as `models.list` and `status` show it (see `ModelRegistry+Precision`).
+struct VersionPrecision: Sendable, Equatable, Codable {
+    enum Check: String, Sendable, Codable {
+        case checking, passed, failed
+    }
+
+    /// What its copy in memory computes in; nil when it is not in memory.
+    var serving: Precision?
+    /// The int8 check of its current files (nil: none ran, or none applies).
+    var check: Check?
+    /// Why it serves (or would serve) fp32 although int8 is configured.
+    var reason: String?
+    /// The last check of its current files.
+    var figures: Int8CheckRecord?
+
+    init(serving: Precision? = nil, check: Check? = nil, reason: String? = nil, figures: Int8CheckRecord? = nil) {
+        self.serving = serving
+        self.check = check
+        self.reason = reason
+        self.figures = figures
+    }
 }
 
 enum RegistryError: Error, Equatable, CustomStringConvertible {

@@ -37,7 +37,10 @@ final class RegistryCatalog: ModelCatalog, @unchecked Sendable {
             ModelVersionSummary(
                 version: info.version, state: Self.stateName(info.state.rawValue), reason: info.reason,
                 arrivedAt: info.arrivedAt, lastActivatedAt: info.lastActivatedAt, rolledBackAt: info.rolledBackAt,
-                manifestSHA256: info.manifestSHA256, family: info.family, labels: info.labels)
+                manifestSHA256: info.manifestSHA256, family: info.family, labels: info.labels,
+                precision: PrecisionStatus(serving: info.precision.serving?.rawValue, configured: registry.precision.rawValue,
+                                           check: info.precision.check?.rawValue, reason: info.precision.reason,
+                                           figures: info.precision.figures))
         }
         return .init(active: registry.active?.version, models: versions)
     }

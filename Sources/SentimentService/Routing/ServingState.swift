@@ -107,6 +107,10 @@ final class ServingState: @unchecked Sendable {
             maxTokens: active?.model.maxLength, policy: config.activate.rawValue,
             modelsDirectory: config.modelsDirectory, socket: socketDescription, connections: c.connections,
             queuedTexts: batcher.queuedTexts, requestsServed: c.requests, textsPredicted: c.texts,
-            maxBatch: config.maxBatch, maxDelayMilliseconds: config.maxDelayMilliseconds, configFile: configPath)
+            maxBatch: config.maxBatch, maxDelayMilliseconds: config.maxDelayMilliseconds, configFile: configPath,
+            precision: active.map { active in
+                catalog.list().models.first { $0.version == active.version }?.precision
+                    ?? PrecisionStatus(serving: active.model.precision.rawValue, configured: config.precision.rawValue)
+            })
     }
 }

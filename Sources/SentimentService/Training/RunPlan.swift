@@ -99,9 +99,11 @@ struct RunPlan: Codable, Equatable {
 }
 
 extension EvalMetrics {
-    init(_ m: ClassificationMetrics) {
+    /// `precision`: what the evaluated model computed in (a run's champion and candidate; nil for training epochs).
+    init(_ m: ClassificationMetrics, precision: Precision? = nil) {
         self.init(examples: m.count, accuracy: m.accuracy, macroF1: m.macroF1, macroRecall: m.macroRecall,
                   macroPrecision: m.macroPrecision, f1: m.f1, recall: m.recall, loss: m.loss, confusion: m.confusion)
+        self.precision = precision?.rawValue
     }
 
     func json() -> String {

@@ -20,10 +20,14 @@ public struct TrainWorkerOptions: Sendable {
     var threads: Int
     /// Where adapter bases are looked up (models.base_directories).
     var baseDirectories: [URL]
+    /// `models.precision`: the precision the daemon serves versions in (int8 once a version passes its int8 check).
+    /// Training is fp32; the evaluations the gate judges run in the precision each model will serve in.
+    var precision: Precision
 
     public init(runID: Int64, databasePath: URL, modelsDirectory: URL, baseVersion: String, parentPID: pid_t?,
-                nice: Int, threads: Int, baseDirectories: [URL] = []) {
+                nice: Int, threads: Int, baseDirectories: [URL] = [], precision: Precision = .fp32) {
         self.baseDirectories = baseDirectories
+        self.precision = precision
         self.runID = runID
         self.databasePath = databasePath
         self.modelsDirectory = modelsDirectory
@@ -224,7 +228,7 @@ public enum TrainWorker {
     /// version of the last split, when it is still in the models directory and knows the same labels: otherwise a
     /// changed split would let the next candidates be judged against the champion alone again.
     static func carryOverBest(to split: String, champion: String, evalSet: [TrainingExample], modelLabels: [String],
-                              run: Int64, loader: ModelLoader, options: ModelLoadOptions, runs: RunStore,
+                              run: Int64, loader: ModelLoader, options: (String) -> ModelLoadOptions, runs: RunStore,
                               logger: Logger) throws {
         guard try runs.versionsEvaluated(onSplit: split) == [champion],
               let previous = try runs.latestOtherSplit(than: split),
@@ -232,7 +236,7 @@ public enum TrainWorker {
         let folder = loader.modelsDirectory.appendingPathComponent(best.version)
         guard FileManager.default.fileExists(atPath: folder.path) else { return }
         do {
-            let model = try loader.load(folder, options: options)
+            let model = try loader.load(folder, options: options(best.version))
             // Its classes in the champion's order.
             let order = modelLabels.map { $0.lowercased() }
             let map = model.labels.map { order.firstIndex(of: $0.lowercased()) }
@@ -250,6 +254,16 @@ public enum TrainWorker {
                 "run": "\(run)", "model_version": "\(best.version)", "error": "\(error)",
             ])
         }
+    }
+
+    /// The precision the daemon serves `version` in: fp32 unless it serves int8, and then int8 unless the version's
+    /// int8 check of its current files failed (a version not checked yet is judged in int8, what it serves once its
+    /// check passes; one that failed serves, and is judged, in fp32). A candidate is judged in `options.precision`.
+    static func servingPrecision(_ version: String, options: TrainWorkerOptions, versions: VersionStore) -> Precision {
+        guard options.precision == .int8 else { return .fp32 }
+        guard let record = try? versions.version(version), let check = record.int8Check,
+              check.fingerprint == record.fingerprint, check.scheme == Int8Check.scheme else { return .int8 }
+        return check.passed ? .int8 : .fp32
     }
 
     /// Metrics of `model` on `examples` (labels in the model's class order) and its predicted class per example.

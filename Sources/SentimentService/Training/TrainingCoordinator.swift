@@ -189,7 +189,7 @@ final class TrainingCoordinator: @unchecked Sendable {
                          "--models", modelsDirectory.path, "--base", active.version,
                          "--parent-pid", "\(getpid())", "--nice", "\(config.training.nice)",
                          "--threads", "\(config.training.threads)"]
-        arguments += ["--log-level", config.logLevel.rawValue]
+        arguments += ["--log-level", config.logLevel.rawValue, "--precision", config.precision.rawValue]
         for dir in baseDirectories { arguments += ["--base-directory", dir] }
         process.arguments = arguments
         process.terminationHandler = { [weak self] p in self?.workerExited(runID: id, process: p) }

@@ -22,8 +22,8 @@ struct WorkerRun {
     let loader: ModelLoader
     /// The champion's labels: they fix the class order of everything below.
     let modelLabels: [String]
-    /// Unpacked: the evaluation runs in batches, where OpenBLAS serves, so packed copies would only cost memory.
-    let evaluation = ModelLoadOptions(packWeights: false)
+    /// The precision the champion serves in (`TrainWorker.servingPrecision`): the gate judges what users get.
+    let championPrecision: Precision
     /// Released after its evaluation (its weights are not needed while training).
     private var champion: SentimentModel?
 
@@ -64,9 +64,16 @@ struct WorkerRun {
         plan = try RunPlan.decode(record.recipe)
         baseFolder = options.modelsDirectory.appendingPathComponent(options.baseVersion)
         loader = ModelLoader(modelsDirectory: options.modelsDirectory, baseDirectories: options.baseDirectories)
-        let champion = try loader.load(baseFolder, options: evaluation)
+        championPrecision = TrainWorker.servingPrecision(options.baseVersion, options: options, versions: versions)
+        let champion = try loader.load(baseFolder, options: Self.evaluation(championPrecision))
         self.champion = champion
         modelLabels = champion.labels
+    }
+
+    /// How a model is loaded to be evaluated, in the precision it serves in. Unpacked: the evaluation runs in batches,
+    /// where OpenBLAS serves, so packed copies would only cost memory.
+    static func evaluation(_ precision: Precision) -> ModelLoadOptions {
+        ModelLoadOptions(packWeights: false, precision: precision)
     }
 
     /// Label name (lowercased) -> the champion's class index.
@@ -122,7 +129,10 @@ struct WorkerRun {
                                                        runID: id, examples: data.evalSet.count,
                                                        macroF1: metrics.macroF1, predictions: predictions))
         try TrainWorker.carryOverBest(to: data.split, champion: options.baseVersion, evalSet: data.evalSet,
-                                      modelLabels: modelLabels, run: id, loader: loader, options: evaluation,
+                                      modelLabels: modelLabels, run: id, loader: loader,
+                                      options: { [options, versions] in
+                                          Self.evaluation(TrainWorker.servingPrecision($0, options: options, versions: versions))
+                                      },
                                       runs: runs, logger: logger)
         return (metrics, predictions)
     }
@@ -182,7 +192,7 @@ struct WorkerRun {
     /// published so far on this split (`PromotionGate`); both evaluations and the gate's numbers are recorded.
     func judge(_ candidateFolder: URL, data: RunData, champion: (metrics: ClassificationMetrics, predictions: [Int]))
         throws -> Verdict {
-        let candidate = try loader.load(candidateFolder, options: evaluation)
+        let candidate = try loader.load(candidateFolder, options: Self.evaluation(options.precision))
         let (candidateMetrics, candidatePredictions) = TrainWorker.evaluate(candidate, data.evalSet,
                                                                             classes: modelLabels.count)
         var references = [PromotionGate.Reference(version: options.baseVersion, role: "champion",
@@ -202,11 +212,13 @@ struct WorkerRun {
                                 resamples: gate.resamples, seed: seed, examples: data.evalSet.count,
                                 minExamples: plan.minEvalLabels, splitFingerprint: data.split,
                                 comparisons: decision.comparisons)
-        try runs.recordEvaluation(id: id, championMetricsJSON: EvalMetrics(champion.metrics).json(),
-                                  candidateMetricsJSON: EvalMetrics(candidateMetrics).json(),
+        try runs.recordEvaluation(id: id, championMetricsJSON: EvalMetrics(champion.metrics, precision: championPrecision).json(),
+                                  candidateMetricsJSON: EvalMetrics(candidateMetrics, precision: options.precision).json(),
                                   championF1: champion.metrics.macroF1, candidateF1: candidateMetrics.macroF1,
                                   gateJSON: String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
-        logger.notice("gate", metadata: ["run": "\(id)", "publish": "\(decision.publish)", "reason": "\(decision.reason)"])
+        logger.notice("gate", metadata: ["run": "\(id)", "publish": "\(decision.publish)", "reason": "\(decision.reason)",
+                                         "champion_precision": "\(championPrecision.rawValue)",
+                                         "candidate_precision": "\(options.precision.rawValue)"])
         return Verdict(championMetrics: champion.metrics, candidateMetrics: candidateMetrics,
                        candidatePredictions: candidatePredictions, decision: decision)
     }
