@@ -63,6 +63,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "--serving: the daemon's models.load_priority (idle or low).")
     var loadPriority: String = "idle"
 
+    @Option(name: .long, help: ArgumentHelp("--serving with --precision int8: the daemon's models.int8_min_agreement (default: the configuration's 0.98 for --model, 0.5 for the random-weight model, whose near-tied logits int8 rounding flips).", valueName: "share"))
+    var int8MinAgreement: Double?
+
     @Option(name: .long, help: ArgumentHelp("--serving: also write the results as JSON to this file.", valueName: "file"))
     var json: String?
 
@@ -97,7 +100,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Only the batch-1 latencies (bench/run-latency.sh alternates them with ONNX Runtime's).")
     var latencyOnly = false
 
-    @Option(name: .long, help: "Dense layers in fp32 or int8 (inference and --serving).")
+    @Option(name: .long, help: "Dense layers in fp32 or int8 (inference; --serving: the daemon's models.precision).")
     var precision: Precision = .fp32
 
     @Flag(name: .long, help: "Measure the int8 multiply units' peak (the kernels' own instructions on registers only), per core and on every worker.")
@@ -178,6 +181,8 @@ struct BenchCommand: ParsableCommand {
         bench.layers = layers
         bench.settleMs = settleMs
         bench.loadPriority = loadPriority
+        bench.precision = precision
+        bench.int8MinAgreement = int8MinAgreement
         bench.jsonFile = json.map { URL(fileURLWithPath: $0) }
         bench.keep = keep
         do {

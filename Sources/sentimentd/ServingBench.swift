@@ -63,6 +63,14 @@ struct ServingBench {
     var settleMs = 200
     /// The daemon's models.load_priority ("idle" or "low").
     var loadPriority = "idle"
+    /// The daemon's models.precision. With int8, each version serves fp32 until its int8 check passes: the bench
+    /// waits for that after the first start, and a hot reload's window lasts until the new version serves int8.
+    var precision = Precision.fp32
+    /// models.int8_min_agreement; nil: 0.5 for the random-weight model (its logits are near ties that int8
+    /// rounding flips, which a real model's are not), the daemon's default for --model.
+    var int8MinAgreement: Double?
+    /// Longest wait for a version's int8 verdict.
+    var checkTimeout = 3600.0
     var jsonFile: URL?
     var keep = false
     var print: (String) -> Void = { Swift.print($0); fflush(stdout) }
@@ -108,13 +116,25 @@ struct ServingBench {
         var report = ServingBenchReport(setup: .init(
             model: description, layers: modelLayers, parameters: parameters, tweets: tweets.count, meanTokens: meanTokens,
             maxBatch: 0, maxDelayMs: 0, settleMs: settleMs, loadPriority: loadPriority, seconds: seconds, warmupSeconds: warmup,
-            cores: ProcessInfo.processInfo.activeProcessorCount))
+            cores: ProcessInfo.processInfo.activeProcessorCount, precision: precision.rawValue))
         report.inProcess = inProcess
 
         for i in 0..<coldStarts {
             let start = try coldStart(d, probe: tweets[0], kind: i == 0 ? "new database" : "restart")
             report.coldStarts.append(start)
             print(ServingBenchFormat.coldStart(i, start))
+            if precision == .int8 {
+                // The first start serves fp32 while the version's int8 check runs; restarts load the checked
+                // version straight into int8.
+                let t0 = BenchClock.now()
+                let verdict = try waitForPrecision(socket: socketPath, version: Self.baseVersion, daemon: d)
+                let check = ServingBenchReport.Int8Check(
+                    start: i, secondsAfterReady: BenchClock.now() - t0, serving: verdict.serving ?? "-",
+                    check: verdict.check, reason: verdict.reason, agreement: verdict.figures?.agreement,
+                    texts: verdict.figures?.texts, checkSeconds: verdict.figures?.seconds)
+                report.int8Checks.append(check)
+                print(ServingBenchFormat.int8Check(check))
+            }
             if i < coldStarts - 1 { try d.stop() }
         }
         print(ServingBenchFormat.coldStartSummary(report.coldStarts))
@@ -149,7 +169,8 @@ struct ServingBench {
         print("")
         print("summary (\(description), \(tweets.count) tweets, mean \(ServingBenchFormat.n(meanTokens, 1)) tokens, "
               + "max_batch \(report.setup.maxBatch), max_delay_ms \(report.setup.maxDelayMs), "
-              + "load_priority \(report.setup.loadPriority))")
+              + "load_priority \(report.setup.loadPriority), precision \(report.setup.precision ?? "fp32"))")
+        for check in report.int8Checks { print(ServingBenchFormat.int8Check(check)) }
         print(ServingBenchFormat.coldStartSummary(report.coldStarts))
         print(ServingBenchFormat.inProcessLoad(inProcess))
         print(ServingBenchFormat.inProcessB1(inProcess))
@@ -190,6 +211,9 @@ struct ServingBench {
         }
         guard ["idle", "low"].contains(loadPriority) else {
             throw ServingBenchError.badOption(option: "--load-priority", reason: "must be idle or low")
+        }
+        if let int8MinAgreement, !(0.5...1).contains(int8MinAgreement) {
+            throw ServingBenchError.badOption(option: "--int8-min-agreement", reason: "must be between 0.5 and 1")
         }
         guard (1...48).contains(layers) else { throw ServingBenchError.badOption(option: "--layers", reason: "must be 1...48") }
         let fm = FileManager.default
@@ -308,6 +332,8 @@ struct ServingBench {
             directory = \(quoted(models))
             settle_ms = \(settleMs)
             load_priority = "\(loadPriority)"
+            precision = "\(precision.rawValue)"
+            \(precision == .int8 ? "int8_min_agreement = \(int8MinAgreement ?? (modelFolder == nil ? 0.5 : 0.98))" : "")
             [store]
             database = \(quoted(database))
             [log]
@@ -378,7 +404,8 @@ struct ServingBench {
         Self.sleep(seconds)
         var windows: [(start: Double, end: Double)] = []
         var renames: [Double] = []
-        var reloadsDone: [(version: String, copy: Double, toAnswer: Double)] = []
+        var reloadsDone: [(version: String, copy: Double, toAnswer: Double, toVerdict: Double?)] = []
+        var checks: [(start: Double, end: Double)] = []
         var nextAt = BenchClock.now()
         let timeout = 300.0
         for k in 1...reloads {
@@ -398,10 +425,17 @@ struct ServingBench {
                 usleep(1_000)
                 seen = sightings.firstSeen(version)
             }
-            let end = seen! + 1
+            // int8: the window lasts while the new version serves fp32 and its check runs, until it serves int8.
+            var verdictAt: Double?
+            if precision == .int8 {
+                _ = try waitForPrecision(socket: socket, version: version, daemon: daemon)
+                verdictAt = BenchClock.now()
+                checks.append((seen!, verdictAt!))
+            }
+            let end = (verdictAt ?? seen!) + 1
             windows.append((tc, end))
             renames.append(tc + copy)
-            reloadsDone.append((version, copy, seen! - tc))
+            reloadsDone.append((version, copy, seen! - tc, verdictAt.map { $0 - tc }))
             Self.sleep(end - BenchClock.now())
             nextAt = max(tc + reloadEvery, end + 1)
         }
@@ -427,9 +461,13 @@ struct ServingBench {
             errors: load.errorCount, errorMessages: load.errorMessages, cpu: ServingBenchCPU.usage(from: c0, to: c1))
         if let s = steadyLatency, let d = duringLatency, s.p99Ms > 0 { result.p99Ratio = d.p99Ms / s.p99Ms }
         if let s = steadyLatency, let d = result.afterRename, s.p99Ms > 0 { result.afterRenameP99Ratio = d.p99Ms / s.p99Ms }
+        if !checks.isEmpty {
+            result.duringCheck = latency(overlapping: checks)
+            if let s = steadyLatency, let d = result.duringCheck, s.p99Ms > 0 { result.duringCheckP99Ratio = d.p99Ms / s.p99Ms }
+        }
         for (i, r) in reloadsDone.enumerated() {
             let reload = ServingBenchReport.Reload(version: r.version, copySeconds: r.copy, toAnswerSeconds: r.toAnswer,
-                                                   latency: latency(overlapping: [windows[i]]))
+                                                   latency: latency(overlapping: [windows[i]]), toInt8VerdictSeconds: r.toVerdict)
             result.reloads.append(reload)
             print(ServingBenchFormat.reload(i, reload))
         }
@@ -461,6 +499,23 @@ struct ServingBench {
     static func sleep(_ seconds: Double) {
         guard seconds > 0 else { return }
         Thread.sleep(forTimeInterval: seconds)
+    }
+
+    /// Polls `models.list` until `version` serves in int8 or its int8 check failed (then it serves fp32); returns
+    /// its precision as listed then.
+    func waitForPrecision(socket: String, version: String, daemon: ServingBenchDaemon) throws -> PrecisionStatus {
+        let t0 = BenchClock.now()
+        var last: PrecisionStatus?
+        while BenchClock.now() - t0 < checkTimeout {
+            if let list = try? UnixSocketClient(path: socket, timeoutSeconds: 30).call(ModelsListMethod.self, NoParams()),
+               let entry = list.models.first(where: { $0.version == version }) {
+                last = entry.precision
+                if list.active == version, let p = entry.precision, p.serving == "int8" || p.check == "failed" { return p }
+            }
+            usleep(200_000)
+        }
+        throw ServingBenchError.daemonTimeout(what: "int8 verdict for \(version) (last: \(last?.reason ?? last?.check ?? "none"))",
+                                              seconds: checkTimeout, log: daemon.logTail())
     }
 
     /// What models.list says of a version (for the error when a reload is not served).

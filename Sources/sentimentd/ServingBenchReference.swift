@@ -19,7 +19,7 @@ extension ServingBench {
         let p = Process()
         p.executableURL = CurrentExecutable.url
         p.arguments = ["bench", "--serving-reference", output.path, "--model", folder.path, "--tweets", tweetsFile.path,
-                       "--seconds", "\(seconds)", "--warmup", "\(warmup)"]
+                       "--seconds", "\(seconds)", "--warmup", "\(warmup)", "--precision", precision.rawValue]
         do {
             try p.run()
         } catch {
@@ -67,7 +67,7 @@ extension ServingBench {
     /// order as the socket clients. Returns the numbers, mean tokens per tweet, layer and label count.
     func measureInProcess(folder: URL, tweets: [String]) throws -> (ServingBenchReport.InProcess, Double, Int, Int) {
         let loadStart = BenchClock.now()
-        let model = try SentimentModel.load(folder: folder)
+        let model = try SentimentModel.load(folder: folder, options: ModelLoadOptions(precision: precision))
         let loadSeconds = BenchClock.now() - loadStart
         let meanTokens = Double(tweets.reduce(0) { $0 + model.encode($1).count }) / Double(tweets.count)
 

@@ -15,6 +15,23 @@ struct ServingBenchReport: Codable {
         var seconds: Double
         var warmupSeconds: Double
         var cores: Int
+        /// The daemon's models.precision (nil in reports from before int8).
+        var precision: String?
+    }
+
+    /// With precision int8: how a start's version reached its verdict.
+    struct Int8Check: Codable {
+        /// Which cold start (0: the new database, where the version is checked; later: restarts, restored).
+        var start: Int
+        /// From READY=1 until the version served int8 (or its check failed).
+        var secondsAfterReady: Double
+        var serving: String
+        var check: String?
+        var reason: String?
+        var agreement: Double?
+        var texts: Int?
+        /// The check's own duration, as the daemon recorded it.
+        var checkSeconds: Double?
     }
 
     struct ColdStart: Codable {
@@ -68,6 +85,8 @@ struct ServingBenchReport: Codable {
         /// From the start of the copy until a client got an answer from the new version.
         var toAnswerSeconds: Double
         var latency: ServingBenchLatency?
+        /// precision int8: from the start of the copy until the version served int8 (or its check failed).
+        var toInt8VerdictSeconds: Double?
     }
 
     struct HotReload: Codable {
@@ -83,6 +102,10 @@ struct ServingBenchReport: Codable {
         var p99Ratio: Double?
         /// p99 of `afterRename` against steady: the reload as the daemon does it, without the deploy's copy.
         var afterRenameP99Ratio: Double?
+        /// precision int8: requests overlapping [first answer from the new version, its int8 verdict], served by its
+        /// fp32 copy while its check runs, and their p99 against steady (int8).
+        var duringCheck: ServingBenchLatency?
+        var duringCheckP99Ratio: Double?
         var errors: Int
         var errorMessages: [String]
         var cpu: ServingBenchCPU.Usage
@@ -106,6 +129,7 @@ struct ServingBenchReport: Codable {
     var inProcess: InProcess?
     var loads: [Load] = []
     var hotReload: HotReload?
+    var int8Checks: [Int8Check] = []
     var daemonRssMib: Double?
     var daemonPeakRssMib: Double?
     var drainSeconds: Double?
@@ -175,8 +199,16 @@ enum ServingBenchFormat {
     }
 
     static func reload(_ i: Int, _ r: ServingBenchReport.Reload) -> String {
-        "reload \(i + 1) -> \(r.version): copy \(n(r.copySeconds)) s, new version answering after \(n(r.toAnswerSeconds)) s; "
-            + "window \(latency(r.latency))"
+        "reload \(i + 1) -> \(r.version): copy \(n(r.copySeconds)) s, new version answering after \(n(r.toAnswerSeconds)) s"
+            + (r.toInt8VerdictSeconds.map { ", int8 verdict after \(n($0, 1)) s" } ?? "") + "; window \(latency(r.latency))"
+    }
+
+    static func int8Check(_ c: ServingBenchReport.Int8Check) -> String {
+        var text = "int8, start \(c.start + 1): serving \(c.serving) \(n(c.secondsAfterReady, 1)) s after READY=1"
+        if let check = c.check { text += ", check \(check)" }
+        if let a = c.agreement, let t = c.texts { text += " (agreement \(n(100 * a)) % of \(t) texts" + (c.checkSeconds.map { ", \(n($0, 1)) s" } ?? "") + ")" }
+        if let reason = c.reason, c.serving != "int8" { text += ": \(reason)" }
+        return text
     }
 
     static func hotReload(_ h: ServingBenchReport.HotReload) -> [String] {
@@ -186,7 +218,10 @@ enum ServingBenchFormat {
                 + "errors \(h.errors)  (\(cpu(h.cpu)))",
             "    of which during the copy:       \(latency(h.duringCopy))  (n=\(h.duringCopy?.count ?? 0))",
             "    of which rename to answer + 1 s: \(latency(h.afterRename))  (n=\(h.afterRename?.count ?? 0))",
-        ]
+        ] + (h.duringCheck == nil ? [] : [
+            "    of which the int8 check (fp32 serving): \(latency(h.duringCheck))  (n=\(h.duringCheck?.count ?? 0))"
+                + (h.duringCheckP99Ratio.map { ", p99 \(n($0))x steady" } ?? ""),
+        ])
     }
 
     static func goals(_ g: ServingBenchReport.Goals, errors: Int) -> [String] {
