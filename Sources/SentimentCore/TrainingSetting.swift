@@ -69,10 +69,25 @@ public enum TrainingSetting: String, CaseIterable, Sendable {
         }
     }
 
+    /// Whether the trainer holds the setting as a 32-bit float (`TrainingRecipe`, `LoRAConfig`): a value is judged
+    /// as it will be trained with, so 1e-50 is refused as a learning rate where it is said, not by the run.
+    public var isSinglePrecision: Bool {
+        switch self {
+        case .learningRate, .weightDecay, .adamBeta1, .adamBeta2, .adamEpsilon, .maxGradNorm, .dropout, .loraDropout:
+            return true
+        default:
+            return false
+        }
+    }
+
     /// Why `value` is not allowed ("must be a whole number in 1...100"), or nil when it is.
     public func problem(_ value: Double) -> String? {
         guard let range else { return nil }
-        return range.contains(value) ? nil : "must be " + range.description
+        guard range.contains(value) else { return "must be " + range.description }
+        if isSinglePrecision, !range.contains(Double(Float(value))) {
+            return "must be " + range.description + " (\(value) is \(Float(value)) in single precision)"
+        }
+        return nil
     }
 
     public func problem(_ value: Int) -> String? { problem(Double(value)) }

@@ -48,7 +48,7 @@ public struct FineTuneBase {
         if loaded.head == nil {
             reason = "\(archive.path) has no classification head (a bare encoder)"
         } else if newHead {
-            reason = "--new-head replaces the checkpoint's head"
+            reason = "a new head was asked for (new_head), replacing the checkpoint's head"
         } else if let labels, labels != config.id2label {
             throw TrainingError.labelsDifferFromHead(folder: folder.path, head: config.id2label, requested: labels)
         }

@@ -92,30 +92,82 @@ public struct TrainingRecipe: Sendable, Equatable, Codable {
 
     public init() {}
 
+    /// The numeric settings a recipe holds, in the order they are checked.
+    public static let numericSettings: [TrainingSetting] = [
+        .epochs, .batchSize, .gradientAccumulation, .learningRate, .maxLength, .warmupRatio, .weightDecay, .maxGradNorm,
+        .subset, .dropout, .freezeLayers, .patience, .bucketWindow, .evalBatchSize, .checkpointEvery, .adamBeta1,
+        .adamBeta2, .adamEpsilon,
+    ]
+
+    /// A numeric setting's value (nil when it is unset, or not a numeric setting of the recipe).
+    public func value(of setting: TrainingSetting) -> Double? {
+        switch setting {
+        case .epochs: return Double(epochs)
+        case .batchSize: return Double(batchSize)
+        case .gradientAccumulation: return Double(gradientAccumulation)
+        case .learningRate: return Double(learningRate)
+        case .maxLength: return Double(maxLength)
+        case .warmupRatio: return warmupRatio
+        case .weightDecay: return Double(weightDecay)
+        case .maxGradNorm: return Double(maxGradNorm)
+        case .subset: return subset.map(Double.init)
+        case .dropout: return dropout.map(Double.init)
+        case .freezeLayers: return Double(freezeLayers)
+        case .patience: return patience.map(Double.init)
+        case .bucketWindow: return Double(bucketWindowBatches)
+        case .evalBatchSize: return Double(evalBatchSize)
+        case .checkpointEvery: return Double(checkpointEvery)
+        case .adamBeta1: return Double(adamBeta1)
+        case .adamBeta2: return Double(adamBeta2)
+        case .adamEpsilon: return Double(adamEpsilon)
+        default: return nil
+        }
+    }
+
+    /// Sets a numeric setting from a number as a surface read it (a config value, an RPC field), checked against
+    /// its range first; the error names the setting and each surface says it in its own words.
+    public mutating func set(_ setting: TrainingSetting, _ value: Double) throws {
+        if let problem = setting.problem(value) { throw TrainingError.badSetting(setting, reason: problem) }
+        guard assign(setting, value) else {
+            throw TrainingError.badSetting(setting, reason: "is not a numeric setting of a training recipe")
+        }
+    }
+
+    /// Sets a numeric setting without checking it (a value checked when it was given, read back from a store;
+    /// `validate` still judges it before a run). False when `setting` is not a numeric setting of the recipe.
+    @discardableResult
+    public mutating func assign(_ setting: TrainingSetting, _ value: Double) -> Bool {
+        switch setting {
+        case .epochs: epochs = Int(value)
+        case .batchSize: batchSize = Int(value)
+        case .gradientAccumulation: gradientAccumulation = Int(value)
+        case .learningRate: learningRate = Float(value)
+        case .maxLength: maxLength = Int(value)
+        case .warmupRatio: warmupRatio = value
+        case .weightDecay: weightDecay = Float(value)
+        case .maxGradNorm: maxGradNorm = Float(value)
+        case .subset: subset = Int(value)
+        case .dropout: dropout = Float(value)
+        case .freezeLayers: freezeLayers = Int(value)
+        case .patience: patience = Int(value)
+        case .bucketWindow: bucketWindowBatches = Int(value)
+        case .evalBatchSize: evalBatchSize = Int(value)
+        case .checkpointEvery: checkpointEvery = Int(value)
+        case .adamBeta1: adamBeta1 = Float(value)
+        case .adamBeta2: adamBeta2 = Float(value)
+        case .adamEpsilon: adamEpsilon = Float(value)
+        default: return false
+        }
+        return true
+    }
+
     /// Checks every setting against its range (`TrainingSetting`, shared with the config file, the RPC and the
     /// command lines). The error names the setting; each front end says it in its own words (flag, key, field).
     public func validate() throws {
         func check(_ setting: TrainingSetting, _ value: Double?) throws {
             if let value, let problem = setting.problem(value) { throw TrainingError.badSetting(setting, reason: problem) }
         }
-        try check(.epochs, Double(epochs))
-        try check(.batchSize, Double(batchSize))
-        try check(.gradientAccumulation, Double(gradientAccumulation))
-        try check(.learningRate, Double(learningRate))
-        try check(.maxLength, Double(maxLength))
-        try check(.warmupRatio, warmupRatio)
-        try check(.weightDecay, Double(weightDecay))
-        try check(.maxGradNorm, Double(maxGradNorm))
-        try check(.subset, subset.map(Double.init))
-        try check(.dropout, dropout.map(Double.init))
-        try check(.freezeLayers, Double(freezeLayers))
-        try check(.patience, patience.map(Double.init))
-        try check(.bucketWindow, Double(bucketWindowBatches))
-        try check(.evalBatchSize, Double(evalBatchSize))
-        try check(.checkpointEvery, Double(checkpointEvery))
-        try check(.adamBeta1, Double(adamBeta1))
-        try check(.adamBeta2, Double(adamBeta2))
-        try check(.adamEpsilon, Double(adamEpsilon))
+        for setting in Self.numericSettings { try check(setting, value(of: setting)) }
         if case let .explicit(w) = classWeighting, w.contains(where: { !($0.isFinite && $0 >= 0) }) || !w.contains(where: { $0 > 0 }) {
             throw TrainingError.badSetting(.classWeights, reason: "must be finite, >= 0, and not all 0")
         }

@@ -32,6 +32,10 @@ struct FinetuneCommand: ParsableCommand {
         """
     )
 
+    /// The trainer's defaults (`TrainingRecipe`, `LoRAConfig`): each option's default is the recipe's own.
+    private static let defaults = TrainingRecipe()
+    private static let newAdapter = LoRAConfig()
+
     @Option(help: ArgumentHelp("Model folder to start from (config.json, weights, tokenizer files).", valueName: "dir"),
             completion: .directory)
     var base: String
@@ -57,24 +61,24 @@ struct FinetuneCommand: ParsableCommand {
         """, valueName: "format"))
     var format: DataFormat = .auto
 
-    @Option(help: "Training epochs.") var epochs: Int = 3
-    @Option(name: .customLong("batch-size"), help: "Examples per forward/backward pass.") var batchSize: Int = 16
-    @Option(name: .customLong("gradient-accumulation"), help: "Passes per optimizer step.") var gradientAccumulation: Int = 1
-    @Option(help: "Peak learning rate (AdamW).") var lr: Float = 2e-5
-    @Option(name: .customLong("max-length"), help: "Longest token sequence, special tokens included.") var maxLength: Int = 128
+    @Option(help: "Training epochs.") var epochs: Int = Self.defaults.epochs
+    @Option(name: .customLong("batch-size"), help: "Examples per forward/backward pass.") var batchSize: Int = Self.defaults.batchSize
+    @Option(name: .customLong("gradient-accumulation"), help: "Passes per optimizer step.") var gradientAccumulation: Int = Self.defaults.gradientAccumulation
+    @Option(help: "Peak learning rate (AdamW).") var lr: Float = Self.defaults.learningRate
+    @Option(name: .customLong("max-length"), help: "Longest token sequence, special tokens included.") var maxLength: Int = Self.defaults.maxLength
     @Option(name: .customLong("warmup-ratio"), help: "Share of the steps with a linear warm-up (then linear decay to 0).")
-    var warmupRatio: Double = 0.06
+    var warmupRatio: Double = Self.defaults.warmupRatio
     @Option(name: .customLong("weight-decay"), help: "AdamW decoupled weight decay (not on biases and LayerNorm).")
-    var weightDecay: Float = 0.01
+    var weightDecay: Float = Self.defaults.weightDecay
     @Option(name: .customLong("max-grad-norm"), help: "Clip the global gradient norm to this (0: no clipping).")
-    var maxGradNorm: Float = 1.0
-    @Option(help: "Random seed (head initialisation, batch order, dropout).") var seed: UInt64 = 42
+    var maxGradNorm: Float = Self.defaults.maxGradNorm
+    @Option(help: "Random seed (head initialisation, batch order, dropout).") var seed: UInt64 = Self.defaults.seed
     @Option(help: ArgumentHelp("Train on the first N training examples only (the guide's USE_SUBSET).", valueName: "N"))
     var subset: Int?
     @Option(help: "Dropout rate (default: the config's hidden_dropout_prob).") var dropout: Float?
     @Flag(name: .customLong("freeze-embeddings"), help: "Do not train the embeddings.") var freezeEmbeddings = false
     @Option(name: .customLong("freeze-layers"), help: ArgumentHelp("Do not train the first N encoder layers.", valueName: "N"))
-    var freezeLayers: Int = 0
+    var freezeLayers: Int = Self.defaults.freezeLayers
     @Option(name: .customLong("class-weights"),
             help: ArgumentHelp("Loss weights: none, balanced, or one number per label (comma-separated).", valueName: "spec"))
     var classWeights: String = "none"
@@ -87,10 +91,10 @@ struct FinetuneCommand: ParsableCommand {
     @Flag(name: .customLong("normalize-tweets"), inversion: .prefixedNo,
           help: "Apply the cardiffnlp tweet normalisation (default: on for RoBERTa, off for BERT).")
     var normalizeTweets: Bool?
-    @Option(name: .customLong("bucket-window"), help: "Length-bucketing window, in batches.") var bucketWindow: Int = 100
-    @Option(name: .customLong("eval-batch-size"), help: "Sequences per evaluation pass.") var evalBatchSize: Int = 64
+    @Option(name: .customLong("bucket-window"), help: "Length-bucketing window, in batches.") var bucketWindow: Int = Self.defaults.bucketWindowBatches
+    @Option(name: .customLong("eval-batch-size"), help: "Sequences per evaluation pass.") var evalBatchSize: Int = Self.defaults.evalBatchSize
     @Option(name: .customLong("checkpoint-every"), help: "Resumable checkpoint every N steps (0: at epoch ends only).")
-    var checkpointEvery: Int = 500
+    var checkpointEvery: Int = Self.defaults.checkpointEvery
     @Option(name: .customLong("work-dir"), help: ArgumentHelp("Checkpoint directory (default: .<out>.training beside --out).",
                                                               valueName: "dir"), completion: .directory)
     var workDir: String?
@@ -104,11 +108,11 @@ struct FinetuneCommand: ParsableCommand {
     @Flag(help: "Replace an existing --out folder.") var overwrite = false
     @Flag(name: .customLong("keep-work-dir"), help: "Keep the work directory after success.") var keepWorkDir = false
     @Option(help: "full: train every weight; lora: train low-rank adapters and the head over the frozen base.")
-    var method: String = "full"
-    @Option(name: .customLong("lora-rank"), help: "LoRA rank of a new adapter.") var loraRank: Int = 8
+    var method: String = Self.defaults.method.rawValue
+    @Option(name: .customLong("lora-rank"), help: "LoRA rank of a new adapter.") var loraRank: Int = Self.newAdapter.r
     @Option(name: .customLong("lora-alpha"), help: "LoRA alpha of a new adapter (the update is scaled by alpha / rank).")
-    var loraAlpha: Double = 16
-    @Option(name: .customLong("lora-dropout"), help: "Dropout on the LoRA branch's input.") var loraDropout: Float = 0.05
+    var loraAlpha: Double = Self.newAdapter.alpha
+    @Option(name: .customLong("lora-dropout"), help: "Dropout on the LoRA branch's input.") var loraDropout: Float = Self.newAdapter.dropout
     @Option(name: .customLong("adapter-base-name"),
             help: ArgumentHelp("LoRA: base_model_name_or_path written into adapter_config.json (default: --base's folder name).",
                                valueName: "name"))
@@ -177,6 +181,24 @@ struct FinetuneCommand: ParsableCommand {
         }
     }
 
+    /// What this command's user does about a training error, said with its flags (the trainer's messages name
+    /// settings and actions, never flags), or nil.
+    static func hint(for error: Error) -> String? {
+        if case ModelFolderWriter.WriteError.outputExists = error { return "choose another --out, or pass --overwrite to replace it" }
+        guard let error = error as? TrainingError else { return nil }
+        switch error {
+        case .nonFiniteLoss(_, _, nil), .nonFiniteGradient(_, _, nil): return "try a lower --lr"
+        case .nonFiniteLoss, .nonFiniteGradient: return "rerun with --resume to continue from the checkpoint, perhaps with a lower --lr"
+        case .labelsDifferFromHead: return "pass --new-head to train a new head for them"
+        case .noCheckpoint: return "run without --resume to start afresh"
+        case .checkpointExists: return "continue it with --resume, or remove the directory to start afresh"
+        case .checkpointMismatch: return "resume with the same options and data files, or remove the checkpoint to start afresh"
+        case .outputExists: return "choose another --out, or pass --overwrite to replace it"
+        case .freezeTooMuch: return "lower --freeze-layers"
+        case .badSetting, .noTrainingExamples, .badCheckpoint, .badExampleLabel, .workDirectoryBusy: return nil
+        }
+    }
+
     func run() throws {
         // Line-buffered stdout: redirected to a file, the per-epoch summaries appear as each epoch ends (block
         // buffering held them back until the run was over).
@@ -219,6 +241,7 @@ struct FinetuneCommand: ParsableCommand {
             display.finishLine()
             var message = "sentimentd finetune: \(error)"
             if case let TrainingError.badSetting(setting, reason) = error { message = "sentimentd finetune: \(Self.flag(for: setting)) \(reason)" }
+            if let hint = Self.hint(for: error) { message += "\n" + hint }
             if error is AtomicFileError || error is ModelFolderWriter.WriteError {
                 message += "\nThe trained weights are kept in \(job.resolvedWorkDirectory.path): fix the problem and rerun with --resume to write the output again."
             }

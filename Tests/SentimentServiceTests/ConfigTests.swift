@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SentimentCore
 import SentimentEngine
 @testable import SentimentService
 import XCTest
@@ -106,8 +107,8 @@ final class DaemonConfigTests: XCTestCase {
         XCTAssertEqual(c.training.minNewLabels, 5)
         XCTAssertEqual(c.training.quietHours?.start, 22 * 60 + 30)
         XCTAssertEqual(c.training.quietHours?.end, 6 * 60)
-        XCTAssertEqual(c.training.method, "lora")
-        XCTAssertEqual(c.training.learningRate, 1e-4)
+        XCTAssertEqual(c.training.recipe.method, .lora)
+        XCTAssertEqual(c.training.recipe.learningRate, 1e-4)
         XCTAssertEqual(c.training.gateTolerance, 0)
         XCTAssertEqual(c.training.nice, 19)
         var utc = Calendar(identifier: .gregorian)

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 import SentimentEngine
 import SentimentTraining
 import SentimentProtocol
@@ -28,7 +29,7 @@ final class DefaultModelTests: XCTestCase {
         XCTAssertEqual(c.modelsDirectory, Self.root.appendingPathComponent("models").standardizedFileURL.path)
         XCTAssertEqual(c.baseDirectories, [Self.vendor.standardizedFileURL.path])
         XCTAssertEqual(c.socketPath, Self.root.appendingPathComponent("var/sentimentd.sock").standardizedFileURL.path)
-        XCTAssertEqual(c.training.method, "lora")
+        XCTAssertEqual(c.training.recipe.method, .lora)
         XCTAssertTrue(AdapterFolder.isAdapter(Self.adapter), "the default model is not in models/")
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import SentimentCore
+import SentimentEngine
 import SentimentTraining
 import SentimentProtocol
 @testable import SentimentService
@@ -23,7 +24,7 @@ final class TrainingSettingTests: XCTestCase {
             XCTAssertEqual(line, 3)
             XCTAssertEqual(reason, "1.5 " + problem)
         }
-        XCTAssertEqual(try ConfigFile.parse("[training]\nlearning_rate = 1e-12\n", path: "t.conf").training.learningRate, 1e-12)
+        XCTAssertEqual(try ConfigFile.parse("[training]\nlearning_rate = 1e-12\n", path: "t.conf").training.recipe.learningRate, 1e-12)
 
         // The train RPC: the field.
         XCTAssertThrowsError(try RunPlan.resolve(TrainingSettings(), labels: ["a", "b"], overrides: RunRecipe(learningRate: 1.5))) {
@@ -62,5 +63,77 @@ final class TrainingSettingTests: XCTestCase {
         XCTAssertNil(TrainingSetting.dropout.problem(0))
         XCTAssertNotNil(TrainingSetting.warmupRatio.problem(Double.nan))
         XCTAssertNil(TrainingSetting.method.problem(7), "a setting without a range has no numeric problem")
+    }
+
+    /// One value, 1e-50 as a learning rate: inside (0, 1] as a Double, 0 as the Float the trainer holds. Every surface
+    /// used to take it and the run failed later in the trainer; now each refuses it where it is said, in its words.
+    func testASingleValue_isRefusedByConfigRPCAndBothCommands_eachInItsOwnWords() throws {
+        let problem = try XCTUnwrap(TrainingSetting.learningRate.problem(1e-50))
+        XCTAssertTrue(problem.hasPrefix("must be in (0, 1]"), problem)
+
+        // Config file: the key and the line.
+        XCTAssertThrowsError(try ConfigFile.parse("[training]\nepochs = 1\nlearning_rate = 1e-50\n", path: "t.conf")) { error in
+            guard case let .badValue(_, key, line, reason)? = error as? DaemonConfigError else { return XCTFail("\(error)") }
+            XCTAssertEqual(key, "training.learning_rate")
+            XCTAssertEqual(line, 3)
+            XCTAssertEqual(reason, "1e-50 " + problem)
+        }
+
+        // The train RPC: the field.
+        XCTAssertThrowsError(try RunPlan.resolve(TrainingSettings(), labels: ["a", "b"], overrides: RunRecipe(learningRate: 1e-50))) {
+            XCTAssertEqual("\($0)", "\(RPCError.invalidParams("train: recipe.learning_rate " + problem))")
+        }
+
+        // sentimentctl train: the flag, before any call (no daemon listens on this socket).
+        let dir = try TemporaryDirectory(prefix: "settings")
+        let ctl = try runSentimentctl(["train", "--learning-rate", "1e-50"], socket: dir.path("none.sock"))
+        XCTAssertNotEqual(ctl.status, 0)
+        XCTAssertTrue(ctl.err.contains("--learning-rate must be in (0, 1]"), ctl.err)
+
+        // sentimentd finetune: its flag, before it reads anything.
+        let finetune = try runExecutable("sentimentd", ["finetune", "--base", dir.path("base"), "--train", dir.path("t.jsonl"),
+                                                         "--val", dir.path("v.jsonl"), "--out", dir.path("out"), "--lr", "1e-50"])
+        XCTAssertNotEqual(finetune.status, 0)
+        XCTAssertTrue(finetune.err.contains("--lr must be in (0, 1]"), finetune.err)
+    }
+
+    /// The daemon's runs and `sentimentd finetune` share the trainer's one recipe type: the `[training]` keys and the
+    /// RPC's fields land in `TrainingRecipe`, whose defaults fill the rest.
+    func testConfigAndRPC_mapOntoTheTrainersRecipe() throws {
+        let config = try ConfigFile.parse("[training]\nmethod = \"lora\"\nlearning_rate = 5e-4\nlora_rank = 4\n", path: "t.conf")
+        XCTAssertEqual(config.training.recipe.method, .lora)
+        XCTAssertEqual(config.training.recipe.learningRate, 5e-4)
+        XCTAssertEqual(config.training.newAdapter.r, 4)
+        let plan = try RunPlan.resolve(config.training, labels: ["a", "b"], overrides: RunRecipe(epochs: 5, maxLength: 64, seed: 9))
+        XCTAssertEqual(plan.recipe.learningRate, 5e-4, "stored as written, not as 5.000000237487257e-4")
+        var expected = TrainingRecipe()
+        expected.epochs = 5
+        expected.learningRate = 5e-4
+        expected.maxLength = 64
+        expected.seed = 9
+        expected.checkpointEvery = 0
+        expected.method = .lora
+        expected.lora = LoRAConfig(r: 4)
+        XCTAssertEqual(plan.trainingRecipe(runID: 3), expected)
+        XCTAssertEqual(try RunPlan.decode(plan.json()).trainingRecipe(runID: 3), expected, "a stored run trains the same recipe")
+    }
+
+    /// The trainer's messages name settings and actions, never a command's flags; `sentimentd finetune` adds its own.
+    func testTrainerMessages_nameNoFlag_andFinetuneAddsItsOwn() {
+        let errors: [TrainingError] = [
+            .badSetting(.learningRate, reason: "must be in (0, 1]"), .noTrainingExamples,
+            .labelsDifferFromHead(folder: "/m", head: ["a", "b"], requested: ["x", "y"]), .freezeTooMuch(layers: 2, requested: 4),
+            .nonFiniteLoss(step: 3, epoch: 1, lastCheckpoint: "/w/ckpt"), .nonFiniteLoss(step: 3, epoch: 1, lastCheckpoint: nil),
+            .nonFiniteGradient(step: 3, epoch: 1, lastCheckpoint: "/w/ckpt"), .noCheckpoint(path: "/w"),
+            .checkpointExists(directory: "/w"), .checkpointMismatch(path: "/w/ckpt", reasons: ["epochs: checkpoint 2, now 3"]),
+            .badCheckpoint(path: "/w/ckpt", reason: "short"), .outputExists(path: "/out"),
+            .badExampleLabel(set: "train", index: 1, label: 7, classes: 3), .workDirectoryBusy(path: "/w"),
+        ]
+        for error in errors {
+            XCTAssertFalse(error.description.contains("--"), error.description)
+        }
+        XCTAssertFalse(ModelFolderWriter.WriteError.outputExists(path: "/out").description.contains("--"))
+        XCTAssertTrue(TrainingError.nonFiniteLoss(step: 3, epoch: 1, lastCheckpoint: "/w/ckpt").description
+            .contains("resume from it, perhaps with a lower learning_rate"))
     }
 }

@@ -29,7 +29,7 @@ public enum ModelFolderWriter {
 
         public var description: String {
             switch self {
-            case let .outputExists(path): return "\(path) already exists (choose another --out, or pass --overwrite to replace it)"
+            case let .outputExists(path): return "\(path) already exists (choose another output folder, or allow replacing it)"
             case let .noTokenizerFiles(folder): return "\(folder): no tokenizer files to copy (looked for \(ModelFolderWriter.tokenizerFiles.joined(separator: ", ")))"
             case let .cannotCreate(path, reason): return "\(path): cannot create: \(reason)"
             case let .cannotRead(path, reason): return "\(path): cannot read: \(reason)"

@@ -1,6 +1,7 @@
 import Foundation
 import SentimentCore
 import SentimentEngine
+import SentimentTraining
 import Logging
 import TOMLKit
 
@@ -84,6 +85,16 @@ public enum ConfigFile {
             else { throw wrongType("a number") }
             if let problem = setting.problem(d) { throw bad("\(raw.type == .int ? String(Int(d)) : "\(d)") \(problem)") }
             return d
+        }
+
+        /// A setting of the runs' recipe, checked (as above) and set in `recipe` (`TrainingRecipe.set`).
+        func training(_ setting: TrainingSetting, into recipe: inout TrainingRecipe) throws {
+            let d = try training(setting)
+            do {
+                try recipe.set(setting, d)
+            } catch let TrainingError.badSetting(_, reason) {
+                throw bad("\(d) \(reason)")
+            }
         }
 
         func bool() throws -> Bool {
@@ -282,18 +293,12 @@ public enum ConfigFile {
         },
         Setting(table: "training", key: "method") { c, v, _ in
             let s = try v.string()
-            guard TrainingMethod(rawValue: s) != nil else { throw v.bad("\"\(s)\" is not a method (use \"full\" or \"lora\")") }
-            c.training.method = s
+            guard let method = TrainingMethod(rawValue: s) else { throw v.bad("\"\(s)\" is not a method (use \"full\" or \"lora\")") }
+            c.training.recipe.method = method
         },
-        Setting(table: "training", key: "lora_rank") { c, v, _ in c.training.loraRank = Int(try v.training(.loraRank)) },
-        Setting(table: "training", key: "lora_alpha") { c, v, _ in c.training.loraAlpha = try v.training(.loraAlpha) },
-        Setting(table: "training", key: "lora_dropout") { c, v, _ in c.training.loraDropout = try v.training(.loraDropout) },
-        Setting(table: "training", key: "epochs") { c, v, _ in c.training.epochs = Int(try v.training(.epochs)) },
-        Setting(table: "training", key: "batch_size") { c, v, _ in c.training.batchSize = Int(try v.training(.batchSize)) },
-        Setting(table: "training", key: "learning_rate") { c, v, _ in c.training.learningRate = try v.training(.learningRate) },
-        Setting(table: "training", key: "max_length") { c, v, _ in c.training.maxLength = Int(try v.training(.maxLength)) },
-        Setting(table: "training", key: "warmup_ratio") { c, v, _ in c.training.warmupRatio = try v.training(.warmupRatio) },
-        Setting(table: "training", key: "weight_decay") { c, v, _ in c.training.weightDecay = try v.training(.weightDecay) },
+        Setting(table: "training", key: "lora_rank") { c, v, _ in c.training.newAdapter.r = Int(try v.training(.loraRank)) },
+        Setting(table: "training", key: "lora_alpha") { c, v, _ in c.training.newAdapter.alpha = try v.training(.loraAlpha) },
+        Setting(table: "training", key: "lora_dropout") { c, v, _ in c.training.newAdapter.dropout = Float(try v.training(.loraDropout)) },
         Setting(table: "training", key: "replay_ratio") { c, v, _ in c.training.replayRatio = try v.training(.replayRatio) },
         Setting(table: "training", key: "gate_tolerance") { c, v, _ in c.training.gateTolerance = try v.double(in: 0...1) },
         Setting(table: "training", key: "gate_confidence") { c, v, _ in
@@ -305,7 +310,13 @@ public enum ConfigFile {
         Setting(table: "training", key: "cancel_grace_seconds") { c, v, _ in
             c.training.cancelGraceSeconds = try v.double(in: 1...3600)
         },
-    ]
+    ] + recipeKeys.map { setting in
+        Setting(table: "training", key: setting.key) { c, v, _ in try v.training(setting, into: &c.training.recipe) }
+    }
+
+    /// The `[training]` keys that set the runs' recipe (`TrainingRecipe`) directly: the same keys as the recipe's
+    /// settings and as the `train` RPC's recipe fields.
+    static let recipeKeys: [TrainingSetting] = [.epochs, .batchSize, .learningRate, .maxLength, .warmupRatio, .weightDecay]
 
     /// Reads and validates a configuration file; defaults fill what it does not set.
     public static func load(path: String) throws -> DaemonConfig {

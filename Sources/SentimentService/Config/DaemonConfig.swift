@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import SentimentCore
 import SentimentEngine
+import SentimentTraining
 
 /// Every setting of `etc/sentimentd.conf`, with its default. The file documents each one; keep them in step
 /// (`ConfigTests` checks that the shipped file sets every key to its default here).
@@ -159,18 +161,12 @@ struct TrainingSettings: Sendable, Equatable {
     var minNewLabels = 200
     /// Local time window in which scheduled runs do not start, minutes after midnight (start, end); may wrap.
     var quietHours: (start: Int, end: Int)?
-    /// "full" or "lora".
-    var method = "full"
+    /// The recipe of the daemon's runs: the trainer's own settings, defaults and ranges (`TrainingRecipe`), which
+    /// the `[training]` keys and the `train` RPC's `recipe` set field by field. One default differs: a run trains
+    /// on the labels new since the last run plus a replay sample, so 2 epochs instead of the guide's 3.
+    var recipe = TrainingSettings.defaultRecipe
     /// LoRA rank, alpha and dropout for a new adapter (an adapter trained further keeps its own rank and alpha).
-    var loraRank = 8
-    var loraAlpha = 16.0
-    var loraDropout = 0.05
-    var epochs = 2
-    var batchSize = 16
-    var learningRate = 2e-5
-    var maxLength = 128
-    var warmupRatio = 0.06
-    var weightDecay = 0.01
+    var newAdapter = LoRAConfig()
     /// Older train labels replayed per new label (a uniform sample; 1.0 = as many old as new).
     var replayRatio = 1.0
     /// How far (macro-F1) a candidate may fall below the best version published so far on the same evaluation
@@ -193,13 +189,20 @@ struct TrainingSettings: Sendable, Equatable {
     static func == (a: TrainingSettings, b: TrainingSettings) -> Bool {
         a.enabled == b.enabled && a.everySeconds == b.everySeconds && a.minNewLabels == b.minNewLabels
             && a.quietHours?.start == b.quietHours?.start && a.quietHours?.end == b.quietHours?.end
-            && a.method == b.method && a.loraRank == b.loraRank && a.loraAlpha == b.loraAlpha
-            && a.loraDropout == b.loraDropout && a.epochs == b.epochs && a.batchSize == b.batchSize
-            && a.learningRate == b.learningRate && a.maxLength == b.maxLength && a.warmupRatio == b.warmupRatio
-            && a.weightDecay == b.weightDecay && a.replayRatio == b.replayRatio && a.gateTolerance == b.gateTolerance
+            && a.recipe == b.recipe && a.newAdapter == b.newAdapter
+            && a.replayRatio == b.replayRatio && a.gateTolerance == b.gateTolerance
             && a.gateConfidence == b.gateConfidence
             && a.minEvalLabels == b.minEvalLabels && a.nice == b.nice && a.threads == b.threads
             && a.cancelGraceSeconds == b.cancelGraceSeconds
+    }
+
+    /// `TrainingRecipe`'s defaults, but for the epochs, the seed (each run's id unless the client gives one) and
+    /// mid-epoch checkpoints (a cancelled run is not resumed).
+    static var defaultRecipe: TrainingRecipe {
+        var r = TrainingRecipe()
+        r.epochs = 2
+        r.checkpointEvery = 0
+        return r
     }
 
     /// Whether `date` falls in the quiet hours (local time).

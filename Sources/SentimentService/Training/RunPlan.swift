@@ -27,34 +27,27 @@ struct RunPlan: Codable, Equatable {
         case loraDropout = "lora_dropout"
     }
 
-    /// Configuration values, overridden field by field by `overrides`; checked here (against `TrainingSetting`'s
-    /// ranges, the config file's too) so a bad override is an error for the caller of `train`, not a failed run.
+    /// Configuration values, overridden field by field by `overrides`; checked here (`TrainingRecipe.set`, against
+    /// `TrainingSetting`'s ranges, the config file's too) so a bad override is an error for the caller of `train`,
+    /// said by its field, not a failed run.
     static func resolve(_ settings: TrainingSettings, labels: [String], overrides: RunRecipe?) throws -> RunPlan {
         let o = overrides ?? RunRecipe()
-        let recipe = RunRecipe(
-            method: o.method ?? settings.method, epochs: o.epochs ?? settings.epochs,
-            batchSize: o.batchSize ?? settings.batchSize, learningRate: o.learningRate ?? settings.learningRate,
-            maxLength: o.maxLength ?? settings.maxLength, warmupRatio: o.warmupRatio ?? settings.warmupRatio,
-            weightDecay: o.weightDecay ?? settings.weightDecay, replayRatio: o.replayRatio ?? settings.replayRatio,
-            seed: o.seed)
-        func check(_ setting: TrainingSetting, _ value: Double?) throws {
-            if let value, let problem = setting.problem(value) {
-                throw RPCError.invalidParams("train: recipe.\(setting.key) \(problem)")
+        var recipe = settings.recipe
+        let replayRatio = o.replayRatio ?? settings.replayRatio
+        do {
+            try recipe.apply(o)
+            try recipe.validate()
+            if let problem = TrainingSetting.replayRatio.problem(replayRatio) {
+                throw TrainingError.badSetting(.replayRatio, reason: problem)
             }
+        } catch let TrainingError.badSetting(setting, reason) {
+            throw RPCError.invalidParams("train: recipe.\(setting.key) \(reason)")
         }
-        if let m = recipe.method, TrainingMethod(rawValue: m) == nil {
-            throw RPCError.invalidParams("train: recipe.method must be \"full\" or \"lora\", not \"\(m)\"")
-        }
-        try check(.epochs, recipe.epochs.map(Double.init))
-        try check(.batchSize, recipe.batchSize.map(Double.init))
-        try check(.learningRate, recipe.learningRate)
-        try check(.maxLength, recipe.maxLength.map(Double.init))
-        try check(.warmupRatio, recipe.warmupRatio)
-        try check(.weightDecay, recipe.weightDecay)
-        try check(.replayRatio, recipe.replayRatio)
-        return RunPlan(recipe: recipe, labels: labels, gateTolerance: settings.gateTolerance,
-                       gateConfidence: settings.gateConfidence, minEvalLabels: settings.minEvalLabels, loraRank: settings.loraRank, loraAlpha: settings.loraAlpha,
-                       loraDropout: settings.loraDropout)
+        let adapter = settings.newAdapter
+        return RunPlan(recipe: RunRecipe(recipe, replayRatio: replayRatio, seed: o.seed), labels: labels,
+                       gateTolerance: settings.gateTolerance, gateConfidence: settings.gateConfidence,
+                       minEvalLabels: settings.minEvalLabels, loraRank: adapter.r, loraAlpha: adapter.alpha,
+                       loraDropout: Double(adapter.dropout))
     }
 
     func json() throws -> String {
@@ -71,9 +64,8 @@ struct RunPlan: Codable, Equatable {
     /// LoRA: a new adapter gets the configured rank/alpha/dropout; an adapter trained further keeps its rank and
     /// alpha (only the dropout setting applies).
     func trainingRecipe(runID: Int64, continuesAdapter: LoRAConfig? = nil) -> TrainingRecipe {
-        var r = TrainingRecipe()
-        if recipe.method == "lora" {
-            r.method = .lora
+        var r = TrainingRecipe(storedRun: recipe, over: TrainingSettings.defaultRecipe)
+        if r.method == .lora {
             if let existing = continuesAdapter {
                 var l = existing
                 if let d = loraDropout { l.dropout = Float(d) }
@@ -86,15 +78,53 @@ struct RunPlan: Codable, Equatable {
                 r.lora = l
             }
         }
-        if let v = recipe.epochs { r.epochs = v }
-        if let v = recipe.batchSize { r.batchSize = v }
-        if let v = recipe.learningRate { r.learningRate = Float(v) }
-        if let v = recipe.maxLength { r.maxLength = v }
-        if let v = recipe.warmupRatio { r.warmupRatio = v }
-        if let v = recipe.weightDecay { r.weightDecay = Float(v) }
         r.seed = recipe.seed ?? UInt64(runID)
-        r.checkpointEvery = 0
         return r
+    }
+}
+
+extension TrainingRecipe {
+    /// Sets the fields the `train` RPC's `recipe` gives (`RunRecipe`: absent fields keep this recipe's values);
+    /// each is checked against its range (`set`), the error naming the setting.
+    mutating func apply(_ o: RunRecipe) throws {
+        if let m = o.method {
+            guard let method = TrainingMethod(rawValue: m) else {
+                throw TrainingError.badSetting(.method, reason: "must be \"full\" or \"lora\", not \"\(m)\"")
+            }
+            self.method = method
+        }
+        for (setting, value) in Self.numericFields(of: o) { try set(setting, value) }
+        if let seed = o.seed { self.seed = seed }
+    }
+
+    /// A stored run's recipe over `base`: its values were checked when the run was created (`apply`), so they
+    /// are set as they are; should a range have narrowed since, the trainer's `validate` fails the run and says why.
+    init(storedRun o: RunRecipe, over base: TrainingRecipe) {
+        self = base
+        if let method = o.method.flatMap(TrainingMethod.init(rawValue:)) { self.method = method }
+        for (setting, value) in Self.numericFields(of: o) { assign(setting, value) }
+        if let seed = o.seed { self.seed = seed }
+    }
+
+    /// The numeric fields `o` gives, as settings.
+    private static func numericFields(of o: RunRecipe) -> [(TrainingSetting, Double)] {
+        let fields: [(TrainingSetting, Double?)] = [
+            (.epochs, o.epochs.map(Double.init)), (.batchSize, o.batchSize.map(Double.init)),
+            (.learningRate, o.learningRate), (.maxLength, o.maxLength.map(Double.init)),
+            (.warmupRatio, o.warmupRatio), (.weightDecay, o.weightDecay),
+        ]
+        return fields.compactMap { setting, value in value.map { (setting, $0) } }
+    }
+}
+
+extension RunRecipe {
+    /// The recipe as a run stores and shows it: every field the RPC can set, resolved.
+    init(_ r: TrainingRecipe, replayRatio: Double, seed: UInt64?) {
+        // A single-precision value as it prints (2e-05), not its binary expansion (1.9999999494757503e-05).
+        func decimal(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
+        self.init(method: r.method.rawValue, epochs: r.epochs, batchSize: r.batchSize, learningRate: decimal(r.learningRate),
+                  maxLength: r.maxLength, warmupRatio: r.warmupRatio, weightDecay: decimal(r.weightDecay),
+                  replayRatio: replayRatio, seed: seed)
     }
 }
 

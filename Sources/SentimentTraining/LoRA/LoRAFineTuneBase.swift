@@ -101,10 +101,10 @@ extension FineTuneBase {
         if let labels, labels != adapter.labels {
             guard newHead else { throw TrainingError.labelsDifferFromHead(folder: folder.path, head: adapter.labels, requested: labels) }
             modelConfig.id2label = labels
-            reason = "--new-head replaces the adapter's head"
+            reason = "a new head was asked for (new_head), replacing the adapter's head"
         } else {
             modelConfig.id2label = adapter.labels
-            if newHead { reason = "--new-head replaces the adapter's head" }
+            if newHead { reason = "a new head was asked for (new_head), replacing the adapter's head" }
             if head == nil { reason = "neither the adapter nor its base has a classification head" }
         }
         var rng = SeededRandom(seed: derivedSeed(seed, stream: .headInit, index: 0))
