@@ -42,39 +42,6 @@ public enum TrainingDataError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// The label names of a model and how data files may spell them: the class index (`0`, `"2"`), the
-/// model's `id2label` name, or for a three-class model TweetEval's `negative`/`neutral`/`positive`
-/// (indices 0/1/2); names are compared case-insensitively after trimming spaces.
-public struct LabelSet: Sendable, Equatable {
-    public let names: [String]
-    public static let tweetEval = ["negative", "neutral", "positive"]
-
-    public init(_ names: [String]) {
-        precondition(!names.isEmpty, "a label set needs at least one label")
-        self.names = names
-    }
-
-    public var count: Int { names.count }
-
-    /// Every accepted spelling, for error messages.
-    public var accepted: [String] {
-        var out = names.indices.map(String.init) + names
-        if names.count == 3 {
-            for n in Self.tweetEval where !names.contains(where: { $0.lowercased() == n }) { out.append(n) }
-        }
-        return out
-    }
-
-    public func index(of raw: String) -> Int? {
-        let s = raw.trimmingCharacters(in: .whitespaces)
-        if let i = Int(s) { return names.indices.contains(i) ? i : nil }
-        let lower = s.lowercased()
-        if let i = names.firstIndex(where: { $0.lowercased() == lower }) { return i }
-        if names.count == 3, let i = Self.tweetEval.firstIndex(of: lower) { return i }
-        return nil
-    }
-}
-
 /// Reads labelled examples for training: the file through `LabelFile` (format from the name unless given), then
 /// every item checked against the label set. Texts are kept exactly as written (CSV unquoted, JSON unescaped, a
 /// CR before LF removed in the line formats); a text that is empty or only white space is an error, as is a
@@ -98,12 +65,12 @@ public enum TrainingDataLoader {
             if item.text.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) {
                 throw TrainingDataError.emptyText(path: path, line: line)
             }
-            let raw: String
-            switch item.label {
-            case let .name(name): raw = name
-            case let .index(index): raw = String(index)
-            }
-            guard let label = labels.index(of: raw) else {
+            guard let label = labels.index(of: item.label) else {
+                let raw: String
+                switch item.label {
+                case let .name(name): raw = name
+                case let .index(index): raw = String(index)
+                }
                 throw TrainingDataError.unknownLabel(path: path, line: line, label: raw, accepted: labels.accepted)
             }
             return TrainingExample(text: item.text, label: label, line: line)

@@ -1,6 +1,7 @@
 import Foundation
 import SentimentCore
 import SentimentTraining
+@testable import SentimentService
 import XCTest
 
 /// `sentimentd finetune` and `sentimentctl import` read label files through one reader (SentimentCore's
@@ -9,18 +10,42 @@ import XCTest
 final class LabelFileReadersTests: XCTestCase {
     private let labels = LabelSet(["negative", "neutral", "positive"])
 
-    /// What sentimentctl import sends (labels resolved the way the daemon's label set would for these names).
+    /// What sentimentctl import sends, with each label resolved as the daemon resolves it (`LabelService.resolve`).
     private func importRead(_ path: String) throws -> [TrainingExample] {
         let file = try LabelFile.read(path: path)
         XCTAssertEqual(file.problems, [], path)
         return file.items.map { item in
-            let label: Int
-            switch item.label {
-            case let .index(i): label = i
-            case let .name(name): label = labels.index(of: name) ?? -1
+            var label = -1
+            if case let .name(name) = LabelService.resolve(item.label, names: labels.names) {
+                label = labels.names.firstIndex(of: name) ?? -1
             }
             return TrainingExample(text: item.text, label: label, line: item.line ?? 0)
         }
+    }
+
+    /// One label resolver: every spelling names the same class (or none) for the daemon (`sentimentctl label` and
+    /// `import`, `labels.list`) and for `sentimentd finetune`'s data files, whatever the label set.
+    func testEverySpelling_resolvesTheSameForTheDaemonAndForFinetune() {
+        let sets = [["negative", "neutral", "positive"], ["bad", "ok", "good"], ["LABEL_0", "LABEL_1"], ["positive", "negative", "neutral"]]
+        let spellings: [LabelValue] = [
+            .name("negative"), .name(" Good "), .name("2"), .name("1"), .name("LABEL_1"), .name("label_0"), .name("Neutral"),
+            .name("7"), .name("-1"), .name("happy"), .name(""), .index(0), .index(2), .index(5), .index(-1),
+        ]
+        for names in sets {
+            let set = LabelSet(names)
+            for value in spellings {
+                let finetune = set.index(of: value).map { names[$0] }
+                switch LabelService.resolve(value, names: names) {
+                case let .name(name): XCTAssertEqual(name, finetune, "\(names) \(value)")
+                case let .problem(reason):
+                    XCTAssertNil(finetune, "\(names) \(value): the daemon refuses it (\(reason)), finetune takes it")
+                    XCTAssertEqual(reason, set.problem(value))
+                }
+            }
+        }
+        XCTAssertEqual(LabelSet(["bad", "ok", "good"]).index(of: .name("Negative")), 0, "a three-class set takes TweetEval's names")
+        XCTAssertEqual(LabelSet(["positive", "negative", "neutral"]).index(of: .name("negative")), 1, "its own names win")
+        XCTAssertEqual(LabelSet(["bad", "good"]).problem(.name("neutral")), "unknown label \"neutral\" (known: bad, good, or their indexes 0...1)")
     }
 
     func testEveryFormat_readsIdenticallyThroughImportAndFinetune() throws {

@@ -87,19 +87,11 @@ final class LabelService: @unchecked Sendable {
         case problem(String)
     }
 
+    /// A label as the client gave it, by the one rule `sentimentd finetune` reads data files with (`LabelSet`).
     static func resolve(_ value: LabelValue, names: [String]) -> Resolved {
-        switch value {
-        case let .index(i):
-            guard names.indices.contains(i) else {
-                return .problem("label index \(i) is out of range 0...\(names.count - 1) (\(names.joined(separator: ", ")))")
-            }
-            return .name(names[i])
-        case let .name(raw):
-            let s = raw.trimmingCharacters(in: .whitespaces)
-            if let hit = names.first(where: { $0.lowercased() == s.lowercased() }) { return .name(hit) }
-            if let i = Int(s), names.indices.contains(i) { return .name(names[i]) }
-            return .problem("unknown label \"\(raw)\" (known: \(names.joined(separator: ", ")), or their indexes 0...\(names.count - 1))")
-        }
+        let set = LabelSet(names)
+        guard let i = set.index(of: value) else { return .problem(set.problem(value)) }
+        return .name(names[i])
     }
 
     /// Splits items into valid store inputs and problems. `numbering(i)` is the line an item is reported at.
