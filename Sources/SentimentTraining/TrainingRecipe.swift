@@ -92,36 +92,12 @@ public struct TrainingRecipe: Sendable, Equatable, Codable {
 
     public init() {}
 
-    /// The numeric settings a recipe holds, in the order they are checked.
-    public static let numericSettings: [TrainingSetting] = [
-        .epochs, .batchSize, .gradientAccumulation, .learningRate, .maxLength, .warmupRatio, .weightDecay, .maxGradNorm,
-        .subset, .dropout, .freezeLayers, .patience, .bucketWindow, .evalBatchSize, .checkpointEvery, .adamBeta1,
-        .adamBeta2, .adamEpsilon,
-    ]
+    /// The numeric settings a recipe holds (`TrainingSetting` order, the order `validate` checks them in).
+    public static var numericSettings: [TrainingSetting] { TrainingSetting.allCases.filter { field($0) != nil } }
 
     /// A numeric setting's value (nil when it is unset, or not a numeric setting of the recipe).
     public func value(of setting: TrainingSetting) -> Double? {
-        switch setting {
-        case .epochs: return Double(epochs)
-        case .batchSize: return Double(batchSize)
-        case .gradientAccumulation: return Double(gradientAccumulation)
-        case .learningRate: return Double(learningRate)
-        case .maxLength: return Double(maxLength)
-        case .warmupRatio: return warmupRatio
-        case .weightDecay: return Double(weightDecay)
-        case .maxGradNorm: return Double(maxGradNorm)
-        case .subset: return subset.map(Double.init)
-        case .dropout: return dropout.map(Double.init)
-        case .freezeLayers: return Double(freezeLayers)
-        case .patience: return patience.map(Double.init)
-        case .bucketWindow: return Double(bucketWindowBatches)
-        case .evalBatchSize: return Double(evalBatchSize)
-        case .checkpointEvery: return Double(checkpointEvery)
-        case .adamBeta1: return Double(adamBeta1)
-        case .adamBeta2: return Double(adamBeta2)
-        case .adamEpsilon: return Double(adamEpsilon)
-        default: return nil
-        }
+        Self.field(setting)?.get(self)
     }
 
     /// Sets a numeric setting from a number as a surface read it (a config value, an RPC field), checked against
@@ -137,28 +113,58 @@ public struct TrainingRecipe: Sendable, Equatable, Codable {
     /// `validate` still judges it before a run). False when `setting` is not a numeric setting of the recipe.
     @discardableResult
     public mutating func assign(_ setting: TrainingSetting, _ value: Double) -> Bool {
-        switch setting {
-        case .epochs: epochs = Int(value)
-        case .batchSize: batchSize = Int(value)
-        case .gradientAccumulation: gradientAccumulation = Int(value)
-        case .learningRate: learningRate = Float(value)
-        case .maxLength: maxLength = Int(value)
-        case .warmupRatio: warmupRatio = value
-        case .weightDecay: weightDecay = Float(value)
-        case .maxGradNorm: maxGradNorm = Float(value)
-        case .subset: subset = Int(value)
-        case .dropout: dropout = Float(value)
-        case .freezeLayers: freezeLayers = Int(value)
-        case .patience: patience = Int(value)
-        case .bucketWindow: bucketWindowBatches = Int(value)
-        case .evalBatchSize: evalBatchSize = Int(value)
-        case .checkpointEvery: checkpointEvery = Int(value)
-        case .adamBeta1: adamBeta1 = Float(value)
-        case .adamBeta2: adamBeta2 = Float(value)
-        case .adamEpsilon: adamEpsilon = Float(value)
-        default: return false
-        }
+        guard let field = Self.field(setting) else { return false }
+        field.put(&self, value)
         return true
+    }
+
+    /// How a numeric setting reads and writes its field: one row per setting, so `value(of:)`, `set` and
+    /// `validate` cannot disagree about which field a setting is.
+    private struct NumericField {
+        let get: (TrainingRecipe) -> Double?
+        let put: (inout TrainingRecipe, Double) -> Void
+
+        static func int(_ k: WritableKeyPath<TrainingRecipe, Int>) -> NumericField {
+            NumericField(get: { Double($0[keyPath: k]) }, put: { $0[keyPath: k] = Int($1) })
+        }
+        static func int(_ k: WritableKeyPath<TrainingRecipe, Int?>) -> NumericField {
+            NumericField(get: { $0[keyPath: k].map(Double.init) }, put: { $0[keyPath: k] = Int($1) })
+        }
+        static func float(_ k: WritableKeyPath<TrainingRecipe, Float>) -> NumericField {
+            NumericField(get: { Double($0[keyPath: k]) }, put: { $0[keyPath: k] = Float($1) })
+        }
+        static func float(_ k: WritableKeyPath<TrainingRecipe, Float?>) -> NumericField {
+            NumericField(get: { $0[keyPath: k].map(Double.init) }, put: { $0[keyPath: k] = Float($1) })
+        }
+        static func double(_ k: WritableKeyPath<TrainingRecipe, Double>) -> NumericField {
+            NumericField(get: { $0[keyPath: k] }, put: { $0[keyPath: k] = $1 })
+        }
+    }
+
+    private static func field(_ setting: TrainingSetting) -> NumericField? {
+        switch setting {
+        case .epochs: return .int(\.epochs)
+        case .batchSize: return .int(\.batchSize)
+        case .gradientAccumulation: return .int(\.gradientAccumulation)
+        case .learningRate: return .float(\.learningRate)
+        case .maxLength: return .int(\.maxLength)
+        case .warmupRatio: return .double(\.warmupRatio)
+        case .weightDecay: return .float(\.weightDecay)
+        case .adamBeta1: return .float(\.adamBeta1)
+        case .adamBeta2: return .float(\.adamBeta2)
+        case .adamEpsilon: return .float(\.adamEpsilon)
+        case .maxGradNorm: return .float(\.maxGradNorm)
+        case .subset: return .int(\.subset)
+        case .dropout: return .float(\.dropout)
+        case .freezeLayers: return .int(\.freezeLayers)
+        case .patience: return .int(\.patience)
+        case .bucketWindow: return .int(\.bucketWindowBatches)
+        case .evalBatchSize: return .int(\.evalBatchSize)
+        case .checkpointEvery: return .int(\.checkpointEvery)
+        case .method, .replayRatio, .freezeEmbeddings, .classWeights, .normalizeTweets, .labels, .lora, .loraRank,
+             .loraAlpha, .loraDropout, .loraTargetModules:
+            return nil
+        }
     }
 
     /// Checks every setting against its range (`TrainingSetting`, shared with the config file, the RPC and the
