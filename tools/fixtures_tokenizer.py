@@ -45,7 +45,8 @@ VAL = SHARED / "tweet-sentiment" / "val_text.txt"
 
 
 def preprocess(text):
-    """The cardiffnlp model card's preprocessing, verbatim."""
+    """The cardiffnlp model card's preprocessing, verbatim. examples/train_hf.py holds the same lines on purpose:
+    it runs on a machine without the repository, so neither script imports the other."""
     new_text = []
     for t in text.split(" "):
         t = "@user" if t.startswith("@") and len(t) > 1 else t

@@ -289,6 +289,17 @@ final class GradientCheckTests: XCTestCase {
 
     // MARK: attention
 
+    /// The reference's dropout on attention probabilities: the scale where `mask` keeps probability (sequence s,
+    /// head h, query i, key j), 0 where it drops it, 1 everywhere without dropout.
+    static func attentionKeep(_ mask: DropoutMask, batch: PackedBatch, heads: Int) -> (Int, Int, Int, Int) -> Double {
+        let base = attentionProbabilityOffsets(batch, heads: heads)
+        return { s, h, i, j in
+            guard mask.isActive else { return 1 }
+            let l = batch.length(s)
+            return mask.keeps(base[s] + h * l * l + i * l + j) ? Double(mask.scale) : 0
+        }
+    }
+
     func checkAttention(dropout p: Float) {
         var r = Rand(6)
         let lengths = [5, 1, 9, 3, 16]   // mixed lengths, one of 1, one of 16 (two SIMD widths)
@@ -297,12 +308,7 @@ final class GradientCheckTests: XCTestCase {
         let qkv = r.floats(t * 3 * c), rr = r.floats(t * c)
         let batch = PackedBatch(lengths: lengths)
         let mask = p > 0 ? DropoutMask(p: p, key: 99).site(3) : .off
-        let base = attentionProbabilityOffsets(batch, heads: heads)
-        let keep: (Int, Int, Int, Int) -> Double = { s, h, i, j in
-            guard mask.isActive else { return 1 }
-            let l = lengths[s]
-            return mask.keeps(base[s] + h * l * l + i * l + j) ? Double(mask.scale) : 0
-        }
+        let keep = Self.attentionKeep(mask, batch: batch, heads: heads)
         let ctx = FloatBuffer(count: t * c)
         attentionForwardDropout(ctx: ctx.pointer, qkv: qkv, batch: batch, heads: heads, headDim: d, dropout: mask)
         let ref = { (q: [Double]) in Self.refAttention(q, lengths: lengths, heads: heads, d: d, keep: keep) }
@@ -330,12 +336,7 @@ final class GradientCheckTests: XCTestCase {
         let qkv = r.floats(t * 3 * c), rr = r.floats(b * c)
         let batch = PackedBatch(lengths: lengths)
         let mask = p > 0 ? DropoutMask(p: p, key: 98).site(4) : .off
-        let base = attentionProbabilityOffsets(batch, heads: heads)
-        let keep: (Int, Int, Int, Int) -> Double = { s, h, i, j in
-            guard mask.isActive else { return 1 }
-            let l = lengths[s]
-            return mask.keeps(base[s] + h * l * l + i * l + j) ? Double(mask.scale) : 0
-        }
+        let keep = Self.attentionKeep(mask, batch: batch, heads: heads)
         let ref = { (q: [Double]) -> [Double] in
             let full = Self.refAttention(q, lengths: lengths, heads: heads, d: d, keep: keep)
             return (0..<b).flatMap { s in full[(batch.offsets[s] * c)..<(batch.offsets[s] * c + c)] }
