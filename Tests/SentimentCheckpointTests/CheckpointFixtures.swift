@@ -50,6 +50,19 @@ extension CheckpointFixtures {
         return url
     }
 
+    /// Opens every proper prefix of fixture `name` (longest first) with `open` and asserts each is refused, never
+    /// a crash: a file cut short anywhere must not read as a checkpoint.
+    static func assertEveryTruncationIsRefused(_ test: XCTestCase, fixture name: String,
+                                               open: (URL) throws -> Any, line: UInt = #line) throws {
+        let data = try Data(contentsOf: url(name))
+        let cut = try temporaryDirectory(test).appendingPathComponent("cut-" + name)
+        try data.write(to: cut)
+        for length in stride(from: data.count - 1, through: 0, by: -1) {
+            XCTAssertEqual(truncate(cut.path, off_t(length)), 0, line: line)   // cheaper than rewriting the file
+            XCTAssertThrowsError(try open(cut), "prefix of \(length) bytes opened", line: line)
+        }
+    }
+
     /// Asserts that `body` throws a `CheckpointError` of case `expectedCase` whose message names `file`
     /// and contains `detail`.
     static func assertCheckpointError(_ expectedCase: String, file fileName: String, detail: String = "",
