@@ -238,9 +238,9 @@ public enum TrainWorker {
         do {
             let model = try loader.load(folder, options: options(best.version))
             // Its classes in the champion's order.
-            let order = modelLabels.map { $0.lowercased() }
-            let map = model.labels.map { order.firstIndex(of: $0.lowercased()) }
-            guard map.allSatisfy({ $0 != nil }), model.labels.count == modelLabels.count else { return }
+            let classes = LabelSet(modelLabels)
+            let map = model.labels.map { classes.index(of: $0) }
+            guard map.allSatisfy({ $0 != nil }), Set(map).count == map.count, model.labels.count == modelLabels.count else { return }
             let (_, predicted) = evaluate(model, evalSet, classes: modelLabels.count)
             let predictions = predicted.map { map[$0]! }
             let f1 = ClassificationMetrics(predictions: predictions, labels: evalSet.map(\.label),

@@ -76,22 +76,20 @@ struct WorkerRun {
         ModelLoadOptions(packWeights: false, precision: precision)
     }
 
-    /// Label name (lowercased) -> the champion's class index.
-    private var classIndex: [String: Int] {
-        Dictionary(modelLabels.enumerated().map { ($1.lowercased(), $0) }, uniquingKeysWith: { a, _ in a })
-    }
+    /// The champion's classes: a stored label name resolves to one by the rule every label takes (`LabelSet`).
+    private var classes: LabelSet { LabelSet(modelLabels) }
 
     /// Selects the run's data, checks it is enough, and marks the run running (with whose labels it learns from).
     func selectData() throws -> RunData {
-        let index = classIndex
-        let missing = plan.labels.filter { index[$0.lowercased()] == nil }
+        let classes = self.classes
+        let missing = plan.labels.filter { classes.index(of: $0) == nil }
         guard missing.isEmpty else { throw TrainWorkerError.labelsNotInModel(model: modelLabels, missing: missing) }
         let since = try runs.lastCompletedRun()?.labelSeqHigh ?? 0
         let selection = try labels.trainingSelection(newerThan: since, replayRatio: plan.recipe.replayRatio ?? 1,
                                                      seed: UInt64(bitPattern: id), maxNew: nil)
         guard !selection.newExamples.isEmpty else { throw TrainWorkerError.noNewLabels(since: since) }
         func examples(_ rows: [LabelRow]) -> [TrainingExample] {
-            rows.compactMap { r in index[r.label.lowercased()].map { TrainingExample(text: r.text, label: $0, line: Int(r.id)) } }
+            rows.compactMap { r in classes.index(of: r.label).map { TrainingExample(text: r.text, label: $0, line: Int(r.id)) } }
         }
         let trainSet = examples(selection.newExamples + selection.replay)
         let evalSet = examples(try labels.evalSet())
@@ -99,11 +97,11 @@ struct WorkerRun {
             throw TrainWorkerError.tooFewEvalLabels(have: evalSet.count, need: plan.minEvalLabels)
         }
         let data = RunData(selection: selection, trainSet: trainSet, evalSet: evalSet,
-                        fingerprint: DataFingerprint.of(trainSet, labels: LabelSet(modelLabels)),
-                        split: DataFingerprint.of(evalSet, labels: LabelSet(modelLabels)))
+                        fingerprint: DataFingerprint.of(trainSet, labels: classes),
+                        split: DataFingerprint.of(evalSet, labels: classes))
         // Whose labels the run learns from (`runs show`), counted over the examples it trains on.
         var byUID: [String: Int] = [:]
-        for row in selection.newExamples + selection.replay where index[row.label.lowercased()] != nil {
+        for row in selection.newExamples + selection.replay where classes.index(of: row.label) != nil {
             byUID[String(row.uid), default: 0] += 1
         }
         try runs.markRunning(id: id, pid: getpid(), baseVersion: options.baseVersion,
