@@ -247,7 +247,7 @@ public final class TrainableModel {
         let c = cfg.hiddenSize, inter = cfg.intermediateSize, t = batch.tokens
         let layer = weights.layers[l]
         let a = ws.layers[l]
-        let x = ws.x.pointer, tmp = ws.tmp.pointer, up = ws.up.pointer
+        let x = ws.x.pointer, up = ws.up.pointer
         // Frozen layers below the first that backpropagates keep nothing: the backward buffers are free now.
         let qkv = a?.qkv.pointer ?? ws.scratchQKV
         let ctx = a?.ctx.pointer ?? ws.scratchCtx
@@ -265,14 +265,8 @@ public final class TrainableModel {
             gatherFirstRows(x, batch: batch, cols: c)
             rows = batch.count
         }
-        op("linearForward attnOut") { linearForward(out: tmp, inp: ctx, rows: rows, layer: layer.attnOut, addBias: false) }
-        if let lora { op("lora") { lora.forward(l, .attentionOutput, out: tmp, ldOut: c, inp: ctx, rows: rows) } }
-        if mask.isActive {
-            op("dropoutForward") { dropoutForward(tmp, rows: rows, cols: c, mask: mask.site(2 + 3 * l), bias: layer.attnOut.bias.pointer) }
-        }
-        op("layerNormForward") { layerNormForward(out: x, inp: tmp, residual: x, inpBias: mask.isActive ? nil : layer.attnOut.bias.pointer,
-                         rows: rows, params: layer.attnNorm,
-                         sum: a?.sum1.pointer, mean: a?.mean1.pointer, rstd: a?.rstd1.pointer) }
+        residualOutput(l, .attentionOutput, "linearForward attnOut", dense: layer.attnOut, norm: layer.attnNorm, inp: ctx, rows: rows,
+                       dropout: mask.site(2 + 3 * l), ws: ws, sum: a?.sum1, mean: a?.mean1, rstd: a?.rstd1)
         op("linearForward ffnUp") { linearForward(out: up, inp: x, rows: rows, layer: layer.ffnUp, addBias: false) }
         if let lora { op("lora") { lora.forward(l, .intermediate, out: up, ldOut: inter, inp: x, rows: rows) } }
         if let pre = a?.pre.pointer {
@@ -280,14 +274,25 @@ public final class TrainableModel {
         } else {
             op("biasGELUForward") { biasGELUForward(up, bias: layer.ffnUp.bias.pointer, rows: rows, cols: inter) }
         }
-        op("linearForward ffnDown") { linearForward(out: tmp, inp: up, rows: rows, layer: layer.ffnDown, addBias: false) }
-        if let lora { op("lora") { lora.forward(l, .output, out: tmp, ldOut: c, inp: up, rows: rows) } }
-        if mask.isActive {
-            op("dropoutForward") { dropoutForward(tmp, rows: rows, cols: c, mask: mask.site(3 + 3 * l), bias: layer.ffnDown.bias.pointer) }
+        residualOutput(l, .output, "linearForward ffnDown", dense: layer.ffnDown, norm: layer.ffnNorm, inp: up, rows: rows,
+                       dropout: mask.site(3 + 3 * l), ws: ws, sum: a?.sum2, mean: a?.mean2, rstd: a?.rstd2)
+    }
+
+    /// A sublayer's way back onto the residual stream x (attention's output projection, the feed-forward's down
+    /// projection): `dense` of `inp` without its bias, the LoRA update, dropout (which adds the bias first), then
+    /// x = LayerNorm(x + · + bias), keeping LayerNorm's input sum and statistics when the layer backpropagates.
+    private func residualOutput(_ l: Int, _ target: LoRATarget, _ denseOp: String, dense: Linear, norm: LayerNormParams,
+                                inp: UnsafeMutablePointer<Float>, rows: Int, dropout site: DropoutMask, ws: TrainingWorkspace,
+                                sum: FloatBuffer?, mean: FloatBuffer?, rstd: FloatBuffer?) {
+        let c = config.hiddenSize
+        let x = ws.x.pointer, tmp = ws.tmp.pointer
+        op(denseOp) { linearForward(out: tmp, inp: inp, rows: rows, layer: dense, addBias: false) }
+        if let lora { op("lora") { lora.forward(l, target, out: tmp, ldOut: c, inp: inp, rows: rows) } }
+        if site.isActive {
+            op("dropoutForward") { dropoutForward(tmp, rows: rows, cols: c, mask: site, bias: dense.bias.pointer) }
         }
-        op("layerNormForward") { layerNormForward(out: x, inp: tmp, residual: x, inpBias: mask.isActive ? nil : layer.ffnDown.bias.pointer,
-                         rows: rows, params: layer.ffnNorm,
-                         sum: a?.sum2.pointer, mean: a?.mean2.pointer, rstd: a?.rstd2.pointer) }
+        op("layerNormForward") { layerNormForward(out: x, inp: tmp, residual: x, inpBias: site.isActive ? nil : dense.bias.pointer,
+                         rows: rows, params: norm, sum: sum?.pointer, mean: mean?.pointer, rstd: rstd?.pointer) }
     }
 
     // MARK: backward
