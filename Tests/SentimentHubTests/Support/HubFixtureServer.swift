@@ -62,6 +62,7 @@ struct FixtureRepository {
 ///     GET /cdn/{sha256}                                     LFS bytes (no token needed, like a presigned URL)
 ///
 /// Files honour `Range: bytes=N-` (206, or 416 past the end) unless `ignoreRange`.
+@dynamicMemberLookup
 final class HubFixtureServer: @unchecked Sendable {
     struct LoggedRequest {
         var method: String
@@ -75,14 +76,7 @@ final class HubFixtureServer: @unchecked Sendable {
     private var repositories: [String: FixtureRepository] = [:]
     private var log: [LoggedRequest] = []
     private var cuts: [String: (bytes: Int, times: Int)] = [:]
-    private var _requiredToken: String?
-    private var _redirectLFS = true
-    private var _cdnHost = "127.0.0.1"
-    private var _corrupt: Set<String> = []
-    private var _ignoreRange = false
-    private var _includeBlobs = true
-    private var _omitDigests = false
-    private var _onRequest: ((LoggedRequest) -> Void)?
+    private var modes = Modes()
 
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var channel: Channel?
@@ -116,41 +110,26 @@ final class HubFixtureServer: @unchecked Sendable {
         return body()
     }
 
-    var requiredToken: String? {
-        get { locked { _requiredToken } }
-        set { locked { _requiredToken = newValue } }
+    /// How the server answers; set from a test while requests are served.
+    struct Modes {
+        var requiredToken: String?
+        var redirectLFS = true
+        /// Host name the CDN redirect points at: `localhost` makes it another origin than the endpoint.
+        var cdnHost = "127.0.0.1"
+        /// Paths served with one byte flipped (same size).
+        var corrupt: Set<String> = []
+        var ignoreRange = false
+        var includeBlobs = true
+        /// Files are served without ETag and X-Linked-Etag (with `includeBlobs = false`: no digest anywhere).
+        var omitDigests = false
+        /// Called on the server's thread for every request, before it is answered.
+        var onRequest: ((LoggedRequest) -> Void)?
     }
-    var redirectLFS: Bool {
-        get { locked { _redirectLFS } }
-        set { locked { _redirectLFS = newValue } }
-    }
-    /// Host name the CDN redirect points at: `localhost` makes it another origin than the endpoint.
-    var cdnHost: String {
-        get { locked { _cdnHost } }
-        set { locked { _cdnHost = newValue } }
-    }
-    /// Paths served with one byte flipped (same size).
-    var corrupt: Set<String> {
-        get { locked { _corrupt } }
-        set { locked { _corrupt = newValue } }
-    }
-    var ignoreRange: Bool {
-        get { locked { _ignoreRange } }
-        set { locked { _ignoreRange = newValue } }
-    }
-    var includeBlobs: Bool {
-        get { locked { _includeBlobs } }
-        set { locked { _includeBlobs = newValue } }
-    }
-    /// Files are served without ETag and X-Linked-Etag (with `includeBlobs = false`: no digest anywhere).
-    var omitDigests: Bool {
-        get { locked { _omitDigests } }
-        set { locked { _omitDigests = newValue } }
-    }
-    /// Called on the server's thread for every request, before it is answered.
-    var onRequest: ((LoggedRequest) -> Void)? {
-        get { locked { _onRequest } }
-        set { locked { _onRequest = newValue } }
+
+    /// `server.cdnHost = "localhost"` and the like: each mode read and written under the lock.
+    subscript<T>(dynamicMember mode: WritableKeyPath<Modes, T>) -> T {
+        get { locked { modes[keyPath: mode] } }
+        set { locked { modes[keyPath: mode] = newValue } }
     }
 
     /// The next `times` answers with the bytes of `path` send their full length header, then `bytes` body bytes,
@@ -181,7 +160,7 @@ final class HubFixtureServer: @unchecked Sendable {
                                                         uniquingKeysWith: { a, _ in a }))
         lock.lock()
         log.append(request)
-        let hook = _onRequest
+        let hook = modes.onRequest
         lock.unlock()
         hook?(request)
 
@@ -205,7 +184,7 @@ final class HubFixtureServer: @unchecked Sendable {
             guard segments[5] == "main" || segments[5] == repository.commit else {
                 return error(404, code: "RevisionNotFound", "Invalid rev id: \(segments[5])")
             }
-            let blobs = _includeBlobs && request.uri.lowercased().contains("blobs=true")
+            let blobs = modes.includeBlobs && request.uri.lowercased().contains("blobs=true")
             return .response(status: .ok, headers: [("Content-Type", "application/json")], body: repository.infoJSON(blobs: blobs))
         }
         if segments.count >= 5, segments[2] == "resolve" {
@@ -221,12 +200,12 @@ final class HubFixtureServer: @unchecked Sendable {
             if repository.lfs.contains(path) {
                 let sha = repository.sha256s[path]!
                 headers += [("X-Linked-Size", "\(data.count)")]
-                if !_omitDigests { headers += [("X-Linked-Etag", "\"\(sha)\""), ("ETag", "\"\(sha)\"")] }
-                if _redirectLFS {
-                    headers.append(("Location", "http://\(_cdnHost):\(port)/cdn/\(sha)"))
+                if !modes.omitDigests { headers += [("X-Linked-Etag", "\"\(sha)\""), ("ETag", "\"\(sha)\"")] }
+                if modes.redirectLFS {
+                    headers.append(("Location", "http://\(modes.cdnHost):\(port)/cdn/\(sha)"))
                     return .response(status: .found, headers: headers, body: Data())
                 }
-            } else if !_omitDigests {
+            } else if !modes.omitDigests {
                 headers.append(("ETag", "\"\(repository.blobIDs[path]!)\""))
             }
             return serveFile(repository, path, request, extraHeaders: headers)
@@ -235,21 +214,21 @@ final class HubFixtureServer: @unchecked Sendable {
     }
 
     private func checkToken(_ request: LoggedRequest) -> Answer? {
-        guard let token = _requiredToken, request.headers["authorization"] != "Bearer \(token)" else { return nil }
+        guard let token = modes.requiredToken, request.headers["authorization"] != "Bearer \(token)" else { return nil }
         return error(401, code: "GatedRepo", "Access to this model is restricted. You must be authenticated.")
     }
 
     private func serveFile(_ repository: FixtureRepository, _ path: String, _ request: LoggedRequest,
                            extraHeaders: [(String, String)]) -> Answer {
         var data = repository.files[path]!
-        if _corrupt.contains(path), !data.isEmpty {
+        if modes.corrupt.contains(path), !data.isEmpty {
             let middle = data.startIndex + data.count / 2
             data[middle] ^= 0xFF
         }
         var status = HTTPResponseStatus.ok
         var headers = extraHeaders + [("Accept-Ranges", "bytes")]
         var body = data
-        if !_ignoreRange, let range = request.headers["range"], range.hasPrefix("bytes="),
+        if !modes.ignoreRange, let range = request.headers["range"], range.hasPrefix("bytes="),
            let start = Int(range.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)[0]) {
             guard start < data.count else {
                 return .response(status: .rangeNotSatisfiable, headers: [("Content-Range", "bytes */\(data.count)")], body: Data())
