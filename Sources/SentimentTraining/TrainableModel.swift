@@ -318,6 +318,20 @@ public final class TrainableModel {
                            positionPaddingIdx: cfg.family == .roberta ? cfg.padTokenId : nil) }
     }
 
+    /// `residualOutput` backward, LayerNorm then dropout: ws.dres becomes ∂/∂(sublayer output + residual) (the
+    /// LayerNorm's gradients added to `grads` when it trains); returns ∂/∂(the dense layer's output): ws.dres itself,
+    /// or ws.tmp through the dropout mask.
+    private func residualOutputBackward(norm: LayerNormParams, grads: LayerNormParams?, sum: FloatBuffer, mean: FloatBuffer,
+                                        rstd: FloatBuffer, rows: Int, dropout site: DropoutMask,
+                                        ws: TrainingWorkspace) -> UnsafeMutablePointer<Float> {
+        let dres = ws.dres.pointer, tmp = ws.tmp.pointer
+        op("layerNormBackward") { layerNormBackward(dinp: dres, dout: dres, sum: sum.pointer, mean: mean.pointer, rstd: rstd.pointer,
+                          rows: rows, params: norm, dweight: grads?.weight.pointer, dbias: grads?.bias.pointer) }
+        guard site.isActive else { return UnsafeMutablePointer(dres) }
+        op("dropoutBackward") { dropoutBackward(tmp, rows: rows, cols: config.hiddenSize, mask: site, dy: dres) }
+        return tmp
+    }
+
     /// ws.dres holds ∂loss/∂(layer l's output) (B rows when compact, else T); leaves ∂loss/∂(its input).
     private func backwardLayer(_ l: Int, batch: PackedBatch, compact: Bool, mask: DropoutMask, ws: TrainingWorkspace) {
         let cfg = config
@@ -326,16 +340,11 @@ public final class TrainableModel {
         let a = ws.layers[l]!
         let g = layerGrads[l]
         let rows = compact ? batch.count : t
-        let dres = ws.dres.pointer, tmp = ws.tmp.pointer, up = ws.up.pointer, x = ws.x.pointer
+        let dres = ws.dres.pointer, up = ws.up.pointer, x = ws.x.pointer
 
         // Output LayerNorm: dres becomes ∂/∂(ffn output + residual).
-        op("layerNormBackward") { layerNormBackward(dinp: dres, dout: dres, sum: a.sum2.pointer, mean: a.mean2.pointer, rstd: a.rstd2.pointer,
-                          rows: rows, params: layer.ffnNorm, dweight: g?.ffnNorm.weight.pointer, dbias: g?.ffnNorm.bias.pointer) }
-        var dDown = UnsafeMutablePointer(dres)
-        if mask.isActive {
-            op("dropoutBackward") { dropoutBackward(tmp, rows: rows, cols: c, mask: mask.site(3 + 3 * l), dy: dres) }
-            dDown = tmp
-        }
+        let dDown = residualOutputBackward(norm: layer.ffnNorm, grads: g?.ffnNorm, sum: a.sum2, mean: a.mean2, rstd: a.rstd2,
+                                           rows: rows, dropout: mask.site(3 + 3 * l), ws: ws)
         // FFN down: its input gelu(pre) is recomputed into `up`, which then receives ∂/∂gelu(pre).
         // gelu'(pre) replaces pre (its last use).
         let geluDerivative = a.pre.pointer
@@ -355,13 +364,8 @@ public final class TrainableModel {
                        layer: layer.ffnUp, accumulateInput: true) }
         if let lora { op("lora") { lora.backward(l, .intermediate, dout: up, ldDout: inter, inp: x, dinp: dres, rows: rows) } }
         // Attention LayerNorm.
-        op("layerNormBackward") { layerNormBackward(dinp: dres, dout: dres, sum: a.sum1.pointer, mean: a.mean1.pointer, rstd: a.rstd1.pointer,
-                          rows: rows, params: layer.attnNorm, dweight: g?.attnNorm.weight.pointer, dbias: g?.attnNorm.bias.pointer) }
-        var dOut = UnsafeMutablePointer(dres)
-        if mask.isActive {
-            op("dropoutBackward") { dropoutBackward(tmp, rows: rows, cols: c, mask: mask.site(2 + 3 * l), dy: dres) }
-            dOut = tmp
-        }
+        let dOut = residualOutputBackward(norm: layer.attnNorm, grads: g?.attnNorm, sum: a.sum1, mean: a.mean1, rstd: a.rstd1,
+                                          rows: rows, dropout: mask.site(2 + 3 * l), ws: ws)
         let dctx = ws.dctx
         op("linearBackward attnOut") { linearBackward(dinp: dctx, dweight: g?.attnOut.weight.pointer, dbias: g?.attnOut.bias.pointer,
                        dout: dOut, inp: a.ctx.pointer, rows: rows, layer: layer.attnOut) }
