@@ -136,4 +136,15 @@ final class TrainingSettingTests: XCTestCase {
         XCTAssertTrue(TrainingError.nonFiniteLoss(step: 3, epoch: 1, lastCheckpoint: "/w/ckpt").description
             .contains("resume from it, perhaps with a lower learning_rate"))
     }
+
+    /// The real command: the trainer's words, then the command's own flags.
+    func testFinetune_saysTheTrainersWords_thenItsFlags() throws {
+        let dir = try TemporaryDirectory(prefix: "settings")
+        try FileManager.default.createDirectory(atPath: dir.path("out"), withIntermediateDirectories: true)
+        let r = try runExecutable("sentimentd", ["finetune", "--base", dir.path("base"), "--train", dir.path("t.jsonl"),
+                                                  "--val", dir.path("v.jsonl"), "--out", dir.path("out")])
+        XCTAssertEqual(r.status, 1, r.err)
+        XCTAssertTrue(r.err.contains("\(dir.path("out")) already exists (choose another output folder, or allow replacing it)"), r.err)
+        XCTAssertTrue(r.err.contains("\nchoose another --out, or pass --overwrite to replace it"), r.err)
+    }
 }
