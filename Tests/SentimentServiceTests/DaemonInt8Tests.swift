@@ -117,6 +117,9 @@ final class DaemonInt8Tests: XCTestCase {
         XCTAssertEqual(restored.precision?.check, "passed")
         XCTAssertLessThan(distance(try served(daemon).probabilities, int8), 1e-5)
         XCTAssertEqual(try daemon.stop(), 0)
+        // Loaded as int8, not converted from an fp32 copy after the start.
+        XCTAssertFalse(daemon.stderr.contains("serves its int8 copy"), daemon.stderr.suffix(3000).description)
+        XCTAssertEqual(daemon.stderr.components(separatedBy: "int8 check queued").count - 1, 1, "checked again after the restart")
     }
 
     func testFailingCheck_servesFP32_andModelsAndStatusSayWhy() throws {
@@ -198,6 +201,17 @@ final class DaemonInt8Tests: XCTestCase {
         try daemon.installModel(version: "v1")
         try daemon.start()
         try waitFor(daemon, "v1", "int8 serving") { $0.precision?.serving == "int8" }
+        // The evaluation split holds the probe texts on which the tiny model's int8 and fp32 labels differ, labelled
+        // with int8's: the champion's figures then say which precision judged it.
+        let int8Model = try reference(.int8), fp32Model = try reference(.fp32)
+        let probe = ProbeTexts.all.map { TrainingExample(text: $0, label: 0) }
+        let (_, int8Labels) = TrainWorker.evaluate(int8Model, probe, classes: int8Model.labels.count)
+        let (_, fp32Labels) = TrainWorker.evaluate(fp32Model, probe, classes: fp32Model.labels.count)
+        let differing = probe.indices.filter { int8Labels[$0] != fp32Labels[$0] }
+        XCTAssertGreaterThanOrEqual(differing.count, 5, "the tiny model's precisions must disagree on some probe texts")
+        _ = try daemon.client().call(LabelsAddMethod.self, .init(items: differing.map {
+            LabelItem(text: probe[$0].text, label: .name(int8Model.labels[int8Labels[$0]]))
+        }, split: .eval))
         let items = DaemonTrainingTests.examples(count: 450, tag: "p")
         var start = 0
         while start < items.count {
@@ -220,14 +234,16 @@ final class DaemonInt8Tests: XCTestCase {
         let shown = try runSentimentctl(["runs", "show", "\(run.id)"], socket: daemon.socketPath)
         XCTAssertTrue(shown.out.contains("CHAMPION (int8)") && shown.out.contains("CANDIDATE (int8)"), shown.out)
 
-        // The champion's figure is the int8 model's on the eval split.
+        // The champion's figure is the int8 model's on the eval split, not the fp32 model's.
         let pool = try StoreDatabase.open(path: URL(fileURLWithPath: daemon.directory.path("state.sqlite")))
-        let model = try reference(.int8)
-        let index = Dictionary(model.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let index = Dictionary(int8Model.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         let eval = try LabelStore(pool: pool).evalSet().map { TrainingExample(text: $0.text, label: index[$0.label]!) }
-        XCTAssertGreaterThanOrEqual(eval.count, 10)
-        let (int8Metrics, _) = TrainWorker.evaluate(model, eval, classes: model.labels.count)
+        XCTAssertGreaterThanOrEqual(eval.count, differing.count)
+        let (int8Metrics, _) = TrainWorker.evaluate(int8Model, eval, classes: int8Model.labels.count)
+        let (fp32Metrics, _) = TrainWorker.evaluate(fp32Model, eval, classes: fp32Model.labels.count)
+        XCTAssertGreaterThan(abs(int8Metrics.macroF1 - fp32Metrics.macroF1), 1e-6, "the split must tell the precisions apart")
         XCTAssertEqual(try XCTUnwrap(done.championF1), int8Metrics.macroF1, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(detail.champion?.accuracy), int8Metrics.accuracy, accuracy: 1e-9)
         // The published candidate is checked in turn.
         let candidate = try XCTUnwrap(done.candidateVersion)
         try waitFor(daemon, candidate, "the candidate's int8 verdict") { $0.precision?.check == "passed" || $0.precision?.check == "failed" }
