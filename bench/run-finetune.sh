@@ -5,7 +5,7 @@
 # sitting, both stopped after the same number of optimizer steps and evaluated on the 2,000 val tweets.
 #   bench/run-finetune.sh [STEPS]      (default 600; 0 runs both full 2-epoch runs: about 1 h 40 min here)
 # Needs the MiniLM folder (scripts/fetch-minilm.sh) and tools/setup-venv.sh's venv (or VENV=path).
-# Writes bench/results-finetune-<date>.txt; the models go to a temporary folder.
+# Writes bench/results/results-finetune-<date>.txt; the models go to a temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-600}
@@ -17,7 +17,7 @@ data=$SENTIMENTD_SHARED_DATA/tweet-sentiment
 swift build -c release --product sentimentd >/dev/null
 stop=(); [ "$steps" -gt 0 ] && stop=(--stop-after-steps "$steps")
 maxsteps=(); [ "$steps" -gt 0 ] && maxsteps=(--max-steps "$steps")
-out=bench/results-finetune-$(date +%Y%m%d-%H%M).txt
+out=bench/results/results-finetune-$(date +%Y%m%d-%H%M).txt
 {
     echo "# $(date -u +%FT%TZ) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); steps: ${steps:-all}"
     echo "## sentimentd finetune"

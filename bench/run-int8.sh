@@ -5,7 +5,7 @@
 #                                   rounds of the alternating batch-1 latencies)
 # Also: the int8 units' peak and the kernels' rates (bench --int8-peak, --gemm), and the default model's int8
 # accuracy on the validation tweets (bench --accuracy; needs scripts/fetch-minilm.sh).
-# Writes bench/results-int8-<date>.txt.
+# Writes bench/results/results-int8-<date>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -14,7 +14,7 @@ require_shared_data tweet-sentiment/val_text.txt roberta-tokenizer/vocab.json
 prepare_onnx_peers
 tweets=$SENTIMENTD_SHARED_DATA/tweet-sentiment/val_text.txt
 tok=$SENTIMENTD_SHARED_DATA/roberta-tokenizer
-out=bench/results-int8-$(date +%Y%m%d-%H%M).txt
+out=bench/results/results-int8-$(date +%Y%m%d-%H%M).txt
 {
     echo "# $(date -u +%FT%TZ) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); int8 paths: $(grep -o -w -E 'avx2|avx512_vnni|avx_vnni' /proc/cpuinfo | sort -u | tr '\n' ' ')"
     echo "## sentimentd bench --precision int8"

@@ -13,7 +13,7 @@ copy_peers
 tweets=$SENTIMENTD_SHARED_DATA/tweet-sentiment/val_text.txt
 tok=$SENTIMENTD_SHARED_DATA/roberta-tokenizer
 swift build -c release --product sentimentd >/dev/null
-out=bench/results-$(date +%Y%m%d-%H%M).txt
+out=bench/results/results-$(date +%Y%m%d-%H%M).txt
 {
     echo "# $(date -u +%FT%TZ) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
     if [ "$what" = infer ] || [ "$what" = all ]; then
