@@ -72,6 +72,41 @@ final class ArchitectureTests: XCTestCase {
             """)
     }
 
+    /// The services table lists the daemon's parts in the order `Daemon.makeServices` starts them.
+    func testServicesTableMatchesTheStartUpOrderInTheCode() throws {
+        let daemonFolder = Self.root.appendingPathComponent("Sources/SentimentService/Daemon")
+        let daemon = try String(contentsOf: daemonFolder.appendingPathComponent("Daemon.swift"), encoding: .utf8)
+        guard let start = daemon.range(of: "func makeServices("),
+              let list = daemon.range(of: "return [", range: start.upperBound..<daemon.endIndex),
+              let end = daemon.range(of: "\n        ]", range: list.upperBound..<daemon.endIndex) else {
+            return XCTFail("Daemon.makeServices's `return [ ... ]` list was not found in Daemon.swift")
+        }
+        // Each part's name, from `let name = "..."` in the type that declares it.
+        var names: [String: String] = [:]
+        for file in Self.swiftFiles(under: Self.root.appendingPathComponent("Sources/SentimentService")) {
+            let source = try String(contentsOf: file, encoding: .utf8)
+            let declaration = try Regex(#"(?:struct|class) (\w+): DaemonService[^{]*\{\s*let name = "([^"]+)""#)
+            for match in source.matches(of: declaration) {
+                if let type = match.output[1].substring, let name = match.output[2].substring {
+                    names[String(type)] = String(name)
+                }
+            }
+        }
+        let constructed = daemon[list.upperBound..<end.lowerBound].matches(of: try Regex(#"^\s*(\w+Service)\b"#).anchorsMatchLineEndings())
+            .compactMap { $0.output[1].substring.map(String.init) }
+        let inCode = constructed.map { names[$0] ?? "\($0) (no `let name`)" }
+        let inDocument = try Self.architecture().split(separator: "\n").compactMap { line -> String? in
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 4, Int(cells[0]) != nil else { return nil }
+            return cells[1]
+        }
+        XCTAssertGreaterThan(inCode.count, 5, "the parts of Daemon.makeServices were not found")
+        XCTAssertEqual(inDocument, inCode, """
+            ARCHITECTURE.md's services table (first column: the order) lists other parts than Daemon.makeServices \
+            starts, or in another order: update the table with the code.
+            """)
+    }
+
     /// The client stays thin (ARCHITECTURE.md, "sentimentctl never links BLAS"). The daemon's line shows the check
     /// sees a linked OpenBLAS when there is one.
     func testSentimentctlDoesNotLinkOpenBLAS_whileSentimentdDoes() throws {
