@@ -210,18 +210,8 @@ final class ArchitectureTests: XCTestCase {
     }
 
     static func linkedLibraries(of executable: URL) throws -> [String] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
-        p.arguments = [executable.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, "ldd \(executable.path) failed")
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map {
-            $0.trimmingCharacters(in: .whitespaces)
-        }
+        let ldd = try runProgram(URL(fileURLWithPath: "/usr/bin/ldd"), [executable.path])
+        XCTAssertEqual(ldd.status, 0, "ldd \(executable.path) failed: \(ldd.err)")
+        return ldd.out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
     }
 }

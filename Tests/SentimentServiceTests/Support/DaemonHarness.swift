@@ -319,8 +319,14 @@ func runSentimentctl(_ args: [String], socket: String, stdin: String? = nil,
 /// Runs one of the built executables to its end; returns its exit status, stdout and stderr.
 func runExecutable(_ name: String, _ args: [String], stdin: String? = nil,
                    environment extra: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    try runProgram(try TestPaths.executable(name), args, stdin: stdin, environment: extra)
+}
+
+/// Runs `program` to its end; returns its exit status, stdout and stderr.
+func runProgram(_ program: URL, _ args: [String], stdin: String? = nil,
+                environment extra: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
-    p.executableURL = try TestPaths.executable(name)
+    p.executableURL = program
     p.arguments = args
     var env = ProcessInfo.processInfo.environment
     env.merge(extra) { _, n in n }
