@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 // MARK: - Training runs
 
@@ -78,6 +79,19 @@ public struct RunRecipe: Codable, Sendable, Equatable {
         self.weightDecay = weightDecay
         self.replayRatio = replayRatio
         self.seed = seed
+    }
+}
+
+extension RunRecipe {
+    /// The numeric fields given, each as the training setting it sets (`TrainingSetting`: one key, one range), so
+    /// the daemon and `sentimentctl train` check and map the same fields.
+    public var numericSettings: [(TrainingSetting, Double)] {
+        let fields: [(TrainingSetting, Double?)] = [
+            (.epochs, epochs.map(Double.init)), (.batchSize, batchSize.map(Double.init)), (.learningRate, learningRate),
+            (.maxLength, maxLength.map(Double.init)), (.warmupRatio, warmupRatio), (.weightDecay, weightDecay),
+            (.replayRatio, replayRatio),
+        ]
+        return fields.compactMap { setting, value in value.map { (setting, $0) } }
     }
 }
 

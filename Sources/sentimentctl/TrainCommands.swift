@@ -75,16 +75,12 @@ struct TrainCommand: ParsableCommand {
             return
         }
         // The daemon's ranges (`TrainingSetting`), said as the flags: a bad value fails here, before the call.
-        func check(_ flag: String, _ setting: TrainingSetting, _ value: Double?) throws {
-            if let value, let problem = setting.problem(value) { throw ValidationError("\(flag) \(problem)") }
+        // Each option is the setting's key as a flag (learning_rate: --learning-rate).
+        for (setting, value) in recipe.numericSettings {
+            if let problem = setting.problem(value) {
+                throw ValidationError("--\(setting.key.replacingOccurrences(of: "_", with: "-")) \(problem)")
+            }
         }
-        try check("--epochs", .epochs, epochs.map(Double.init))
-        try check("--batch-size", .batchSize, batchSize.map(Double.init))
-        try check("--learning-rate", .learningRate, learningRate)
-        try check("--max-length", .maxLength, maxLength.map(Double.init))
-        try check("--warmup-ratio", .warmupRatio, warmupRatio)
-        try check("--weight-decay", .weightDecay, weightDecay)
-        try check("--replay-ratio", .replayRatio, replayRatio)
     }
 
     func run() throws {

@@ -97,6 +97,21 @@ final class TrainingSettingTests: XCTestCase {
         XCTAssertTrue(finetune.err.contains("--lr must be in (0, 1]"), finetune.err)
     }
 
+    /// `sentimentctl train` checks the fields the RPC's recipe has (`RunRecipe.numericSettings`), each by its flag.
+    func testSentimentctlTrain_refusesEachSettingByItsFlag() throws {
+        let dir = try TemporaryDirectory(prefix: "settings")
+        let cases: [(flag: String, setting: TrainingSetting, value: String)] = [
+            ("--epochs", .epochs, "0"), ("--batch-size", .batchSize, "5000"), ("--learning-rate", .learningRate, "2"),
+            ("--max-length", .maxLength, "2"), ("--warmup-ratio", .warmupRatio, "1.5"), ("--weight-decay", .weightDecay, "11"),
+            ("--replay-ratio", .replayRatio, "-1"),
+        ]
+        for c in cases {
+            let r = try runSentimentctl(["train", "\(c.flag)=\(c.value)"], socket: dir.path("none.sock"))
+            XCTAssertEqual(r.status, 2, "\(c.flag): \(r.err)")
+            XCTAssertTrue(r.err.contains("\(c.flag) " + c.setting.problem(Double(c.value)!)!), "\(c.flag): \(r.err)")
+        }
+    }
+
     /// The daemon's runs and `sentimentd finetune` share the trainer's one recipe type: the `[training]` keys and the
     /// RPC's fields land in `TrainingRecipe`, whose defaults fill the rest.
     func testConfigAndRPC_mapOntoTheTrainersRecipe() throws {

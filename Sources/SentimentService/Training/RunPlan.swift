@@ -93,7 +93,8 @@ extension TrainingRecipe {
             }
             self.method = method
         }
-        for (setting, value) in Self.numericFields(of: o) { try set(setting, value) }
+        // The replay ratio is the daemon's, not the trainer's (`RunPlan.resolve`).
+        for (setting, value) in o.numericSettings where setting != .replayRatio { try set(setting, value) }
         if let seed = o.seed { self.seed = seed }
     }
 
@@ -102,18 +103,8 @@ extension TrainingRecipe {
     init(storedRun o: RunRecipe, over base: TrainingRecipe) {
         self = base
         if let method = o.method.flatMap(TrainingMethod.init(rawValue:)) { self.method = method }
-        for (setting, value) in Self.numericFields(of: o) { assign(setting, value) }
+        for (setting, value) in o.numericSettings where setting != .replayRatio { assign(setting, value) }
         if let seed = o.seed { self.seed = seed }
-    }
-
-    /// The numeric fields `o` gives, as settings.
-    private static func numericFields(of o: RunRecipe) -> [(TrainingSetting, Double)] {
-        let fields: [(TrainingSetting, Double?)] = [
-            (.epochs, o.epochs.map(Double.init)), (.batchSize, o.batchSize.map(Double.init)),
-            (.learningRate, o.learningRate), (.maxLength, o.maxLength.map(Double.init)),
-            (.warmupRatio, o.warmupRatio), (.weightDecay, o.weightDecay),
-        ]
-        return fields.compactMap { setting, value in value.map { (setting, $0) } }
     }
 }
 
