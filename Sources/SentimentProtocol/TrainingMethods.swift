@@ -82,19 +82,6 @@ public struct RunRecipe: Codable, Sendable, Equatable {
     }
 }
 
-extension RunRecipe {
-    /// The numeric fields given, each as the training setting it sets (`TrainingSetting`: one key, one range), so
-    /// the daemon and `sentimentctl train` check and map the same fields.
-    public var numericSettings: [(TrainingSetting, Double)] {
-        let fields: [(TrainingSetting, Double?)] = [
-            (.epochs, epochs.map(Double.init)), (.batchSize, batchSize.map(Double.init)), (.learningRate, learningRate),
-            (.maxLength, maxLength.map(Double.init)), (.warmupRatio, warmupRatio), (.weightDecay, weightDecay),
-            (.replayRatio, replayRatio),
-        ]
-        return fields.compactMap { setting, value in value.map { (setting, $0) } }
-    }
-}
-
 /// One training run as `runs` lists it.
 public struct RunSummary: Codable, Sendable, Equatable {
     /// queued, running, published, rejected (by the gate), failed or cancelled.
@@ -344,4 +331,17 @@ public enum RunsShowMethod: RPCMethod {
         public init(id: Int64) { self.id = id }
     }
     public typealias Result = RunDetail
+}
+
+extension RunRecipe {
+    /// The numeric fields given, each as the training setting it sets (`TrainingSetting`: one key, one range), so
+    /// the daemon and `sentimentctl train` check and map the same fields.
+    public var numericSettings: [(TrainingSetting, Double)] {
+        let fields: [(TrainingSetting, Double?)] = [
+            (.epochs, epochs.map(Double.init)), (.batchSize, batchSize.map(Double.init)), (.learningRate, learningRate),
+            (.maxLength, maxLength.map(Double.init)), (.warmupRatio, warmupRatio), (.weightDecay, weightDecay),
+            (.replayRatio, replayRatio),
+        ]
+        return fields.compactMap { setting, value in value.map { (setting, $0) } }
+    }
 }
