@@ -39,6 +39,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
     ],
     targets: [
         // System libraries, each behind one Swift file that owns every call into it.
@@ -106,11 +109,32 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The Open Inference Protocol v2 (KServe, Triton's binary tensor extension) and the TF Serving v1 form as
+        // bytes in, values out: no NIO, so the request decoders can be fuzzed on their own.
+        .target(name: "SentimentOpenInference", dependencies: ["SentimentCore"], swiftSettings: strict),
+        // The HTTP front end (Hummingbird 2): listeners (Unix socket, TCP, an activated descriptor), routes, bearer
+        // tokens, limits, /metrics and the OpenAPI document.
+        .target(
+            name: "SentimentHTTP",
+            dependencies: [
+                "SentimentCore", "SentimentProtocol", "SentimentService", "SentimentOpenInference",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.embedInCode("openapi.yaml")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sentimentd",
             dependencies: [
                 "SentimentCore", "SentimentCheckpoint", "SentimentTokenizers", "SentimentEngine", "SentimentTraining",
-                "SentimentService", "SentimentProtocol",
+                "SentimentService", "SentimentProtocol", "SentimentHTTP", "SentimentOpenInference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -161,6 +185,8 @@ let package = Package(
             dependencies: ["SentimentCore", "SentimentStore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+        .testTarget(name: "SentimentOpenInferenceTests", dependencies: ["SentimentCore", "SentimentOpenInference"],
+                    swiftSettings: strict),
         .testTarget(name: "SentimentProtocolTests", dependencies: ["SentimentCore", "SentimentProtocol"],
                     swiftSettings: strict),
         .testTarget(
@@ -177,7 +203,7 @@ let package = Package(
             name: "SentimentServiceTests",
             dependencies: [
                 "SentimentCore", "SentimentService", "SentimentProtocol", "SentimentCheckpoint", "SentimentEngine",
-                "SentimentTraining", "SentimentStore", "SentimentTestSupport",
+                "SentimentTraining", "SentimentStore", "SentimentTestSupport", "SentimentOpenInference",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

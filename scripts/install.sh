@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs sentimentd as a system service:
 #   binaries        -> $PREFIX/bin/sentimentd, $PREFIX/bin/sentimentctl      (PREFIX=/usr/local)
-#   units           -> /etc/systemd/system/sentimentd.service, sentimentd.socket (ExecStart= names $PREFIX/bin)
+#   units           -> /etc/systemd/system/sentimentd.service, sentimentd.socket, sentimentd-http.socket (not
+#                      enabled) (ExecStart= names $PREFIX/bin)
 #   configuration   -> /etc/sentimentd/sentimentd.conf (an existing file is kept; the new one goes to .new)
 #   base model      -> /var/lib/sentimentd/bases/all-MiniLM-L6-v2 (from vendor-models/, scripts/fetch-minilm.sh)
 #   default model   -> /var/lib/sentimentd/models/<the shipped adapter> (only when the models directory is empty)
@@ -61,9 +62,9 @@ have_systemd=0
 
 if [ "$uninstall" = 1 ]; then
     if [ "$have_systemd" = 1 ]; then
-        run systemctl disable --now sentimentd.socket sentimentd.service || true
+        run systemctl disable --now sentimentd-http.socket sentimentd.socket sentimentd.service || true
     fi
-    run rm -f "$units/sentimentd.service" "$units/sentimentd.socket"
+    run rm -f "$units/sentimentd.service" "$units/sentimentd.socket" "$units/sentimentd-http.socket"
     run rm -f "$prefix/bin/sentimentd" "$prefix/bin/sentimentctl"
     [ "$have_systemd" = 1 ] && run systemctl daemon-reload
     run rm -f /etc/sysusers.d/sentimentd.conf /etc/tmpfiles.d/sentimentd.conf
@@ -98,7 +99,8 @@ run systemd-tmpfiles --create sentimentd.conf
 # Units: written for the Debian package's /usr/bin; the programs they start are moved to $prefix/bin here.
 tmpunit=$(mktemp)
 trap 'rm -f "$tmpunit"' EXIT
-for unit in sentimentd.service sentimentd.socket; do
+# sentimentd-http.socket (HTTP on TCP) is installed, not enabled (README, "HTTP API").
+for unit in sentimentd.service sentimentd.socket sentimentd-http.socket; do
     sed -E "s#^(Exec[A-Za-z]*=[-@:+!]*)/usr/bin/(sentimentd|sentimentctl)( |\$)#\1$prefix/bin/\2\3#" \
         "systemd/$unit" > "$tmpunit"
     run install -m 0644 "$tmpunit" "$units/$unit"

@@ -167,7 +167,7 @@ done
 gzip -9n "$root"/usr/share/man/man1/*.1
 
 # The units name /usr/bin (scripts/install.sh rewrites that for its prefix); refuse a unit that names another path.
-for unit in sentimentd.service sentimentd.socket; do
+for unit in sentimentd.service sentimentd.socket sentimentd-http.socket; do
     if grep -E '^Exec[A-Za-z]*=' "systemd/$unit" | grep -vE '^Exec[A-Za-z]*=[-@:+!]*/(usr/)?bin/' >/dev/null; then
         die "systemd/$unit starts a program outside /usr/bin or /bin: the package installs into /usr/bin"
     fi

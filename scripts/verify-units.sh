@@ -1,6 +1,6 @@
 #!/bin/sh
-# Verifies systemd/sentimentd.service and systemd/sentimentd.socket (or the two units in the folder given, e.g. an
-# installed package's lib/systemd/system) with `systemd-analyze verify` and prints the service's
+# Verifies systemd/sentimentd.service, sentimentd.socket and sentimentd-http.socket (or those in the folder given,
+# e.g. an installed package's lib/systemd/system) with `systemd-analyze verify` and prints the service's
 # `systemd-analyze security` exposure score.
 #
 # Usage: scripts/verify-units.sh [UNIT_DIR]
@@ -17,7 +17,7 @@ command -v systemd-analyze >/dev/null 2>&1 || { echo "systemd-analyze not found 
 root=$(mktemp -d "${TMPDIR:-/tmp}/sentimentd-units.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/etc/systemd/system" "$root/usr/lib/systemd"
-cp "$units/sentimentd.service" "$units/sentimentd.socket" "$root/etc/systemd/system/"
+cp "$units/sentimentd.service" "$units/sentimentd.socket" "$units/sentimentd-http.socket" "$root/etc/systemd/system/"
 for d in /usr/lib/systemd/system /lib/systemd/system; do
     if [ -d "$d" ]; then cp -r "$d" "$root/usr/lib/systemd/system"; break; fi
 done
@@ -28,12 +28,12 @@ for program in $(sed -n 's/^Exec[A-Za-z]*=[-@:+!]*\([^ ]*\).*/\1/p' "$units/sent
     chmod 755 "$root$program"
 done
 
-out=$(systemd-analyze verify --man=no --root="$root" sentimentd.service sentimentd.socket 2>&1) || {
+out=$(systemd-analyze verify --man=no --root="$root" sentimentd.service sentimentd.socket sentimentd-http.socket 2>&1) || {
     echo "$out"; echo "systemd-analyze verify failed" >&2; exit 1; }
 if [ -n "$out" ]; then
     echo "$out"
     echo "systemd-analyze verify printed warnings (see above)" >&2
     exit 1
 fi
-echo "verify: sentimentd.service and sentimentd.socket OK (no output)"
+echo "verify: sentimentd.service, sentimentd.socket and sentimentd-http.socket OK (no output)"
 systemd-analyze security --offline=true --root="$root" --no-pager sentimentd.service 2>&1 | grep "Overall exposure level"

@@ -476,6 +476,22 @@ public enum StoreDatabase {
             // checked, the texts compared, agreement, macro-F1 in both precisions, the verdict and why.
             try db.execute(sql: "ALTER TABLE model_version ADD COLUMN int8_check TEXT;")
         }
+        migrator.registerMigration("v10-api-tokens") { db in
+            // Bearer tokens of the HTTP front end (issue 19): only each token's SHA-256 is kept; `id` is the public
+            // part of the token, so a presented token is found without scanning and compared in constant time.
+            try db.execute(sql: """
+                CREATE TABLE api_token (
+                    id              TEXT PRIMARY KEY,
+                    name            TEXT NOT NULL,
+                    role            TEXT NOT NULL CHECK (role IN ('reader', 'labeller', 'admin')),
+                    sha256          TEXT NOT NULL,
+                    created_at      DATETIME NOT NULL,
+                    created_by_uid  INTEGER NOT NULL CHECK (created_by_uid >= 0),
+                    revoked_at      DATETIME
+                );
+                CREATE UNIQUE INDEX api_token_live_name ON api_token(name) WHERE revoked_at IS NULL;
+                """)
+        }
         return migrator
     }
 }

@@ -40,7 +40,7 @@ struct SentimentCtl: ParsableCommand {
             PredictCommand.self, StatusCommand.self, ModelsCommand.self, ActivateCommand.self,
             RollbackCommand.self, ReloadCommand.self, MetricsCommand.self, PullCommand.self,
             LabelCommand.self, ImportCommand.self, LabelsCommand.self, TrainCommand.self, RunsCommand.self,
-            CompareCommand.self, BackupCommand.self,
+            CompareCommand.self, BackupCommand.self, TokensCommand.self,
         ]
     )
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SentimentEngine
+import SentimentHTTP
 import SentimentService
 
 struct ServeCommand: AsyncParsableCommand {
@@ -73,7 +74,8 @@ struct ServeCommand: AsyncParsableCommand {
         // thread would run the first parallel loop.
         Parallel.startWorkers()
         let daemon = Daemon(config: fileConfig, configPath: configPath.flatMap(absolute), overrides: overrides,
-                            sentimentModel: ProcessInfo.processInfo.environment["SENTIMENT_MODEL"], logger: logger)
+                            sentimentModel: ProcessInfo.processInfo.environment["SENTIMENT_MODEL"],
+                            frontEnds: [{ try HTTPFrontEnd.make($0) }], logger: logger)
         do {
             try await daemon.runUntilSignalled()
         } catch {

@@ -21,6 +21,7 @@ enum ServingBenchError: Error, CustomStringConvertible {
     case reloadNotServed(version: String, seconds: Double, state: String, log: String)
     case failedRequests(count: Int, first: String)
     case referenceFailed(reason: String)
+    case badHTTPAnswer(status: Int, body: String)
 
     var description: String {
         switch self {
@@ -36,6 +37,7 @@ enum ServingBenchError: Error, CustomStringConvertible {
         case let .reloadNotServed(version, seconds, state, log):
             return "the copied version \(version) was not served within \(seconds) s (registry: \(state)); the daemon's log ends:\n\(log)"
         case let .referenceFailed(reason): return "in-process reference: \(reason)"
+        case let .badHTTPAnswer(status, body): return "the HTTP API answered \(status): \(body)"
         case let .failedRequests(count, first):
             return "\(count) requests failed (the goal is none); the first: \(first)"
         }
@@ -149,6 +151,16 @@ struct ServingBench {
             print(ServingBenchFormat.load(load))
             print(ServingBenchFormat.daemonSide(load.daemon))
         }
+        // The same clients through the HTTP API's Unix socket (default http.sock beside the socket).
+        let httpSocket = workspace.appendingPathComponent("http.sock").path
+        for n in clients {
+            let load = try measureLoad(clients: n, daemon: d, socket: socketPath, transport: .http(socket: httpSocket),
+                                       tweets: tweets, labelCount: labelCount)
+            report.httpLoads.append(load)
+            print(ServingBenchFormat.load(load, via: "http"))
+            print(ServingBenchFormat.daemonSide(load.daemon))
+        }
+        for line in ServingBenchFormat.httpBesideSocket(report) { print(line) }
 
         if reloads > 0 {
             let hot = try measureHotReload(daemon: d, socket: socketPath, models: models, base: base, tweets: tweets,
@@ -165,7 +177,7 @@ struct ServingBench {
               + "SIGTERM to exit 0 in \(ServingBenchFormat.n(report.drainSeconds ?? 0, 3)) s")
 
         report.goals = goals(report)
-        let errors = report.loads.reduce(0) { $0 + $1.errors } + (report.hotReload?.errors ?? 0)
+        let errors = (report.loads + report.httpLoads).reduce(0) { $0 + $1.errors } + (report.hotReload?.errors ?? 0)
         print("")
         print("summary (\(description), \(tweets.count) tweets, mean \(ServingBenchFormat.n(meanTokens, 1)) tokens, "
               + "max_batch \(report.setup.maxBatch), max_delay_ms \(report.setup.maxDelayMs), "
@@ -179,6 +191,8 @@ struct ServingBench {
             print(ServingBenchFormat.load(load))
             print(ServingBenchFormat.daemonSide(load.daemon))
         }
+        for load in report.httpLoads { print(ServingBenchFormat.load(load, via: "http")) }
+        for line in ServingBenchFormat.httpBesideSocket(report) { print(line) }
         if let hot = report.hotReload { for line in ServingBenchFormat.hotReload(hot) { print(line) } }
         for line in ServingBenchFormat.goals(report.goals, errors: errors) { print(line) }
 
@@ -191,7 +205,7 @@ struct ServingBench {
             print("wrote \(jsonFile.path)")
         }
         if errors > 0 {
-            let messages = report.loads.flatMap(\.errorMessages) + (report.hotReload?.errorMessages ?? [])
+            let messages = (report.loads + report.httpLoads).flatMap(\.errorMessages) + (report.hotReload?.errorMessages ?? [])
             throw ServingBenchError.failedRequests(count: errors, first: messages.first ?? "")
         }
     }
@@ -361,10 +375,11 @@ struct ServingBench {
         return ServingBenchReport.ColdStart(readySeconds: ready, firstPredictSeconds: first, kind: kind, cpu: usage)
     }
 
-    func measureLoad(clients n: Int, daemon: ServingBenchDaemon, socket: String, tweets: [String],
+    func measureLoad(clients n: Int, daemon: ServingBenchDaemon, socket: String,
+                     transport: ServingBenchLoad.Transport = .jsonRPC, tweets: [String],
                      labelCount: Int) throws -> ServingBenchReport.Load {
-        let load = ServingBenchLoad(socketPath: socket, tweets: tweets, clients: n, labelCount: labelCount,
-                                    sightings: ServingBenchSightings())
+        let load = ServingBenchLoad(socketPath: socket, transport: transport, tweets: tweets, clients: n,
+                                    labelCount: labelCount, sightings: ServingBenchSightings())
         try load.start()
         Self.sleep(warmup)
         let m0 = ServingBenchMetrics(socket: socket)

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentOpenInference
 import SentimentProtocol
 #if canImport(Glibc)
 import Glibc
@@ -93,18 +94,28 @@ final class ServingBenchSightings: @unchecked Sendable {
 }
 
 /// Closed-loop clients: each on its own thread and connection sends one tweet, waits for the answer, sends the
-/// next (cycling through the tweets from its own starting point), until `stop()`.
+/// next (cycling through the tweets from its own starting point), until `stop()`. Through the JSON-RPC socket, or
+/// through the HTTP API's Unix socket as `tritonclient` sends it (Open Inference Protocol v2, the text and the
+/// probabilities in the binary tensor extension) on a kept-alive connection: the same model, batcher and clients,
+/// so the difference is what HTTP costs.
 final class ServingBenchLoad: @unchecked Sendable {
+    enum Transport {
+        case jsonRPC
+        case http(socket: String)
+    }
+
     /// One client's connection and what it recorded; touched only by its thread until `stop()` joins it.
     final class Client {
         let index: Int
         var connection: UnixSocketClient?
+        var http: RawHTTPConnection?
         var samples: [ServingBenchSample] = []
         var errors: [String] = []
         init(index: Int) { self.index = index }
     }
 
     let socketPath: String
+    let transport: Transport
     let tweets: [String]
     let labelCount: Int
     let sightings: ServingBenchSightings
@@ -113,8 +124,10 @@ final class ServingBenchLoad: @unchecked Sendable {
     private let lock = NSLock()
     private var stopping = false
 
-    init(socketPath: String, tweets: [String], clients count: Int, labelCount: Int, sightings: ServingBenchSightings) {
+    init(socketPath: String, transport: Transport = .jsonRPC, tweets: [String], clients count: Int, labelCount: Int,
+         sightings: ServingBenchSightings) {
         self.socketPath = socketPath
+        self.transport = transport
         self.tweets = tweets
         self.labelCount = labelCount
         self.sightings = sightings
@@ -131,7 +144,7 @@ final class ServingBenchLoad: @unchecked Sendable {
     func start() throws {
         for client in clients {
             do {
-                client.connection = try UnixSocketClient(path: socketPath, timeoutSeconds: 120)
+                try connect(client)
             } catch {
                 throw ServingBenchError.clientCannotConnect(socket: socketPath, client: client.index, reason: "\(error)")
             }
@@ -154,7 +167,10 @@ final class ServingBenchLoad: @unchecked Sendable {
         stopping = true
         lock.unlock()
         group.wait()
-        for client in clients { client.connection?.close() }
+        for client in clients {
+            client.connection?.close()
+            client.http = nil
+        }
         return clients.flatMap(\.samples)
     }
 
@@ -178,8 +194,7 @@ final class ServingBenchLoad: @unchecked Sendable {
             let start = BenchClock.now()
             var ok = false
             do {
-                guard let connection = client.connection else { throw ClientConnectionError.closedByDaemon }
-                let result = try connection.call(PredictMethod.self, .init(texts: [text]))
+                let result = try predict(text, client)
                 let end = BenchClock.now()
                 sightings.saw(result.model, at: end)
                 if let problem = Self.check(result, labelCount: labelCount) {
@@ -191,14 +206,62 @@ final class ServingBenchLoad: @unchecked Sendable {
             } catch {
                 client.samples.append(ServingBenchSample(start: start, end: BenchClock.now(), ok: false))
                 client.errors.append("\(error)")
-                if error is ClientConnectionError {
+                if error is ClientConnectionError || error is RawHTTPConnection.Failure {
                     // Count it and carry on with a new connection, as a client library would.
                     client.connection?.close()
-                    client.connection = try? UnixSocketClient(path: socketPath, timeoutSeconds: 120)
-                    if client.connection == nil { usleep(50_000) }
+                    if (try? connect(client)) == nil { usleep(50_000) }
                 }
             }
         }
+    }
+
+    private func connect(_ client: Client) throws {
+        switch transport {
+        case .jsonRPC: client.connection = try UnixSocketClient(path: socketPath, timeoutSeconds: 120)
+        case let .http(socket): client.http = try RawHTTPConnection(unixPath: socket, timeout: 120)
+        }
+    }
+
+    private func predict(_ text: String, _ client: Client) throws -> PredictMethod.Result {
+        switch transport {
+        case .jsonRPC:
+            guard let connection = client.connection else { throw ClientConnectionError.closedByDaemon }
+            return try connection.call(PredictMethod.self, .init(texts: [text]))
+        case .http:
+            guard let http = client.http else { throw RawHTTPConnection.Failure.closed(received: 0) }
+            return try Self.inferOverHTTP(text, http)
+        }
+    }
+
+    /// One `POST /v2/models/sentiment/infer` as tritonclient sends it: the text as a binary BYTES element, both
+    /// outputs asked in binary; the answer read back into a predict result.
+    static func inferOverHTTP(_ text: String, _ http: RawHTTPConnection) throws -> PredictMethod.Result {
+        var data: [UInt8] = []
+        BinaryTensorData.appendBytesElements([text], to: &data)
+        let header = Array(("{\"inputs\":[{\"name\":\"text\",\"shape\":[1,1],\"datatype\":\"BYTES\","
+            + "\"parameters\":{\"binary_data_size\":\(data.count)}}],\"outputs\":[{\"name\":\"probabilities\","
+            + "\"parameters\":{\"binary_data\":true}},{\"name\":\"label\",\"parameters\":{\"binary_data\":true}}]}").utf8)
+        let response = try http.request("POST", "/v2/models/sentiment/infer",
+                                        headers: ["Inference-Header-Content-Length": String(header.count)],
+                                        body: header + data)
+        guard response.status == 200, let jsonLength = response.header("Inference-Header-Content-Length").flatMap(Int.init),
+              jsonLength <= response.body.count,
+              let json = try? JSONSerialization.jsonObject(with: Data(response.body[..<jsonLength])) as? [String: Any],
+              let version = json["model_version"] as? String,
+              let outputs = json["outputs"] as? [[String: Any]], outputs.count == 2,
+              let shape = outputs[0]["shape"] as? [Int], shape.count == 2,
+              let size = (outputs[0]["parameters"] as? [String: Any])?["binary_data_size"] as? Int,
+              size == 4 * shape[1], jsonLength + size <= response.body.count else {
+            throw ServingBenchError.badHTTPAnswer(status: response.status, body: String(response.text.prefix(300)))
+        }
+        let bytes = response.body
+        let probabilities = try BinaryTensorData.decodeFP32(bytes[jsonLength..<(jsonLength + size)], path: "probabilities")
+        let labels = try BinaryTensorData.decodeBytesElements(bytes[(jsonLength + size)...], path: "label")
+        let label = labels.first.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
+        return PredictMethod.Result(model: version, labels: [], predictions: [
+            .init(label: label, labelIndex: best, probabilities: probabilities, tokens: 0, truncated: false),
+        ])
     }
 
     /// An answer counts only if it is one prediction with a probability per label that sum to 1.

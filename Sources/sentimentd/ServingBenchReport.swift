@@ -128,6 +128,8 @@ struct ServingBenchReport: Codable {
     var coldStarts: [ColdStart] = []
     var inProcess: InProcess?
     var loads: [Load] = []
+    /// The same client counts through the HTTP API (Open Inference Protocol v2, binary tensors) on its Unix socket.
+    var httpLoads: [Load] = []
     var hotReload: HotReload?
     var int8Checks: [Int8Check] = []
     var daemonRssMib: Double?
@@ -184,11 +186,28 @@ enum ServingBenchFormat {
         "in-process b32     \(n(p.b32PerSecond, width: 7)) tweets/s  (\(cpu(p.b32Cpu)))"
     }
 
-    static func load(_ l: ServingBenchReport.Load) -> String {
+    static func load(_ l: ServingBenchReport.Load, via transport: String = "socket") -> String {
         let batch = l.daemon.meanBatch.map { n($0, 1, width: 5) } ?? "    -"
-        let label = "socket \(l.clients < 10 ? " " : "")\(l.clients) client\(l.clients == 1 ? " " : "s")"
+        let label = "\(transport.padding(toLength: 6, withPad: " ", startingAt: 0)) \(l.clients < 10 ? " " : "")\(l.clients) client\(l.clients == 1 ? " " : "s")"
         return "\(label) \(n(l.perSecond, width: 7)) req/s     \(latency(l.latency))  mean \(n(l.latency?.meanMs ?? 0, width: 7)) ms  "
             + "batch \(batch)  errors \(l.errors)  (\(cpu(l.cpu)))"
+    }
+
+    /// HTTP beside the socket at the same client counts: the per-request overhead at one client (median latency
+    /// difference) and the throughput ratio.
+    static func httpBesideSocket(_ report: ServingBenchReport) -> [String] {
+        var lines: [String] = []
+        for http in report.httpLoads {
+            guard let socket = report.loads.first(where: { $0.clients == http.clients }), socket.perSecond > 0 else { continue }
+            let ratio = http.perSecond / socket.perSecond
+            var line = "http vs socket, \(http.clients) client\(http.clients == 1 ? "" : "s"): \(n(http.perSecond)) vs "
+                + "\(n(socket.perSecond)) req/s = \(n(ratio, 3))x"
+            if let h = http.latency, let s = socket.latency {
+                line += "; p50 \(n(h.p50Ms)) vs \(n(s.p50Ms)) ms (\(h.p50Ms >= s.p50Ms ? "+" : "")\(n(h.p50Ms - s.p50Ms, 3)) ms per request)"
+            }
+            lines.append(line)
+        }
+        return lines
     }
 
     static func daemonSide(_ d: ServingBenchReport.DaemonSide) -> String {

@@ -175,7 +175,8 @@ final class FairShareTests: XCTestCase {
         guard case let .failure(perUID) = ledger.admit(uid: 1000, isAdmin: false, limits: limits) else {
             return XCTFail("a third connection of one uid was admitted")
         }
-        XCTAssertTrue(perUID.message.contains("max_connections_per_uid"), perUID.message)
+        XCTAssertTrue(perUID.error.message.contains("max_connections_per_uid"), perUID.error.message)
+        XCTAssertTrue(perUID.perUID)
         XCTAssertNotNil(try? ledger.admit(uid: 1001, isAdmin: false, limits: limits).get())
         XCTAssertNotNil(try? ledger.admit(uid: 1001, isAdmin: false, limits: limits).get())
         guard case .failure = ledger.admit(uid: 1002, isAdmin: false, limits: limits) else {

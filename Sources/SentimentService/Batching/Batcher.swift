@@ -314,7 +314,7 @@ final class Batcher: @unchecked Sendable {
 }
 
 extension Duration {
-    var seconds: Double {
+    package var seconds: Double {
         let c = components
         return Double(c.seconds) + Double(c.attoseconds) * 1e-18
     }

@@ -166,6 +166,19 @@ public enum ConfigFile {
             }
             c.socketMode = mode
         },
+        Setting(table: "server", key: "http_socket") { c, v, ctx in
+            let s = try v.string()
+            // A bare name is resolved against server.socket's folder when used (DaemonConfig.httpSocketPath).
+            c.httpSocket = s.isEmpty ? nil : s.contains("/") ? try v.path(relativeTo: ctx.baseDirectory) : s
+        },
+        Setting(table: "server", key: "http_listen") { c, v, _ in
+            let s = try v.string()
+            if s.isEmpty { c.httpListen = nil; return }
+            switch TCPAddress.parse(s) {
+            case let .success(address): c.httpListen = address
+            case let .failure(error): throw v.bad(error.reason)
+            }
+        },
         Setting(table: "server", key: "max_connections") { c, v, _ in c.maxConnections = try v.int(in: 1...65536) },
         Setting(table: "server", key: "request_line_bytes") { c, v, _ in
             c.requestLineBytes = try v.int(in: 1024...(256 << 20))

@@ -17,8 +17,14 @@ public struct DaemonConfig: Sendable, Equatable {
     // [server]
     /// Path of the Unix socket bound when not socket-activated.
     var socketPath = "/run/sentimentd/sentimentd.sock"
-    /// Permission bits of a socket the daemon binds itself.
+    /// Permission bits of a socket the daemon binds itself (the JSON-RPC one and the HTTP one).
     var socketMode: UInt32 = 0o660
+    /// Unix socket of the HTTP front end as configured (nil: none): a path, or a bare file name put in the folder of
+    /// `socketPath` (the default, `http.sock`, sits beside the JSON-RPC socket). See `httpSocketPath`.
+    package var httpSocket: String? = "http.sock"
+    /// TCP address of the HTTP front end when running outside systemd (nil: none; under systemd TCP arrives
+    /// through `sentimentd-http.socket`). Requests on TCP need a bearer token.
+    package var httpListen: TCPAddress?
     /// Open connections of peers that are not admins; admins have `adminConnections` more (see `ConnectionLedger`).
     var maxConnections = 256
     /// Connections kept for admins (uid 0, the daemon's uid, the admin group) beyond `maxConnections`.
@@ -123,6 +129,8 @@ public struct DaemonConfig: Sendable, Equatable {
         [
             RestartOnly("server.socket", \.socketPath),
             RestartOnly("server.socket_mode", \.socketMode),
+            RestartOnly("server.http_socket", \.httpSocket),
+            RestartOnly("server.http_listen", \.httpListen),
             RestartOnly("server.request_line_bytes", \.requestLineBytes),
             RestartOnly("models.directory", \.modelsDirectory),
             RestartOnly("models.activate", \.activate),
@@ -139,6 +147,13 @@ public struct DaemonConfig: Sendable, Equatable {
         ]
     }
 
+    /// Where the HTTP front end's Unix socket is bound (when not socket-activated), nil when it is off.
+    package var httpSocketPath: String? {
+        guard let httpSocket else { return nil }
+        if httpSocket.contains("/") { return httpSocket }
+        return ((socketPath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(httpSocket)
+    }
+
     /// Settings that only take effect at start; `reload` reports them when they changed.
     func restartOnlyDifferences(from other: DaemonConfig) -> [String] {
         Self.restartOnly.filter { $0.differs(self, other) }.map(\.key)
@@ -149,6 +164,43 @@ public struct DaemonConfig: Sendable, Equatable {
     mutating func keepRestartOnlySettings(of running: DaemonConfig) {
         for setting in Self.restartOnly { setting.keep(&self, running) }
     }
+}
+
+/// `host:port` for a TCP listener: an IPv4 address, a bracketed IPv6 address (`[::1]:8080`) or a host name.
+public struct TCPAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Why a `host:port` does not parse.
+    public struct ParseError: Error, Equatable {
+        public let reason: String
+    }
+
+    /// Parses `host:port`, or says why not.
+    public static func parse(_ text: String) -> Result<TCPAddress, ParseError> {
+        guard let colon = text.lastIndex(of: ":") else {
+            return .failure(ParseError(reason: "\"\(text)\" is not host:port (e.g. \"127.0.0.1:8080\" or \"[::1]:8080\")"))
+        }
+        var host = String(text[..<colon])
+        let portText = text[text.index(after: colon)...]
+        guard let port = Int(portText), (1...65535).contains(port), portText.allSatisfy(\.isNumber) else {
+            return .failure(ParseError(reason: "the port in \"\(text)\" must be a number from 1 to 65535"))
+        }
+        if host.hasPrefix("[") && host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+        } else if host.contains(":") {
+            return .failure(ParseError(reason: "\"\(text)\": write an IPv6 address in brackets, like \"[::1]:\(port)\""))
+        }
+        guard !host.isEmpty else { return .failure(ParseError(reason: "\"\(text)\" names no host (e.g. \"127.0.0.1:\(port)\")")) }
+        return .success(TCPAddress(host: host, port: port))
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// `[training]`: when runs start on their own, and the recipe they use.

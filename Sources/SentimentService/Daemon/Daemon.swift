@@ -50,6 +50,7 @@ public final class Daemon: @unchecked Sendable {
     let configPath: String?
     private let overrides: ConfigOverrides
     private let sentimentModel: String?
+    private let frontEnds: [FrontEndFactory]
     private let logger: Logger
     private let initialConfig: DaemonConfig
     private let reloadLock = AsyncSerialLock()
@@ -57,14 +58,16 @@ public final class Daemon: @unchecked Sendable {
     /// - Parameters:
     ///   - config: the configuration read from `configPath` (or defaults), overrides not yet applied.
     ///   - sentimentModel: `SENTIMENT_MODEL`: a model folder (or a version name in the models directory) to serve.
+    ///   - frontEnds: ways in beside the JSON-RPC socket (the HTTP front end), built once serving is wired.
     public init(config: DaemonConfig, configPath: String?, overrides: ConfigOverrides = .init(),
-                sentimentModel: String? = nil, logger: Logger) {
+                sentimentModel: String? = nil, frontEnds: [FrontEndFactory] = [], logger: Logger) {
         var config = config
         overrides.apply(to: &config)
         self.initialConfig = config
         self.configPath = configPath
         self.overrides = overrides
         self.sentimentModel = sentimentModel
+        self.frontEnds = frontEnds
         self.logger = logger
     }
 
@@ -101,9 +104,13 @@ public final class Daemon: @unchecked Sendable {
             loadPriority: config.loadPriority, precision: config.precision, int8Check: int8Check,
             packAfterFailedCheck: config.packWeights, logger: logger,
             loader: { url, precision in
-                try loader.load(url, options: ModelLoadOptions(packWeights: config.packWeights && config.precision == .fp32,
-                                                               precision: precision))
+                let started = ContinuousClock.now
+                let model = try loader.load(url, options: ModelLoadOptions(
+                    packWeights: config.packWeights && config.precision == .fp32, precision: precision))
+                metrics.modelLoaded(seconds: (ContinuousClock.now - started).seconds)
+                return model
             })
+        registry.onRejection { metrics.versionRejected(reason: $0) }
         // SENTIMENT_MODEL naming a folder outside the models directory pins it in front of the registry.
         let catalog = PinnedCatalog(over: RegistryCatalog(registry: registry) { version in
             metrics.activeModelChanged(to: version)
@@ -124,6 +131,7 @@ public final class Daemon: @unchecked Sendable {
             baseDirectories: config.baseDirectories,
             workerExecutable: CurrentExecutable.url, logger: logger,
             tickSeconds: max(0.5, min(5, config.training.everySeconds / 2)))
+        coordinator.onRunEnded = { metrics.trainingRunEnded(outcome: $0) }
         registry.onActivation { [weak coordinator] version in coordinator?.servingVersionChanged(to: version) }
         let labelService = LabelService(labels: stores.labels, runs: stores.runs, config: { state.config },
                                         runInProgress: { coordinator.currentRunID }, logger: logger)
@@ -131,6 +139,7 @@ public final class Daemon: @unchecked Sendable {
         coordinator.register(on: router)
         let backups = BackupService(store: stores.backups, logger: logger)
         backups.register(on: router)
+        stores.tokens.register(on: router)
         // Versions prune themselves (`ModelRetention`): after every activation, on a timer, after a reload.
         let retention = ModelRetention(registry: registry, versions: stores.versions, runs: stores.runs, loader: loader,
                                        config: { state.config }, logger: logger)
@@ -151,6 +160,11 @@ public final class Daemon: @unchecked Sendable {
                                                    catalog: catalog)
             }
         }
+        // Front ends beside the JSON-RPC socket (HTTP): each listens after the JSON-RPC socket, stops accepting
+        // before it, and its connections close with the socket's.
+        let context = FrontEndContext(state: state, router: router, tokens: stores.tokens, activated: listen.forHTTP,
+                                      eventLoopGroup: eventLoops, logger: logger)
+        let frontEnds = try self.frontEnds.compactMap { try $0(context) }
         return [
             ModelsService(registry: registry, catalog: catalog, metrics: metrics,
                           applySentimentModel: applySentimentModel),
@@ -161,8 +175,10 @@ public final class Daemon: @unchecked Sendable {
             EventLoopService(group: eventLoops),
             WatchdogService(watchdog: watchdog, eventLoop: eventLoops.next()),
             ConnectionsService(server: server),
+        ] + frontEnds.map { FrontEndConnectionsService(frontEnd: $0) } + [
             BatcherService(batcher: batcher),
             ListenerService(server: server, target: listen.target),
+        ] + frontEnds.map { FrontEndListenerService(frontEnd: $0) } + [
             ReadinessService(state: state, logger: logger),
             HangupService { _ = try await state.reloadAction?() },
         ]
@@ -183,29 +199,37 @@ public final class Daemon: @unchecked Sendable {
 
     /// The models directory, the database's folder, and one database pool for the whole process (see
     /// StoreDatabase.checkBeforeOpening for why not two).
-    private static func openStores(_ config: DaemonConfig) throws -> (versions: VersionStore, labels: LabelStore,
-                                                                        runs: RunStore, backups: StoreBackup) {
+    private static func openStores(_ config: DaemonConfig) throws
+        -> (versions: VersionStore, labels: LabelStore, runs: RunStore, backups: StoreBackup, tokens: TokenAuthority) {
         try makeDirectory(config.modelsDirectory, setting: "models.directory")
         try makeDirectory((config.databasePath as NSString).deletingLastPathComponent, setting: "store.database")
         do {
             let pool = try StoreDatabase.open(path: URL(fileURLWithPath: config.databasePath))
-            return (VersionStore(pool: pool), LabelStore(pool: pool), RunStore(pool: pool), StoreBackup(pool: pool))
+            return (VersionStore(pool: pool), LabelStore(pool: pool), RunStore(pool: pool), StoreBackup(pool: pool),
+                    try TokenAuthority(store: TokenStore(pool: pool)))
         } catch {
             throw DaemonError.store(path: config.databasePath, reason: "\(error)")
         }
     }
 
-    /// The socket systemd passed (socket activation), else the configured path.
+    /// The socket systemd passed (socket activation), else the configured path; and the passed sockets that are
+    /// HTTP's: named "http" (sentimentd-http.socket), or the Unix socket bound at server.http_socket.
     private static func listenTarget(_ config: DaemonConfig, logger: Logger) throws
-        -> (target: ListenTarget, description: String) {
-        let activated = try Systemd.activationSockets()
-        guard let fd = activated.first else {
-            return (.path(config.socketPath, mode: config.socketMode), config.socketPath)
+        -> (target: ListenTarget, description: String, forHTTP: [ActivatedSocket]) {
+        var activated = try Systemd.activationSockets()
+        let forHTTP = activated.filter {
+            $0.name == ActivatedSocket.httpName || ($0.unixPath != nil && $0.unixPath == config.httpSocketPath)
         }
+        activated.removeAll { forHTTP.contains($0) }
+        guard let socket = activated.first else {
+            return (.path(config.socketPath, mode: config.socketMode), config.socketPath, forHTTP)
+        }
+        guard socket.isUnix else { throw SystemdError.notUnixStreamListener(fd: socket.fd) }
         if activated.count > 1 {
-            logger.warning("more than one socket passed; serving the first", metadata: ["count": "\(activated.count)"])
+            logger.warning("more than one socket passed for JSON-RPC; serving the first",
+                           metadata: ["count": "\(activated.count)"])
         }
-        return (.activated(fd: fd), "fd \(fd) from systemd (sentimentd.socket)")
+        return (.activated(fd: socket.fd), "fd \(socket.fd) from systemd (sentimentd.socket)", forHTTP)
     }
 
     /// SIGHUP and `reload`: re-read the file (a bad one is rejected, the running configuration kept), apply what can

@@ -208,3 +208,22 @@ final class HangupService: DaemonService, @unchecked Sendable {
         source.value?.cancel()
     }
 }
+
+/// A front end's listeners (`FrontEnd`, the HTTP one): they accept after the JSON-RPC socket listens; stopping stops
+/// accepting and lets requests in progress finish.
+struct FrontEndListenerService: DaemonService {
+    let name = "front-end-listener"
+    let frontEnd: any FrontEnd
+
+    func start() async throws { try await frontEnd.start() }
+    func stop() async { await frontEnd.drain() }
+}
+
+/// A front end's open connections: at shutdown, they close once their answers are out (stragglers after 10 s).
+struct FrontEndConnectionsService: DaemonService {
+    let name = "front-end-connections"
+    let frontEnd: any FrontEnd
+
+    func start() async throws {}
+    func stop() async { await frontEnd.waitForConnections(timeout: .seconds(10)) }
+}

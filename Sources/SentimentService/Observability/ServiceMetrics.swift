@@ -1,6 +1,7 @@
 import Foundation
 import Metrics
 import Prometheus
+import SentimentCore
 
 /// The daemon's metrics, recorded through swift-metrics into a Prometheus registry of its own (not the global
 /// `MetricsSystem`, so several daemons in one test process do not mix), and served by the `metrics` method as
@@ -25,16 +26,25 @@ final class ServiceMetrics: @unchecked Sendable {
     private let connectionsTimedOut: Metrics.Counter
     private let queuedTexts: Metrics.Gauge
     private let startTime: Metrics.Gauge
+    private let startedAt = Date()
+    private var httpCounters: [String: Prometheus.Counter] = [:]
+    private var httpTimers: [String: Prometheus.DurationHistogram] = [:]
+    private var runOutcomes: [String: Prometheus.Counter] = [:]
+    private var rejections: [String: Prometheus.Counter] = [:]
+    private let modelLoad: Prometheus.DurationHistogram
+    private let process: (resident: Prometheus.Gauge, virtual: Prometheus.Gauge, cpu: Prometheus.Counter,
+                          openFDs: Prometheus.Gauge, maxFDs: Prometheus.Gauge, start: Prometheus.Gauge)
+    private var cpuReported = 0.0
+    private static let latencyBuckets: [Duration] = [
+        .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+        .milliseconds(20), .milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(500),
+        .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30),
+    ]
 
     init() {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
-        let latencyBuckets: [Duration] = [
-            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
-            .milliseconds(20), .milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(500),
-            .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30),
-        ]
-        factory.defaultDurationHistogramBuckets = latencyBuckets
+        factory.defaultDurationHistogramBuckets = Self.latencyBuckets
         factory.valueHistogramBuckets = [
             "sentimentd_batch_size": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
             "sentimentd_batch_max_tokens": [8, 16, 32, 64, 128, 256, 512, 1024],
@@ -53,6 +63,59 @@ final class ServiceMetrics: @unchecked Sendable {
         queuedTexts = Metrics.Gauge(label: "sentimentd_queued_texts", dimensions: [], factory: factory)
         startTime = Metrics.Gauge(label: "sentimentd_start_time_seconds", dimensions: [], factory: factory)
         startTime.record(Date().timeIntervalSince1970)
+        registry.makeGauge(descriptor: Self.name("sentimentd_build_info", "Always 1; the version label is the daemon's version."), labels: [("version", SentimentVersion.current)]).set(1.0)
+        modelLoad = registry.makeDurationHistogram(descriptor: Self.name("sentimentd_model_load_duration_seconds", "Time to read a model version's files into a servable model (validation and on-demand loads)."), buckets: [.milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
+                      .seconds(5), .seconds(10), .seconds(20), .seconds(60), .seconds(120)])
+        process = (
+            registry.makeGauge(descriptor: Self.name("process_resident_memory_bytes", "Resident memory size in bytes.")),
+            registry.makeGauge(descriptor: Self.name("process_virtual_memory_bytes", "Virtual memory size in bytes.")),
+            registry.makeCounter(descriptor: Self.name("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")),
+            registry.makeGauge(descriptor: Self.name("process_open_fds", "Number of open file descriptors.")),
+            registry.makeGauge(descriptor: Self.name("process_max_fds", "Maximum number of open file descriptors.")),
+            registry.makeGauge(descriptor: Self.name("process_start_time_seconds", "Start time of the process since unix epoch in seconds."))
+        )
+    }
+
+    /// A metric's full name (units already in it) and its help line.
+    private static func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
+    /// One answer of the HTTP API: `route` is the route's pattern (`/v2/models/{model}/infer`), never the raw path.
+    public func httpRequestFinished(route: String, status: Int, seconds: Double) {
+        let key = route + "\u{0}" + String(status)
+        let (counter, timer) = lock.withLock { () -> (Prometheus.Counter, Prometheus.DurationHistogram) in
+            let counter = httpCounters[key] ?? registry.makeCounter(descriptor: Self.name("sentimentd_http_requests_total", "HTTP requests answered, by route pattern and status code."), labels: [("route", route), ("code", String(status))])
+            httpCounters[key] = counter
+            let timer = httpTimers[route] ?? registry.makeDurationHistogram(descriptor: Self.name("sentimentd_http_request_duration_seconds", "Time from an HTTP request's arrival to its answer, by route pattern."), labels: [("route", route)], buckets: Self.latencyBuckets)
+            httpTimers[route] = timer
+            return (counter, timer)
+        }
+        counter.increment()
+        timer.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// A training run ended: `outcome` is its final status (`published`, `rejected`, `failed`, `cancelled`).
+    public func trainingRunEnded(outcome: String) {
+        lock.withLock {
+            let counter = runOutcomes[outcome] ?? registry.makeCounter(descriptor: Self.name("sentimentd_training_runs_total", "Training runs that ended, by outcome."), labels: [("outcome", outcome)])
+            runOutcomes[outcome] = counter
+            return counter
+        }.increment()
+    }
+
+    /// A model version was rejected; `reason` is the kind of reason (`CheckpointRejection.kind`).
+    public func versionRejected(reason: String) {
+        lock.withLock {
+            let counter = rejections[reason] ?? registry.makeCounter(descriptor: Self.name("sentimentd_model_versions_rejected_total", "Model versions rejected by validation, by kind of reason."), labels: [("reason", reason)])
+            rejections[reason] = counter
+            return counter
+        }.increment()
+    }
+
+    /// A model version's files were read into a servable model in `seconds`.
+    public func modelLoaded(seconds: Double) {
+        modelLoad.recordNanoseconds(Int64(seconds * 1e9))
     }
 
     /// One answered request: `outcome` is "ok" or the error kind (`RPCErrorCode.kind`).
@@ -120,6 +183,18 @@ final class ServiceMetrics: @unchecked Sendable {
     /// The Prometheus text exposition of every metric. `queued` is sampled now.
     func render(queued: Int) -> String {
         queuedTexts.record(queued)
+        let sample = ProcessSample.read()
+        lock.withLock {
+            if let v = sample.residentBytes { process.resident.set(v) }
+            if let v = sample.virtualBytes { process.virtual.set(v) }
+            if let v = sample.cpuSeconds, v > cpuReported {
+                process.cpu.increment(by: v - cpuReported)
+                cpuReported = v
+            }
+            if let v = sample.openFDs { process.openFDs.set(v) }
+            if let v = sample.maxFDs { process.maxFDs.set(v) }
+            process.start.set(sample.startTimeSeconds ?? startedAt.timeIntervalSince1970)
+        }
         return registry.emitToString()
     }
 }

@@ -17,6 +17,21 @@ enum CheckpointRejection: Error, Equatable, CustomStringConvertible {
     /// A weight tensor holds NaN or infinite values.
     case nonFiniteWeights(path: String, tensor: String)
 
+    /// A short, stable name of the kind of reason: the `reason` label of `sentimentd_model_versions_rejected_total`.
+    var kind: String {
+        switch self {
+        case .unreadable: return "unreadable"
+        case .notADirectory: return "not_a_directory"
+        case .empty: return "empty"
+        case .manifestUnreadable, .manifestInvalid: return "manifest_invalid"
+        case .manifestListsMissingFile, .fileNotInManifest: return "manifest_files"
+        case .sizeMismatch, .digestMismatch: return "checksum"
+        case .loadFailed: return "load_failed"
+        case .smokeTestFailed: return "smoke_test_failed"
+        case .nonFiniteWeights: return "non_finite_weights"
+        }
+    }
+
     var description: String {
         switch self {
         case let .unreadable(path, reason): return "\(path): cannot be read: \(reason)"

@@ -185,6 +185,7 @@ extension ModelRegistry {
                     try store.recordArrival(version: name, fingerprint: "")
                     try store.recordRejected(version: name, fingerprint: "", reason: "\(error)")
                     logger.warning("model version rejected", metadata: ["version": "\(name)", "reason": "\(error)"])
+                    rejected(because: error)
                     refreshRecords()
                 }
                 return .rejected
@@ -245,6 +246,7 @@ extension ModelRegistry {
         } else {
             logger.warning("model version rejected", metadata: ["version": "\(version)", "reason": "\(error)"])
         }
+        rejected(because: error)
         refreshRecords()
     }
 }

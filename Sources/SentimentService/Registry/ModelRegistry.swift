@@ -183,6 +183,16 @@ final class ModelRegistry: Sendable {
         state.withLock { $0.handlers.append(handler) }
     }
 
+    /// `handler` is called with the kind of reason (`CheckpointRejection.kind`) each time a version is rejected.
+    public func onRejection(_ handler: @escaping @Sendable (String) -> Void) {
+        state.withLock { $0.rejectionHandlers.append(handler) }
+    }
+
+    func rejected(because error: Error) {
+        let kind = (error as? CheckpointRejection)?.kind ?? "other"
+        for handler in state.withLock({ $0.rejectionHandlers }) { handler(kind) }
+    }
+
     // MARK: Life cycle
 
     /// Starts watching `models/` (creating it when absent), records what changed while the daemon was down, and
@@ -324,6 +334,7 @@ final class RegistryStateBox: @unchecked Sendable {
         /// Versions whose int8 check runs (or waits to run).
         var checking: Set<String> = []
         var handlers: [@Sendable (String) -> Void] = []
+        var rejectionHandlers: [@Sendable (String) -> Void] = []
         var watcher: DirectoryWatcher?
     }
 

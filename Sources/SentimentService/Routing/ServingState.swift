@@ -18,6 +18,9 @@ final class ServingState: @unchecked Sendable {
     let socketDescription: String
     let daemonUID: UInt32
     let startedAt = Date()
+    /// Who holds which connection slots, shared by every front end (JSON-RPC and HTTP), so the limits hold over
+    /// all of a uid's connections.
+    package let ledger = ConnectionLedger()
 
     private let configBox: LockedBox<DaemonConfig>
     private let phaseBox = LockedBox(Phase.serving)
@@ -68,21 +71,21 @@ final class ServingState: @unchecked Sendable {
         return result
     }
 
-    func requestAnswered(texts: Int) {
+    package func requestAnswered(texts: Int) {
         counters.withLock {
             $0.requests += 1
             $0.texts += UInt64(texts)
         }
     }
 
-    func connectionOpened() -> Int {
+    package func connectionOpened() -> Int {
         counters.withLock {
             $0.connections += 1
             return $0.connections
         }
     }
 
-    func connectionClosed() -> Int {
+    package func connectionClosed() -> Int {
         counters.withLock {
             $0.connections -= 1
             return $0.connections

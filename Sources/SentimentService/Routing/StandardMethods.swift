@@ -41,7 +41,7 @@ enum StandardMethods {
     /// `model` naming a version that is not in memory loads it (and keeps it, in place of the copy kept for
     /// comparisons): that costs memory and CPU time that serving shares, so it is an admin's call. Any caller may
     /// ask a version that is already loaded.
-    static func predict(_ params: PredictMethod.Params, context: CallContext, state: ServingState,
+    package static func predict(_ params: PredictMethod.Params, context: CallContext, state: ServingState,
                         reply: @escaping @Sendable (Result<PredictMethod.Result, RPCError>) -> Void) {
         let config = state.config
         guard !params.texts.isEmpty else {

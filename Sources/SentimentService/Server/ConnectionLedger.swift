@@ -12,14 +12,14 @@ import SentimentProtocol
 /// slots come back even from a client that never sends anything.
 ///
 /// Thread-safe; a connection calls it from its event loop.
-final class ConnectionLedger: @unchecked Sendable {
-    struct Limits: Equatable {
+package final class ConnectionLedger: @unchecked Sendable {
+    package struct Limits: Equatable {
         var maxConnections: Int
         var adminConnections: Int
         var perUID: Int
         var pipelinedPerUID: Int
 
-        init(_ config: DaemonConfig) {
+        package init(_ config: DaemonConfig) {
             maxConnections = config.maxConnections
             adminConnections = config.adminConnections
             perUID = config.maxConnectionsPerUID
@@ -28,7 +28,7 @@ final class ConnectionLedger: @unchecked Sendable {
     }
 
     /// One admitted connection; hand it back with `release`.
-    struct Ticket: Hashable, Sendable {
+    package struct Ticket: Hashable, Sendable {
         let id: UInt64
         let uid: UInt32
         let isAdmin: Bool
@@ -46,23 +46,51 @@ final class ConnectionLedger: @unchecked Sendable {
     private var nextID: UInt64 = 0
     private var uids: [UInt32: PerUID] = [:]
 
-    /// A ticket for one more connection of `uid`, or the `overloaded` error that says which limit it hit.
-    func admit(uid: UInt32, isAdmin: Bool, limits: Limits) -> Result<Ticket, RPCError> {
+    /// Why a connection was refused: the `overloaded` error that names the limit, and whether it was the uid's own
+    /// quota (HTTP answers 429 for that, 503 when the daemon's slots are all taken).
+    package struct Refusal: Error, Sendable {
+        package let error: RPCError
+        package let perUID: Bool
+    }
+
+    /// A ticket for one more connection of `uid`, or the refusal that says which limit it hit.
+    package init() {}
+
+    /// A ticket for a connection whose caller is not known when it opens (HTTP over TCP: the token comes with each
+    /// request). It takes one of the `max_connections` slots; no per-uid quota applies, and no admin slot.
+    package func admitAnonymous(limits: Limits) -> Result<Ticket, Refusal> {
+        lock.withLock {
+            guard open < limits.maxConnections else {
+                return .failure(Refusal(error: .overloaded("\(open) connections are open; the limit is "
+                    + "\(limits.maxConnections) (max_connections)"), perUID: false))
+            }
+            open += 1
+            nextID += 1
+            return .success(Ticket(id: nextID, uid: Self.anonymousUID, isAdmin: false))
+        }
+    }
+
+    /// The uid anonymous tickets are filed under: never a real one (it is (uid_t)-1).
+    package static let anonymousUID = UInt32.max
+
+    package func admit(uid: UInt32, isAdmin: Bool, limits: Limits) -> Result<Ticket, Refusal> {
         lock.withLock {
             let mine = uids[uid]?.connections ?? 0
             if isAdmin {
                 guard open < limits.maxConnections + limits.adminConnections else {
-                    return .failure(.overloaded("\(open) connections are open; the limit is \(limits.maxConnections) "
-                        + "(max_connections) plus \(limits.adminConnections) kept for admins (admin_connections)"))
+                    return .failure(Refusal(error: .overloaded("\(open) connections are open; the limit is "
+                        + "\(limits.maxConnections) (max_connections) plus \(limits.adminConnections) kept for admins "
+                        + "(admin_connections)"), perUID: false))
                 }
             } else {
                 guard open < limits.maxConnections else {
-                    return .failure(.overloaded("\(open) connections are open; the limit is \(limits.maxConnections) "
-                        + "(max_connections; admins have \(limits.adminConnections) more, admin_connections)"))
+                    return .failure(Refusal(error: .overloaded("\(open) connections are open; the limit is "
+                        + "\(limits.maxConnections) (max_connections; admins have \(limits.adminConnections) more, "
+                        + "admin_connections)"), perUID: false))
                 }
                 guard mine < limits.perUID else {
-                    return .failure(.overloaded("uid \(uid) has \(mine) connections open; the limit per uid is "
-                        + "\(limits.perUID) (max_connections_per_uid): close some"))
+                    return .failure(Refusal(error: .overloaded("uid \(uid) has \(mine) connections open; the limit per "
+                        + "uid is \(limits.perUID) (max_connections_per_uid): close some"), perUID: true))
                 }
             }
             open += 1
@@ -72,7 +100,7 @@ final class ConnectionLedger: @unchecked Sendable {
         }
     }
 
-    func release(_ ticket: Ticket) {
+    package func release(_ ticket: Ticket) {
         lock.withLock {
             open -= 1
             guard var entry = uids[ticket.uid] else { return }
@@ -86,7 +114,7 @@ final class ConnectionLedger: @unchecked Sendable {
         }
     }
 
-    var openConnections: Int { lock.withLock { open } }
+    package var openConnections: Int { lock.withLock { open } }
 
     // MARK: requests
 

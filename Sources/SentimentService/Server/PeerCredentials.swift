@@ -43,7 +43,7 @@ struct PeerCredentials: Sendable, Equatable {
     typealias GroupList = InlineArray<256, UInt32>
 
     /// Reads the peer's credentials of an accepted connection.
-    static func of(_ channel: Channel) -> EventLoopFuture<PeerCredentials> {
+    package static func of(_ channel: Channel) -> EventLoopFuture<PeerCredentials> {
         guard let provider = channel as? SocketOptionProvider else {
             return channel.eventLoop.makeFailedFuture(PeerCredentialsError.notASocket)
         }

@@ -46,7 +46,6 @@ final class SocketServer: @unchecked Sendable {
     private var serverChannel: Channel?
     private var connections: [ObjectIdentifier: Channel] = [:]
     private var boundPath: (path: String, inode: UInt64)?
-    private let ledger = ConnectionLedger()
 
     init(group: EventLoopGroup, router: Router, state: ServingState, logger: Logger) {
         self.group = group
@@ -95,13 +94,14 @@ final class SocketServer: @unchecked Sendable {
         if state.phase == .draining {
             return channel.close()
         }
-        let router = self.router, serving = self.state, logger = self.logger, ledger = self.ledger
+        let router = self.router, serving = self.state, logger = self.logger, ledger = self.state.ledger
         return PeerCredentials.of(channel).flatMapThrowing { [self] peer in
             let config = serving.config
             let isAdmin = serving.authorizer.role(of: peer) == .admin
             let ticket: ConnectionLedger.Ticket
             switch ledger.admit(uid: peer.uid, isAdmin: isAdmin, limits: ConnectionLedger.Limits(config)) {
-            case let .failure(error):
+            case let .failure(refusal):
+                let error = refusal.error
                 // Say why before closing, so the client shows a reason rather than a reset.
                 serving.metrics.connectionRefused()
                 logger.info("connection refused", metadata: ["peer_uid": "\(peer.uid)", "reason": "\(error.message)"])
@@ -163,7 +163,7 @@ final class SocketServer: @unchecked Sendable {
     }
 
     /// Makes `path` free to bind: creates its folder, removes a stale socket, refuses a live one or a non-socket.
-    static func prepare(path: String) throws {
+    package static func prepare(path: String) throws {
         guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
             throw ServerError.cannotPrepare(path: path, reason: "longer than a Unix socket address allows (107 bytes)")
         }

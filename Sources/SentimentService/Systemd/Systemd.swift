@@ -45,19 +45,45 @@ enum Systemd {
         return .microseconds(Int64(usec))
     }
 
-    /// Listening sockets passed by socket activation (sd_listen_fds), checked to be Unix stream sockets in listening
-    /// state. The LISTEN_* variables are removed so that child processes do not think they were activated.
-    static func activationSockets() throws -> [Int32] {
-        let n = sd_listen_fds(1)
+    /// Listening sockets passed by socket activation (sd_listen_fds_with_names), each checked to be a stream socket in
+    /// listening state, with its `FileDescriptorName=` and, for a Unix socket, the path it is bound to. The LISTEN_*
+    /// variables are removed so that child processes do not think they were activated.
+    static func activationSockets() throws -> [ActivatedSocket] {
+        var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+        let n = sd_listen_fds_with_names(1, &names)
         if n < 0 { throw SystemdError.listenFDs(reason: String(cString: strerror(-n))) }
-        var fds: [Int32] = []
+        defer {
+            if let names {
+                for i in 0..<Int(n) { free(names[i]) }
+                free(names)
+            }
+        }
+        var sockets: [ActivatedSocket] = []
         for i in 0..<n {
             let fd = listenFDsStart + i
-            let isUnixStream = sd_is_socket_unix(fd, Int32(SOCK_STREAM.rawValue), 1, nil, 0)
-            guard isUnixStream > 0 else { throw SystemdError.notUnixStreamListener(fd: fd) }
-            fds.append(fd)
+            guard sd_is_socket(fd, AF_UNSPEC, Int32(SOCK_STREAM.rawValue), 1) > 0 else {
+                throw SystemdError.notStreamListener(fd: fd)
+            }
+            let name = names?[Int(i)].map { String(cString: $0) } ?? "unknown"
+            sockets.append(ActivatedSocket(fd: fd, name: name, unixPath: unixPath(of: fd),
+                                           isUnix: sd_is_socket_unix(fd, Int32(SOCK_STREAM.rawValue), 1, nil, 0) > 0))
         }
-        return fds
+        return sockets
+    }
+
+    /// The path a Unix socket is bound to (nil for other families and abstract or unnamed sockets).
+    static func unixPath(of fd: Int32) -> String? {
+        var address = sockaddr_un()
+        var length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let rc = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard rc == 0, address.sun_family == sa_family_t(AF_UNIX) else { return nil }
+        let path = withUnsafeBytes(of: address.sun_path) { raw -> String in
+            let bytes = raw.prefix(while: { $0 != 0 })
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        return path.isEmpty ? nil : path
     }
 
     /// True when stderr is the journal stream systemd connected us to (JOURNAL_STREAM names its device:inode).
@@ -95,15 +121,38 @@ enum Systemd {
     }
 }
 
+/// One listening socket systemd passed.
+package struct ActivatedSocket: Sendable, Equatable {
+    package var fd: Int32
+    /// `FileDescriptorName=` of its socket unit (the unit's name when not set).
+    package var name: String
+    /// The path of a Unix socket.
+    package var unixPath: String?
+    package var isUnix: Bool
+
+    package init(fd: Int32, name: String, unixPath: String?, isUnix: Bool) {
+        self.fd = fd
+        self.name = name
+        self.unixPath = unixPath
+        self.isUnix = isUnix
+    }
+
+    /// `FileDescriptorName=` of `sentimentd-http.socket`: every socket named so serves HTTP.
+    package static let httpName = "http"
+}
+
 enum SystemdError: Error, Equatable, CustomStringConvertible {
     case listenFDs(reason: String)
     case notUnixStreamListener(fd: Int32)
+    case notStreamListener(fd: Int32)
 
     var description: String {
         switch self {
         case let .listenFDs(reason): return "socket activation: sd_listen_fds failed: \(reason)"
         case let .notUnixStreamListener(fd):
             return "socket activation: descriptor \(fd) is not a listening Unix stream socket (check ListenStream= in sentimentd.socket)"
+        case let .notStreamListener(fd):
+            return "socket activation: descriptor \(fd) is not a listening stream socket (check ListenStream= in the socket units)"
         }
     }
 }

@@ -200,6 +200,7 @@ final class TrainingCoordinator: @unchecked Sendable {
             worker.value = nil
             try? runs.finish(id: id, status: .failed, decision: nil, reason: "cannot start the training worker: \(error)",
                              candidateVersion: nil, error: "\(error)")
+            runEndedHandler.value?(RunStatus.failed.rawValue)
             throw RPCError.internalError("cannot start the training worker \(workerExecutable.path): \(error)")
         }
         logger.notice("training run started", metadata: [
@@ -209,7 +210,17 @@ final class TrainingCoordinator: @unchecked Sendable {
         return try summary(id)
     }
 
+    /// Called with the final status (`published`, `rejected`, `failed`, `cancelled`) of every run whose worker ended.
+    public var onRunEnded: (@Sendable (String) -> Void)? {
+        get { runEndedHandler.value }
+        set { runEndedHandler.value = newValue }
+    }
+    private let runEndedHandler = LockedBox<(@Sendable (String) -> Void)?>(nil)
+
     private func workerExited(runID: Int64, process: Process) {
+        defer {
+            if let run = try? runs.run(id: runID), run.status.isFinished { runEndedHandler.value?(run.status.rawValue) }
+        }
         let cancelReason = worker.withLock { w -> String? in
             let reason = w?.runID == runID ? w?.cancelReason : nil
             if w?.runID == runID { w = nil }

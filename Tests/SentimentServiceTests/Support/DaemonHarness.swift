@@ -74,6 +74,8 @@ final class TemporaryDirectory {
 final class DaemonProcess {
     let directory: TemporaryDirectory
     let socketPath: String
+    /// The HTTP front end's Unix socket (`server.http_socket`).
+    let httpSocketPath: String
     let modelsDirectory: URL
     let configPath: String
     private(set) var process: Process?
@@ -87,6 +89,7 @@ final class DaemonProcess {
     init(serverSettings: [String: String] = [:], batching: [String: String] = [:], models: [String: String] = [:]) throws {
         directory = try TemporaryDirectory()
         socketPath = directory.path("s.sock")
+        httpSocketPath = directory.path("h.sock")
         modelsDirectory = directory.url.appendingPathComponent("models")
         try FileManager.default.createDirectory(at: modelsDirectory, withIntermediateDirectories: true)
         configPath = directory.path("sentimentd.conf")
@@ -98,7 +101,7 @@ final class DaemonProcess {
 
     func writeConfig(serverSettings: [String: String] = [:], batching: [String: String] = [:],
                      models: [String: String] = [:], logLevel: String = "info") throws {
-        var server = ["socket": "\"\(socketPath)\"", "admin_group": "\"\""]
+        var server = ["socket": "\"\(socketPath)\"", "http_socket": "\"\(httpSocketPath)\"", "admin_group": "\"\""]
         server.merge(serverSettings) { _, new in new }
         var modelSettings = ["directory": "\"\(modelsDirectory.path)\"", "settle_ms": "200"]
         modelSettings.merge(models) { _, new in new }
