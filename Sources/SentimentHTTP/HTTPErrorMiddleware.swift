@@ -12,7 +12,8 @@ struct HTTPErrorMiddleware: RouterMiddleware {
     let metrics: ServiceMetrics
     let routes: [(HTTPRequest.Method, String)]
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
         var response: Response
         do {
@@ -23,7 +24,8 @@ struct HTTPErrorMiddleware: RouterMiddleware {
             response = try translate(error, request: request, context: context).response(from: request, context: context)
         } catch {
             context.logger.error("HTTP request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
-            response = try HTTPAPIError(.internalServerError, "internal error: \(error)").response(from: request, context: context)
+            let internal = HTTPAPIError(.internalServerError, "internal error: \(error)")
+            response = try internal.response(from: request, context: context)
         }
         let route = context.endpointPath ?? (response.status == .methodNotAllowed ? "method_not_allowed" : "unmatched")
         metrics.httpRequestFinished(route: route, status: response.status.code,
@@ -40,8 +42,9 @@ struct HTTPErrorMiddleware: RouterMiddleware {
             if !allowed.isEmpty {
                 var methods = allowed.map(\.rawValue)
                 if allowed.contains(.get) { methods.append("HEAD") }
-                return HTTPAPIError(.methodNotAllowed, "\(path) answers \(methods.joined(separator: ", ")), not \(request.method.rawValue)",
-                                    headers: [.allow: methods.joined(separator: ", ")])
+                let list = methods.joined(separator: ", ")
+                return HTTPAPIError(.methodNotAllowed, "\(path) answers \(list), not \(request.method.rawValue)",
+                                    headers: [.allow: list])
             }
             return HTTPAPIError(.notFound, "no route \(request.method.rawValue) \(path) (see /openapi.yaml)")
         case .contentTooLarge:

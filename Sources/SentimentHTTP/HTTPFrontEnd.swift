@@ -178,7 +178,8 @@ public final class HTTPFrontEnd: FrontEnd, @unchecked Sendable {
             switch admission {
             case let .failure(refusal):
                 state.metrics.connectionRefused()
-                logger.info("HTTP connection refused", metadata: ["caller": "\(transport)", "reason": "\(refusal.error.message)"])
+                logger.info("HTTP connection refused",
+                            metadata: ["caller": "\(transport)", "reason": "\(refusal.error.message)"])
                 let error = HTTPAPIError(refusal.perUID ? .tooManyRequests : .serviceUnavailable, refusal.error.message,
                                          headers: [.connection: "close"])
                 respond = { request, writer, _ in
@@ -222,7 +223,8 @@ public final class HTTPFrontEnd: FrontEnd, @unchecked Sendable {
         do {
             response = try await responder.respond(to: request, context: context)
         } catch {
-            response = try HTTPAPIError(.internalServerError, "internal error: \(error)").response(from: request, context: context)
+            let internal = HTTPAPIError(.internalServerError, "internal error: \(error)")
+            response = try internal.response(from: request, context: context)
         }
         // A body refused unread (too large, or from a caller without a token) is not drained: the answer says
         // `Connection: close` and the connection ends after it (Hummingbird closes after such an answer). A

@@ -18,12 +18,10 @@ public final class RawHTTPConnection {
     }
 
     public enum Failure: Error, CustomStringConvertible {
-        case connect(String)
         case closed(received: Int)
         case malformed(String)
         public var description: String {
             switch self {
-            case let .connect(m): return "cannot connect: \(m)"
             case let .closed(n): return "the server closed the connection after \(n) bytes of the answer"
             case let .malformed(m): return "malformed answer: \(m)"
             }
@@ -35,47 +33,12 @@ public final class RawHTTPConnection {
 
     /// Connects to a Unix socket.
     public init(unixPath: String, timeout: Double = 120) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(unixPath.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw Failure.connect("\(unixPath): \(reason)")
-        }
-        setTimeout(timeout)
+        fd = try ClientSocket.open(unixPath: unixPath, timeoutSeconds: timeout)
     }
 
     /// Connects to 127.0.0.1:`port`.
     public init(port: Int, timeout: Double = 120) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw Failure.connect("127.0.0.1:\(port): \(reason)")
-        }
-        setTimeout(timeout)
-    }
-
-    private func setTimeout(_ seconds: Double) {
-        var tv = timeval(tv_sec: Int(seconds), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        fd = try ClientSocket.open(loopbackPort: port, timeoutSeconds: timeout)
     }
 
     deinit { close(fd) }

@@ -31,6 +31,57 @@ public enum ClientConnectionError: Error, Sendable, Equatable, CustomStringConve
 }
 
 /// A blocking JSON-RPC client over a Unix stream socket: one request line out, one response line in.
+/// The one place a client socket is opened (Unix path or loopback TCP), with send and receive timeouts: the JSON-RPC
+/// client and the HTTP connection of the benchmark and the tests share it.
+enum ClientSocket {
+    static func open(unixPath path: String, timeoutSeconds: Double?) throws -> Int32 {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw ClientConnectionError.pathTooLong(path: path) }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return try open(family: AF_UNIX, address: &addr, name: path, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// 127.0.0.1:`port`.
+    static func open(loopbackPort port: Int, timeoutSeconds: Double?) throws -> Int32 {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return try open(family: AF_INET, address: &addr, name: "127.0.0.1:\(port)", timeoutSeconds: timeoutSeconds)
+    }
+
+    private static func open<Address>(family: Int32, address: inout Address, name: String,
+                                         timeoutSeconds: Double?) throws -> Int32 {
+        #if os(Linux)
+        let s = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #else
+        let s = socket(family, SOCK_STREAM, 0)
+        #endif
+        guard s >= 0 else { throw ClientConnectionError.cannotConnect(path: name, reason: UnixSocketClient.errnoText()) }
+        if let timeoutSeconds {
+            var tv = timeval(tv_sec: Int(timeoutSeconds), tv_usec: .init((timeoutSeconds - Double(Int(timeoutSeconds))) * 1e6))
+            _ = setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            _ = setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(s, $0, socklen_t(MemoryLayout<Address>.size))
+            }
+        }
+        guard rc == 0 else {
+            let reason = UnixSocketClient.errnoText()
+            _ = closeFD(s)
+            throw ClientConnectionError.cannotConnect(path: name, reason: reason)
+        }
+        return s
+    }
+}
+
 /// Used by sentimentctl and by the tests; not thread-safe (one connection per thread).
 public final class UnixSocketClient {
     public let path: String
@@ -43,40 +94,7 @@ public final class UnixSocketClient {
     public init(path: String, timeoutSeconds: Double? = nil) throws {
         self.path = path
         self.timeoutSeconds = timeoutSeconds
-        #if os(Linux)
-        let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        #else
-        let s = socket(AF_UNIX, SOCK_STREAM, 0)
-        #endif
-        guard s >= 0 else { throw ClientConnectionError.cannotConnect(path: path, reason: Self.errnoText()) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: addr.sun_path)
-        guard bytes.count < capacity else {
-            _ = closeFD(s)
-            throw ClientConnectionError.pathTooLong(path: path)
-        }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        if let timeoutSeconds {
-            var tv = timeval(tv_sec: Int(timeoutSeconds), tv_usec: .init((timeoutSeconds - Double(Int(timeoutSeconds))) * 1e6))
-            _ = setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            _ = setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard rc == 0 else {
-            let reason = Self.errnoText()
-            _ = closeFD(s)
-            throw ClientConnectionError.cannotConnect(path: path, reason: reason)
-        }
-        self.fd = s
+        self.fd = try ClientSocket.open(unixPath: path, timeoutSeconds: timeoutSeconds)
     }
 
     deinit { close() }

@@ -305,6 +305,29 @@ final class HTTPDaemonTests: XCTestCase {
         try waitUntil("a slot is free again") { try self.unix(daemon).request("GET", "/v2/health/live").status == 200 }
     }
 
+    /// A uid that is not an admin past `max_connections_per_uid` is told 429 (its own quota), not 503.
+    func testLimits_aUIDOverItsQuotaGets429() throws {
+        try OtherUser.require()
+        let python = "/usr/bin/python3"
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("\(python) is not installed") }
+        let daemon = try DaemonProcess.withRoles(server: ["max_connections_per_uid": "1"])
+        // As nobody: hold one connection, then ask on a second one.
+        let script = """
+            import socket, sys
+            def connect():
+                s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); return s
+            held = connect()
+            held.sendall(b"GET /v2/health/live HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"); held.recv(4096)
+            second = connect()
+            second.sendall(b"GET /v2/health/live HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+            print(second.recv(4096).decode(errors="replace"))
+            """
+        let r = try OtherUser.nobody.run(python, ["-c", script, daemon.httpSocketPath])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.hasPrefix("HTTP/1.1 429"), r.out)
+        XCTAssertTrue(r.out.contains("max_connections_per_uid"), r.out)
+    }
+
     func testIdleRule_closesTricklingAndIdleClients() throws {
         let daemon = try makeDaemon(server: ["idle_timeout_seconds": "1"])
         // A client that trickles its request is closed after the idle timeout, although bytes keep coming.

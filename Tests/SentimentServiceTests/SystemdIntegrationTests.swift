@@ -71,6 +71,40 @@ final class SystemdIntegrationTests: XCTestCase {
         try assertServesActivatedSocket(path: activatedPath, daemon: daemon, process: p)
     }
 
+    /// sentimentd.socket passing the JSON-RPC socket and the HTTP Unix socket (told apart by path), and
+    /// sentimentd-http.socket passing TCP (`FileDescriptorName=http`): the daemon serves all three and binds nothing.
+    func testSocketActivation_httpSocketsArePassedIn() throws {
+        guard let activate = ["/usr/bin/systemd-socket-activate", "/bin/systemd-socket-activate"]
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("systemd-socket-activate is not installed (package systemd)")
+        }
+        _ = try TestPaths.requireTinyRoberta()
+        let daemon = try DaemonProcess()
+        try daemon.installModel(version: "v1")
+        let rpcPath = daemon.directory.path("activated.sock")
+        let port = freeTCPPort()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: activate)
+        p.arguments = ["-l", rpcPath, "-l", daemon.httpSocketPath, "-l", "127.0.0.1:\(port)",
+                       "--fdname=sentimentd.socket:sentimentd.socket:http",
+                       try TestPaths.executable("sentimentd").path, "serve", "--config", daemon.configPath]
+        p.standardError = Pipe()
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+        let client = try waitForClient(path: rpcPath)
+        XCTAssertTrue(try client.call(StatusMethod.self, NoParams()).socket.contains("fd 3"))
+        let overUnix = try RawHTTPConnection(unixPath: daemon.httpSocketPath).request("GET", "/v2/models/sentiment")
+        XCTAssertEqual(overUnix.status, 200, overUnix.text)
+        let tcp = try RawHTTPConnection(port: port)
+        XCTAssertEqual(try tcp.request("GET", "/v2/health/live").status, 200)
+        XCTAssertEqual(try tcp.request("GET", "/v2").status, 401, "TCP without a token")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: daemon.socketPath), "an activated daemon binds nothing")
+        client.close()
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+    }
+
     /// The same without systemd tools: fd 3 inherited with LISTEN_FDS=1 and LISTEN_PID set to the daemon's pid (a shell
     /// sets LISTEN_PID=$$ and execs the daemon, so the pid is right).
     func testSocketActivation_withInheritedDescriptor() throws {

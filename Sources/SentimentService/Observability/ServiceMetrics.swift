@@ -63,16 +63,23 @@ final class ServiceMetrics: @unchecked Sendable {
         queuedTexts = Metrics.Gauge(label: "sentimentd_queued_texts", dimensions: [], factory: factory)
         startTime = Metrics.Gauge(label: "sentimentd_start_time_seconds", dimensions: [], factory: factory)
         startTime.record(Date().timeIntervalSince1970)
-        registry.makeGauge(descriptor: Self.name("sentimentd_build_info", "Always 1; the version label is the daemon's version."), labels: [("version", SentimentVersion.current)]).set(1.0)
-        modelLoad = registry.makeDurationHistogram(descriptor: Self.name("sentimentd_model_load_duration_seconds", "Time to read a model version's files into a servable model (validation and on-demand loads)."), buckets: [.milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
-                      .seconds(5), .seconds(10), .seconds(20), .seconds(60), .seconds(120)])
+        registry.makeGauge(descriptor: Self.name("sentimentd_build_info", "Always 1; the version label is the daemon's."),
+                           labels: [("version", SentimentVersion.current)]).set(1.0)
+        modelLoad = registry.makeDurationHistogram(
+            descriptor: Self.name("sentimentd_model_load_duration_seconds",
+                                  "Time to read a model version's files into a servable model (validation, on demand)."),
+            buckets: [.milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5),
+                      .seconds(10), .seconds(20), .seconds(60), .seconds(120)])
+        // Named and explained as Prometheus' client libraries name them, so dashboards made for those work.
         process = (
             registry.makeGauge(descriptor: Self.name("process_resident_memory_bytes", "Resident memory size in bytes.")),
             registry.makeGauge(descriptor: Self.name("process_virtual_memory_bytes", "Virtual memory size in bytes.")),
-            registry.makeCounter(descriptor: Self.name("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")),
+            registry.makeCounter(descriptor: Self.name("process_cpu_seconds_total",
+                                                       "Total user and system CPU time spent in seconds.")),
             registry.makeGauge(descriptor: Self.name("process_open_fds", "Number of open file descriptors.")),
             registry.makeGauge(descriptor: Self.name("process_max_fds", "Maximum number of open file descriptors.")),
-            registry.makeGauge(descriptor: Self.name("process_start_time_seconds", "Start time of the process since unix epoch in seconds."))
+            registry.makeGauge(descriptor: Self.name("process_start_time_seconds",
+                                                     "Start time of the process since unix epoch in seconds."))
         )
     }
 
@@ -81,13 +88,25 @@ final class ServiceMetrics: @unchecked Sendable {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
+    /// The counter `name{labels}`, made on first use and kept in `cache` under `key`. Call with `lock` held.
+    private func counter(_ cache: ReferenceWritableKeyPath<ServiceMetrics, [String: Prometheus.Counter]>, key: String,
+                         _ name: String, _ help: String, labels: [(String, String)]) -> Prometheus.Counter {
+        if let counter = self[keyPath: cache][key] { return counter }
+        let counter = registry.makeCounter(descriptor: Self.name(name, help), labels: labels)
+        self[keyPath: cache][key] = counter
+        return counter
+    }
+
     /// One answer of the HTTP API: `route` is the route's pattern (`/v2/models/{model}/infer`), never the raw path.
     public func httpRequestFinished(route: String, status: Int, seconds: Double) {
-        let key = route + "\u{0}" + String(status)
         let (counter, timer) = lock.withLock { () -> (Prometheus.Counter, Prometheus.DurationHistogram) in
-            let counter = httpCounters[key] ?? registry.makeCounter(descriptor: Self.name("sentimentd_http_requests_total", "HTTP requests answered, by route pattern and status code."), labels: [("route", route), ("code", String(status))])
-            httpCounters[key] = counter
-            let timer = httpTimers[route] ?? registry.makeDurationHistogram(descriptor: Self.name("sentimentd_http_request_duration_seconds", "Time from an HTTP request's arrival to its answer, by route pattern."), labels: [("route", route)], buckets: Self.latencyBuckets)
+            let counter = counter(\.httpCounters, key: route + "\u{0}" + String(status), "sentimentd_http_requests_total",
+                                  "HTTP requests answered, by route pattern and status code.",
+                                  labels: [("route", route), ("code", String(status))])
+            let timer = httpTimers[route] ?? registry.makeDurationHistogram(
+                descriptor: Self.name("sentimentd_http_request_duration_seconds",
+                                      "Time from an HTTP request's arrival to its answer, by route pattern."),
+                labels: [("route", route)], buckets: Self.latencyBuckets)
             httpTimers[route] = timer
             return (counter, timer)
         }
@@ -98,18 +117,16 @@ final class ServiceMetrics: @unchecked Sendable {
     /// A training run ended: `outcome` is its final status (`published`, `rejected`, `failed`, `cancelled`).
     public func trainingRunEnded(outcome: String) {
         lock.withLock {
-            let counter = runOutcomes[outcome] ?? registry.makeCounter(descriptor: Self.name("sentimentd_training_runs_total", "Training runs that ended, by outcome."), labels: [("outcome", outcome)])
-            runOutcomes[outcome] = counter
-            return counter
+            counter(\.runOutcomes, key: outcome, "sentimentd_training_runs_total", "Training runs that ended, by outcome.",
+                    labels: [("outcome", outcome)])
         }.increment()
     }
 
     /// A model version was rejected; `reason` is the kind of reason (`CheckpointRejection.kind`).
     public func versionRejected(reason: String) {
         lock.withLock {
-            let counter = rejections[reason] ?? registry.makeCounter(descriptor: Self.name("sentimentd_model_versions_rejected_total", "Model versions rejected by validation, by kind of reason."), labels: [("reason", reason)])
-            rejections[reason] = counter
-            return counter
+            counter(\.rejections, key: reason, "sentimentd_model_versions_rejected_total",
+                    "Model versions rejected by validation, by kind of reason.", labels: [("reason", reason)])
         }.increment()
     }
 
