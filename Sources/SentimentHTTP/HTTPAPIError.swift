@@ -40,6 +40,7 @@ struct HTTPAPIError: Error, HTTPResponseError {
         case .unauthorised: status = .forbidden
         case .modelNotFound, .notFound: status = .notFound
         case .noModelLoaded, .overloaded, .shuttingDown, .trainingBusy: status = .serviceUnavailable
+        case .versionKept: status = .conflict
         case .activationFailed, .configRejected, .internalError, .storeFailed: status = .internalServerError
         }
         self.init(status, error.message)

@@ -24,8 +24,8 @@ struct HTTPErrorMiddleware: RouterMiddleware {
             response = try translate(error, request: request, context: context).response(from: request, context: context)
         } catch {
             context.logger.error("HTTP request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
-            let internal = HTTPAPIError(.internalServerError, "internal error: \(error)")
-            response = try internal.response(from: request, context: context)
+            let failure = HTTPAPIError(.internalServerError, "internal error: \(error)")
+            response = try failure.response(from: request, context: context)
         }
         let route = context.endpointPath ?? (response.status == .methodNotAllowed ? "method_not_allowed" : "unmatched")
         metrics.httpRequestFinished(route: route, status: response.status.code,

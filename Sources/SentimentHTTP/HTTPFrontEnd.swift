@@ -223,8 +223,8 @@ public final class HTTPFrontEnd: FrontEnd, @unchecked Sendable {
         do {
             response = try await responder.respond(to: request, context: context)
         } catch {
-            let internal = HTTPAPIError(.internalServerError, "internal error: \(error)")
-            response = try internal.response(from: request, context: context)
+            let failure = HTTPAPIError(.internalServerError, "internal error: \(error)")
+            response = try failure.response(from: request, context: context)
         }
         // A body refused unread (too large, or from a caller without a token) is not drained: the answer says
         // `Connection: close` and the connection ends after it (Hummingbird closes after such an answer). A

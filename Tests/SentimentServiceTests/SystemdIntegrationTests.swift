@@ -51,13 +51,19 @@ final class SystemdIntegrationTests: XCTestCase {
         XCTAssertEqual(try daemon.stop(), 0)
     }
 
-    /// The socket made by systemd-socket-activate (as sentimentd.socket would): the daemon takes fd 3 and binds nothing.
-    func testSocketActivation_withSystemdSocketActivate() throws {
+    /// systemd-socket-activate, and the tiny model the activated daemon serves; skips when either is missing.
+    static func socketActivate() throws -> String {
         guard let activate = ["/usr/bin/systemd-socket-activate", "/bin/systemd-socket-activate"]
             .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw XCTSkip("systemd-socket-activate is not installed (package systemd)")
         }
         _ = try TestPaths.requireTinyRoberta()
+        return activate
+    }
+
+    /// The socket made by systemd-socket-activate (as sentimentd.socket would): the daemon takes fd 3 and binds nothing.
+    func testSocketActivation_withSystemdSocketActivate() throws {
+        let activate = try Self.socketActivate()
         let daemon = try DaemonProcess()
         try daemon.installModel(version: "v1")
         let activatedPath = daemon.directory.path("activated.sock")
@@ -74,11 +80,7 @@ final class SystemdIntegrationTests: XCTestCase {
     /// sentimentd.socket passing the JSON-RPC socket and the HTTP Unix socket (told apart by path), and
     /// sentimentd-http.socket passing TCP (`FileDescriptorName=http`): the daemon serves all three and binds nothing.
     func testSocketActivation_httpSocketsArePassedIn() throws {
-        guard let activate = ["/usr/bin/systemd-socket-activate", "/bin/systemd-socket-activate"]
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("systemd-socket-activate is not installed (package systemd)")
-        }
-        _ = try TestPaths.requireTinyRoberta()
+        let activate = try Self.socketActivate()
         let daemon = try DaemonProcess()
         try daemon.installModel(version: "v1")
         let rpcPath = daemon.directory.path("activated.sock")

@@ -6,20 +6,20 @@ import Glibc
 
 /// Who is calling, as far as authorisation cares: a socket peer (its kernel credentials), or a caller whose role
 /// was settled elsewhere (a bearer token of an HTTP front end), so that every transport shares one `Authorizer`.
-enum Caller: Sendable, Equatable, CustomStringConvertible {
+package enum Caller: Sendable, Equatable, CustomStringConvertible {
     case peer(PeerCredentials)
     case token(name: String, role: Role)
 
     /// The uid recorded with what the caller writes (labels, imports, runs): the peer's, or the daemon's own for a
     /// token (whose name goes into the logs instead).
-    func recordedUID(daemonUID: UInt32) -> UInt32 {
+    package func recordedUID(daemonUID: UInt32) -> UInt32 {
         switch self {
         case let .peer(p): return p.uid
         case .token: return daemonUID
         }
     }
 
-    var description: String {
+    package var description: String {
         switch self {
         case let .peer(p): return "uid \(p.uid)"
         case let .token(name, _): return "token \"\(name)\""
@@ -36,7 +36,7 @@ enum Caller: Sendable, Equatable, CustomStringConvertible {
 /// cache of a few seconds), so a group created or renumbered after the daemon started counts without a restart.
 /// The role is checked on every request against the configuration in force, so a reload that changes a group
 /// applies to open connections too. A group name that does not resolve grants nothing.
-struct Authorizer: Sendable, Equatable {
+package struct Authorizer: Sendable, Equatable {
     var daemonUID: UInt32
     var readerGroup: String?
     var labellerGroup: String?
@@ -64,7 +64,7 @@ struct Authorizer: Sendable, Equatable {
         }
     }
 
-    func role(of peer: PeerCredentials) -> Role? {
+    package func role(of peer: PeerCredentials) -> Role? {
         if peer.uid == 0 || peer.uid == daemonUID { return .admin }
         func member(_ group: String?) -> Bool {
             guard let group, let gid = GroupDirectory.shared.gid(named: group) else { return false }
@@ -77,7 +77,7 @@ struct Authorizer: Sendable, Equatable {
     }
 
     /// The caller's role when it includes `needed`; otherwise the `unauthorised` error that says who holds it.
-    func authorize(_ caller: Caller, needs needed: Role, for action: String) -> Result<Role, RPCError> {
+    package func authorize(_ caller: Caller, needs needed: Role, for action: String) -> Result<Role, RPCError> {
         let role = role(of: caller)
         if let role, role.includes(needed) { return .success(role) }
         return .failure(.unauthorised(action: action, needed: needed, caller: caller.description, role: role,

@@ -13,15 +13,15 @@ import SentimentStore
 /// or not an earlier one differed, and an unknown id is compared against a dummy hash), so response times do not
 /// tell how much of a guess was right. Tokens are read into memory at start and changed only through this type
 /// (the daemon is the only writer), so a revocation applies to the next request, on connections already open too.
-public final class TokenAuthority: @unchecked Sendable {
+package final class TokenAuthority: @unchecked Sendable {
     /// What a valid token grants.
-    public struct Grant: Sendable, Equatable {
-        public var id: String
-        public var name: String
-        public var role: Role
+    package struct Grant: Sendable, Equatable {
+        package var id: String
+        package var name: String
+        package var role: Role
     }
 
-    public static let prefix = "sntd_"
+    package static let prefix = "sntd_"
 
     private struct Entry {
         var digest: [UInt8]
@@ -33,7 +33,7 @@ public final class TokenAuthority: @unchecked Sendable {
     private var live: [String: Entry] = [:]
     private static let dummyDigest = [UInt8](repeating: 0xA5, count: 32)
 
-    public init(store: TokenStore) throws {
+    package init(store: TokenStore) throws {
         self.store = store
         for record in try store.all() where record.revokedAt == nil {
             guard let role = Role(rawValue: record.role), let digest = Self.bytes(hex: record.sha256) else { continue }
@@ -42,7 +42,7 @@ public final class TokenAuthority: @unchecked Sendable {
     }
 
     /// The grant of a presented token, or nil when it is not a live token.
-    public func authenticate(_ presented: String) -> Grant? {
+    package func authenticate(_ presented: String) -> Grant? {
         let id = Self.id(of: presented)
         let entry = id.flatMap { id in lock.withLock { live[id] } }
         var hasher = SHA256Hasher()
@@ -54,7 +54,7 @@ public final class TokenAuthority: @unchecked Sendable {
     }
 
     /// A new token for `role`; the secret is returned once and never stored.
-    public func add(role: Role, name: String?, byUID uid: UInt32) throws -> TokensAddMethod.Result {
+    package func add(role: Role, name: String?, byUID uid: UInt32) throws -> TokensAddMethod.Result {
         var generator = SystemRandomNumberGenerator()
         func hex(_ count: Int) -> String {
             (0..<count).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
@@ -74,18 +74,18 @@ public final class TokenAuthority: @unchecked Sendable {
         return .init(token: token, summary: Self.summary(record))
     }
 
-    public func list() throws -> [TokenSummary] {
+    package func list() throws -> [TokenSummary] {
         try store.all().map(Self.summary)
     }
 
-    public func revoke(_ idOrName: String) throws -> TokenSummary {
+    package func revoke(_ idOrName: String) throws -> TokenSummary {
         let summary = Self.summary(try store.revoke(idOrName: idOrName))
         lock.withLock { _ = live.removeValue(forKey: summary.id) }
         return summary
     }
 
     /// `tokens.add`, `tokens.list`, `tokens.revoke` on the JSON-RPC router (admin).
-    public func register(on router: Router) {
+    func register(on router: Router) {
         router.registerAsync(TokensAddMethod.self) { [self] params, context in
             if let name = params.name {
                 guard !name.isEmpty, name.count <= 64,

@@ -5,9 +5,9 @@ import SentimentProtocol
 
 /// The model a request is answered by. A request takes it when it is submitted, and the batch holds it while it
 /// runs, so a swap in between never mixes versions within one answer and never frees a model in use.
-struct ServingModel: Sendable {
-    var version: String
-    var model: SentimentModel
+package struct ServingModel: Sendable {
+    package var version: String
+    package var model: SentimentModel
 
     init(version: String, model: SentimentModel) {
         self.version = version
@@ -70,7 +70,7 @@ enum BatcherError: Error, Equatable, Sendable {
 /// only parse JSON.
 ///
 /// Thread model: `submit` from any thread; completion handlers run on the worker thread and must not block.
-final class Batcher: @unchecked Sendable {
+package final class Batcher: @unchecked Sendable {
     /// Longest the worker sleeps without a heartbeat.
     let heartbeatInterval: Duration
 
@@ -158,7 +158,7 @@ final class Batcher: @unchecked Sendable {
         condition.unlock()
     }
 
-    var queuedTexts: Int {
+    package var queuedTexts: Int {
         condition.lock()
         defer { condition.unlock() }
         return queue.count

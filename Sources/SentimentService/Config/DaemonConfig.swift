@@ -18,7 +18,7 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Path of the Unix socket bound when not socket-activated.
     var socketPath = "/run/sentimentd/sentimentd.sock"
     /// Permission bits of a socket the daemon binds itself (the JSON-RPC one and the HTTP one).
-    var socketMode: UInt32 = 0o660
+    package var socketMode: UInt32 = 0o660
     /// Unix socket of the HTTP front end as configured (nil: none): a path, or a bare file name put in the folder of
     /// `socketPath` (the default, `http.sock`, sits beside the JSON-RPC socket). See `httpSocketPath`.
     package var httpSocket: String? = "http.sock"
@@ -32,7 +32,7 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Open connections of one uid that is not an admin.
     var maxConnectionsPerUID = 32
     /// Longest request line, in bytes, without the newline.
-    var requestLineBytes = 1 << 20
+    package var requestLineBytes = 1 << 20
     /// Texts in one predict request.
     var maxTexts = 256
     /// Characters (Unicode scalars) of one text; within it, texts are truncated by tokens like the model does.
@@ -43,7 +43,7 @@ public struct DaemonConfig: Sendable, Equatable {
     var maxPipelinedPerUID = 256
     /// A connection that completes no request and takes no answer for this long is closed (idle, trickling or
     /// not reading); one whose requests are being worked on is not.
-    var idleTimeoutSeconds: Double = 120
+    package var idleTimeoutSeconds: Double = 120
     /// Roles (`Authorizer`): nil for the reader group means every peer that may open the socket is a reader; nil
     /// for the labeller or admin group means no peer holds that role by group.
     var readerGroup: String?
@@ -91,7 +91,7 @@ public struct DaemonConfig: Sendable, Equatable {
     // [labels]
     /// Label names, by class index. Labels sent as indexes map through this list; training needs the active
     /// model's labels to be these names (in any order).
-    var labelNames = ["negative", "neutral", "positive"]
+    package var labelNames = ["negative", "neutral", "positive"]
     /// Share of new texts assigned (once, by a hash of the normalised text) to the frozen eval split.
     var evalFraction = 0.1
     /// Items one import may stage.

@@ -16,14 +16,14 @@ public protocol FrontEnd: Sendable {
 
 /// What a front end is built from.
 public struct FrontEndContext: Sendable {
-    public let state: ServingState
-    public let router: Router
-    public let tokens: TokenAuthority
+    package let state: ServingState
+    let router: Router
+    package let tokens: TokenAuthority
     /// Activated sockets meant for this front end (`FileDescriptorName=http`, or a Unix socket bound to
     /// `server.http_socket`).
-    public let activated: [ActivatedSocket]
-    public let eventLoopGroup: any EventLoopGroup
-    public let logger: Logger
+    package let activated: [ActivatedSocket]
+    package let eventLoopGroup: any EventLoopGroup
+    package let logger: Logger
 }
 
 public typealias FrontEndFactory = @Sendable (FrontEndContext) throws -> (any FrontEnd)?

@@ -6,7 +6,7 @@ import SentimentCore
 /// The daemon's metrics, recorded through swift-metrics into a Prometheus registry of its own (not the global
 /// `MetricsSystem`, so several daemons in one test process do not mix), and served by the `metrics` method as
 /// Prometheus text.
-final class ServiceMetrics: @unchecked Sendable {
+package final class ServiceMetrics: @unchecked Sendable {
     let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
     private let lock = NSLock()
@@ -98,9 +98,9 @@ final class ServiceMetrics: @unchecked Sendable {
     }
 
     /// One answer of the HTTP API: `route` is the route's pattern (`/v2/models/{model}/infer`), never the raw path.
-    public func httpRequestFinished(route: String, status: Int, seconds: Double) {
+    package func httpRequestFinished(route: String, status: Int, seconds: Double) {
         let (counter, timer) = lock.withLock { () -> (Prometheus.Counter, Prometheus.DurationHistogram) in
-            let counter = counter(\.httpCounters, key: route + "\u{0}" + String(status), "sentimentd_http_requests_total",
+            let requests = self.counter(\.httpCounters, key: route + "\u{0}" + String(status), "sentimentd_http_requests_total",
                                   "HTTP requests answered, by route pattern and status code.",
                                   labels: [("route", route), ("code", String(status))])
             let timer = httpTimers[route] ?? registry.makeDurationHistogram(
@@ -108,30 +108,30 @@ final class ServiceMetrics: @unchecked Sendable {
                                       "Time from an HTTP request's arrival to its answer, by route pattern."),
                 labels: [("route", route)], buckets: Self.latencyBuckets)
             httpTimers[route] = timer
-            return (counter, timer)
+            return (requests, timer)
         }
         counter.increment()
         timer.recordNanoseconds(Int64(seconds * 1e9))
     }
 
     /// A training run ended: `outcome` is its final status (`published`, `rejected`, `failed`, `cancelled`).
-    public func trainingRunEnded(outcome: String) {
+    package func trainingRunEnded(outcome: String) {
         lock.withLock {
-            counter(\.runOutcomes, key: outcome, "sentimentd_training_runs_total", "Training runs that ended, by outcome.",
+            self.counter(\.runOutcomes, key: outcome, "sentimentd_training_runs_total", "Training runs that ended, by outcome.",
                     labels: [("outcome", outcome)])
         }.increment()
     }
 
     /// A model version was rejected; `reason` is the kind of reason (`CheckpointRejection.kind`).
-    public func versionRejected(reason: String) {
+    package func versionRejected(reason: String) {
         lock.withLock {
-            counter(\.rejections, key: reason, "sentimentd_model_versions_rejected_total",
+            self.counter(\.rejections, key: reason, "sentimentd_model_versions_rejected_total",
                     "Model versions rejected by validation, by kind of reason.", labels: [("reason", reason)])
         }.increment()
     }
 
     /// A model version's files were read into a servable model in `seconds`.
-    public func modelLoaded(seconds: Double) {
+    package func modelLoaded(seconds: Double) {
         modelLoad.recordNanoseconds(Int64(seconds * 1e9))
     }
 
@@ -171,15 +171,15 @@ final class ServiceMetrics: @unchecked Sendable {
         queueWait.recordNanoseconds(Int64(seconds * 1e9))
     }
 
-    func connectionsChanged(to count: Int) {
+    package func connectionsChanged(to count: Int) {
         connections.record(count)
     }
 
     /// A connection beyond a limit (`ConnectionLedger`) was told "overloaded" and closed.
-    func connectionRefused() { connectionsRefused.increment() }
+    package func connectionRefused() { connectionsRefused.increment() }
 
     /// A connection was closed for making no progress (`idle_timeout_seconds`).
-    func connectionTimedOut() { connectionsTimedOut.increment() }
+    package func connectionTimedOut() { connectionsTimedOut.increment() }
 
     /// `sentimentd_model_info{version="v"}` is 1 for the active version and 0 for versions served before.
     func activeModelChanged(to version: String?) {
@@ -198,7 +198,7 @@ final class ServiceMetrics: @unchecked Sendable {
     }
 
     /// The Prometheus text exposition of every metric. `queued` is sampled now.
-    func render(queued: Int) -> String {
+    package func render(queued: Int) -> String {
         queuedTexts.record(queued)
         let sample = ProcessSample.read()
         lock.withLock {

@@ -3,7 +3,7 @@ import SentimentProtocol
 
 /// What the router needs from the model registry. `RegistryCatalog` adapts `ModelRegistry` to it; the seam keeps
 /// the server testable with a fixed model and keeps every registry call in one file.
-protocol ModelCatalog: Sendable {
+package protocol ModelCatalog: Sendable {
     /// The version unqualified predictions go to.
     var active: ServingModel? { get }
     /// When the active version became active (nil when unknown).

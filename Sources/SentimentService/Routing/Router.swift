@@ -4,14 +4,14 @@ import SentimentProtocol
 
 /// Who is calling, for the handlers: the caller, the role it was found to hold for this request, and the uid its
 /// writes are recorded under.
-struct CallContext: Sendable {
-    var caller: Caller
-    var role: Role
+package struct CallContext: Sendable {
+    package var caller: Caller
+    package var role: Role
     /// The peer's uid (the daemon's own for a token caller): what labels, imports and runs record.
-    var uid: UInt32
-    var logger: Logger
+    package var uid: UInt32
+    package var logger: Logger
 
-    init(caller: Caller, role: Role, uid: UInt32, logger: Logger) {
+    package init(caller: Caller, role: Role, uid: UInt32, logger: Logger) {
         self.caller = caller
         self.role = role
         self.uid = uid

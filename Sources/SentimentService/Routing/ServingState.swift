@@ -3,20 +3,20 @@ import SentimentCore
 import SentimentProtocol
 
 /// What the request handlers share: the models, the batcher, the live configuration, counters.
-final class ServingState: @unchecked Sendable {
-    enum Phase: String, Sendable {
+package final class ServingState: @unchecked Sendable {
+    package enum Phase: String, Sendable {
         case serving
         case draining
     }
 
-    let catalog: ModelCatalog
-    let batcher: Batcher
-    let metrics: ServiceMetrics
+    package let catalog: ModelCatalog
+    package let batcher: Batcher
+    package let metrics: ServiceMetrics
     /// The file the configuration was read from; nil when running on defaults.
     let configPath: String?
     /// Where clients connect (the bound path, or the activated socket's description).
     let socketDescription: String
-    let daemonUID: UInt32
+    package let daemonUID: UInt32
     let startedAt = Date()
     /// Who holds which connection slots, shared by every front end (JSON-RPC and HTTP), so the limits hold over
     /// all of a uid's connections.
@@ -39,18 +39,18 @@ final class ServingState: @unchecked Sendable {
         self.daemonUID = daemonUID
     }
 
-    var config: DaemonConfig {
+    package var config: DaemonConfig {
         get { configBox.value }
         set { configBox.value = newValue }
     }
 
-    var phase: Phase {
+    package var phase: Phase {
         get { phaseBox.value }
         set { phaseBox.value = newValue }
     }
 
     /// The role rule of the configuration in force.
-    var authorizer: Authorizer { Authorizer(config: config, daemonUID: daemonUID) }
+    package var authorizer: Authorizer { Authorizer(config: config, daemonUID: daemonUID) }
 
     /// What `reload` (and SIGHUP) does; set by the daemon.
     var reloadAction: (@Sendable () async throws -> ReloadMethod.Result)? {

@@ -2,7 +2,7 @@ import Foundation
 import SentimentProtocol
 
 /// The methods of the serving daemon: predict, status, models.*, rollback, reload, metrics.
-enum StandardMethods {
+package enum StandardMethods {
     static func register(on router: Router, state: ServingState) {
         router.register(PredictMethod.self) { params, context, reply in
             predict(params, context: context, state: state, reply: reply)

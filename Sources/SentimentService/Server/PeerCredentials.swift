@@ -8,14 +8,14 @@ import Glibc
 /// process that connected (SO_PEERCRED) and its supplementary groups (SO_PEERGROUPS), both as they were at
 /// connect time. Roles are decided from these, the way the kernel decides file access: a group the user was added
 /// to after the process started does not count, a group the process dropped does not either.
-struct PeerCredentials: Sendable, Equatable {
-    var pid: Int32
-    var uid: UInt32
-    var gid: UInt32
+package struct PeerCredentials: Sendable, Equatable {
+    package var pid: Int32
+    package var uid: UInt32
+    package var gid: UInt32
     /// Supplementary groups of the connecting process. Never holds gid 0: see `supplementaryGroups`.
-    var groups: [UInt32]
+    package var groups: [UInt32]
 
-    init(pid: Int32, uid: UInt32, gid: UInt32, groups: [UInt32] = []) {
+    package init(pid: Int32, uid: UInt32, gid: UInt32, groups: [UInt32] = []) {
         self.pid = pid
         self.uid = uid
         self.gid = gid

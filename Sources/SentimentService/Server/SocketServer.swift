@@ -15,14 +15,14 @@ enum ListenTarget: Sendable, Equatable {
     case activated(fd: Int32)
 }
 
-enum ServerError: Error, Equatable, CustomStringConvertible {
+package enum ServerError: Error, Equatable, CustomStringConvertible {
     case socketInUse(path: String)
     case notASocket(path: String)
     case cannotPrepare(path: String, reason: String)
     case bindFailed(path: String, reason: String)
     case adoptFailed(fd: Int32, reason: String)
 
-    var description: String {
+    package var description: String {
         switch self {
         case let .socketInUse(path):
             return "\(path): another daemon is answering on this socket; stop it first or choose another path (--socket, server.socket)"
@@ -37,7 +37,7 @@ enum ServerError: Error, Equatable, CustomStringConvertible {
 
 /// The Unix socket server: accepts connections, reads the peer's credentials, admits them by `ConnectionLedger`,
 /// installs the line decoder and the connection handler, and drains on shutdown.
-final class SocketServer: @unchecked Sendable {
+package final class SocketServer: @unchecked Sendable {
     private let group: EventLoopGroup
     private let router: Router
     private let state: ServingState
