@@ -35,7 +35,7 @@ struct HTTPAccess: Sendable {
                 throw HTTPAPIError.unauthenticated("the bearer token is not valid (unknown or revoked; see `sentimentctl "
                     + "tokens list`)", tokenPresented: true)
             }
-            caller = .token(name: grant.name, role: grant.role)
+            caller = .token(id: grant.id, name: grant.name, role: grant.role)
         }
         switch state.authorizer.authorize(caller, needs: needed, for: action) {
         case let .success(role): return (caller, role)

@@ -8,10 +8,12 @@ import Glibc
 /// was settled elsewhere (a bearer token of an HTTP front end), so that every transport shares one `Authorizer`.
 package enum Caller: Sendable, Equatable, CustomStringConvertible {
     case peer(PeerCredentials)
-    case token(name: String, role: Role)
+    /// A bearer token of the HTTP front end: its public id (`tokens list`), its name and the role it carries.
+    case token(id: String, name: String, role: Role)
 
-    /// The uid recorded with what the caller writes (labels, imports, runs): the peer's, or the daemon's own for a
-    /// token (whose name goes into the logs instead).
+    /// The uid recorded with what the caller writes (labels, imports, runs): the peer's. A token reaches only the
+    /// HTTP routes, and they write nothing (predict, metadata, metrics), so no record is ever made under a token's
+    /// placeholder uid (the daemon's); a route that writes for a token must record its id (`caller`) instead.
     package func recordedUID(daemonUID: UInt32) -> UInt32 {
         switch self {
         case let .peer(p): return p.uid
@@ -22,7 +24,7 @@ package enum Caller: Sendable, Equatable, CustomStringConvertible {
     package var description: String {
         switch self {
         case let .peer(p): return "uid \(p.uid)"
-        case let .token(name, _): return "token \"\(name)\""
+        case let .token(id, name, _): return "token \"\(name)\" (id \(id))"
         }
     }
 }
@@ -59,7 +61,7 @@ package struct Authorizer: Sendable, Equatable {
     /// The caller's role; nil when it holds none (only possible with a `readerGroup`).
     func role(of caller: Caller) -> Role? {
         switch caller {
-        case let .token(_, role): return role
+        case let .token(_, _, role): return role
         case let .peer(peer): return role(of: peer)
         }
     }
