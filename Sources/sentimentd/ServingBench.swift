@@ -145,20 +145,19 @@ struct ServingBench {
             report.setup.maxDelayMs = status.maxDelayMilliseconds
         }
 
+        // Each client count through the socket, then at once the same clients through the HTTP API's Unix socket
+        // (default http.sock beside the socket), so the two are measured side by side under the same conditions.
+        let httpSocket = workspace.appendingPathComponent("http.sock").path
         for n in clients {
             let load = try measureLoad(clients: n, daemon: d, socket: socketPath, tweets: tweets, labelCount: labelCount)
             report.loads.append(load)
             print(ServingBenchFormat.load(load))
             print(ServingBenchFormat.daemonSide(load.daemon))
-        }
-        // The same clients through the HTTP API's Unix socket (default http.sock beside the socket).
-        let httpSocket = workspace.appendingPathComponent("http.sock").path
-        for n in clients {
-            let load = try measureLoad(clients: n, daemon: d, socket: socketPath, transport: .http(socket: httpSocket),
+            let http = try measureLoad(clients: n, daemon: d, socket: socketPath, transport: .http(socket: httpSocket),
                                        tweets: tweets, labelCount: labelCount)
-            report.httpLoads.append(load)
-            print(ServingBenchFormat.load(load, via: "http"))
-            print(ServingBenchFormat.daemonSide(load.daemon))
+            report.httpLoads.append(http)
+            print(ServingBenchFormat.load(http, via: "http"))
+            print(ServingBenchFormat.daemonSide(http.daemon))
         }
         for line in ServingBenchFormat.httpBesideSocket(report) { print(line) }
 
