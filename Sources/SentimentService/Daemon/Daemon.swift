@@ -175,10 +175,10 @@ public final class Daemon: @unchecked Sendable {
             EventLoopService(group: eventLoops),
             WatchdogService(watchdog: watchdog, eventLoop: eventLoops.next()),
             ConnectionsService(server: server),
-        ] + frontEnds.map { FrontEndConnectionsService(frontEnd: $0) } + [
+            FrontEndConnectionsService(frontEnds: frontEnds),
             BatcherService(batcher: batcher),
             ListenerService(server: server, target: listen.target),
-        ] + frontEnds.map { FrontEndListenerService(frontEnd: $0) } + [
+            FrontEndListenerService(frontEnds: frontEnds),
             ReadinessService(state: state, logger: logger),
             HangupService { _ = try await state.reloadAction?() },
         ]

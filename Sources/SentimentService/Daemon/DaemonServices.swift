@@ -209,21 +209,29 @@ final class HangupService: DaemonService, @unchecked Sendable {
     }
 }
 
-/// A front end's listeners (`FrontEnd`, the HTTP one): they accept after the JSON-RPC socket listens; stopping stops
-/// accepting and lets requests in progress finish.
+/// The listeners of the front ends beside the socket (`FrontEnd`: the HTTP one): they accept after the JSON-RPC socket
+/// listens; stopping stops accepting and lets requests in progress finish.
 struct FrontEndListenerService: DaemonService {
-    let name = "front-end-listener"
-    let frontEnd: any FrontEnd
+    let name = "front-end-listeners"
+    let frontEnds: [any FrontEnd]
 
-    func start() async throws { try await frontEnd.start() }
-    func stop() async { await frontEnd.drain() }
+    func start() async throws {
+        for frontEnd in frontEnds { try await frontEnd.start() }
+    }
+
+    func stop() async {
+        for frontEnd in frontEnds { await frontEnd.drain() }
+    }
 }
 
-/// A front end's open connections: at shutdown, they close once their answers are out (stragglers after 10 s).
+/// The front ends' open connections: at shutdown, they close once their answers are out (stragglers after 10 s).
 struct FrontEndConnectionsService: DaemonService {
     let name = "front-end-connections"
-    let frontEnd: any FrontEnd
+    let frontEnds: [any FrontEnd]
 
     func start() async throws {}
-    func stop() async { await frontEnd.waitForConnections(timeout: .seconds(10)) }
+
+    func stop() async {
+        for frontEnd in frontEnds { await frontEnd.waitForConnections(timeout: .seconds(10)) }
+    }
 }
