@@ -97,7 +97,8 @@ let package = Package(
         .target(
             name: "SentimentService",
             dependencies: [
-                "SentimentCore", "SentimentEngine", "SentimentTraining", "SentimentStore", "SentimentProtocol", "CSystemd", "CLinux",
+                "SentimentCore", "SentimentCheckpoint", "SentimentEngine", "SentimentTraining", "SentimentStore",
+                "SentimentProtocol", "CSystemd", "CLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

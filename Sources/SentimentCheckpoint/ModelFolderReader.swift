@@ -95,6 +95,7 @@ public final class ModelFolderReader: @unchecked Sendable {
     /// Opens a file for reading in pieces (weights). Its digest is recorded when `finish()` has read it to the end.
     func open(_ name: String) throws -> CheckpointFile {
         let fd = try openRegular(name)
+        TestHooks.pause("opened \(name)")
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let reason = String(cString: strerror(errno))

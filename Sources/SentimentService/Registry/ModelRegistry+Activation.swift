@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCheckpoint
 import Logging
 import SentimentStore
 
@@ -33,7 +34,7 @@ extension ModelRegistry {
         }
         switch examine(version) {
         case .gone: throw RegistryError.removed(version: version)
-        case .changedDuringValidation: throw RegistryError.notReady(version: version)
+        case .changedDuringValidation, .deferred: throw RegistryError.notReady(version: version)
         case .rejected:
             let why = (try? store.version(version))??.reason ?? "validation failed"
             throw RegistryError.rejected(version: version, reason: why)
@@ -57,8 +58,21 @@ extension ModelRegistry {
             if let onDemand, onDemand.version == version, onDemand.fingerprint == folder.fingerprint {
                 return (onDemand, false, record)
             }
+            guard let digests = FolderDigests(json: record.fileDigests) else {
+                // Validated by a sentimentd that kept no digests: validated again, in the validation process.
+                switch examine(version, revalidate: true) {
+                case let .valid(checkpoint, _):
+                    return (ActiveModel(version: version, model: checkpoint.model, fingerprint: folder.fingerprint), false, record)
+                case .changedDuringValidation, .deferred:
+                    throw RegistryError.notReady(version: version)
+                default:
+                    let why = (try? store.version(version))??.reason ?? "validation failed"
+                    throw RegistryError.rejected(version: version, reason: why)
+                }
+            }
             do {
-                let model = try validator.loadAndProbe(folder, precision: loadPrecision(record))
+                let model = try validator.load(folder, expecting: digests, whileServing: active != nil, watch: watch,
+                                               precision: loadPrecision(record))
                 return (ActiveModel(version: version, model: model, fingerprint: folder.fingerprint), false, record)
             } catch {
                 reject(version, fingerprint: folder.fingerprint, because: error)
@@ -126,6 +140,8 @@ extension ModelRegistry {
                                             markingRolledBack: rollingBack)
         }
         install(ActiveModel(version: model.version, model: model.model, fingerprint: model.fingerprint, since: Date()))
+        // A start-up fallback is over once anything else is chosen.
+        if reason != .startup { state.withLock { $0.fallback = nil } }
         refreshRecords()
         logger.notice("model activated", metadata: [
             "version": "\(model.version)", "reason": "\(reason.rawValue)", "uid": "\(uid)",

@@ -123,6 +123,11 @@ enum TrainWorkerError: Error, CustomStringConvertible {
 /// the daemon's recovery finds it and records the run as published.
 public enum TrainWorker {
     public static func run(_ options: TrainWorkerOptions, logger: Logger) -> Int32 {
+        // The daemon and this worker share the unit's memory limit: if it runs out, the kernel kills this process,
+        // not the one serving (see ProcessLimits).
+        if !ProcessLimits.preferOOMKill() {
+            logger.warning("cannot raise the worker's oom_score_adj; an out-of-memory kill may hit the daemon instead")
+        }
         if options.nice > 0 {
             errno = 0
             if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(options.nice)) != 0 {
