@@ -95,7 +95,7 @@ public final class ModelFolderReader: @unchecked Sendable {
     /// Opens a file for reading in pieces (weights). Its digest is recorded when `finish()` has read it to the end.
     func open(_ name: String) throws -> CheckpointFile {
         let fd = try openRegular(name)
-        TestHooks.pause("opened \(name)")
+        TestHooks.pause("opened \(url.lastPathComponent)/\(name)")
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -138,7 +138,13 @@ public final class ModelFolderReader: @unchecked Sendable {
             }
         }
         guard fd >= 0 else {
-            throw CheckpointError.cannotOpen(path: path(name), reason: String(cString: strerror(errno)))
+            let code = errno
+            // A socket cannot be opened at all (ENXIO): say what it is rather than the errno.
+            var st = stat()
+            if fstatat(directory, target, &st, AT_SYMLINK_NOFOLLOW) == 0, let kind = Self.kind(st.st_mode) {
+                throw CheckpointError.notARegularFile(path: path(name), kind: kind)
+            }
+            throw CheckpointError.cannotOpen(path: path(name), reason: String(cString: strerror(code)))
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {

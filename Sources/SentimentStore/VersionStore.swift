@@ -116,6 +116,8 @@ public final class VersionStore: Sendable {
                 ?? ModelVersionRecord(version: version, status: .pending, reason: nil, firstSeen: date, arrivedAt: date,
                                       arrivalSequence: next, validatedAt: nil, fingerprint: fingerprint,
                                       manifestSHA256: nil, family: nil, labels: nil, rolledBackAt: nil)
+            // Interrupted validations count against the same files only.
+            if record.fingerprint != fingerprint { record.validationInterruptions = 0 }
             record.status = .pending
             record.reason = nil
             record.arrivedAt = date
@@ -127,7 +129,6 @@ public final class VersionStore: Sendable {
             record.labels = nil
             record.int8Check = nil
             record.validationStartedAt = nil
-            record.validationInterruptions = 0
             record.fileDigests = nil
             try record.save(db)
             return record

@@ -66,6 +66,10 @@ struct ValidationProcess: Sendable {
             environment.removeValue(forKey: key)
         }
         if priority != nil { environment["OPENBLAS_NUM_THREADS"] = "1" }
+        // A crash is reported by its signal and the runtime's one-line message; the runtime's backtrace would take
+        // seconds of CPU at idle priority for nothing anyone reads (run `sentimentd validate-worker --folder DIR`
+        // by hand to get one).
+        environment["SWIFT_BACKTRACE"] = "enable=no"
         process.environment = environment
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
@@ -88,7 +92,7 @@ struct ValidationProcess: Sendable {
             verdictLine.value = Self.readAll(output.fileHandleForReading, keepingAtMost: 64 << 20)
         }
         DispatchQueue.global().async(group: readers) {
-            lastWords.value = Self.readAll(errors.fileHandleForReading, keepingAtMost: 8 << 10)
+            lastWords.value = Self.readAll(errors.fileHandleForReading, keepingAtMost: 64 << 10)
         }
 
         var killedBecause: String?
@@ -132,9 +136,10 @@ struct ValidationProcess: Sendable {
     /// The rejection reason of a validation process that gave no verdict.
     static func failure(_ process: Process, killedBecause: String?, addressSpace: Int, cpuSeconds: Int,
                         lastWords: String) -> String {
-        let lastLine = lastWords.split(separator: "\n").last { line in
-            line.contains("Fatal error") || line.contains("error") || line.contains("crashed")
-        }.map { String($0.prefix(300)) }
+        // The Swift runtime's own line ("Fatal error: …", "*** Program crashed: …"), else the last error logged.
+        let lines = lastWords.split(separator: "\n")
+        let lastLine = (lines.first { $0.contains("Fatal error") || $0.contains("Program crashed") }
+            ?? lines.last { $0.contains("error") }).map { String($0.prefix(300)) }
         let said = lastLine.map { " (its last words: \($0))" } ?? ""
         if let killedBecause { return "the validation process was stopped: \(killedBecause)" }
         guard process.terminationReason == .uncaughtSignal else {

@@ -48,7 +48,7 @@ public enum ValidationWorker {
         // The priority before any other thread exists: threads started later inherit it.
         options.priority?.applyToCurrentThread()
         watchParent(options.parentPID)
-        injectFault()
+        injectFault(version: options.folder.lastPathComponent)
 
         let verdict: ValidationVerdict
         do {
@@ -91,12 +91,17 @@ public enum ValidationWorker {
 
     nonisolated(unsafe) static var orphanWatch: DispatchSourceTimer?
 
-    /// Test faults (SENTIMENTD_TEST_VALIDATION_FAULT): what a hostile file could make a parser do, on demand.
-    static func injectFault() {
-        TestHooks.pause("started")
-        switch ProcessInfo.processInfo.environment["SENTIMENTD_TEST_VALIDATION_FAULT"] {
+    /// Test faults: what a hostile file could make a parser do, on demand. SENTIMENTD_TEST_VALIDATION_FAULT lists
+    /// `fault:version` pairs, comma-separated (faults: crash, allocate, hang, spin).
+    static func injectFault(version: String) {
+        TestHooks.pause("validating \(version)")
+        let faults = (ProcessInfo.processInfo.environment["SENTIMENTD_TEST_VALIDATION_FAULT"] ?? "").split(separator: ",")
+        let fault = faults.first { $0.hasSuffix(":\(version)") }.map { String($0.dropLast(version.count + 1)) }
+        switch fault {
         case "crash"?:
-            raise(SIGSEGV)
+            // A wild read, as a parser bug would make (raise() would return once the runtime's handler has run).
+            let wild = UnsafeMutablePointer<Int>(bitPattern: 0x10)!
+            wild.pointee += 1
         case "allocate"?:
             // Touches memory until the address-space limit stops it.
             var blocks: [UnsafeMutableRawPointer] = []
