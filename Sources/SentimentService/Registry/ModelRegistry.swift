@@ -25,17 +25,24 @@ import Glibc
 /// Fingerprints: see `CheckpointFolder` (size, mtime and inode of each file, cheap enough for every event). With a
 /// manifest `sentimentd.json`, each file's SHA-256 is verified when the files arrive (`CheckpointManifest`).
 ///
+/// Validation: new or changed files are checked in a validation process (`CheckpointValidator`, `ValidationProcess`),
+/// and this process loads only the bytes that were checked; the digests of a valid version's files are kept, so a
+/// restart restores it without a validation process. A validation the daemon dies in is counted when it next
+/// starts; the second such interruption rejects the version (`VersionStore.recoverInterruptedValidations`). If the
+/// version served before a restart cannot be served, the previous good one is, and `startupFallback` says so.
+/// `watch` tells the watchdog and `status` whether the queue makes progress.
+///
 /// Decisions worth knowing:
 /// - Changed files in a known version are a new arrival: re-validated; under `newest` a valid one becomes active,
 ///   under `manual` it is recorded and the copy loaded before keeps serving until `activate`. If the changed
 ///   files fail, the version is marked rejected and, if it was active, the copy loaded before keeps serving (a
-///   restart then serves the newest valid version). Publish a new folder by rename rather than
-///   overwriting the active version's files in place: today the loader copies the weights out of the file, but a
-///   loader that kept them memory-mapped could not survive its file being truncated under it.
+///   restart then serves the previous good version). Publish a new folder by rename rather than overwriting the
+///   active version's files in place: files are read with pread, never mapped, so a file truncated under a load
+///   fails that load and nothing else, but a folder renamed into place is validated once, complete.
 /// - A rolled-back version keeps its mark until an operator activates it (or rolls back to it) explicitly, even
 ///   if its files change; an arrival, rescan or restart never activates it.
-/// - Activating an unchanged (same fingerprint) valid version reloads it without re-hashing the manifest; the
-///   digests were checked when those files arrived.
+/// - Activating an unchanged (same fingerprint) valid version reloads it without a validation process, each file
+///   compared as it is read with the digest it had when it was validated.
 /// - A folder that disappears is marked removed; if it was active, the loaded copy keeps serving.
 final class ModelRegistry: Sendable {
     let modelsDirectory: URL
