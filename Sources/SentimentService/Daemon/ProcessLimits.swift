@@ -22,12 +22,6 @@ enum ProcessLimits {
         return (try? handle.write(contentsOf: Data("1000\n".utf8))) != nil
     }
 
-    /// The current `oom_score_adj` of `pid` (tests, status), nil when unreadable.
-    static func oomScoreAdjust(of pid: pid_t) -> Int? {
-        (try? String(contentsOfFile: "/proc/\(pid)/oom_score_adj", encoding: .utf8))
-            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-    }
-
     /// The validation worker's limits, set before it touches the folder: address space (a checkpoint that makes
     /// it allocate without end hits this, not the machine), CPU seconds (a parser that loops forever), no file
     /// may be written, no core dump. Each failure is returned by name (the worker goes on: the parent's timeout

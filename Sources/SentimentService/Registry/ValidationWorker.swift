@@ -92,7 +92,7 @@ public enum ValidationWorker {
     nonisolated(unsafe) static var orphanWatch: DispatchSourceTimer?
 
     /// Test faults: what a hostile file could make a parser do, on demand. SENTIMENTD_TEST_VALIDATION_FAULT lists
-    /// `fault:version` pairs, comma-separated (faults: crash, allocate, hang, spin).
+    /// `fault:version` pairs, comma-separated (faults: crash, allocate, hang).
     static func injectFault(version: String) {
         TestHooks.pause("validating \(version)")
         let faults = (ProcessInfo.processInfo.environment["SENTIMENTD_TEST_VALIDATION_FAULT"] ?? "").split(separator: ",")
@@ -112,9 +112,6 @@ public enum ValidationWorker {
             }
         case "hang"?:
             while true { sleep(3600) }
-        case "spin"?:
-            var x: UInt64 = 0
-            while true { x = x &* 6364136223846793005 &+ 1442695040888963407; if x == 42 { print(x) } }
         default:
             break
         }
