@@ -216,16 +216,42 @@ final class CheckpointFile {
     deinit { close(descriptor) }
 
     /// `count` bytes at `offset` (within the size at open) into `destination`.
+    ///
+    /// A large read in file order outside a paced job (a start-up's load: nothing else wants the other cores) hashes
+    /// each piece on another thread while the next one is read, so hashing costs next to no time; everything is
+    /// hashed before this returns. A paced job (a load beside serving) does both on its own thread.
     func read(at offset: Int, count: Int, into destination: UnsafeMutableRawPointer) throws {
         precondition(offset >= 0 && count >= 0 && offset <= size && count <= size - offset, "unchecked range")
         if offset > hashed { try hashGap(upTo: offset) }
-        try pread(offset, count, destination)
         let end = offset + count
+        if offset == hashed && count >= 2 * Self.piece && !Pacing.isActive {
+            try readHashingAlongside(offset, count, destination)
+            return
+        }
+        try pread(offset, count, destination)
         if end > hashed {
             let from = max(offset, hashed)
             hasher.update(UnsafeRawBufferPointer(start: destination + (from - offset), count: end - from))
             hashed = end
         }
+    }
+
+    private func readHashingAlongside(_ offset: Int, _ count: Int, _ destination: UnsafeMutableRawPointer) throws {
+        let hashing = DispatchQueue(label: "sentimentd.checkpoint-hash")
+        let box = HasherBox(hasher)
+        let pending = DispatchGroup()
+        defer { pending.wait() }   // no hashing outlives this call, even when a read fails
+        var done = 0
+        while done < count {
+            let n = min(Self.piece, count - done)
+            try pread(offset + done, n, destination + done)
+            let piece = Piece(bytes: UnsafeRawBufferPointer(start: destination + done, count: n))
+            hashing.async(group: pending) { box.hasher.update(piece.bytes) }
+            done += n
+        }
+        pending.wait()
+        hasher = box.hasher
+        hashed = offset + count
     }
 
     func read(at offset: Int, count: Int) throws -> [UInt8] {
@@ -294,4 +320,15 @@ extension UnsafeRawBufferPointer {
     @inline(__always) func le16(_ at: Int) -> UInt16 { UInt16(littleEndian: loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
     @inline(__always) func le32(_ at: Int) -> UInt32 { UInt32(littleEndian: loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
     @inline(__always) func le64(_ at: Int) -> UInt64 { UInt64(littleEndian: loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+}
+
+/// Bytes already read, handed to the hashing thread; they stay put until the reader has waited for it.
+private struct Piece: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+}
+
+/// The hasher while another thread feeds it (only that thread touches it until the reader waits for it).
+private final class HasherBox: @unchecked Sendable {
+    var hasher: SHA256Hasher
+    init(_ hasher: SHA256Hasher) { self.hasher = hasher }
 }

@@ -41,8 +41,15 @@ enum CheckpointInspection {
         let manifest = try folder.hasManifest ? readManifest(folder) : nil
         var listed: FolderDigests?
         if let manifest {
-            try checkListing(manifest.manifest, folder)
-            listed = FolderDigests(files: try checkDigests(manifest.manifest, folder))
+            // Each listed file hashed through the folder's reader (no FIFO waited on, no link followed out).
+            let files = try ModelFolderReader(folder.url)
+            var digests: [String: FileDigest] = [:]
+            try manifest.manifest.verify(folder) { name in
+                let digest = try files.digest(of: name)
+                digests[name] = digest
+                return digest.sha256
+            }
+            listed = FolderDigests(files: digests)
         }
         let loaded: LoadedModel
         do {
@@ -83,39 +90,5 @@ enum CheckpointInspection {
             throw CheckpointRejection.manifestUnreadable(path: path, reason: "\(error)")
         }
         return (try CheckpointManifest.decode(data, path: path), files.digests[CheckpointManifest.fileName]!.sha256)
-    }
-
-    /// The folder holds exactly the files the manifest lists, with their sizes.
-    private static func checkListing(_ manifest: CheckpointManifest, _ folder: CheckpointFolder) throws {
-        let manifestPath = folder.url.appendingPathComponent(CheckpointManifest.fileName).path
-        let present = Dictionary(folder.files.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for name in manifest.files.keys.sorted() where present[name] == nil {
-            throw CheckpointRejection.manifestListsMissingFile(manifest: manifestPath, file: name)
-        }
-        for file in folder.files where file.name != CheckpointManifest.fileName && manifest.files[file.name] == nil {
-            throw CheckpointRejection.fileNotInManifest(manifest: manifestPath, file: file.name)
-        }
-        for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) where present[name]!.size != entry.size {
-            throw CheckpointRejection.sizeMismatch(path: folder.url.appendingPathComponent(name).path,
-                                                   expected: entry.size, actual: present[name]!.size)
-        }
-    }
-
-    /// Each listed file's size and SHA-256 as read now; returns them.
-    private static func checkDigests(_ manifest: CheckpointManifest, _ folder: CheckpointFolder) throws -> [String: FileDigest] {
-        let files = try ModelFolderReader(folder.url)
-        var digests: [String: FileDigest] = [:]
-        for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) {
-            let path = folder.url.appendingPathComponent(name).path
-            let actual: FileDigest
-            do { actual = try files.digest(of: name) } catch {
-                throw CheckpointRejection.unreadable(path: path, reason: "\(error)")
-            }
-            if actual.sha256 != entry.sha256.lowercased() {
-                throw CheckpointRejection.digestMismatch(path: path, expected: entry.sha256.lowercased(), actual: actual.sha256)
-            }
-            digests[name] = actual
-        }
-        return digests
     }
 }

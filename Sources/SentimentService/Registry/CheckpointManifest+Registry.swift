@@ -32,13 +32,15 @@ extension CheckpointManifest {
         }
     }
 
-    /// Checks `folder` against the manifest: the same set of files, each with its size and SHA-256.
-    func verify(_ folder: CheckpointFolder) throws {
+    /// Checks `folder` against the manifest: the same set of files, each with its size and SHA-256 (`digest`: see
+    /// `verify(folder:present:digest:)`).
+    func verify(_ folder: CheckpointFolder, digest: ((String) throws -> String)? = nil) throws {
         let manifestPath = folder.url.appendingPathComponent(Self.fileName).path
         func path(_ name: String) -> String { folder.url.appendingPathComponent(name).path }
         do {
             try verify(folder: folder.url,
-                       present: Dictionary(folder.files.map { ($0.name, $0.size) }, uniquingKeysWith: { a, _ in a }))
+                       present: Dictionary(folder.files.map { ($0.name, $0.size) }, uniquingKeysWith: { a, _ in a }),
+                       digest: digest)
         } catch let mismatch as Mismatch {
             switch mismatch {
             case let .listedFileMissing(name):

@@ -141,9 +141,17 @@ enum HostileCheckpoints {
         ]
     }
 
-    /// Things that are not regular files of the folder.
+    /// Things that are not regular files of the folder (a device node only where this process may make one).
     static func files(sibling: URL) -> [HostileCheckpoint] {
-        [
+        let device = HostileCheckpoint(name: "device-model.safetensors", names: "model.safetensors: is a character device") { folder in
+            let url = folder.appendingPathComponent("model.safetensors")
+            try FileManager.default.removeItem(at: url)
+            try makeZeroDevice(at: url.path)
+        }
+        let probe = sibling.deletingLastPathComponent().appendingPathComponent(".device-probe-\(UUID().uuidString)")
+        let devices = (try? makeZeroDevice(at: probe.path)) != nil ? [device] : []
+        unlink(probe.path)
+        return devices + [
             HostileCheckpoint(name: "fifo-model.safetensors", names: "model.safetensors: is a FIFO") { folder in
                 let url = folder.appendingPathComponent("model.safetensors")
                 try FileManager.default.removeItem(at: url)
@@ -171,6 +179,11 @@ enum HostileCheckpoints {
                 try bindSocket(at: url.path)
             },
         ]
+    }
+
+    /// A character device node like /dev/zero (1, 5) at `path`: reading it never ends.
+    static func makeZeroDevice(at path: String) throws {
+        guard mknod(path, S_IFCHR | 0o644, dev_t(1 << 8 | 5)) == 0 else { throw POSIXError(.EPERM) }
     }
 
     /// A Unix socket file at `path` (the descriptor is closed; the file stays).
