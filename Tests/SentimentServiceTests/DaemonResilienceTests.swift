@@ -175,6 +175,59 @@ final class DaemonResilienceTests: XCTestCase {
         XCTAssertEqual(try daemon.stop(), 0)
     }
 
+    /// An arrival is validated in a process of its own, which limits itself (address space, CPU time, no file
+    /// written), makes itself the OOM killer's first choice and, where the kernel lets it, leaves the network.
+    func testValidationProcess_isLimited_andOffTheNetwork() throws {
+        _ = try TestPaths.requireTinyRoberta()
+        let daemon = try DaemonProcess(models: ["settle_ms": "200"])
+        try daemon.installModel(version: "v1")
+        let paused = daemon.directory.path("paused")
+        try daemon.start(environment: ["SENTIMENTD_TEST_PAUSE_AT": "validation:validating v2", "SENTIMENTD_TEST_PAUSE_FILE": paused])
+        try daemon.installModel(version: "v2")
+        try waitForFile(paused, daemon)
+        // Children are listed by the thread that started them.
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon.pid)/task")) ?? []
+        let children = tasks.map { (try? String(contentsOfFile: "/proc/\(daemon.pid)/task/\($0)/children", encoding: .utf8)) ?? "" }
+            .joined(separator: " ")
+        let workers = children.split(separator: " ").compactMap { Int32($0) }.filter { pid in
+            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("validate-worker")
+        }
+        let worker = try XCTUnwrap(workers.first, "no validate-worker child of the daemon (children: \(children))")
+        let limits = try String(contentsOfFile: "/proc/\(worker)/limits", encoding: .utf8)
+        func limit(_ name: String) -> String? {
+            limits.split(separator: "\n").first { $0.hasPrefix(name) }.map { String($0.dropFirst(26).prefix(21)).trimmingCharacters(in: .whitespaces) }
+        }
+        XCTAssertNotEqual(limit("Max address space"), "unlimited", limits)
+        XCTAssertNotEqual(limit("Max cpu time"), "unlimited", limits)
+        XCTAssertEqual(limit("Max file size"), "0", limits)
+        XCTAssertEqual(try String(contentsOfFile: "/proc/\(worker)/oom_score_adj", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines), "1000")
+        // Where this machine lets a process make a network namespace (as the test's own probe shows), every thread
+        // of the worker is in one of its own.
+        let probe = try runProcess("/usr/bin/unshare", ["-Urn", "true"])
+        if probe == 0 {
+            let daemonNet = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(daemon.pid)/ns/net")
+            for task in try FileManager.default.contentsOfDirectory(atPath: "/proc/\(worker)/task") {
+                let net = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(worker)/task/\(task)/ns/net")
+                XCTAssertNotEqual(net, daemonNet, "thread \(task) of the validation process shares the daemon's network")
+            }
+        }
+        try FileManager.default.removeItem(atPath: paused)
+        try waitUntil("v2 active", daemon) { try self.status(daemon).activeModel == "v2" }
+        XCTAssertEqual(try daemon.stop(), 0)
+    }
+
+    private func runProcess(_ path: String, _ arguments: [String]) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
     /// The validation process crashing, running out of its address space, or blocking forever: each a rejection
     /// that names the cause, while the serving version answers and the daemon lives.
     func testValidationProcessCrashLimitOrHang_isARejectionNamingTheCause() throws {

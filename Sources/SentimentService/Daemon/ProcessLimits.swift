@@ -24,7 +24,7 @@ enum ProcessLimits {
 
     /// The validation worker's limits, set before it touches the folder: address space (a checkpoint that makes
     /// it allocate without end hits this, not the machine), CPU seconds (a parser that loops forever), no file
-    /// may be written, no core dump. Each failure is returned by name (the worker goes on: the parent's timeout
+    /// may be written to, no core dump. Each failure is returned by name (the worker goes on: the parent's timeout
     /// and the unit's limits still hold).
     static func limitValidation(addressSpaceBytes: Int, cpuSeconds: Int) -> [String] {
         var failed: [String] = []
@@ -43,17 +43,26 @@ enum ProcessLimits {
         set(Int32(RLIMIT_AS.rawValue), "RLIMIT_AS", soft: UInt64(addressSpaceBytes), hard: UInt64(addressSpaceBytes))
         // SIGXCPU at the soft limit; SIGKILL five seconds of CPU later if it is ignored.
         set(Int32(RLIMIT_CPU.rawValue), "RLIMIT_CPU", soft: UInt64(cpuSeconds), hard: UInt64(cpuSeconds + 5))
-        set(Int32(RLIMIT_FSIZE.rawValue), "RLIMIT_FSIZE", soft: 0, hard: 0)
+        // No file may grow by a byte. Except when standard output is itself a file (the worker run by hand with
+        // `> verdict.json`): the verdict could not be written, and the runtime would die trying.
+        var output = stat()
+        if fstat(STDOUT_FILENO, &output) != 0 || (output.st_mode & S_IFMT) != S_IFREG {
+            set(Int32(RLIMIT_FSIZE.rawValue), "RLIMIT_FSIZE", soft: 0, hard: 0)
+        }
         set(Int32(RLIMIT_CORE.rawValue), "RLIMIT_CORE", soft: 0, hard: 0)
         return failed
     }
 
-    /// Leaves the host's network namespace. nil on success, else why not (under the shipped unit,
-    /// RestrictNamespaces= refuses it and the unit's PrivateNetwork= and RestrictAddressFamilies=AF_UNIX keep
-    /// the whole service off the network instead).
-    static func leaveNetwork() -> String? {
-        let code = sentimentd_leave_network()
-        return code == 0 ? nil : String(cString: strerror(code))
+    /// Whether this validation worker left the host's network (it does so before main, see CLinux's process.c):
+    /// nil when it did, else why not (under the shipped unit, RestrictNamespaces= refuses it and the unit's
+    /// PrivateNetwork= and RestrictAddressFamilies=AF_UNIX keep the whole service off the network instead).
+    static var networkIsolationFailure: String? {
+        let code = sentimentd_network_isolation()
+        switch code {
+        case 0: return nil
+        case -1: return "not a validation worker"
+        default: return "unshare: \(String(cString: strerror(code)))"
+        }
     }
 
     /// The calling thread's id, as in /proc/self/task.

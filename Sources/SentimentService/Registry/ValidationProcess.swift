@@ -65,7 +65,9 @@ struct ValidationProcess: Sendable {
         for key in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"] {
             environment.removeValue(forKey: key)
         }
-        if priority != nil { environment["OPENBLAS_NUM_THREADS"] = "1" }
+        // One OpenBLAS thread: the probes are a few short texts, and OpenBLAS starts its threads when it is loaded,
+        // which would keep the worker from entering a namespace of its own (see CLinux's process.c).
+        environment["OPENBLAS_NUM_THREADS"] = "1"
         // A crash is reported by its signal and the runtime's one-line message; the runtime's backtrace would take
         // seconds of CPU at idle priority for nothing anyone reads (run `sentimentd validate-worker --folder DIR`
         // by hand to get one).

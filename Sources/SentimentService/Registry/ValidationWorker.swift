@@ -38,12 +38,12 @@ public struct ValidationWorkerOptions: Sendable {
 public enum ValidationWorker {
     public static func run(_ options: ValidationWorkerOptions, logger: Logger) -> Int32 {
         TestHooks.role = "validation"
-        // Before anything touches the folder: the limits, the OOM score, the network.
+        // Before anything touches the folder: the limits and the OOM score (the network was left before main).
         let unset = ProcessLimits.limitValidation(addressSpaceBytes: options.addressSpaceBytes, cpuSeconds: options.cpuSeconds)
         if !unset.isEmpty { logger.warning("validation limits not set", metadata: ["limits": "\(unset.joined(separator: "; "))"]) }
         ProcessLimits.preferOOMKill()
-        if let why = ProcessLimits.leaveNetwork() {
-            logger.debug("validation stays in the service's network namespace", metadata: ["unshare": "\(why)"])
+        if let why = ProcessLimits.networkIsolationFailure {
+            logger.debug("validation stays in the service's network namespace", metadata: ["reason": "\(why)"])
         }
         // The priority before any other thread exists: threads started later inherit it.
         options.priority?.applyToCurrentThread()
