@@ -387,7 +387,7 @@ final class DaemonTrainingTests: XCTestCase {
     func testWorkerKilledAfterPublishing_runIsRecordedPublished() throws {
         let daemon = try makeDaemon()
         let marker = daemon.directory.path("paused")
-        try daemon.start(environment: ["SENTIMENTD_TEST_WORKER_PAUSE": "after-publish", "SENTIMENTD_TEST_WORKER_PAUSE_FILE": marker])
+        try daemon.start(environment: ["SENTIMENTD_TEST_PAUSE_AT": "worker:after-publish", "SENTIMENTD_TEST_PAUSE_FILE": marker])
         _ = try add(daemon, Self.examples(count: 300, tag: "h"))
         let run = try call(daemon, TrainMethod.self, .init())
         let deadline = Date().addingTimeInterval(240)
@@ -487,7 +487,7 @@ final class DaemonTrainingTests: XCTestCase {
         for point in ["before-publish", "after-publish"] {
             let daemon = try makeDaemon()
             let marker = daemon.directory.path("paused")
-            try daemon.start(environment: ["SENTIMENTD_TEST_WORKER_PAUSE": point, "SENTIMENTD_TEST_WORKER_PAUSE_FILE": marker])
+            try daemon.start(environment: ["SENTIMENTD_TEST_PAUSE_AT": "worker:\(point)", "SENTIMENTD_TEST_PAUSE_FILE": marker])
             _ = try add(daemon, Self.examples(count: 300, tag: "g"))
             let run = try call(daemon, TrainMethod.self, .init())
             let deadline = Date().addingTimeInterval(240)

@@ -1,5 +1,6 @@
 import Foundation
 import SentimentCheckpoint
+import SentimentCore
 import Logging
 import SentimentStore
 
@@ -90,6 +91,7 @@ extension ModelRegistry {
         guard let current = active else {
             throw RegistryError.nothingToRollBackTo(reason: "no version is active")
         }
+        TestHooks.pause("rolling back \(current.version)")
         if let target {
             guard target != current.version else { throw RegistryError.alreadyActive(version: target) }
             try activateOnQueue(target, reason: .rollback, uid: uid, rollingBack: current.version)
@@ -134,11 +136,13 @@ extension ModelRegistry {
     func commit(_ model: ActiveModel, reason: ActivationReason, uid: UInt32, clearingRolledBack: Bool = false,
                 rollingBack: String? = nil) throws {
         let previous = active?.version
+        TestHooks.pause("activating \(model.version)")
         try storeCall {
             try self.store.recordActivation(version: model.version, reason: reason.rawValue, uid: uid,
                                             fingerprint: model.fingerprint, clearingRolledBack: clearingRolledBack,
                                             markingRolledBack: rollingBack)
         }
+        TestHooks.pause("activated \(model.version)")
         install(ActiveModel(version: model.version, model: model.model, fingerprint: model.fingerprint, since: Date()))
         // A start-up fallback is over once anything else is chosen.
         if reason != .startup { state.withLock { $0.fallback = nil } }

@@ -91,18 +91,15 @@ public enum ValidationWorker {
 
     nonisolated(unsafe) static var orphanWatch: DispatchSourceTimer?
 
-    /// Test faults: what a hostile file could make a parser do, on demand. SENTIMENTD_TEST_VALIDATION_FAULT lists
-    /// `fault:version` pairs, comma-separated (faults: crash, allocate, hang).
+    /// Test faults (`TestHooks`): what a hostile file could make a parser do, on demand.
     static func injectFault(version: String) {
         TestHooks.pause("validating \(version)")
-        let faults = (ProcessInfo.processInfo.environment["SENTIMENTD_TEST_VALIDATION_FAULT"] ?? "").split(separator: ",")
-        let fault = faults.first { $0.hasSuffix(":\(version)") }.map { String($0.dropLast(version.count + 1)) }
-        switch fault {
-        case "crash"?:
+        switch TestHooks.validationFault(version: version) {
+        case .crash?:
             // A wild read, as a parser bug would make (raise() would return once the runtime's handler has run).
             let wild = UnsafeMutablePointer<Int>(bitPattern: 0x10)!
             wild.pointee += 1
-        case "allocate"?:
+        case .allocate?:
             // Touches memory until the address-space limit stops it.
             var blocks: [UnsafeMutableRawPointer] = []
             while true {
@@ -110,7 +107,7 @@ public enum ValidationWorker {
                 memset(block, 1, 64 << 20)
                 blocks.append(block)
             }
-        case "hang"?:
+        case .hang?:
             while true { sleep(3600) }
         default:
             break
