@@ -1,0 +1,17 @@
+// safetensors files (model.safetensors, LoRA adapters): the 8-byte header length, the JSON header, offsets and
+// shapes. The input is written to a file (the reader maps it) and every tensor of a file that opens is read; a
+// file must either open with an index that holds or fail with a CheckpointError.
+import Foundation
+import SentimentCheckpoint
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let path = FuzzScratch.write("model.safetensors", Data(bytes: data, count: size))
+    do {
+        readAllTensors(try SafetensorsFile(path: path))
+    } catch is CheckpointError {
+    } catch {
+        fatalError("safetensors threw something other than CheckpointError: \(error)")
+    }
+    return 0
+}
