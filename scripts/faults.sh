@@ -46,8 +46,6 @@ RANDOM=$seed
 swift build --product sentimentd >&2
 swift build --product sentimentctl >&2
 bin=$(swift build --show-bin-path)
-sentimentd=$bin/sentimentd
-ctl=$bin/sentimentctl
 model=$root/Tests/Fixtures/models/tiny-roberta
 
 # The daemon's state (models/, the database, the socket) on a small tmpfs the disk-full kinds fill; the script's own
@@ -72,6 +70,10 @@ sock=$state/sentimentd.sock
 conf=$scratch/sentimentd.conf
 log=$scratch/daemon.log
 acks=$scratch/acks   # one line per import the client saw acknowledged: TAG COUNT
+# Copies of the binaries: a rebuild during the run must not change them under it.
+cp "$bin/sentimentd" "$bin/sentimentctl" "$scratch/"
+sentimentd=$scratch/sentimentd
+ctl=$scratch/sentimentctl
 export SENTIMENTD_SOCKET=$sock
 
 write_config() {
