@@ -16,3 +16,16 @@ func readAllTensors(_ archive: TensorArchive) {
         }
     }
 }
+
+/// The checkpoint harnesses' body: the input written as `fileName`, opened with `open`, every tensor read; any
+/// error but a CheckpointError stops the run.
+func fuzzCheckpointFile(_ data: UnsafePointer<UInt8>, _ size: Int, fileName: String,
+                        open: (String) throws -> TensorArchive) {
+    let path = FuzzScratch.write(fileName, Data(bytes: data, count: size))
+    do {
+        readAllTensors(try open(path))
+    } catch is CheckpointError {
+    } catch {
+        fatalError("\(fileName) threw something other than CheckpointError: \(error)")
+    }
+}

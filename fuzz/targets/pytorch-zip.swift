@@ -7,12 +7,6 @@ import SentimentCheckpoint
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let path = FuzzScratch.write("pytorch_model.bin", Data(bytes: data, count: size))
-    do {
-        readAllTensors(try PyTorchCheckpoint(path: path))
-    } catch is CheckpointError {
-    } catch {
-        fatalError("pytorch checkpoint threw something other than CheckpointError: \(error)")
-    }
+    fuzzCheckpointFile(data, size, fileName: "pytorch_model.bin") { try PyTorchCheckpoint(path: $0) }
     return 0
 }

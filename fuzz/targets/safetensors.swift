@@ -6,12 +6,6 @@ import SentimentCheckpoint
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let path = FuzzScratch.write("model.safetensors", Data(bytes: data, count: size))
-    do {
-        readAllTensors(try SafetensorsFile(path: path))
-    } catch is CheckpointError {
-    } catch {
-        fatalError("safetensors threw something other than CheckpointError: \(error)")
-    }
+    fuzzCheckpointFile(data, size, fileName: "model.safetensors") { try SafetensorsFile(path: $0) }
     return 0
 }

@@ -28,7 +28,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         for maxLength in [0, 8, 512] {
             guard let ids = try? tokenizer.encode(utf8: [UInt8](text), maxLength: maxLength) else { break }
             precondition(ids.count <= max(maxLength, 2), "more ids than maxLength")
-            for id in ids { precondition(id >= 0 && Int(id) < tokenizer.vocabularySize, "id \(id) outside the vocabulary") }
+            for id in ids {
+                precondition(id >= 0 && Int(id) < tokenizer.vocabularySize, "id \(id) outside the vocabulary")
+            }
         }
     } catch is TokenizerError {
     } catch is ConfigError {

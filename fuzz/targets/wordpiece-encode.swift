@@ -1,6 +1,6 @@
-// WordPiece encoding of arbitrary text with the all-MiniLM-L6-v2 tokenizer (Tests/Fixtures/tokenizer/minilm,
-// vocab.txt, lowercasing, accent stripping, CJK splitting), through the tweet normaliser as the daemon does: invalid UTF-8 is a
-// TokenizerError; valid text gives ids inside the vocabulary, at most maxLength of them.
+// WordPiece encoding of arbitrary text with the all-MiniLM-L6-v2 tokenizer (Tests/Fixtures/tokenizer/minilm:
+// vocab.txt, lowercasing, accent stripping, CJK splitting), through the tweet normaliser as the daemon does:
+// invalid UTF-8 is a TokenizerError; valid text gives ids inside the vocabulary, at most maxLength of them.
 import Foundation
 import SentimentCore
 import SentimentCheckpoint
