@@ -47,6 +47,8 @@ let package = Package(
         // System libraries, each behind one Swift file that owns every call into it.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // Linux process controls Swift's Glibc module does not export (unshare before main, gettid).
+        .target(name: "CLinux"),
 
         // What every other module may import: digests, atomic files, the model-folder layout and manifest, the
         // label-file reader, training settings, JSON values, the product version. It links nothing heavy (no
@@ -98,7 +100,8 @@ let package = Package(
         .target(
             name: "SentimentService",
             dependencies: [
-                "SentimentCore", "SentimentEngine", "SentimentTraining", "SentimentStore", "SentimentProtocol", "CSystemd",
+                "SentimentCore", "SentimentCheckpoint", "SentimentEngine", "SentimentTraining", "SentimentStore",
+                "SentimentProtocol", "CSystemd", "CLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -5,6 +5,16 @@ import Foundation
 public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     // Any format
     case cannotOpen(path: String, reason: String)
+    /// A FIFO, socket, device or directory where a checkpoint file belongs (`kind` names which).
+    case notARegularFile(path: String, kind: String)
+    /// A symbolic link whose target is not a file of the same folder.
+    case linkLeavesFolder(path: String, target: String)
+    /// More bytes than a file of its kind can sensibly hold (read whole into memory).
+    case fileTooLarge(path: String, size: Int, limit: Int)
+    /// The file ended early, grew, or failed to read while it was being loaded.
+    case changedWhileReading(path: String, reason: String)
+    /// The bytes read are not the bytes that were validated (`expected` is the validated SHA-256).
+    case notTheValidatedFile(path: String, expected: String, actual: String)
     case noSuchTensor(path: String, tensor: String)
     case unsupportedDType(path: String, tensor: String, dtype: String)
 
@@ -49,6 +59,16 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .cannotOpen(path, reason):
             return "\(path): cannot open: \(reason)"
+        case let .notARegularFile(path, kind):
+            return "\(path): is \(kind), not a regular file; a checkpoint folder holds plain files only"
+        case let .linkLeavesFolder(path, target):
+            return "\(path): is a symbolic link to \(target), outside its folder; copy the file itself into the folder"
+        case let .fileTooLarge(path, size, limit):
+            return "\(path): \(size) bytes is more than such a file may hold (\(limit) bytes)"
+        case let .changedWhileReading(path, reason):
+            return "\(path): changed while it was read (\(reason)); publish checkpoints by renaming a complete folder into place"
+        case let .notTheValidatedFile(path, expected, actual):
+            return "\(path): SHA-256 is \(actual), but the validated file's was \(expected) (the file was replaced after validation)"
         case let .noSuchTensor(path, tensor):
             return "\(path): no tensor named '\(tensor)'"
         case let .unsupportedDType(path, tensor, dtype):

@@ -12,21 +12,30 @@ public enum CheckpointFiles {
 
     /// The weights of the folder as one archive.
     public static func openWeights(in folder: URL) throws -> TensorArchive {
-        for name in lookedFor {
-            let url = folder.appendingPathComponent(name)
-            guard FileManager.default.fileExists(atPath: url.path) else { continue }
+        try openWeights(in: try ModelFolderReader(folder))
+    }
+
+    /// The weights of the folder as one archive. A name that exists but is not a regular file (a FIFO called
+    /// model.safetensors) is refused by name rather than skipped.
+    public static func openWeights(in folder: ModelFolderReader) throws -> TensorArchive {
+        for name in lookedFor where folder.exists(name) {
             switch name {
-            case safetensors: return try SafetensorsFile(url: url)
-            case pytorch: return try PyTorchCheckpoint(url: url)
-            default: return try ShardedArchive(indexURL: url)
+            case safetensors, pytorch: return try open(name, in: folder)
+            default: return try ShardedArchive(index: name, in: folder)
             }
         }
-        throw CheckpointError.noWeightsFile(folder: folder.path, lookedFor: lookedFor)
+        throw CheckpointError.noWeightsFile(folder: folder.url.path, lookedFor: lookedFor)
     }
 
     /// Opens one weights file by its format: safetensors by extension, anything else as PyTorch.
     public static func open(_ url: URL) throws -> TensorArchive {
-        url.pathExtension == "safetensors" ? try SafetensorsFile(url: url) : try PyTorchCheckpoint(url: url)
+        try open(url.lastPathComponent, in: try ModelFolderReader(url.deletingLastPathComponent()))
+    }
+
+    /// The weights file `name` of `folder` by its format (safetensors by extension, anything else as PyTorch).
+    public static func open(_ name: String, in folder: ModelFolderReader) throws -> TensorArchive {
+        let file = try folder.open(name)
+        return name.hasSuffix(".safetensors") ? try SafetensorsFile(file: file) : try PyTorchCheckpoint(file: file)
     }
 }
 
@@ -34,22 +43,22 @@ public enum CheckpointFiles {
 ///
 /// Every shard named by the index is opened and validated; each listed tensor must be in its shard,
 /// and no shard may hold a tensor the index assigns elsewhere or does not list.
-public final class ShardedArchive: TensorArchive {
+public final class ShardedArchive: TensorArchive, @unchecked Sendable {
     public let path: String
     public let tensorNames: [String]
     public let metadata: [String: JSONValue]
     private let owner: [String: any TensorArchive]
+    /// Shards by file name.
+    private let shards: [String: any TensorArchive]
 
-    public init(indexURL: URL) throws {
-        let path = indexURL.path
+    public convenience init(indexURL: URL) throws {
+        try self.init(index: indexURL.lastPathComponent, in: try ModelFolderReader(indexURL.deletingLastPathComponent()))
+    }
+
+    init(index: String, in folder: ModelFolderReader) throws {
+        let path = folder.path(index)
         self.path = path
-        let folder = indexURL.deletingLastPathComponent()
-        let data: Data
-        do {
-            data = try Data(contentsOf: indexURL)
-        } catch {
-            throw CheckpointError.cannotOpen(path: path, reason: error.localizedDescription)
-        }
+        let data = try folder.contents(index)
         let root: StrictJSON.Value
         do {
             root = try data.withUnsafeBytes { raw in
@@ -77,11 +86,8 @@ public final class ShardedArchive: TensorArchive {
         }
         var shards: [String: any TensorArchive] = [:]
         for file in Set(shardOf.values).sorted() {
-            let url = folder.appendingPathComponent(file)
-            guard FileManager.default.fileExists(atPath: url.path) else {
-                throw CheckpointError.missingEntry(path: path, entry: file)
-            }
-            shards[file] = try CheckpointFiles.open(url)
+            guard folder.exists(file) else { throw CheckpointError.missingEntry(path: path, entry: file) }
+            shards[file] = try CheckpointFiles.open(file, in: folder)
         }
         var owner: [String: any TensorArchive] = [:]
         for (tensor, file) in shardOf {
@@ -104,14 +110,33 @@ public final class ShardedArchive: TensorArchive {
         }
         self.metadata = metadata
         self.owner = owner
+        self.shards = shards
         tensorNames = owner.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
     public func info(_ name: String) -> TensorInfo? { owner[name]?.info(name) }
 
-    public func read(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
+    public var storedBytes: Int { shards.values.reduce(0) { $0 + $1.storedBytes } }
+
+    public func checkReadable(_ name: String) throws {
         guard let shard = owner[name] else { throw CheckpointError.noSuchTensor(path: path, tensor: name) }
-        try shard.read(name, into: destination)
+        try shard.checkReadable(name)
+    }
+
+    /// Shard by shard, in file-name order (each shard in its own file order).
+    public func read(_ requests: [TensorRead]) throws {
+        var byShard: [ObjectIdentifier: (shard: any TensorArchive, reads: [TensorRead])] = [:]
+        for request in requests {
+            guard let shard = owner[request.name] else { throw CheckpointError.noSuchTensor(path: path, tensor: request.name) }
+            byShard[ObjectIdentifier(shard), default: (shard, [])].reads.append(request)
+        }
+        for (_, shard) in shards.sorted(by: { $0.key < $1.key }) {
+            if let group = byShard[ObjectIdentifier(shard)] { try group.shard.read(group.reads) }
+        }
+    }
+
+    public func finish() throws {
+        for (_, shard) in shards.sorted(by: { $0.key < $1.key }) { try shard.finish() }
     }
 }
 

@@ -138,8 +138,8 @@ enum ElementConversion {
 }
 
 /// Overflow-checked arithmetic on sizes read from files: nil instead of a trap.
-enum CheckedSize {
-    static func product(_ values: [Int]) -> Int? {
+public enum CheckedSize {
+    public static func product(_ values: [Int]) -> Int? {
         var p = 1
         for v in values {
             guard v >= 0 else { return nil }
@@ -150,12 +150,12 @@ enum CheckedSize {
         return p
     }
 
-    static func multiply(_ a: Int, _ b: Int) -> Int? {
+    public static func multiply(_ a: Int, _ b: Int) -> Int? {
         let (r, o) = a.multipliedReportingOverflow(by: b)
         return o ? nil : r
     }
 
-    static func add(_ a: Int, _ b: Int) -> Int? {
+    public static func add(_ a: Int, _ b: Int) -> Int? {
         let (r, o) = a.addingReportingOverflow(b)
         return o ? nil : r
     }

@@ -54,11 +54,32 @@ public struct ModelConfig: Sendable, Equatable {
     }
 }
 
+/// The sizes sentimentd accepts in a `config.json`, checked before anything is computed or allocated from them.
+///
+/// Why: a config's sizes become loop bounds, products and buffer lengths; a file may say anything (a vocabulary
+/// of 8e15 rows, -1 labels). Each bound is far above every encoder of the families served (RoBERTa-large:
+/// hidden 1024, 24 layers, intermediate 4096, 514 positions; XLM-R: a 250,002-token vocabulary), and far below
+/// what would overflow the arithmetic. The weights file bounds the rest: every tensor the config implies must be
+/// in it with that shape, and the tensors a load reads may not need more bytes than the file holds.
+public enum ModelLimits {
+    public static let vocabSize = 1...4_194_304
+    public static let hiddenSize = 1...16_384
+    public static let layers = 1...256
+    public static let intermediateSize = 1...131_072
+    public static let positions = 1...131_072
+    public static let typeVocabSize = 1...1_024
+    public static let labels = 1...10_000
+    /// Characters of one label name.
+    public static let labelNameLength = 1_000
+}
+
 public enum ConfigError: Error, Equatable, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case notJSONObject(path: String)
     case missingField(path: String, field: String)
     case badField(path: String, field: String, expected: String)
+    /// A size outside `ModelLimits` (`value` as written in the file).
+    case outOfRange(path: String, field: String, value: String, accepted: ClosedRange<Int>)
     case unsupportedModelType(path: String, modelType: String)
     case unsupportedActivation(path: String, activation: String)
     case inconsistent(path: String, reason: String)
@@ -69,6 +90,8 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
         case let .notJSONObject(path): return "\(path): config is not a JSON object"
         case let .missingField(path, field): return "\(path): required field \"\(field)\" is missing"
         case let .badField(path, field, expected): return "\(path): field \"\(field)\" must be \(expected)"
+        case let .outOfRange(path, field, value, accepted):
+            return "\(path): field \"\(field)\" is \(value); sentimentd accepts \(accepted.lowerBound)...\(accepted.upperBound)"
         case let .unsupportedModelType(path, t):
             return "\(path): model_type \"\(t)\" is not supported (supported: roberta, bert)"
         case let .unsupportedActivation(path, a):
@@ -84,17 +107,28 @@ extension ModelConfig {
     /// `folder/config.json` (ModelFolderLayout.config); a folder without one is `missingFile`, with `hint` saying
     /// what the folder was meant to be.
     public static func load(folder: URL, hint: String, defaultLabels: [String]? = nil) throws -> ModelConfig {
-        let url = folder.appendingPathComponent(ModelFolderLayout.config)
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw ModelLoadError.missingFile(folder: folder.path, file: ModelFolderLayout.config, hint: hint)
+        try load(try ModelFolderReader(folder), hint: hint, defaultLabels: defaultLabels)
+    }
+
+    /// `load(folder:hint:)` through the folder's reader.
+    public static func load(_ files: ModelFolderReader, hint: String, defaultLabels: [String]? = nil) throws -> ModelConfig {
+        guard files.exists(ModelFolderLayout.config) else {
+            throw ModelLoadError.missingFile(folder: files.url.path, file: ModelFolderLayout.config, hint: hint)
         }
-        return try load(from: url, defaultLabels: defaultLabels)
+        return try load(from: files, name: ModelFolderLayout.config, defaultLabels: defaultLabels)
     }
 
     public static func load(from url: URL, defaultLabels: [String]? = nil) throws -> ModelConfig {
+        try load(from: ModelFolderReader(url.deletingLastPathComponent()), name: url.lastPathComponent, defaultLabels: defaultLabels)
+    }
+
+    /// Reads `config.json` (or `name`) of a model folder through its reader.
+    public static func load(from folder: ModelFolderReader, name: String = "config.json",
+                            defaultLabels: [String]? = nil) throws -> ModelConfig {
+        let url = folder.url.appendingPathComponent(name)
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ConfigError.unreadable(path: url.path, reason: error.localizedDescription)
+        do { data = try folder.contents(name, limit: 16 << 20) } catch let error as CheckpointError {
+            throw ConfigError.unreadable(path: url.path, reason: "\(error)")
         }
         let value: JSONValue
         do { value = try JSONValue.parse(data) } catch {
@@ -105,15 +139,14 @@ extension ModelConfig {
     }
 
     public init(json obj: [String: JSONValue], path: String, defaultLabels: [String]? = nil) throws {
-        func int(_ key: String, default def: Int? = nil) throws -> Int {
+        /// An integer size within `accepted`: anything else (negative, fractional, a string, 1e300) is refused
+        /// naming the field and the value.
+        func int(_ key: String, default def: Int? = nil, in accepted: ClosedRange<Int>) throws -> Int {
             guard let v = obj[key], v != .null else {
                 if let def { return def }
                 throw ConfigError.missingField(path: path, field: key)
             }
-            guard let i = v.intValue, i >= 0 else {
-                throw ConfigError.badField(path: path, field: key, expected: "a non-negative integer")
-            }
-            return i
+            return try ModelConfig.size(v, field: key, path: path, in: accepted)
         }
         guard let mt = obj["model_type"] else { throw ConfigError.missingField(path: path, field: "model_type") }
         guard case let .string(modelType) = mt else {
@@ -137,47 +170,79 @@ extension ModelConfig {
 
         let eps: Float
         if let e = obj["layer_norm_eps"] {
-            guard let d = e.doubleValue, d > 0 else {
-                throw ConfigError.badField(path: path, field: "layer_norm_eps", expected: "a positive number")
+            // Above 1 it would swamp the variance of any trained activation; Float() of 1e300 is infinity.
+            guard let d = e.doubleValue, d > 0, d < 1, Float(d) > 0 else {
+                throw ConfigError.badField(path: path, field: "layer_norm_eps", expected: "a number between 0 and 1")
             }
             eps = Float(d)
         } else { eps = 1e-12 }
 
-        let hidden = try int("hidden_size")
-        let heads = try int("num_attention_heads")
-        guard hidden > 0, heads > 0, hidden % heads == 0 else {
+        let hidden = try int("hidden_size", in: ModelLimits.hiddenSize)
+        let heads = try int("num_attention_heads", in: 1...hidden)
+        guard hidden % heads == 0 else {
             throw ConfigError.inconsistent(path: path,
-                reason: "hidden_size \(hidden) is not a positive multiple of num_attention_heads \(heads)")
+                reason: "hidden_size \(hidden) is not a multiple of num_attention_heads \(heads)")
         }
         let labels = try ModelConfig.parseLabels(obj, path: path, defaultLabels: defaultLabels)
+        let vocab = try int("vocab_size", in: ModelLimits.vocabSize)
         self.init(
             family: family,
-            vocabSize: try int("vocab_size"),
+            vocabSize: vocab,
             hiddenSize: hidden,
-            numLayers: try int("num_hidden_layers"),
+            numLayers: try int("num_hidden_layers", in: ModelLimits.layers),
             numHeads: heads,
-            intermediateSize: try int("intermediate_size"),
-            maxPositionEmbeddings: try int("max_position_embeddings", default: 512),
-            typeVocabSize: try int("type_vocab_size", default: 2),
+            intermediateSize: try int("intermediate_size", in: ModelLimits.intermediateSize),
+            maxPositionEmbeddings: try int("max_position_embeddings", default: 512, in: ModelLimits.positions),
+            typeVocabSize: try int("type_vocab_size", default: 2, in: ModelLimits.typeVocabSize),
             layerNormEps: eps,
-            padTokenId: try int("pad_token_id", default: family == .roberta ? 1 : 0),
+            padTokenId: try int("pad_token_id", default: family == .roberta ? 1 : 0, in: 0...(vocab - 1)),
             hiddenAct: act,
             id2label: labels,
             raw: obj)
-        if numLayers == 0 || vocabSize == 0 || intermediateSize == 0 {
-            throw ConfigError.inconsistent(path: path,
-                reason: "vocab_size, num_hidden_layers and intermediate_size must be positive")
-        }
         if family == .roberta && maxPositionEmbeddings <= padTokenId + 1 {
             throw ConfigError.inconsistent(path: path,
                 reason: "max_position_embeddings \(maxPositionEmbeddings) leaves no positions after pad_token_id \(padTokenId)")
         }
     }
 
+    /// A size field: an integer (written as one; 3.0 is accepted as JSON does) within `accepted`.
+    static func size(_ v: JSONValue, field: String, path: String, in accepted: ClosedRange<Int>) throws -> Int {
+        guard let d = v.doubleValue else {
+            throw ConfigError.badField(path: path, field: field, expected: "an integer (found \(Self.render(v)))")
+        }
+        guard d.isFinite, d == d.rounded() else {
+            throw ConfigError.badField(path: path, field: field, expected: "an integer (found \(Self.render(v)))")
+        }
+        guard d >= Double(accepted.lowerBound), d <= Double(accepted.upperBound) else {
+            throw ConfigError.outOfRange(path: path, field: field, value: Self.render(v), accepted: accepted)
+        }
+        return Int(d)
+    }
+
+    static func render(_ v: JSONValue) -> String {
+        switch v {
+        case let .int(i): return String(i)
+        case let .double(d): return d == d.rounded() && abs(d) < 1e18 ? String(Int64(d)) : String(d)
+        case let .string(s): return "\"\(s.prefix(40))\""
+        case .null: return "null"
+        case let .bool(b): return String(b)
+        case .array: return "a list"
+        case .object: return "an object"
+        }
+    }
+
     static func parseLabels(_ obj: [String: JSONValue], path: String, defaultLabels: [String]?) throws -> [String] {
+        var declared: Int?
+        if let n = obj["num_labels"], n != .null {
+            declared = try size(n, field: "num_labels", path: path, in: ModelLimits.labels)
+        }
         if let v = obj["id2label"] {
             guard case let .object(map) = v, !map.isEmpty else {
                 throw ConfigError.badField(path: path, field: "id2label", expected: "a non-empty object of index -> name")
+            }
+            guard map.count <= ModelLimits.labels.upperBound else {
+                throw ConfigError.outOfRange(path: path, field: "id2label", value: "\(map.count) entries",
+                                             accepted: ModelLimits.labels)
             }
             var labels = [String?](repeating: nil, count: map.count)
             for (k, name) in map {
@@ -185,8 +250,9 @@ extension ModelConfig {
                     throw ConfigError.badField(path: path, field: "id2label",
                         expected: "keys 0..\(map.count - 1) (found \"\(k)\")")
                 }
-                guard case let .string(s) = name else {
-                    throw ConfigError.badField(path: path, field: "id2label[\(k)]", expected: "a string")
+                guard case let .string(s) = name, !s.isEmpty, s.count <= ModelLimits.labelNameLength else {
+                    throw ConfigError.badField(path: path, field: "id2label[\(k)]",
+                                               expected: "a label name of 1 to \(ModelLimits.labelNameLength) characters")
                 }
                 labels[i] = s
             }
@@ -194,14 +260,13 @@ extension ModelConfig {
             guard result.count == map.count else {
                 throw ConfigError.badField(path: path, field: "id2label", expected: "one name per index 0..\(map.count - 1)")
             }
-            if let n = obj["num_labels"]?.intValue, n != result.count {
+            if let n = declared, n != result.count {
                 throw ConfigError.inconsistent(path: path, reason: "num_labels \(n) disagrees with id2label (\(result.count) entries)")
             }
             return result
         }
         if let defaultLabels { return defaultLabels }
-        let n = obj["num_labels"]?.intValue ?? 2
-        return (0..<n).map { "LABEL_\($0)" }
+        return (0..<(declared ?? 2)).map { "LABEL_\($0)" }
     }
 
     /// The config as `transformers` writes it, with our architecture fields and labels set.

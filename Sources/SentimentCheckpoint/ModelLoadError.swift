@@ -6,6 +6,11 @@ public enum ModelLoadError: Error, Equatable, CustomStringConvertible {
     case noClassifierHead(file: String, family: ModelFamily)
     case headLabelMismatch(file: String, tensorLabels: Int, configLabels: Int)
     case sequenceTooLong(length: Int, limit: Int)
+    /// The tensors the config implies need more stored bytes than the weights file holds (views that repeat
+    /// stored values, or one storage claimed by several tensors).
+    case moreDataThanFile(file: String, needed: Int, fileBytes: Int)
+    /// A weight holds NaN or an infinity (`tensor` is its Hugging Face name).
+    case nonFiniteWeights(folder: String, tensor: String)
 
     public var description: String {
         switch self {
@@ -20,6 +25,10 @@ public enum ModelLoadError: Error, Equatable, CustomStringConvertible {
             return "\(file): the classifier has \(t) outputs but config.json's id2label names \(c) labels"
         case let .sequenceTooLong(length, limit):
             return "a sequence of \(length) tokens exceeds the model's \(limit) positions"
+        case let .moreDataThanFile(file, needed, fileBytes):
+            return "\(file): the tensors config.json implies need \(needed) stored bytes, more than the file's \(fileBytes) (shared or repeated storage)"
+        case let .nonFiniteWeights(folder, tensor):
+            return "\(folder): weight tensor \"\(tensor)\" holds NaN or infinite values (corrupt or diverged checkpoint)"
         }
     }
 }

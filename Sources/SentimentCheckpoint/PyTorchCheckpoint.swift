@@ -11,8 +11,11 @@ import Foundation
 /// The pickle goes through `RestrictedUnpickler`: any global outside the state-dict allowlist is
 /// refused by name and nothing is ever executed. At open every tensor is resolved and checked: its
 /// storage entry exists, holds `numel * element size` bytes, and every element the view's size,
-/// stride and offset reach lies inside it. Views (transposes, slices, expands) are materialised
-/// by strides; several tensors may share one storage. Storage bytes are CRC-checked on first use.
+/// stride and offset reach lies inside it. Views (transposes, slices) are materialised by strides; several
+/// tensors may share one storage, and a view may repeat stored values (`expand`'s stride 0), as torch reads
+/// them. Such a view's size is bounded by its shape, not by the file's bytes: a model load therefore also
+/// checks that its tensors need no more bytes than the file holds (`WeightMap`). Storage bytes are CRC-checked
+/// as they are read.
 ///
 /// Legacy (pre-1.6, non-zip) files and compressed zip entries are refused with a clear error.
 public final class PyTorchCheckpoint: TensorArchive, @unchecked Sendable {
@@ -37,22 +40,27 @@ public final class PyTorchCheckpoint: TensorArchive, @unchecked Sendable {
     private let zip: ZipArchive
     private let storages: [String: StorageRecord]
     private let records: [String: TensorRecord]
-    private let verifiedLock = NSLock()
-    private var verifiedStorages = Set<String>()
 
     /// torch's legacy format starts with a pickled magic number: LONG1 of these 10 bytes.
     static let legacyMagic: [UInt8] = [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
 
+    /// Opens `url` on its own (tests, tools); a model folder's weights are opened through its `ModelFolderReader`.
     public convenience init(url: URL) throws {
-        try self.init(path: url.path)
+        try self.init(file: try ModelFolderReader(url.deletingLastPathComponent()).open(url.lastPathComponent))
     }
 
-    public init(path: String) throws {
-        self.path = path
-        let file = try MappedFile(path: path)
-        let head = file.bytes(0..<min(file.count, 64))
+    public convenience init(path: String) throws {
+        try self.init(url: URL(fileURLWithPath: path))
+    }
+
+    public var storedBytes: Int { zip.file.size }
+
+    init(file: CheckpointFile) throws {
+        self.path = file.path
+        let path = file.path
+        let head = try file.peek(at: 0, count: min(file.size, 64))
         if head.first == 0x80 {   // a pickle, not a zip
-            if Self.contains(head, Self.legacyMagic) { throw CheckpointError.legacyTorchFormat(path: path) }
+            if head.withUnsafeBytes({ Self.contains($0, Self.legacyMagic) }) { throw CheckpointError.legacyTorchFormat(path: path) }
             throw CheckpointError.notZipArchive(path: path, reason: "the file is a bare pickle, not torch.save's zip format")
         }
         zip = try ZipArchive(file: file)
@@ -66,13 +74,14 @@ public final class PyTorchCheckpoint: TensorArchive, @unchecked Sendable {
         let prefix = String(pickleEntry.name.dropLast("data.pkl".count))
 
         if let byteorder = zip.entry(prefix + "byteorder") {
-            let text = String(decoding: try zip.contents(of: byteorder), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = String(decoding: try zip.contents(of: byteorder, limit: 64), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard text == "little" else { throw CheckpointError.bigEndian(path: path, byteorder: text) }
         }
 
-        try zip.checkCRC(of: pickleEntry)
+        let pickle = try zip.contents(of: pickleEntry, limit: RestrictedUnpickler.maxPickleSize)
+        try zip.checkCRC(pickle.withUnsafeBytes { CRC32.checksum($0) }, of: pickleEntry)
         var unpickler = RestrictedUnpickler(path: path)
-        let root = try unpickler.load(try zip.contents(of: pickleEntry))
+        let root = try pickle.withUnsafeBytes { try unpickler.load($0) }
         var interpreter = StateDictInterpreter(path: path, zip: zip, prefix: prefix, nodes: unpickler.nodes)
         try interpreter.interpret(root: root)
         storages = interpreter.storages
@@ -84,32 +93,83 @@ public final class PyTorchCheckpoint: TensorArchive, @unchecked Sendable {
         records[name].map { TensorInfo(dtype: $0.dtype, shape: $0.shape) }
     }
 
-    public func read(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
+    public func checkReadable(_ name: String) throws {
         guard let record = records[name] else { throw CheckpointError.noSuchTensor(path: path, tensor: name) }
         guard ElementConversion.isFloatingPoint(record.dtype) else {
             throw CheckpointError.unsupportedDType(path: path, tensor: name, dtype: record.dtype.rawValue)
         }
-        let storage = storages[record.storageKey]!   // every record's storage was resolved at open
-        try verifyOnce(storage)
-        let bytes = try zip.contents(of: storage.entry)
-        ElementConversion.gather(storage: bytes, dtype: record.dtype, offset: record.offset,
-                                 shape: record.shape, strides: record.strides, into: destination)
+    }
+
+    /// Storage by storage in file order. A storage read by one dense tensor that starts at its beginning (what
+    /// torch.save writes for a state dict) streams straight into that tensor's buffer; any other storage (views,
+    /// storages shared by several tensors) is read whole, then gathered from.
+    public func read(_ requests: [TensorRead]) throws {
+        for request in requests { try checkReadable(request.name) }
+        var byStorage: [String: [TensorRead]] = [:]
+        for request in requests { byStorage[records[request.name]!.storageKey, default: []].append(request) }
+        let order = byStorage.keys.sorted { storages[$0]!.entry.dataOffset < storages[$1]!.entry.dataOffset }
+        for key in order {
+            let storage = storages[key]!   // every record's storage was resolved at open
+            let reads = byStorage[key]!
+            let first = records[reads[0].name]!
+            if reads.count == 1, first.offset == 0,
+               ElementConversion.isRowMajor(shape: first.shape, strides: first.strides) {
+                try stream(storage, count: first.shape.reduce(1, *), into: reads[0].destination)
+            } else {
+                try gather(storage, reads)
+            }
+        }
+    }
+
+    public func finish() throws { try zip.file.finish() }
+
+    /// The first `count` elements of `storage`, converted into `destination`, CRC-checked when they are all of it.
+    private func stream(_ storage: StorageRecord, count: Int, into destination: UnsafeMutablePointer<Float>) throws {
+        let entry = storage.entry
+        try zip.requireStored(entry)
+        let size = storage.dtype.byteSize
+        var crc: UInt32 = 0
+        if storage.dtype == .f32 {
+            let raw = UnsafeMutableRawPointer(destination)
+            if count > 0 { try zip.file.read(at: entry.dataOffset, count: count * 4, into: raw) }
+            crc = CRC32.update(crc, UnsafeRawBufferPointer(start: raw, count: count * 4))
+            #if _endian(big)
+            for i in 0..<count { destination[i] = Float(bitPattern: UInt32(littleEndian: destination[i].bitPattern)) }
+            #endif
+        } else {
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: CheckpointFile.piece, alignment: 64)
+            defer { scratch.deallocate() }
+            let perPiece = CheckpointFile.piece / size
+            var done = 0
+            while done < count {
+                let n = min(perPiece, count - done)
+                try zip.file.read(at: entry.dataOffset + done * size, count: n * size, into: scratch)
+                crc = CRC32.update(crc, UnsafeRawBufferPointer(start: scratch, count: n * size))
+                ElementConversion.convertRun(storage.dtype, src: scratch, elementStride: 1, count: n, into: destination + done)
+                done += n
+            }
+        }
+        if count * size == entry.size { try zip.checkCRC(crc, of: entry) }
+    }
+
+    /// The whole storage read and CRC-checked, then each tensor gathered from it by its strides.
+    private func gather(_ storage: StorageRecord, _ reads: [TensorRead]) throws {
+        let entry = storage.entry
+        try zip.requireStored(entry)
+        let bytes = try zip.file.read(at: entry.dataOffset, count: entry.size)
+        try bytes.withUnsafeBytes { raw in
+            try zip.checkCRC(CRC32.checksum(raw), of: entry)
+            for read in reads {
+                let record = records[read.name]!
+                ElementConversion.gather(storage: raw, dtype: record.dtype, offset: record.offset,
+                                         shape: record.shape, strides: record.strides, into: read.destination)
+            }
+        }
     }
 
     /// Storage key, element offset and element strides of a tensor, as the pickle declares them.
     public func layout(_ name: String) -> (storage: String, offset: Int, strides: [Int])? {
         records[name].map { ($0.storageKey, $0.offset, $0.strides) }
-    }
-
-    private func verifyOnce(_ storage: StorageRecord) throws {
-        verifiedLock.lock()
-        let done = verifiedStorages.contains(storage.key)
-        verifiedLock.unlock()
-        if done { return }
-        try zip.checkCRC(of: storage.entry)
-        verifiedLock.lock()
-        verifiedStorages.insert(storage.key)
-        verifiedLock.unlock()
     }
 
     private static func contains(_ haystack: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
@@ -219,7 +279,7 @@ private struct StateDictInterpreter {
         }
         let entryName = prefix + "data/" + key
         guard let entry = zip.entry(entryName) else { throw CheckpointError.missingEntry(path: path, entry: entryName) }
-        _ = try zip.contents(of: entry)   // refuses compressed storages now rather than at first use
+        try zip.requireStored(entry)   // refuses compressed storages now rather than at first use
         guard let needed = CheckedSize.multiply(numel, dtype.byteSize), needed <= entry.size else {
             throw CheckpointError.storageTooShort(path: path, storage: key,
                                                   needed: UInt64(numel) &* UInt64(dtype.byteSize), available: UInt64(entry.size))

@@ -1,6 +1,7 @@
 import Foundation
 
-/// A safetensors file, memory-mapped read-only and validated completely at open.
+/// A safetensors file, validated completely at open (its header, read in full) and read with pread (see
+/// `CheckpointFile`): nothing is mapped, so a file truncated under a load fails the load, not the process.
 ///
 /// Layout: `u64 little-endian N` | `N bytes of JSON header` | data section. The header maps tensor
 /// names to `{"dtype", "shape", "data_offsets": [begin, end]}` (offsets relative to the data section)
@@ -25,33 +26,40 @@ public final class SafetensorsFile: TensorArchive, @unchecked Sendable {
         var end: Int
     }
 
-    private let file: MappedFile
+    private let file: CheckpointFile
     private let entries: [String: Entry]
 
+    public var storedBytes: Int { file.size }
+
+    /// Opens `url` on its own (tests, tools); a model folder's weights are opened through its `ModelFolderReader`.
     public convenience init(url: URL) throws {
-        try self.init(path: url.path)
+        try self.init(file: try ModelFolderReader(url.deletingLastPathComponent()).open(url.lastPathComponent))
     }
 
-    public init(path: String) throws {
-        self.path = path
-        file = try MappedFile(path: path)
-        let bytes = file.all
-        guard file.count >= 8 else { throw CheckpointError.fileTooShort(path: path, size: file.count) }
-        let headerLength = bytes.le64(0)
-        guard headerLength <= UInt64(file.count - 8) else {
-            throw CheckpointError.headerLengthOutOfBounds(path: path, headerLength: headerLength, fileSize: file.count)
+    public convenience init(path: String) throws {
+        try self.init(url: URL(fileURLWithPath: path))
+    }
+
+    init(file: CheckpointFile) throws {
+        self.path = file.path
+        self.file = file
+        let path = file.path
+        guard file.size >= 8 else { throw CheckpointError.fileTooShort(path: path, size: file.size) }
+        let headerLength = try file.read(at: 0, count: 8).withUnsafeBytes { $0.le64(0) }
+        guard headerLength <= UInt64(file.size - 8) else {
+            throw CheckpointError.headerLengthOutOfBounds(path: path, headerLength: headerLength, fileSize: file.size)
         }
         guard headerLength <= Self.maxHeaderLength else {
             throw CheckpointError.headerNotJSON(path: path, reason: "header of \(headerLength) bytes exceeds the \(Self.maxHeaderLength)-byte limit")
         }
         let dataStart = 8 + Int(headerLength)
-        let header = file.bytes(8..<dataStart)
-        guard String(bytes: header, encoding: .utf8) != nil else {
+        let headerBytes = try file.read(at: 8, count: Int(headerLength))
+        guard String(bytes: headerBytes, encoding: .utf8) != nil else {
             throw CheckpointError.headerNotJSON(path: path, reason: "header is not valid UTF-8")
         }
         let root: StrictJSON.Value
         do {
-            root = try StrictJSON.parse(header)
+            root = try headerBytes.withUnsafeBytes { try StrictJSON.parse($0) }
         } catch let e as StrictJSON.ParseError {
             if let name = e.duplicateKey { throw CheckpointError.duplicateTensorName(path: path, tensor: name) }
             throw CheckpointError.headerNotJSON(path: path, reason: e.description)
@@ -60,7 +68,7 @@ public final class SafetensorsFile: TensorArchive, @unchecked Sendable {
             throw CheckpointError.headerNotJSON(path: path, reason: "the header is \(root.kind), not an object")
         }
 
-        let dataSize = UInt64(file.count - dataStart)
+        let dataSize = UInt64(file.size - dataStart)
         var metadata: [String: String] = [:]
         var entries: [String: Entry] = [:]
         for (name, value) in members {
@@ -83,21 +91,51 @@ public final class SafetensorsFile: TensorArchive, @unchecked Sendable {
 
     public func info(_ name: String) -> TensorInfo? { entries[name]?.info }
 
-    public func read(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
+    public func checkReadable(_ name: String) throws {
         guard let entry = entries[name] else { throw CheckpointError.noSuchTensor(path: path, tensor: name) }
         guard ElementConversion.isFloatingPoint(entry.info.dtype) else {
             throw CheckpointError.unsupportedDType(path: path, tensor: name, dtype: entry.info.dtype.rawValue)
         }
-        let shape = entry.info.shape
-        ElementConversion.gather(storage: file.bytes(entry.begin..<entry.end), dtype: entry.info.dtype,
-                                 offset: 0, shape: shape, strides: Self.rowMajorStrides(shape), into: destination)
     }
 
+    /// In file order; fp32 data goes straight from the file into its destination, other dtypes through a
+    /// 4 MiB scratch buffer.
+    public func read(_ requests: [TensorRead]) throws {
+        for request in requests { try checkReadable(request.name) }
+        let ordered = requests.sorted { entries[$0.name]!.begin < entries[$1.name]!.begin }
+        var scratch: UnsafeMutableRawPointer?
+        defer { scratch?.deallocate() }
+        for request in ordered {
+            let entry = entries[request.name]!
+            let dtype = entry.info.dtype
+            let count = entry.info.elementCount
+            if dtype == .f32 {
+                if count > 0 { try file.read(at: entry.begin, count: count * 4, into: UnsafeMutableRawPointer(request.destination)) }
+                #if _endian(big)
+                for i in 0..<count { request.destination[i] = Float(bitPattern: UInt32(littleEndian: request.destination[i].bitPattern)) }
+                #endif
+                continue
+            }
+            let size = dtype.byteSize
+            let perPiece = CheckpointFile.piece / size
+            if scratch == nil { scratch = UnsafeMutableRawPointer.allocate(byteCount: CheckpointFile.piece, alignment: 64) }
+            var done = 0
+            while done < count {
+                let n = min(perPiece, count - done)
+                try file.read(at: entry.begin + done * size, count: n * size, into: scratch!)
+                ElementConversion.convertRun(dtype, src: scratch!, elementStride: 1, count: n, into: request.destination + done)
+                done += n
+            }
+        }
+    }
+
+    public func finish() throws { try file.finish() }
+
     /// The stored bytes of one tensor, exactly as in the file (little-endian elements of its dtype).
-    /// Valid while this object lives.
     public func withRawBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let entry = entries[name] else { throw CheckpointError.noSuchTensor(path: path, tensor: name) }
-        return try body(file.bytes(entry.begin..<entry.end))
+        let bytes = try file.read(at: entry.begin, count: entry.end - entry.begin)
+        return try bytes.withUnsafeBytes { try body($0) }
     }
 
     static func rowMajorStrides(_ shape: [Int]) -> [Int] {

@@ -129,8 +129,9 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
 
     /// Checks a folder's files (`present`: name -> size, the manifest itself and dot-files left out by the
     /// caller or ignored here) against the manifest: the same set of files, each with its size and SHA-256.
-    /// Sizes are compared first, so a truncated file is reported without hashing the rest.
-    public func verify(folder: URL, present: [String: Int64]) throws {
+    /// Sizes are compared first, so a truncated file is reported without hashing the rest. `digest` gives a listed
+    /// file's SHA-256 (default: the file at its path, read to the end).
+    public func verify(folder: URL, present: [String: Int64], digest: ((String) throws -> String)? = nil) throws {
         for name in files.keys.sorted() where present[name] == nil { throw Mismatch.listedFileMissing(name) }
         for name in present.keys.sorted() where name != Self.fileName && files[name] == nil {
             throw Mismatch.unlistedFile(name)
@@ -142,7 +143,7 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
         for (name, entry) in listed {
             let actual: String
             do {
-                actual = try SHA256Hasher.hex(ofFileAt: folder.appendingPathComponent(name))
+                actual = try digest?(name) ?? SHA256Hasher.hex(ofFileAt: folder.appendingPathComponent(name))
             } catch {
                 throw Mismatch.unreadable(file: name, reason: error.localizedDescription)
             }

@@ -37,6 +37,9 @@ public enum Pacing {
         return try withExtendedLifetime(state) { try body() }
     }
 
+    /// Whether the calling thread runs inside `run` with a pause (a background job that must stay on its thread).
+    public static var isActive: Bool { pthread_getspecific(key) != nil }
+
     /// Sleeps for the paced share of the work done since the previous point (nothing outside `run`).
     @inline(__always)
     public static func point() {

@@ -25,6 +25,7 @@ public enum RPCErrorCode: Int, Sendable, CaseIterable, Codable {
     case notFound = -32013
     case labelsRejected = -32014
     case storeFailed = -32015
+    case nonFiniteOutput = -32016
     case versionKept = -32017
 
     /// A stable, machine-readable name (sent as `error.data.kind`).
@@ -50,6 +51,7 @@ public enum RPCErrorCode: Int, Sendable, CaseIterable, Codable {
         case .notFound: return "not_found"
         case .labelsRejected: return "labels_rejected"
         case .storeFailed: return "store_failed"
+        case .nonFiniteOutput: return "non_finite_output"
         case .versionKept: return "version_kept"
         }
     }
@@ -95,6 +97,8 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     case labelsRejected(problems: [LabelProblem], count: Int)
     /// The database refused a write (disk full, read-only, corrupt); nothing of the request was applied.
     case storeFailed(String)
+    /// The forward pass gave NaN or an infinity for texts[index]: the answer is withheld.
+    case nonFiniteOutput(version: String, index: Int)
     /// `models.remove` refused: the version is served, pinned, a base something needs, or busy.
     case versionKept(version: String, reason: String)
 
@@ -120,6 +124,7 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFound: return .notFound
         case .labelsRejected: return .labelsRejected
         case .storeFailed: return .storeFailed
+        case .nonFiniteOutput: return .nonFiniteOutput
         case .versionKept: return .versionKept
         }
     }
@@ -157,6 +162,9 @@ public enum RPCError: Error, Sendable, Equatable, CustomStringConvertible {
             let more = count > 5 ? "; and \(count - 5) more" : ""
             return "\(count) label item(s) rejected, nothing was applied: \(shown)\(more) (fix them, or skip_invalid to apply the rest)"
         case let .storeFailed(m): return "the database refused the write, nothing was applied: \(m)"
+        case let .nonFiniteOutput(version, index):
+            return "model version \"\(version)\" gave a non-finite probability for texts[\(index)]; the answer was withheld "
+                + "(the model is likely broken for such inputs: roll back or activate another version; the daemon's log has the details)"
         case let .versionKept(version, reason): return "cannot remove model version \"\(version)\": \(reason)"
         }
     }

@@ -113,9 +113,13 @@ public enum StatusMethod: RPCMethod {
         public var configFile: String?
         /// The active version's precision and int8 check.
         public var precision: PrecisionStatus?
+        /// What the model registry is doing (validating, loading) and whether it makes progress.
+        public var registry: RegistryStatus?
+        /// Set when the version active before the last start could not be served and another one is.
+        public var fallback: StartupFallbackStatus?
 
         enum CodingKeys: String, CodingKey {
-            case precision
+            case precision, registry, fallback
             case state
             case daemonVersion = "daemon_version"
             case pid, uid
@@ -139,8 +143,11 @@ public enum StatusMethod: RPCMethod {
                     activeModel: String?, activeSince: Date?, labels: [String]?, maxTokens: Int?, policy: String,
                     modelsDirectory: String, socket: String, connections: Int, queuedTexts: Int,
                     requestsServed: UInt64, textsPredicted: UInt64, maxBatch: Int, maxDelayMilliseconds: Int,
-                    configFile: String?, precision: PrecisionStatus? = nil) {
+                    configFile: String?, precision: PrecisionStatus? = nil, registry: RegistryStatus? = nil,
+                    fallback: StartupFallbackStatus? = nil) {
             self.precision = precision
+            self.registry = registry
+            self.fallback = fallback
             self.state = state
             self.daemonVersion = daemonVersion
             self.pid = pid
@@ -359,5 +366,45 @@ extension RPCRequest {
     /// A request for a typed method.
     public init<M: RPCMethod>(_ method: M.Type, id: RPCID?, params: M.Params) throws {
         self.init(id: id, method: M.name, params: try JSONValue(encoding: params))
+    }
+}
+
+/// `status.registry`: the model registry's queue.
+public struct RegistryStatus: Codable, Sendable, Equatable {
+    /// `idle`, `working`, or `stuck` (no progress for `models.validation_timeout`: the watchdog stops pinging).
+    public var state: String
+    /// What it works on ("validating v2", "loading v2").
+    public var task: String?
+    public var busySeconds: Double?
+    public var noProgressSeconds: Double?
+
+    public init(state: String, task: String? = nil, busySeconds: Double? = nil, noProgressSeconds: Double? = nil) {
+        self.state = state
+        self.task = task
+        self.busySeconds = busySeconds
+        self.noProgressSeconds = noProgressSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case state, task
+        case busySeconds = "busy_seconds"
+        case noProgressSeconds = "no_progress_seconds"
+    }
+}
+
+/// `status.fallback`: the version active before the last start could not be loaded; another one serves.
+public struct StartupFallbackStatus: Codable, Sendable, Equatable {
+    /// The version that was active.
+    public var from: String
+    public var reason: String
+    /// What serves instead (nil: nothing could be).
+    public var serving: String?
+    public var since: Date
+
+    public init(from: String, reason: String, serving: String?, since: Date) {
+        self.from = from
+        self.reason = reason
+        self.serving = serving
+        self.since = since
     }
 }

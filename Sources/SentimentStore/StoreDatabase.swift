@@ -476,7 +476,20 @@ public enum StoreDatabase {
             // checked, the texts compared, agreement, macro-F1 in both precisions, the verdict and why.
             try db.execute(sql: "ALTER TABLE model_version ADD COLUMN int8_check TEXT;")
         }
-        migrator.registerMigration("v10-api-tokens") { db in
+        migrator.registerMigration("v10-validation-safety") { db in
+            // validation_started_at: set when a validation (or a start-up load) of the current files begins,
+            // cleared when it ends either way; one still set at start-up was interrupted by the daemon's death,
+            // and validation_interruptions counts those (see VersionStore.recoverInterruptedValidations).
+            // file_digests: JSON {"files": {name: {"size", "sha256"}}, ...} of the files that passed validation,
+            // so a restart can serve them without validating again while their bytes are the same.
+            try db.execute(sql: """
+                ALTER TABLE model_version ADD COLUMN validation_started_at DATETIME;
+                ALTER TABLE model_version ADD COLUMN validation_interruptions INTEGER NOT NULL DEFAULT 0
+                    CHECK (validation_interruptions >= 0);
+                ALTER TABLE model_version ADD COLUMN file_digests TEXT;
+                """)
+        }
+        migrator.registerMigration("v11-api-tokens") { db in
             // Bearer tokens of the HTTP front end (issue 19): only each token's SHA-256 is kept; `id` is the public
             // part of the token, so a presented token is found without scanning and compared in constant time.
             try db.execute(sql: """

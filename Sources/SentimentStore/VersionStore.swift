@@ -37,6 +37,13 @@ public struct ModelVersionRecord: Codable, Sendable, Equatable, FetchableRecord,
     public var rolledBackAt: Date?
     /// The last int8 check of this version's files (`models.precision = "int8"`), nil when none ran.
     public var int8Check: Int8CheckRecord? = nil
+    /// Set while the current files are being validated (or loaded at start-up); still set at the next start
+    /// means the daemon died during it.
+    public var validationStartedAt: Date? = nil
+    /// How many validations of the current files the daemon's death interrupted.
+    public var validationInterruptions: Int = 0
+    /// Digests of the files that passed validation (JSON written and read by the registry), nil when unknown.
+    public var fileDigests: String? = nil
 
     public var isRolledBack: Bool { rolledBackAt != nil }
 
@@ -51,6 +58,9 @@ public struct ModelVersionRecord: Codable, Sendable, Equatable, FetchableRecord,
         case family, labels
         case rolledBackAt = "rolled_back_at"
         case int8Check = "int8_check"
+        case validationStartedAt = "validation_started_at"
+        case validationInterruptions = "validation_interruptions"
+        case fileDigests = "file_digests"
     }
 }
 
@@ -106,6 +116,8 @@ public final class VersionStore: Sendable {
                 ?? ModelVersionRecord(version: version, status: .pending, reason: nil, firstSeen: date, arrivedAt: date,
                                       arrivalSequence: next, validatedAt: nil, fingerprint: fingerprint,
                                       manifestSHA256: nil, family: nil, labels: nil, rolledBackAt: nil)
+            // Interrupted validations count against the same files only.
+            if record.fingerprint != fingerprint { record.validationInterruptions = 0 }
             record.status = .pending
             record.reason = nil
             record.arrivedAt = date
@@ -116,14 +128,16 @@ public final class VersionStore: Sendable {
             record.family = nil
             record.labels = nil
             record.int8Check = nil
+            record.validationStartedAt = nil
+            record.fileDigests = nil
             try record.save(db)
             return record
         }
     }
 
-    /// Records that the files with `fingerprint` passed validation.
+    /// Records that the files with `fingerprint` passed validation (`fileDigests`: what was read, for restarts).
     public func recordValid(version: String, fingerprint: String, manifestSHA256: String?, family: String?,
-                            labels: [String]?, at date: Date = Date()) throws {
+                            labels: [String]?, fileDigests: String? = nil, at date: Date = Date()) throws {
         try update(version) { record in
             record.status = .valid
             record.reason = nil
@@ -132,6 +146,9 @@ public final class VersionStore: Sendable {
             record.manifestSHA256 = manifestSHA256
             record.family = family
             record.labels = labels
+            record.fileDigests = fileDigests
+            record.validationStartedAt = nil
+            record.validationInterruptions = 0
         }
     }
 
@@ -142,6 +159,39 @@ public final class VersionStore: Sendable {
             record.reason = reason
             record.validatedAt = date
             record.fingerprint = fingerprint
+            record.fileDigests = nil
+            record.validationStartedAt = nil
+            record.validationInterruptions = 0
+        }
+    }
+
+    // MARK: Interrupted validations
+
+    /// Marks that a validation (or start-up load) of `version`'s current files begins. Written before any of
+    /// their bytes are read, so a daemon that dies reading them leaves the mark behind.
+    public func beginValidation(version: String, at date: Date = Date()) throws {
+        try update(version) { record in record.validationStartedAt = date }
+    }
+
+    /// Clears the mark without an outcome: the validation was stopped on purpose (a clean shutdown, or files
+    /// that changed meanwhile). It does not count as an interruption.
+    public func endValidation(version: String) throws {
+        try update(version) { record in record.validationStartedAt = nil }
+    }
+
+    /// At start-up: every mark still set belongs to a validation the previous daemon died in. Each is counted
+    /// and cleared; the versions are returned with their new counts (the caller retries or rejects them).
+    public func recoverInterruptedValidations() throws -> [ModelVersionRecord] {
+        try database.write { db in
+            let interrupted = try ModelVersionRecord.fetchAll(
+                db, sql: "SELECT * FROM model_version WHERE validation_started_at IS NOT NULL ORDER BY arrival_seq")
+            return try interrupted.map { record in
+                var record = record
+                record.validationStartedAt = nil
+                record.validationInterruptions += 1
+                try record.update(db)
+                return record
+            }
         }
     }
 

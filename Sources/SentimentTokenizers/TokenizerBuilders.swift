@@ -88,8 +88,8 @@ extension TokenizerLoader.Context {
         if exists("vocab.json") {
             vocabPath = url("vocab.json").path
             mergesPath = url("merges.txt").path
-            vocabEntries = try TokenizerFiles.vocabObject(try TokenizerFiles.readJSON(url("vocab.json")), path: vocabPath)
-            merges = try TokenizerFiles.mergesTxt(url("merges.txt"))
+            vocabEntries = try TokenizerFiles.vocabObject(try TokenizerFiles.readJSON(files, "vocab.json"), path: vocabPath)
+            merges = try TokenizerFiles.mergesTxt(files, "merges.txt")
         } else {
             let tj = tokenizerJSON!
             vocabPath = tokenizerJSONPath
@@ -191,7 +191,7 @@ extension TokenizerLoader.Context {
                     value: "\"\(tokenizerConfig["tokenizer_class"]?.stringValue ?? "")\" without tokenizer.json")
             }
             vocabPath = url("vocab.txt").path
-            vocabEntries = try TokenizerFiles.vocabTxt(url("vocab.txt"))
+            vocabEntries = try TokenizerFiles.vocabTxt(files, "vocab.txt")
         } else {
             let tj = tokenizerJSON!
             vocabPath = tokenizerJSONPath

@@ -1,24 +1,26 @@
 import Foundation
+import SentimentCheckpoint
 
 /// Readers for the files of a Hugging Face tokenizer folder, each mirroring how `tokenizers` /
 /// `transformers` read it, and each failing with a `TokenizerError` that names the file.
 enum TokenizerFiles {
-    static func read(_ url: URL) throws -> [UInt8] {
-        do { return Array(try Data(contentsOf: url)) } catch {
-            throw TokenizerError.unreadable(path: url.path, reason: error.localizedDescription)
+    /// The whole file `name` of the folder (see `ModelFolderReader`: no links out, no FIFOs, hashed).
+    static func read(_ folder: ModelFolderReader, _ name: String) throws -> [UInt8] {
+        do { return Array(try folder.contents(name)) } catch {
+            throw TokenizerError.unreadable(path: folder.path(name), reason: "\(error)")
         }
     }
 
-    static func readJSON(_ url: URL) throws -> RawJSON {
-        let bytes = try read(url)
+    static func readJSON(_ folder: ModelFolderReader, _ name: String) throws -> RawJSON {
+        let bytes = try read(folder, name)
         do { return try RawJSON.parse(bytes) } catch {
-            throw TokenizerError.malformed(path: url.path, line: nil, reason: "\(error)")
+            throw TokenizerError.malformed(path: folder.path(name), line: nil, reason: "\(error)")
         }
     }
 
-    static func readJSONObject(_ url: URL) throws -> RawJSON {
-        let v = try readJSON(url)
-        guard case .object = v else { throw TokenizerError.malformed(path: url.path, line: nil, reason: "not a JSON object") }
+    static func readJSONObject(_ folder: ModelFolderReader, _ name: String) throws -> RawJSON {
+        let v = try readJSON(folder, name)
+        guard case .object = v else { throw TokenizerError.malformed(path: folder.path(name), line: nil, reason: "not a JSON object") }
         return v
     }
 
@@ -43,8 +45,9 @@ enum TokenizerFiles {
 
     /// vocab.txt as `tokenizers`' WordPiece::read_file: one token per line (LF or CRLF), trailing
     /// whitespace trimmed, id = line index (a later duplicate takes the later id).
-    static func vocabTxt(_ url: URL) throws -> [(key: [UInt8], id: Int32)] {
-        let bytes = try read(url)
+    static func vocabTxt(_ folder: ModelFolderReader, _ name: String) throws -> [(key: [UInt8], id: Int32)] {
+        let url = folder.url.appendingPathComponent(name)
+        let bytes = try read(folder, name)
         var out: [(key: [UInt8], id: Int32)] = []
         var start = 0
         var line = 0
@@ -69,8 +72,9 @@ enum TokenizerFiles {
 
     /// merges.txt as `tokenizers`' BPE::read_file: lines starting with "#version" are skipped, every other
     /// line is exactly two tokens separated by one space.
-    static func mergesTxt(_ url: URL) throws -> [(left: [UInt8], right: [UInt8], line: Int)] {
-        let bytes = try read(url)
+    static func mergesTxt(_ folder: ModelFolderReader, _ name: String) throws -> [(left: [UInt8], right: [UInt8], line: Int)] {
+        let url = folder.url.appendingPathComponent(name)
+        let bytes = try read(folder, name)
         var out: [(left: [UInt8], right: [UInt8], line: Int)] = []
         var start = 0
         var line = 0

@@ -20,7 +20,16 @@ import SentimentCheckpoint
 /// tokenizer_config.json does), the folder is rejected instead of guessing.
 public enum TokenizerLoader {
     public static func load(folder: URL, config: ModelConfig) throws -> Tokenizer {
-        var ctx = try Context(folder: folder, config: config)
+        let files: ModelFolderReader
+        do { files = try ModelFolderReader(folder) } catch {
+            throw TokenizerError.unreadable(path: folder.path, reason: "\(error)")
+        }
+        return try load(files, config: config)
+    }
+
+    /// The tokenizer of a model folder, its files read through `files`.
+    public static func load(_ files: ModelFolderReader, config: ModelConfig) throws -> Tokenizer {
+        var ctx = try Context(files: files, config: config)
         switch try ctx.chooseKind() {
         case .bpe: return try ctx.buildBPE()
         case .wordPiece: return try ctx.buildWordPiece()
@@ -34,24 +43,20 @@ public enum TokenizerLoader {
     enum TokenizerClass: Equatable { case roberta, bert, generic }
 
     struct Context {
-        let folder: URL
+        let files: ModelFolderReader
+        var folder: URL { files.url }
         let config: ModelConfig
-        let fm = FileManager.default
         var tokenizerConfig: RawJSON = .object([])
         var tokenizerClass: TokenizerClass
         var tokenizerJSON: RawJSON? = nil
 
-        init(folder: URL, config: ModelConfig) throws {
-            self.folder = folder
+        init(files: ModelFolderReader, config: ModelConfig) throws {
+            self.files = files
             self.config = config
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDir), isDir.boolValue else {
-                throw TokenizerError.unreadable(path: folder.path, reason: "not a directory")
-            }
             tokenizerClass = config.family == .roberta ? .roberta : .bert
-            let tc = folder.appendingPathComponent("tokenizer_config.json")
-            if FileManager.default.fileExists(atPath: tc.path) {
-                tokenizerConfig = try TokenizerFiles.readJSONObject(tc)
+            let tc = files.url.appendingPathComponent("tokenizer_config.json")
+            if files.exists("tokenizer_config.json") {
+                tokenizerConfig = try TokenizerFiles.readJSONObject(files, "tokenizer_config.json")
                 if let cls = tokenizerConfig["tokenizer_class"], !cls.isNull {
                     guard let name = cls.stringValue else {
                         throw TokenizerError.malformed(path: tc.path, line: nil, reason: "tokenizer_class is not a string")
@@ -69,7 +74,7 @@ public enum TokenizerLoader {
         }
 
         func url(_ name: String) -> URL { folder.appendingPathComponent(name) }
-        func exists(_ name: String) -> Bool { fm.fileExists(atPath: url(name).path) }
+        func exists(_ name: String) -> Bool { files.exists(name) }
         var configPath: String { url("tokenizer_config.json").path }
 
         mutating func chooseKind() throws -> Kind {
@@ -83,7 +88,7 @@ public enum TokenizerLoader {
             } else if wpFiles {
                 kind = .wordPiece
             } else if exists("tokenizer.json") {
-                let tj = try TokenizerFiles.readJSONObject(url("tokenizer.json"))
+                let tj = try TokenizerFiles.readJSONObject(files, "tokenizer.json")
                 tokenizerJSON = tj
                 let type = tj["model"]?["type"]?.stringValue
                 switch type {
@@ -147,7 +152,7 @@ public enum TokenizerLoader {
                 }
                 for m in members {
                     let key = TokenizerFiles.string(m.key)
-                    guard let id = Int(key), id >= 0,
+                    guard let id = Int(key), id >= 0, id <= Int(Int32.max),
                           var s = try TokenizerFiles.tokenSpec(m.value, path: configPath, field: "added_tokens_decoder.\(key)") else {
                         throw TokenizerError.malformed(path: configPath, line: nil,
                             reason: "added_tokens_decoder key \"\(key)\" is not a token id")
@@ -158,11 +163,11 @@ public enum TokenizerLoader {
             } else {
                 if exists("special_tokens_map.json") {
                     let path = url("special_tokens_map.json").path
-                    try applyRoles(try TokenizerFiles.readJSONObject(url("special_tokens_map.json")), path: path)
+                    try applyRoles(try TokenizerFiles.readJSONObject(files, "special_tokens_map.json"), path: path)
                 }
                 if exists("added_tokens.json") {
                     let path = url("added_tokens.json").path
-                    let obj = try TokenizerFiles.readJSONObject(url("added_tokens.json"))
+                    let obj = try TokenizerFiles.readJSONObject(files, "added_tokens.json")
                     let specialContents = Set(roles.values.map(\.content) + added.filter { $0.special == true }.map(\.content))
                     for (key, id) in try TokenizerFiles.vocabObject(obj, path: path, field: "added_tokens") {
                         let content = TokenizerFiles.string(key)

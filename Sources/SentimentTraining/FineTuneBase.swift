@@ -32,16 +32,17 @@ public struct FineTuneBase {
     /// - newHead: replace an existing head by a new one (needed when `labels` differ from the head's).
     /// - seed: the run's seed (the new head's initialisation derives from it).
     public static func load(folder: URL, labels: [String]? = nil, newHead: Bool = false, seed: UInt64) throws -> FineTuneBase {
+        let files = try ModelFolderReader(folder)
         if let labels {
             guard !labels.isEmpty, Set(labels.map { $0.lowercased() }).count == labels.count,
                   !labels.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty || Int($0) != nil }) else {
                 throw TrainingError.badSetting(.labels, reason: "needs distinct, non-empty, non-numeric names (got \(labels))")
             }
         }
-        var config = try ModelConfig.load(folder: folder, hint: "the base must be a Hugging Face model folder",
+        var config = try ModelConfig.load(files, hint: "the base must be a Hugging Face model folder",
                                           defaultLabels: labels ?? LabelSet.tweetEval)
-        let tokenizer = try TokenizerLoader.load(folder: folder, config: config)
-        let archive = try CheckpointFiles.openWeights(in: folder)
+        let tokenizer = try TokenizerLoader.load(files, config: config)
+        let archive = try CheckpointFiles.openWeights(in: files)
         let loaded = try WeightMap.load(archive, config: config, requireHead: false)
 
         var reason: String?
@@ -61,7 +62,11 @@ public struct FineTuneBase {
         let names = labels ?? (loaded.head != nil ? config.id2label : LabelSet.tweetEval)
         config.id2label = names
         var rng = SeededRandom(seed: derivedSeed(seed, stream: .headInit, index: 0))
-        let std = Float(config.raw["initializer_range"]?.doubleValue ?? 0.02)
+        let range = config.raw["initializer_range"]?.doubleValue ?? 0.02
+        guard range > 0, range <= 1 else {
+            throw ConfigError.badField(path: files.path("config.json"), field: "initializer_range", expected: "a number in (0, 1]")
+        }
+        let std = Float(range)
         let head = RandomInit.head(config: config, std: std, rng: &rng)
         var pooler = loaded.pooler
         var poolerCreated = false

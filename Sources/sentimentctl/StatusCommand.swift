@@ -23,6 +23,10 @@ struct StatusCommand: ParsableCommand {
                 ("active model", s.activeModel ?? "none"),
             ]
             if let since = s.activeSince { lines.append(("active since", ISO8601DateFormatter().string(from: since))) }
+            if let f = s.fallback {
+                lines.append(("fallback", "\(f.from) could not be served at start-up (\(f.reason)); "
+                              + (f.serving.map { "serving \($0), the previous good version" } ?? "nothing could be served")))
+            }
             if let labels = s.labels { lines.append(("labels", labels.joined(separator: ", "))) }
             if let maxTokens = s.maxTokens { lines.append(("max tokens", String(maxTokens))) }
             if let precision = s.precision { lines.append(("precision", precision.statusLine)) }
@@ -38,6 +42,14 @@ struct StatusCommand: ParsableCommand {
                 ("texts predicted", String(s.textsPredicted)),
                 ("batching", "max_batch \(s.maxBatch), max_delay_ms \(s.maxDelayMilliseconds)"),
             ]
+            if let r = s.registry {
+                var text = r.state
+                if let task = r.task { text += ": \(task) for \(formatDuration(r.busySeconds ?? 0))" }
+                if r.state == "stuck" {
+                    text += ", no progress for \(formatDuration(r.noProgressSeconds ?? 0)) (the watchdog is no longer pinged)"
+                }
+                lines.append(("model registry", text))
+            }
             let width = lines.map(\.0.count).max() ?? 0
             let text = lines.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count + 1) + $0.1 }
                 .joined(separator: "\n")

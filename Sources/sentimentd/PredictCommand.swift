@@ -63,6 +63,8 @@ struct PredictCommand: ParsableCommand {
             let loader = ModelLoader(modelsDirectory: folder.deletingLastPathComponent(),
                                      baseDirectories: bases.map { URL(fileURLWithPath: $0).standardizedFileURL })
             loaded = try loader.load(folder, options: options)
+            // As the daemon does before it serves a version: a NaN or infinite weight anywhere refuses the folder.
+            try loaded.requireFiniteWeights()
         } catch {
             throw CommandFailure("cannot load model: \(error)")
         }
@@ -70,7 +72,14 @@ struct PredictCommand: ParsableCommand {
         var start = 0
         while start < inputs.count {
             let chunk = Array(inputs[start..<min(start + batchSize, inputs.count)])
-            for (text, p) in zip(chunk, loaded.predict(chunk)) { emit(text: text, prediction: p, labels: loaded.labels) }
+            for (i, (text, p)) in zip(chunk, loaded.predict(chunk)).enumerated() {
+                // Non-finite probabilities are never printed as an answer.
+                guard p.probabilities.allSatisfy(\.isFinite) else {
+                    throw CommandFailure("text \(start + i + 1) (\"\(text.prefix(40))\"): the model gave a non-finite probability "
+                        + "(\(p.probabilities)); no answer is printed for it or after it")
+                }
+                emit(text: text, prediction: p, labels: loaded.labels)
+            }
             start += batchSize
         }
     }

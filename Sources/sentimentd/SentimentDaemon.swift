@@ -11,7 +11,8 @@ struct SentimentDaemon: AsyncParsableCommand {
         """,
         version: SentimentVersion.current,
         // One subcommand per file; add new ones here.
-        subcommands: [ServeCommand.self, PredictCommand.self, BenchCommand.self, FinetuneCommand.self, TrainWorkerCommand.self],
+        subcommands: [ServeCommand.self, PredictCommand.self, BenchCommand.self, FinetuneCommand.self, TrainWorkerCommand.self,
+                      ValidateWorkerCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }

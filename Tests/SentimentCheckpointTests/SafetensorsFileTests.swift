@@ -94,7 +94,7 @@ final class SafetensorsFileTests: XCTestCase {
         let empty = dir.appendingPathComponent("empty.safetensors")
         XCTAssertTrue(FileManager.default.createFile(atPath: empty.path, contents: Data()))
         F.assertCheckpointError("fileTooShort", file: "empty.safetensors") { try SafetensorsFile(url: empty) }
-        F.assertCheckpointError("cannotOpen", file: dir.lastPathComponent, detail: "not a regular file") { try SafetensorsFile(url: dir) }
+        F.assertCheckpointError("notARegularFile", file: dir.lastPathComponent, detail: "is a directory, not a regular file") { try SafetensorsFile(url: dir) }
         F.assertCheckpointError("cannotOpen", file: "nope.safetensors") { try SafetensorsFile(url: dir.appendingPathComponent("nope.safetensors")) }
     }
 

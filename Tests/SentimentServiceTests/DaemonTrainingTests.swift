@@ -387,7 +387,7 @@ final class DaemonTrainingTests: XCTestCase {
     func testWorkerKilledAfterPublishing_runIsRecordedPublished() throws {
         let daemon = try makeDaemon()
         let marker = daemon.directory.path("paused")
-        try daemon.start(environment: ["SENTIMENTD_TEST_WORKER_PAUSE": "after-publish", "SENTIMENTD_TEST_WORKER_PAUSE_FILE": marker])
+        try daemon.start(environment: ["SENTIMENTD_TEST_PAUSE_AT": "worker:after-publish", "SENTIMENTD_TEST_PAUSE_FILE": marker])
         _ = try add(daemon, Self.examples(count: 300, tag: "h"))
         let run = try call(daemon, TrainMethod.self, .init())
         let deadline = Date().addingTimeInterval(240)
@@ -414,6 +414,47 @@ final class DaemonTrainingTests: XCTestCase {
         XCTAssertTrue(failed.reason?.contains("signal 9") ?? false, "\(failed.reason ?? "")")
         XCTAssertEqual(try call(daemon, PredictMethod.self, .init(texts: ["still here"])).model, "v1")
         XCTAssertEqual(stagingEntries(daemon), [])
+        XCTAssertEqual(try daemon.stop(), 0)
+        XCTAssertEqual(try integrityCheck(daemon), ["ok"])
+    }
+
+    /// The training worker shares the daemon's memory limit (the unit's MemoryMax=): when it runs out, the kernel's
+    /// OOM killer must take the worker, not the daemon, and serving goes on. With a memory cgroup of the test's own
+    /// (root), the kill is real: the daemon is put in a group whose limit leaves the worker too little. Without one,
+    /// the worker is SIGKILLed as the kernel would. Either way the worker asks to be the OOM killer's first choice.
+    func testWorkerOOMKilled_runFailsAndServingGoesOn() throws {
+        // Long texts in large batches: a training step needs far more memory than serving the tiny model does.
+        let daemon = try makeDaemon(training: ["epochs": "100", "batch_size": "256", "max_length": "128"])
+        try daemon.start()
+        let filler = String(repeating: " and then some more words about it", count: 20)
+        _ = try add(daemon, Self.examples(count: 400, tag: "oom").map { LabelItem(text: $0.text + filler, label: $0.label) })
+        let pid = daemon.pid
+        let group = MemoryCgroup()
+        if let group {
+            try group.add(pid)
+            for _ in 0..<20 { _ = try call(daemon, PredictMethod.self, .init(texts: ["warm up", "the limit"])) }
+            // What the daemon holds now plus a little: enough to serve, far too little for a training run (a whole
+            // validation process of the tiny model peaks at ~5 MiB; one step of this run needs hundreds).
+            try group.limit(group.usage + (24 << 20))
+        }
+        let run = try call(daemon, TrainMethod.self, .init())
+        let worker = try workerPID(daemon, run: run.id)
+        let adjust = (try? String(contentsOfFile: "/proc/\(worker)/oom_score_adj", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        if group == nil {
+            _ = try waitForRun(daemon, id: run.id, until: { ($0.step ?? 0) > 0 })
+            XCTAssertEqual(adjust, "1000", "the worker did not make itself the OOM killer's first choice")
+            kill(worker, SIGKILL)
+        } else if let adjust {
+            XCTAssertEqual(adjust, "1000", "the worker did not make itself the OOM killer's first choice")
+        }
+        let failed = try waitForRun(daemon, id: run.id, until: { $0.isFinished })
+        XCTAssertEqual(failed.status, "failed")
+        XCTAssertTrue(failed.reason?.contains("signal 9") ?? false, "\(failed.reason ?? "")")
+        if let group { XCTAssertGreaterThanOrEqual(group.oomKills, 1, "no out-of-memory kill happened in the group") }
+        XCTAssertEqual(daemon.pid, pid)
+        XCTAssertTrue(processExists(pid), "the daemon was killed instead of the worker")
+        for _ in 0..<5 { XCTAssertEqual(try call(daemon, PredictMethod.self, .init(texts: ["still here"])).model, "v1") }
         XCTAssertEqual(try daemon.stop(), 0)
         XCTAssertEqual(try integrityCheck(daemon), ["ok"])
     }
@@ -446,7 +487,7 @@ final class DaemonTrainingTests: XCTestCase {
         for point in ["before-publish", "after-publish"] {
             let daemon = try makeDaemon()
             let marker = daemon.directory.path("paused")
-            try daemon.start(environment: ["SENTIMENTD_TEST_WORKER_PAUSE": point, "SENTIMENTD_TEST_WORKER_PAUSE_FILE": marker])
+            try daemon.start(environment: ["SENTIMENTD_TEST_PAUSE_AT": "worker:\(point)", "SENTIMENTD_TEST_PAUSE_FILE": marker])
             _ = try add(daemon, Self.examples(count: 300, tag: "g"))
             let run = try call(daemon, TrainMethod.self, .init())
             let deadline = Date().addingTimeInterval(240)

@@ -59,9 +59,11 @@ final class RegistryHarness {
         let registry = ModelRegistry(
             modelsDirectory: models, store: store, policy: policy, settleMilliseconds: settleMilliseconds,
             logger: Logger(label: "registry-test", factory: { _ in SwiftLogNoOpLogHandler() }),
-            loader: { url in
+            loader: { url, _, digests in
                 loads.add(url.lastPathComponent)
-                return try SentimentModel.load(folder: url)
+                let files = try ModelFolderReader(url, expected: digests?.files)
+                let model = try SentimentModel.load(files)
+                return LoadedModel(model: model, digests: FolderDigests(files: files.digests))
             })
         registries.append(registry)
         return registry

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SentimentEngine
 import XCTest
 @testable import SentimentService
@@ -94,14 +95,19 @@ final class RegistryValidatorTests: XCTestCase {
 
         // What the loader saw: its thread's scheduling policy, and whether kernels may fan out.
         let box = LockedBox<(policy: Int32, workers: Int)?>(nil)
-        let observing = CheckpointValidator(loader: { _, _ in
+        let observing = CheckpointValidator(loader: { _, _, _ in
             box.value = (sched_getscheduler(0), Parallel.workers)
             throw CocoaError(.fileReadUnknown)
         }, priority: .idle)
-        XCTAssertThrowsError(try observing.validate(folder, whileServing: true))
+        let logger = Logger(label: "validator-test", factory: { _ in SwiftLogNoOpLogHandler() })
+        func validate(whileServing: Bool) throws {
+            _ = try observing.validate(folder, whileServing: whileServing, modelsDirectory: models, watch: nil,
+                                       logger: logger, isStopping: { false })
+        }
+        XCTAssertThrowsError(try validate(whileServing: true))
         XCTAssertEqual(box.value?.policy, LoadPriority.schedIdle)
         XCTAssertEqual(box.value?.workers, 1)
-        XCTAssertThrowsError(try observing.validate(folder, whileServing: false))
+        XCTAssertThrowsError(try validate(whileServing: false))
         XCTAssertEqual(box.value?.policy, sched_getscheduler(0))
         XCTAssertEqual(box.value?.workers, Parallel.workers)
         #endif

@@ -17,7 +17,7 @@ final class StoreDatabaseTests: StoreTestCase {
     func testMigrations_areAppendOnlyInTheirKnownOrder() {
         XCTAssertEqual(StoreDatabase.migrator.migrations, ["v1-model-versions", "v2-labels", "v3-runs", "v4-roles", "v5-gate",
                                                            "v6-label-removal", "v7-run-curves",
-                                                           "v8-version-retention", "v9-int8-check", "v10-api-tokens"])
+                                                           "v8-version-retention", "v9-int8-check", "v10-validation-safety", "v11-api-tokens"])
     }
 
     func testOpen_emptyFile_createsEveryTable() throws {

@@ -14,11 +14,11 @@ enum AdapterConfigFile {
     /// Reads and checks the file: LoRA for SEQ_CLS, plain scale alpha / r, no bias, no DoRA, no per-layer
     /// patterns. Any other option that is set (not null, false, {} or []) is refused by name, because
     /// it would change what the adapter computes.
-    static func read(_ url: URL) throws -> LoRAConfig {
-        let path = url.path
+    static func read(_ folder: ModelFolderReader) throws -> LoRAConfig {
+        let path = folder.path(name)
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw LoRAError.unreadable(path: path, reason: (error as NSError).localizedDescription)
+        do { data = try folder.contents(name, limit: 16 << 20) } catch {
+            throw LoRAError.unreadable(path: path, reason: "\(error)")
         }
         let value: JSONValue
         do { value = try JSONValue.parse(data) } catch {
@@ -51,7 +51,9 @@ enum AdapterConfigFile {
             config.baseModelNameOrPath = s
         }
         guard let r = take("r") else { throw bad("r", "an integer >= 1 (the key is missing)") }
-        guard let rank = r.intValue, rank >= 1 else { throw bad("r", "an integer >= 1") }
+        guard let rank = r.intValue, LoRAConfig.ranks.contains(rank) else {
+            throw bad("r", "an integer from \(LoRAConfig.ranks.lowerBound) to \(LoRAConfig.ranks.upperBound)")
+        }
         config.r = rank
         if let a = take("lora_alpha") {
             guard let alpha = a.doubleValue else { throw bad("lora_alpha", "a number") }

@@ -35,30 +35,43 @@ public enum AdapterFolder {
 
     /// Whether `folder` holds an adapter_config.json (a PEFT adapter, not a whole model).
     public static func isAdapter(_ folder: URL) -> Bool {
-        FileManager.default.fileExists(atPath: folder.appendingPathComponent(configFile).path)
+        (try? ModelFolderReader(folder))?.exists(configFile) ?? false
     }
 
     /// adapter_config.json, checked (see `AdapterConfigFile.read`); `baseModelNameOrPath` names the base.
     public static func readConfig(_ folder: URL) throws -> LoRAConfig {
-        guard isAdapter(folder) else { throw LoRAError.notAnAdapter(folder: folder.path) }
-        return try AdapterConfigFile.read(folder.appendingPathComponent(configFile))
+        let files: ModelFolderReader
+        do { files = try ModelFolderReader(folder) } catch { throw LoRAError.notAnAdapter(folder: folder.path) }
+        return try readConfig(files)
+    }
+
+    public static func readConfig(_ files: ModelFolderReader) throws -> LoRAConfig {
+        guard files.exists(configFile) else { throw LoRAError.notAnAdapter(folder: files.url.path) }
+        return try AdapterConfigFile.read(files)
     }
 
     /// training_info.json's `labels`, when the file exists and has them.
     public static func trainingInfoLabels(_ folder: URL) throws -> [String]? {
-        let url = folder.appendingPathComponent(trainingInfoFile)
-        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        try trainingInfoLabels(try ModelFolderReader(folder))
+    }
+
+    static func trainingInfoLabels(_ files: ModelFolderReader) throws -> [String]? {
+        guard files.exists(trainingInfoFile) else { return nil }
+        let path = files.path(trainingInfoFile)
         let value: JSONValue
-        do { value = try JSONValue.parse(try Data(contentsOf: url)) } catch {
-            throw LoRAError.unreadable(path: url.path, reason: "\(error)")
+        do { value = try JSONValue.parse(try files.contents(trainingInfoFile, limit: 16 << 20)) } catch {
+            throw LoRAError.unreadable(path: path, reason: "\(error)")
         }
         guard let labels = value["labels"], labels != .null else { return nil }
         guard case let .array(items) = labels, !items.isEmpty else {
-            throw LoRAError.badField(path: url.path, key: "labels", expected: "a non-empty list of label names")
+            throw LoRAError.badField(path: path, key: "labels", expected: "a non-empty list of label names")
+        }
+        guard items.count <= ModelLimits.labels.upperBound else {
+            throw LoRAError.badField(path: path, key: "labels", expected: "at most \(ModelLimits.labels.upperBound) label names")
         }
         return try items.map {
             guard let s = $0.stringValue, !s.isEmpty else {
-                throw LoRAError.badField(path: url.path, key: "labels", expected: "a list of non-empty strings")
+                throw LoRAError.badField(path: path, key: "labels", expected: "a list of non-empty strings")
             }
             return s
         }
@@ -67,15 +80,23 @@ public enum AdapterFolder {
     /// Reads the whole adapter for a base with `base` config, checking every tensor's presence and
     /// shape; a tensor the config does not account for is an error too.
     public static func load(_ folder: URL, base: ModelConfig) throws -> LoRAAdapter {
-        let config = try readConfig(folder)
+        try load(try ModelFolderReader(folder), base: base)
+    }
+
+    /// The adapter of `files`: every tensor's name and shape is checked before its buffer is allocated (the
+    /// file's tensors never overlap, so what is allocated is bounded by the file's size), then all are read in
+    /// file order.
+    public static func load(_ files: ModelFolderReader, base: ModelConfig) throws -> LoRAAdapter {
+        let folder = files.url
+        let config = try readConfig(files)
         try config.validate(for: base, path: folder.appendingPathComponent(configFile).path)
-        let weightsURL = folder.appendingPathComponent(weightsFile)
-        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
+        guard files.exists(weightsFile) else {
             throw LoRAError.missingFile(folder: folder.path, file: weightsFile)
         }
-        let archive = try SafetensorsFile(url: weightsURL)
+        let archive = try CheckpointFiles.open(weightsFile, in: files)
         let file = archive.path
         var expected = Set<String>()
+        var reads: [TensorRead] = []
         func tensor(_ name: String, _ shape: [Int]) throws -> FloatBuffer {
             let key = keyPrefix + name
             expected.insert(key)
@@ -83,8 +104,9 @@ public enum AdapterFolder {
             guard info.shape == shape else {
                 throw LoRAError.shapeMismatch(file: file, name: key, expected: shape, found: info.shape)
             }
+            try archive.checkReadable(key)
             let buffer = FloatBuffer(uninitialized: info.elementCount)
-            try archive.read(key, into: buffer.pointer)
+            reads.append(TensorRead(name: key, destination: buffer.pointer))
             return buffer
         }
         func linear(_ name: String, out: Int, inp: Int) throws -> Linear {
@@ -113,7 +135,8 @@ public enum AdapterFolder {
         let outName = names.headOutput + ".weight"
         var outputs = base.numLabels
         if config.savesModule("classifier", family: base.family) {
-            guard let info = archive.info(keyPrefix + outName), info.shape.count == 2, info.shape[0] >= 1 else {
+            guard let info = archive.info(keyPrefix + outName), info.shape.count == 2,
+                  ModelLimits.labels.contains(info.shape[0]) else {
                 throw LoRAError.missingTensor(file: file, name: keyPrefix + outName)
             }
             outputs = info.shape[0]
@@ -129,13 +152,16 @@ public enum AdapterFolder {
         for name in archive.tensorNames where !expected.contains(name) {
             throw LoRAError.unexpectedTensor(file: file, name: name)
         }
-        let labels = try resolveLabels(folder: folder, base: base, headOutputs: outputs)
+        try archive.read(reads)
+        try archive.finish()
+        let labels = try resolveLabels(files, base: base, headOutputs: outputs)
         let lora = LoRAWeights(config: config, family: base.family, layers: layers)
         return LoRAAdapter(folder: folder, config: config, labels: labels, lora: lora, head: head, pooler: pooler)
     }
 
-    static func resolveLabels(folder: URL, base: ModelConfig, headOutputs: Int) throws -> [String] {
-        if let labels = try trainingInfoLabels(folder) {
+    static func resolveLabels(_ files: ModelFolderReader, base: ModelConfig, headOutputs: Int) throws -> [String] {
+        let folder = files.url
+        if let labels = try trainingInfoLabels(files) {
             guard labels.count == headOutputs else {
                 throw LoRAError.labelsMismatch(folder: folder.path, labels: labels, headOutputs: headOutputs)
             }

@@ -43,10 +43,15 @@ public final class BaseModel: @unchecked Sendable {
     /// Loads a Hugging Face model folder (config.json, tokenizer files, model.safetensors or
     /// pytorch_model.bin), with or without a classification head.
     public static func load(folder: URL, options: ModelLoadOptions = .init()) throws -> BaseModel {
-        let config = try ModelConfig.load(folder: folder, hint: "the base of a LoRA adapter is a Hugging Face model folder")
-        let tokenizer = try TokenizerLoader.load(folder: folder, config: config)
-        let weights = try WeightMap.load(try CheckpointFiles.openWeights(in: folder), config: config, requireHead: false)
-        return BaseModel(folder: folder, config: config, tokenizer: tokenizer, weights: weights, options: options)
+        try load(try ModelFolderReader(folder), options: options)
+    }
+
+    /// `load(folder:)` through a reader (which keeps the files' digests).
+    public static func load(_ files: ModelFolderReader, options: ModelLoadOptions = .init()) throws -> BaseModel {
+        let config = try ModelConfig.load(files, hint: "the base of a LoRA adapter is a Hugging Face model folder")
+        let tokenizer = try TokenizerLoader.load(files, config: config)
+        let weights = try WeightMap.load(try CheckpointFiles.openWeights(in: files), config: config, requireHead: false)
+        return BaseModel(folder: files.url, config: config, tokenizer: tokenizer, weights: weights, options: options)
     }
 
     public var hasHead: Bool { weights.head != nil }
@@ -69,13 +74,16 @@ extension SentimentModel {
     /// update is merged into the dense weights as they are quantized (the base's fp32 buffers are only read).
     /// Labels: see `AdapterFolder`. Tokenizer: the adapter folder's own files when it has any, else the base's.
     public static func load(adapterFolder: URL, base: BaseModel, options: ModelLoadOptions = .init()) throws -> SentimentModel {
-        let adapter = try AdapterFolder.load(adapterFolder, base: base.config)
+        try load(adapter: try ModelFolderReader(adapterFolder), base: base, options: options)
+    }
+
+    /// `load(adapterFolder:base:)` with the adapter's files read through `files`.
+    public static func load(adapter files: ModelFolderReader, base: BaseModel, options: ModelLoadOptions = .init()) throws -> SentimentModel {
+        let adapter = try AdapterFolder.load(files, base: base.config)
         let weights = try adapterWeights(adapter, base: base)
-        let hasTokenizer = ModelFolderWriter.tokenizerFiles.contains {
-            FileManager.default.fileExists(atPath: adapterFolder.appendingPathComponent($0).path)
-        }
-        let tokenizer = hasTokenizer ? try TokenizerLoader.load(folder: adapterFolder, config: weights.config) : base.tokenizer
-        return SentimentModel(config: weights.config, folder: adapterFolder, tokenizer: tokenizer, weights: weights,
+        let hasTokenizer = ModelFolderWriter.tokenizerFiles.contains { files.exists($0) }
+        let tokenizer = hasTokenizer ? try TokenizerLoader.load(files, config: weights.config) : base.tokenizer
+        return SentimentModel(config: weights.config, folder: files.url, tokenizer: tokenizer, weights: weights,
                               options: options, lora: adapter.lora, packed: base.sharedPacked(options))
     }
 

@@ -151,8 +151,13 @@ public struct LoRAConfig: Sendable, Equatable, Codable {
 
     /// Checks ranges and that the targets select only the six dense layers of the blocks (and at
     /// least one); `path` names the file or option in messages.
+    /// Ranks accepted from a file: far above any useful adapter (LoRA ranks are 4-64), far below overflow.
+    public static let ranks = 1...4_096
+
     public func validate(for config: ModelConfig, path: String) throws {
-        if r < 1 { throw LoRAError.badField(path: path, key: "r", expected: "an integer >= 1") }
+        if !Self.ranks.contains(r) {
+            throw LoRAError.badField(path: path, key: "r", expected: "an integer from \(Self.ranks.lowerBound) to \(Self.ranks.upperBound)")
+        }
         if !(alpha.isFinite && alpha > 0) { throw LoRAError.badField(path: path, key: "lora_alpha", expected: "a positive number") }
         if !(dropout >= 0 && dropout < 1) { throw LoRAError.badField(path: path, key: "lora_dropout", expected: "in [0, 1)") }
         if targetModules.isEmpty || targetModules.contains(where: \.isEmpty) {

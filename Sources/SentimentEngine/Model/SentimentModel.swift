@@ -93,19 +93,25 @@ public final class SentimentModel: Sendable {
     /// layer is quantized as it is read and its fp32 matrices dropped, so the load never holds the whole fp32
     /// encoder (RoBERTa-base: 324 MiB of dense weights).
     public static func load(folder: URL, options: ModelLoadOptions = .init()) throws -> SentimentModel {
-        let config = try ModelConfig.load(folder: folder, hint: "a model folder is a Hugging Face checkpoint directory")
-        let tokenizer = try TokenizerLoader.load(folder: folder, config: config)
-        let archive = try CheckpointFiles.openWeights(in: folder)
+        try load(try ModelFolderReader(folder), options: options)
+    }
+
+    /// `load(folder:)` with the folder's files read through `files`, which keeps their digests (and checks them
+    /// against the digests it expects, when it has some).
+    public static func load(_ files: ModelFolderReader, options: ModelLoadOptions = .init()) throws -> SentimentModel {
+        let config = try ModelConfig.load(files, hint: "a model folder is a Hugging Face checkpoint directory")
+        let tokenizer = try TokenizerLoader.load(files, config: config)
+        let archive = try CheckpointFiles.openWeights(in: files)
         guard options.precision == .int8 else {
             let weights = try WeightMap.load(archive, config: config, requireHead: true)
-            return SentimentModel(config: config, folder: folder, tokenizer: tokenizer, weights: weights, options: options)
+            return SentimentModel(config: config, folder: files.url, tokenizer: tokenizer, weights: weights, options: options)
         }
         var quantized: [QuantizedEncoderLayer] = []
         let weights = try WeightMap.load(archive, config: config, requireHead: true) { layer in
             quantized.append(QuantizedEncoderLayer(layer))
             return layer.droppingDenseWeights()
         }
-        return SentimentModel(config: config, folder: folder, tokenizer: tokenizer, weights: weights, options: options,
+        return SentimentModel(config: config, folder: files.url, tokenizer: tokenizer, weights: weights, options: options,
                               quantized: quantized)
     }
 
@@ -146,6 +152,12 @@ public final class SentimentModel: Sendable {
     /// that holds a NaN or an infinity, nil when every weight is finite. One SIMD pass over the weights on
     /// the calling thread (about 0.1 s for RoBERTa-base): it finds a broken value anywhere, which probe
     /// texts only find in the rows and positions they happen to use.
+    /// Throws `ModelLoadError.nonFiniteWeights` naming the first weight that holds a NaN or an infinity: what
+    /// every command that serves or predicts with a folder checks before the first prediction.
+    public func requireFiniteWeights() throws {
+        if let tensor = firstNonFiniteWeight() { throw ModelLoadError.nonFiniteWeights(folder: folder.path, tensor: tensor) }
+    }
+
     public func firstNonFiniteWeight() -> String? {
         var buffers = encoder.weights.namedBuffers.map { ($0.name, $0.buffer) }
         if let lora = encoder.lora {

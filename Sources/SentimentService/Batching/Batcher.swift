@@ -45,13 +45,17 @@ struct BatcherObserver: Sendable {
     var queueWait: @Sendable (_ seconds: Double) -> Void
     /// Called by the worker on every turn of its loop (at least every `heartbeatInterval`): the serving loop is alive.
     var heartbeat: @Sendable () -> Void
+    /// A text's probabilities were not all finite (its request was answered with an error): the model version.
+    var nonFiniteOutput: @Sendable (_ version: String) -> Void
 
     init(batchCompleted: @escaping @Sendable (Int, Int, Int, Double) -> Void = { _, _, _, _ in },
-         queueWait: @escaping @Sendable (Double) -> Void = { _ in },
-         heartbeat: @escaping @Sendable () -> Void = {}) {
+                queueWait: @escaping @Sendable (Double) -> Void = { _ in },
+                heartbeat: @escaping @Sendable () -> Void = {},
+                nonFiniteOutput: @escaping @Sendable (String) -> Void = { _ in }) {
         self.batchCompleted = batchCompleted
         self.queueWait = queueWait
         self.heartbeat = heartbeat
+        self.nonFiniteOutput = nonFiniteOutput
     }
 }
 
@@ -60,6 +64,8 @@ enum BatcherError: Error, Equatable, Sendable {
     case stopped
     /// The model returned a different number of predictions than it was given texts (a bug, reported, not fatal).
     case modelFailed(String)
+    /// The forward pass gave NaN or an infinity for the request's text at `index`: nothing of it is answered.
+    case nonFiniteOutput(version: String, index: Int)
 }
 
 /// Dynamic batching: texts from every connection wait in one queue; a dedicated thread takes the oldest text and
@@ -301,6 +307,18 @@ package final class Batcher: @unchecked Sendable {
             "batch_size": "\(batch.count)", "max_tokens": "\(maxTokens)", "model_version": "\(serving.version)",
         ])
         for (item, prediction) in zip(batch, predictions) {
+            // Non-finite answers never leave the process: the request is answered with an error, once.
+            guard prediction.probabilities.allSatisfy(\.isFinite) else {
+                guard item.request.remaining > 0 else { continue }
+                item.request.remaining = -1
+                logger.error("the model gave a non-finite probability; the request is answered with an error", metadata: [
+                    "model_version": "\(serving.version)", "text_index": "\(item.index)", "tokens": "\(item.encoded!.count)",
+                    "probabilities": "\(prediction.probabilities)",
+                ])
+                observer.nonFiniteOutput(serving.version)
+                item.request.completion(.failure(.nonFiniteOutput(version: serving.version, index: item.index)))
+                continue
+            }
             let tokens = item.encoded!.count
             item.request.results[item.index] = TextPrediction(
                 prediction: prediction, tokens: tokens, reachedMaxLength: tokens >= serving.model.maxLength)

@@ -253,6 +253,9 @@ public enum ConfigFile {
         Setting(table: "models", key: "int8_min_labels") { c, v, _ in
             c.int8Tolerance.minimumLabelled = try v.int(in: 1...10_000_000)
         },
+        Setting(table: "models", key: "validation_timeout") { c, v, _ in
+            c.validationTimeoutSeconds = try v.duration(in: 1...86400)
+        },
         Setting(table: "store", key: "database") { c, v, ctx in c.databasePath = try v.path(relativeTo: ctx.baseDirectory) },
         Setting(table: "log", key: "level") { c, v, _ in
             let s = try v.string()

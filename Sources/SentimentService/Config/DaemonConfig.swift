@@ -81,6 +81,9 @@ public struct DaemonConfig: Sendable, Equatable {
     /// How close int8 must stay to fp32 in a version's check (`int8_min_agreement`, `int8_max_f1_drop`,
     /// `int8_min_labels`).
     var int8Tolerance = PrecisionTolerance()
+    /// Seconds a validation (or a load) may go without progress before it is stopped and the version rejected;
+    /// also when the watchdog calls the registry stuck (see `RegistryWatch`).
+    var validationTimeoutSeconds: Double = 120
 
     // [store]
     var databasePath = "/var/lib/sentimentd/sentimentd.sqlite"
@@ -142,6 +145,7 @@ public struct DaemonConfig: Sendable, Equatable {
             RestartOnly("models.int8_min_agreement", \.int8Tolerance.minimumAgreement),
             RestartOnly("models.int8_max_f1_drop", \.int8Tolerance.maximumMacroF1Drop),
             RestartOnly("models.int8_min_labels", \.int8Tolerance.minimumLabelled),
+            RestartOnly("models.validation_timeout", \.validationTimeoutSeconds),
             RestartOnly("store.database", \.databasePath),
             RestartOnly("labels.names", \.labelNames),
         ]

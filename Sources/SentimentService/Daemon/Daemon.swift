@@ -98,22 +98,28 @@ public final class Daemon: @unchecked Sendable {
         let int8Check = config.precision == .int8
             ? Int8Check(tolerance: config.int8Tolerance, evaluationTexts: { try stores.labels.evalSet().map { ($0.text, $0.label) } })
             : nil
+        let baseDirectories = config.baseDirectories.map { URL(fileURLWithPath: $0) }
         let registry = ModelRegistry(
             modelsDirectory: URL(fileURLWithPath: config.modelsDirectory), store: stores.versions,
             policy: config.activate == .newest ? .newest : .manual, settleMilliseconds: config.settleMilliseconds,
             loadPriority: config.loadPriority, precision: config.precision, int8Check: int8Check,
-            packAfterFailedCheck: config.packWeights, logger: logger,
-            loader: { url, precision in
+            packAfterFailedCheck: config.packWeights,
+            validation: .process(executable: CurrentExecutable.url, baseDirectories: baseDirectories),
+            validationTimeout: config.validationTimeoutSeconds, logger: logger,
+            loader: { url, precision, digests in
                 let started = ContinuousClock.now
-                let model = try loader.load(url, options: ModelLoadOptions(
-                    packWeights: config.packWeights && config.precision == .fp32, precision: precision))
+                let model = try loader.load(url, options: ModelLoadOptions(packWeights: config.packWeights && config.precision == .fp32,
+                                                                           precision: precision),
+                                            expecting: digests)
                 metrics.modelLoaded(seconds: (ContinuousClock.now - started).seconds)
                 return model
             })
+        watchdog.watchRegistry { registry.watch.check().state == "stuck" }
         registry.onRejection { metrics.versionRejected(reason: $0) }
         // SENTIMENT_MODEL naming a folder outside the models directory pins it in front of the registry.
         let catalog = PinnedCatalog(over: RegistryCatalog(registry: registry) { version in
             metrics.activeModelChanged(to: version)
+            metrics.startupFallback(registry.startupFallback)
             Systemd.status("serving model \(version)")
             logger.notice("model active", metadata: ["model_version": "\(version)"])
         })
@@ -166,7 +172,7 @@ public final class Daemon: @unchecked Sendable {
                                       eventLoopGroup: eventLoops, logger: logger)
         let frontEnds = try self.frontEnds.compactMap { try $0(context) }
         return [
-            ModelsService(registry: registry, catalog: catalog, metrics: metrics,
+            ModelsService(registry: registry, catalog: catalog, metrics: metrics, logger: logger,
                           applySentimentModel: applySentimentModel),
             TrainingService(coordinator: coordinator),
             LabelImportSweepService(labels: labelService),
@@ -193,7 +199,8 @@ public final class Daemon: @unchecked Sendable {
                     metrics.batchCompleted(size: size, maxTokens: maxTokens, seconds: seconds)
                 },
                 queueWait: { metrics.queueWaited(seconds: $0) },
-                heartbeat: { watchdog.batcherBeat() }),
+                heartbeat: { watchdog.batcherBeat() },
+                nonFiniteOutput: { metrics.nonFiniteOutput(version: $0) }),
             logger: logger)
     }
 
@@ -288,9 +295,17 @@ public final class Daemon: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: folder.path) else {
             throw DaemonError.sentimentModel(value: value, reason: "no such folder")
         }
+        // Checked like any arrival (in a validation process), then loaded from the bytes that were checked.
         let model: SentimentModel
         do {
-            model = try loader.load(folder, options: ModelLoadOptions(packWeights: config.packWeights))
+            let checkpoint = try CheckpointFolder.read(version: folder.lastPathComponent, in: folder.deletingLastPathComponent())
+            let validator = CheckpointValidator(
+                loader: { url, _, digests in try loader.load(url, options: ModelLoadOptions(packWeights: config.packWeights), expecting: digests) },
+                isolation: .process(executable: CurrentExecutable.url,
+                                    baseDirectories: config.baseDirectories.map { URL(fileURLWithPath: $0) }),
+                stallLimit: config.validationTimeoutSeconds)
+            model = try validator.validate(checkpoint, whileServing: false, modelsDirectory: folder.deletingLastPathComponent(),
+                                           watch: nil, logger: logger, isStopping: { false }).model
         } catch {
             throw DaemonError.sentimentModel(value: value, reason: "\(error)")
         }

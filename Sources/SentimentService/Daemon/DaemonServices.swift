@@ -7,19 +7,29 @@ import NIOPosix
 // The parts the daemon runs (`ServiceSequence`), each with what it does at start-up and at graceful shutdown.
 // Their order is in `Daemon.makeServices`.
 
-/// The model registry (its startup scan, the first version it serves, its watcher of the models directory), and
-/// then `SENTIMENT_MODEL`. Stopped last: the active model stays readable until then.
+/// The model registry (its startup scan, the first version it serves or the previous good one when that cannot be
+/// loaded, its watcher of the models directory), and then `SENTIMENT_MODEL`. Stopped last: the active model stays
+/// readable until then.
 struct ModelsService: DaemonService {
     let name = "models"
     let registry: ModelRegistry
     let catalog: ModelCatalog
     let metrics: ServiceMetrics
+    let logger: Logger
     /// Applies SENTIMENT_MODEL once the registry has started (nil: the variable is not set).
     let applySentimentModel: (@Sendable () async throws -> Void)?
 
     func start() async throws {
         try await registry.start()
-        try await applySentimentModel?()
+        metrics.startupFallback(registry.startupFallback)
+        // A SENTIMENT_MODEL that cannot be served is an error in the log, not a daemon that will not start (a
+        // restart loop): the registry's choice serves instead.
+        do {
+            try await applySentimentModel?()
+        } catch {
+            logger.error("SENTIMENT_MODEL cannot be served; serving the models directory's active version instead",
+                         metadata: ["error": "\(error)", "model_version": "\(catalog.active?.version ?? "none")"])
+        }
         metrics.activeModelChanged(to: catalog.active?.version)
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Metrics
 import Prometheus
 import SentimentCore
+import SentimentProtocol
 
 /// The daemon's metrics, recorded through swift-metrics into a Prometheus registry of its own (not the global
 /// `MetricsSystem`, so several daemons in one test process do not mix), and served by the `metrics` method as
@@ -14,6 +15,8 @@ package final class ServiceMetrics: @unchecked Sendable {
     private var requestTimers: [String: Metrics.Timer] = [:]
     private var modelInfo: [String: Metrics.Gauge] = [:]
     private var currentVersion: String?
+    private var nonFinite: [String: Metrics.Counter] = [:]
+    private var fallbacks: [String: Metrics.Gauge] = [:]
 
     private let batchSize: Metrics.Recorder
     private let batchMaxTokens: Metrics.Recorder
@@ -40,6 +43,7 @@ package final class ServiceMetrics: @unchecked Sendable {
         .milliseconds(20), .milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(500),
         .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30),
     ]
+    private let registryStuck: Metrics.Gauge
 
     init() {
         registry = PrometheusCollectorRegistry()
@@ -63,6 +67,8 @@ package final class ServiceMetrics: @unchecked Sendable {
         queuedTexts = Metrics.Gauge(label: "sentimentd_queued_texts", dimensions: [], factory: factory)
         startTime = Metrics.Gauge(label: "sentimentd_start_time_seconds", dimensions: [], factory: factory)
         startTime.record(Date().timeIntervalSince1970)
+        registryStuck = Metrics.Gauge(label: "sentimentd_registry_stuck", dimensions: [], factory: factory)
+        registryStuck.record(0)
         registry.makeGauge(descriptor: Self.name("sentimentd_build_info", "Always 1; the version label is the daemon's."),
                            labels: [("version", SentimentVersion.current)]).set(1.0)
         modelLoad = registry.makeDurationHistogram(
@@ -134,6 +140,36 @@ package final class ServiceMetrics: @unchecked Sendable {
     package func modelLoaded(seconds: Double) {
         modelLoad.recordNanoseconds(Int64(seconds * 1e9))
     }
+
+    /// A forward pass of `version` gave a non-finite probability; the request was answered with an error.
+    public func nonFiniteOutput(version: String) {
+        lock.lock()
+        let counter = nonFinite[version] ?? Metrics.Counter(label: "sentimentd_non_finite_outputs_total",
+                                                            dimensions: [("version", version)], factory: factory)
+        nonFinite[version] = counter
+        lock.unlock()
+        counter.increment()
+    }
+
+    /// `sentimentd_startup_fallback{from="v2",serving="v1"}` is 1 while the daemon serves another version than the one
+    /// active before its start because that one could not be loaded; 0 once an activation ends the fallback.
+    public func startupFallback(_ fallback: StartupFallbackStatus?) {
+        lock.lock()
+        defer { lock.unlock() }
+        for (key, gauge) in fallbacks where key != fallback.map(Self.key) { gauge.record(0) }
+        guard let fallback else { return }
+        let key = Self.key(fallback)
+        let gauge = fallbacks[key] ?? Metrics.Gauge(label: "sentimentd_startup_fallback", dimensions: [
+            ("from", fallback.from), ("serving", fallback.serving ?? ""),
+        ], factory: factory)
+        fallbacks[key] = gauge
+        gauge.record(1)
+    }
+
+    private static func key(_ f: StartupFallbackStatus) -> String { f.from + "\u{0}" + (f.serving ?? "") }
+
+    /// 1 while the model registry's queue makes no progress (see `RegistryWatch`).
+    public func registryStuck(_ stuck: Bool) { registryStuck.record(stuck ? 1 : 0) }
 
     /// One answered request: `outcome` is "ok" or the error kind (`RPCErrorCode.kind`).
     func requestFinished(method: String, outcome: String, seconds: Double) {

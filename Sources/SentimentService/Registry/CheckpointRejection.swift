@@ -13,6 +13,8 @@ enum CheckpointRejection: Error, Equatable, CustomStringConvertible {
     case digestMismatch(path: String, expected: String, actual: String)
     /// The loader refused the checkpoint (config, tokenizer, tensors, shapes); its message names the file.
     case loadFailed(reason: String)
+    /// The validation process refused the version, or ended without a verdict (crash, limit, no progress).
+    case validationFailed(reason: String)
     case smokeTestFailed(probe: String, problem: String)
     /// A weight tensor holds NaN or infinite values.
     case nonFiniteWeights(path: String, tensor: String)
@@ -48,6 +50,7 @@ enum CheckpointRejection: Error, Equatable, CustomStringConvertible {
         case let .digestMismatch(path, expected, actual):
             return "\(path): SHA-256 is \(actual), the manifest says \(expected) (corrupt or replaced?)"
         case let .loadFailed(reason): return reason
+        case let .validationFailed(reason): return reason
         case let .smokeTestFailed(probe, problem):
             return "smoke test failed on probe \"\(probe)\": \(problem)"
         case let .nonFiniteWeights(path, tensor):

@@ -1,4 +1,6 @@
 import Foundation
+import SentimentCheckpoint
+import Logging
 import SentimentEngine
 import SentimentCore
 
@@ -7,12 +9,29 @@ struct ValidatedCheckpoint: Sendable {
     let folder: CheckpointFolder
     let model: SentimentModel
     let manifestSHA256: String?
+    /// The files validated, as read: a restart serves them again without validating while these still match.
+    let digests: FolderDigests
     var family: String { model.config.family.rawValue }
     var labels: [String] { model.config.id2label }
 }
 
-/// Manifest check, load and smoke test of one version folder. Runs on the registry's queue, never on the
-/// serving path.
+/// Where a version's files are checked before the serving process loads them.
+public enum ValidationIsolation: Sendable {
+    /// In a validation process of its own (`sentimentd validate-worker`): what the daemon does.
+    case process(executable: URL, baseDirectories: [URL])
+    /// In this process: the registry's tests, which run without a sentimentd binary.
+    case inProcess
+}
+
+/// Validation of one version folder, then its load into the serving process. Runs on the registry's queue, never on
+/// the serving path.
+///
+/// Policy: the serving process never parses a file that has not been checked. A new or changed version is checked
+/// by a validation process (`ValidationProcess`: every check of `CheckpointInspection`, under resource limits); the
+/// serving process then loads only files whose bytes are the ones the check read (`ModelFolderReader` compares
+/// SHA-256 digests as it reads; a file that differs fails the load), and probes the loaded model once more (its
+/// packed kernels are not the validation's). A version validated before, with the same digests on record, is loaded
+/// the same way without a validation process (a restart restoring the active version).
 struct CheckpointValidator: Sendable {
     /// Fixed probe texts: ordinary tweets, the normaliser's forms, non-ASCII, and one text far longer than any
     /// model's position table (it must be truncated, not crash).
@@ -28,77 +47,88 @@ struct CheckpointValidator: Sendable {
     /// Probabilities of one prediction must sum to 1 within this.
     static let sumTolerance: Float = 1e-4
 
-    /// Loads a version folder in the precision given.
-    let loader: @Sendable (URL, Precision) throws -> SentimentModel
+    /// Loads a folder for serving in the precision given (int8 only for a version whose int8 check of these files
+    /// passed: a new version is validated and checked in fp32); with digests, only files with those bytes.
+    let loader: @Sendable (URL, Precision, FolderDigests?) throws -> LoadedModel
     /// How the thread that validates arrivals competes with the serving threads for CPU.
     var priority: LoadPriority = .idle
+    var isolation: ValidationIsolation = .inProcess
+    /// `models.validation_timeout`: seconds without progress that end a validation (see `RegistryWatch`).
+    var stallLimit: Double = 120
 
-    /// Everything but the load: the folder is not empty and matches its manifest when it has one.
-    /// Returns the manifest's own SHA-256 (nil when there is none).
-    func checkFiles(_ folder: CheckpointFolder) throws -> String? {
-        guard !folder.files.isEmpty else { throw CheckpointRejection.empty(path: folder.url.path) }
-        guard folder.hasManifest else { return nil }
-        let manifestURL = folder.url.appendingPathComponent(CheckpointManifest.fileName)
-        let manifest = try CheckpointManifest.read(at: manifestURL)
-        try manifest.verify(folder)
-        do {
-            return try SHA256Hasher.hex(ofFileAt: manifestURL)
-        } catch {
-            throw CheckpointRejection.unreadable(path: manifestURL.path, reason: error.localizedDescription)
+    /// Checks a new or changed folder, then loads it. `whileServing`: another version answers requests meanwhile,
+    /// so the work runs in the background at `priority`; otherwise (start-up, or nothing valid served yet) every
+    /// request waits for this version: it runs at once, on every core.
+    func validate(_ folder: CheckpointFolder, whileServing: Bool, modelsDirectory: URL, watch: RegistryWatch?,
+                  logger: Logger, isStopping: @escaping @Sendable () -> Bool) throws -> ValidatedCheckpoint {
+        switch isolation {
+        case .inProcess:
+            let (loaded, manifestSHA256) = try run(whileServing, watch: watch) {
+                try CheckpointInspection.inspect(folder) { url, listed in try loader(url, .fp32, listed) }
+            }
+            return ValidatedCheckpoint(folder: folder, model: loaded.model, manifestSHA256: manifestSHA256,
+                                       digests: loaded.digests)
+        case let .process(executable, baseDirectories):
+            let process = ValidationProcess(executable: executable, modelsDirectory: modelsDirectory,
+                                            baseDirectories: baseDirectories, stallLimit: stallLimit)
+            let verdict = try process.validate(folder, priority: whileServing ? priority : nil, watch: watch,
+                                               logger: logger, isStopping: isStopping)
+            guard verdict.accepted, let digests = verdict.digests else {
+                throw CheckpointRejection.validationFailed(reason: verdict.reason ?? "the validation gave no reason")
+            }
+            let model = try load(folder, expecting: digests, whileServing: whileServing, watch: watch)
+            return ValidatedCheckpoint(folder: folder, model: model, manifestSHA256: verdict.manifestSHA256, digests: digests)
         }
     }
 
-    /// Loads the folder, scans every weight for NaN and infinities (`thorough`), and runs the probes through it.
-    /// `thorough: false` (a restart restoring a version that was validated with these very files) skips the scan.
-    /// `precision`: int8 only for a version whose int8 check of these files passed (a new version is validated and
-    /// checked in fp32).
-    func loadAndProbe(_ folder: CheckpointFolder, thorough: Bool = true, precision: Precision = .fp32) throws -> SentimentModel {
-        let model: SentimentModel
-        do {
-            model = try loader(folder.url, precision)
-        } catch {
-            throw CheckpointRejection.loadFailed(reason: "\(error)")
+    /// Loads a folder whose files were validated with `digests`, refusing any file whose bytes differ, and runs the
+    /// probes through the loaded model. `precision`: see `loader`.
+    func load(_ folder: CheckpointFolder, expecting digests: FolderDigests, whileServing: Bool,
+              watch: RegistryWatch?, precision: Precision = .fp32) throws -> SentimentModel {
+        try run(whileServing, watch: watch) {
+            let loaded: LoadedModel
+            do {
+                loaded = try loader(folder.url, precision, digests)
+            } catch {
+                throw CheckpointRejection.loadFailed(reason: "\(error)")
+            }
+            try Self.smokeTest(loaded.model)
+            return loaded.model
         }
-        if thorough, let tensor = model.firstNonFiniteWeight() {
-            throw CheckpointRejection.nonFiniteWeights(path: folder.url.path, tensor: tensor)
-        }
-        try Self.smokeTest(model)
-        return model
     }
 
-    /// `whileServing`: another version answers requests meanwhile, so the work runs in the background at
-    /// `priority`. Otherwise (start-up, or nothing valid served yet) every request waits for this version: it
-    /// runs at once, on every core.
-    func validate(_ folder: CheckpointFolder, whileServing: Bool = true) throws -> ValidatedCheckpoint {
-        func work() throws -> ValidatedCheckpoint {
-            let manifestSHA = try checkFiles(folder)
-            let model = try loadAndProbe(folder)
-            return ValidatedCheckpoint(folder: folder, model: model, manifestSHA256: manifestSHA)
-        }
-        return whileServing ? try Self.inBackground(priority, work) : try work()
+    /// `body` in the background at `priority` while serving, else right here.
+    func run<T>(_ whileServing: Bool, watch: RegistryWatch?, _ body: @escaping () throws -> T) throws -> T {
+        whileServing ? try Self.inBackground(priority, watch: watch, body) : try body()
     }
 
     /// Runs `body` on a thread of its own at `priority` with its kernels kept on that thread (`Parallel.serially`),
-    /// and waits for it: a version arriving while the daemon serves is hashed, loaded and probed on one
-    /// low-priority core, so the requests being served keep their latency (hot reload). The thread exits
-    /// afterwards, so its priority never leaks into threads that serve. Meanwhile the kernel helpers do not
-    /// spin between loops (`Parallel.withQuietHelpers`).
-    static func inBackground<T>(_ priority: LoadPriority = .idle, _ body: @escaping () throws -> T) throws -> T {
+    /// and waits for it: a version arriving while the daemon serves is loaded and probed on one low-priority core,
+    /// so the requests being served keep their latency (hot reload). The thread exits afterwards, so its priority
+    /// never leaks into threads that serve. Meanwhile the kernel helpers do not spin between loops
+    /// (`Parallel.withQuietHelpers`). The registry's watch follows that thread while it works.
+    static func inBackground<T>(_ priority: LoadPriority = .idle, watch: RegistryWatch? = nil,
+                                _ body: @escaping () throws -> T) throws -> T {
         let box = LockedBox<Result<T, Error>?>(nil)
+        let thread = LockedBox<Int32>(0)
+        let started = DispatchSemaphore(value: 0)
         let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
+        let worker = Thread {
+            thread.value = ProcessLimits.threadID
+            started.signal()
             priority.applyToCurrentThread()
             let outcome = Result { try Parallel.serially { try Pacing.run(pause: priority.pacing, body) } }
             box.value = outcome
             done.signal()
         }
-        thread.stackSize = 8 << 20
+        worker.stackSize = 8 << 20
         // Serving's kernel helpers sleep between loops meanwhile, leaving those gaps to this thread. This matters
         // only when they are set to spin (SENTIMENTD_SPIN_US; by default they never do); in the one measurement
         // with a 200 µs spin, quieting them did not measurably shorten the time a version took to go live.
         return try Parallel.withQuietHelpers {
-            thread.start()
-            done.wait()
+            worker.start()
+            started.wait()
+            if let watch { watch.handOver(to: .thread(thread.value)) { done.wait() } } else { done.wait() }
             return try box.value!.get()
         }
     }
@@ -158,7 +188,7 @@ struct CheckpointValidator: Sendable {
 }
 
 /// `models.load_priority`: how the thread validating a new version shares the CPU with serving.
-enum LoadPriority: String, Sendable, Equatable, CaseIterable {
+public enum LoadPriority: String, Sendable, Equatable, CaseIterable {
     /// SCHED_IDLE, and paced (`Pacing`) to work a quarter of the time: runs only on CPU time the serving threads
     /// leave unused, yields to them at once, and never for more than a few milliseconds in a row, so the requests
     /// served during a hot reload are barely slower. A load takes about four times its CPU time (RoBERTa-base:

@@ -78,14 +78,10 @@ public struct Int8Check: Sendable {
         return paced ? try CheckpointValidator.inBackground(priority, body) : try body()
     }
 
-    /// Test hook: while the file named by SENTIMENTD_TEST_HOLD_INT8_CHECK exists, a check waits before it compares
-    /// (the tests watch a version serve fp32 while its check runs, and stop a check by a rollback).
+    /// Test hook (`TestHooks.holdInt8Check`): a check waits before it compares while the test holds it (the tests
+    /// watch a version serve fp32 while its check runs, and stop a check by a rollback).
     static func testHold(_ isCancelled: () -> Bool) throws {
-        guard let file = ProcessInfo.processInfo.environment["SENTIMENTD_TEST_HOLD_INT8_CHECK"] else { return }
-        while FileManager.default.fileExists(atPath: file) {
-            if isCancelled() { throw Stop.cancelled }
-            usleep(20_000)
-        }
+        guard TestHooks.holdInt8Check(unless: isCancelled) else { throw Stop.cancelled }
     }
 
     /// The texts compared: up to `maxEvalTexts` of the split (evenly spaced through it), with their labels as the

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCheckpoint
 import SentimentEngine
 import SentimentCore
 
@@ -15,6 +16,43 @@ enum BaseResolutionError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// The files a load read, with their digests: the version folder's, and an adapter's base folder's.
+public struct FolderDigests: Codable, Sendable, Equatable {
+    public var files: [String: FileDigest]
+    /// An adapter's base: the folder it was loaded from, and its files.
+    public var baseFolder: String?
+    public var baseFiles: [String: FileDigest]?
+
+    public init(files: [String: FileDigest], baseFolder: String? = nil, baseFiles: [String: FileDigest]? = nil) {
+        self.files = files
+        self.baseFolder = baseFolder
+        self.baseFiles = baseFiles
+    }
+
+    /// As kept in the database (`model_version.file_digests`).
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    public init?(json: String?) {
+        guard let json, let value = try? JSONDecoder().decode(FolderDigests.self, from: Data(json.utf8)) else { return nil }
+        self = value
+    }
+}
+
+/// A model and the digests of the files it was loaded from.
+public struct LoadedModel: Sendable {
+    public let model: SentimentModel
+    public let digests: FolderDigests
+
+    public init(model: SentimentModel, digests: FolderDigests) {
+        self.model = model
+        self.digests = digests
+    }
+}
+
 /// Loads what the registry serves: a Hugging Face model folder, or a PEFT LoRA adapter folder over a base.
 ///
 /// Bases are loaded once and kept (strongly) while their files are unchanged, so activating or rolling back
@@ -24,7 +62,7 @@ public final class ModelLoader: @unchecked Sendable {
     let modelsDirectory: URL
     let baseDirectories: [URL]
     private let lock = NSLock()
-    private var bases: [String: (stamp: String, base: BaseModel)] = [:]
+    private var bases: [String: (stamp: String, base: BaseModel, digests: [String: FileDigest])] = [:]
     /// How many times a base folder was read from disk (tests and status).
     private(set) var baseLoads = 0
 
@@ -34,10 +72,25 @@ public final class ModelLoader: @unchecked Sendable {
     }
 
     public func load(_ folder: URL, options: ModelLoadOptions = .init()) throws -> SentimentModel {
-        guard AdapterFolder.isAdapter(folder) else { return try SentimentModel.load(folder: folder, options: options) }
-        let config = try AdapterFolder.readConfig(folder)
-        let baseFolder = try resolveBase(config.baseModelNameOrPath ?? "", adapter: folder)
-        return try SentimentModel.load(adapterFolder: folder, base: try base(at: baseFolder), options: options)
+        try load(folder, options: options, expecting: nil).model
+    }
+
+    /// Loads `folder` reading every file once (`ModelFolderReader`), and returns the digests of what it read.
+    /// With `expected` digests (a validation's), a file whose bytes differ is refused; an adapter's base is then
+    /// loaded from the folder the validation used, and reloaded if the copy in memory is not those bytes.
+    public func load(_ folder: URL, options: ModelLoadOptions = .init(), expecting expected: FolderDigests?) throws -> LoadedModel {
+        let files = try ModelFolderReader(folder, expected: expected?.files)
+        guard files.exists(AdapterFolder.configFile) else {
+            let model = try SentimentModel.load(files, options: options)
+            return LoadedModel(model: model, digests: FolderDigests(files: files.digests))
+        }
+        let config = try AdapterFolder.readConfig(files)
+        let baseFolder = try expected?.baseFolder.map { URL(fileURLWithPath: $0) }
+            ?? resolveBase(config.baseModelNameOrPath ?? "", adapter: folder)
+        let (base, baseDigests) = try base(at: baseFolder, expecting: expected?.baseFiles)
+        let model = try SentimentModel.load(adapter: files, base: base, options: options)
+        return LoadedModel(model: model, digests: FolderDigests(files: files.digests, baseFolder: baseFolder.path,
+                                                                baseFiles: baseDigests))
     }
 
     /// Where `name` (base_model_name_or_path) lives: an absolute path; a folder of that name (or of its last
@@ -69,21 +122,32 @@ public final class ModelLoader: @unchecked Sendable {
 
     /// The shared base at `folder`, loaded on first use or when its files changed.
     func base(at folder: URL) throws -> BaseModel {
+        try base(at: folder, expecting: nil).base
+    }
+
+    /// The shared base and the digests of its files; loaded again when its files changed, or when `expected`
+    /// digests differ from those of the copy in memory.
+    func base(at folder: URL, expecting expected: [String: FileDigest]?) throws -> (base: BaseModel, digests: [String: FileDigest]) {
         let key = folder.standardizedFileURL.resolvingSymlinksInPath().path
         let stamp = Self.stamp(of: folder)
+        func usable(_ cached: (stamp: String, base: BaseModel, digests: [String: FileDigest])?) -> Bool {
+            guard let cached, cached.stamp == stamp else { return false }
+            return expected == nil || expected == cached.digests
+        }
         lock.lock()
-        if let cached = bases[key], cached.stamp == stamp {
+        if let cached = bases[key], usable(cached) {
             lock.unlock()
-            return cached.base
+            return (cached.base, cached.digests)
         }
         lock.unlock()
-        let loaded = try BaseModel.load(folder: folder)
+        let files = try ModelFolderReader(folder, expected: expected)
+        let loaded = try BaseModel.load(files)
         lock.lock()
         defer { lock.unlock() }
-        if let cached = bases[key], cached.stamp == stamp { return cached.base }
-        bases[key] = (stamp, loaded)
+        if let cached = bases[key], usable(cached) { return (cached.base, cached.digests) }
+        bases[key] = (stamp, loaded, files.digests)
         baseLoads += 1
-        return loaded
+        return (loaded, files.digests)
     }
 
     /// Names, sizes and modification times of a folder's regular files.

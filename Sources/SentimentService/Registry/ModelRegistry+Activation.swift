@@ -1,4 +1,6 @@
 import Foundation
+import SentimentCheckpoint
+import SentimentCore
 import Logging
 import SentimentStore
 
@@ -33,7 +35,7 @@ extension ModelRegistry {
         }
         switch examine(version) {
         case .gone: throw RegistryError.removed(version: version)
-        case .changedDuringValidation: throw RegistryError.notReady(version: version)
+        case .changedDuringValidation, .deferred: throw RegistryError.notReady(version: version)
         case .rejected:
             let why = (try? store.version(version))??.reason ?? "validation failed"
             throw RegistryError.rejected(version: version, reason: why)
@@ -57,8 +59,21 @@ extension ModelRegistry {
             if let onDemand, onDemand.version == version, onDemand.fingerprint == folder.fingerprint {
                 return (onDemand, false, record)
             }
+            guard let digests = FolderDigests(json: record.fileDigests) else {
+                // Validated by a sentimentd that kept no digests: validated again, in the validation process.
+                switch examine(version, revalidate: true) {
+                case let .valid(checkpoint, _):
+                    return (ActiveModel(version: version, model: checkpoint.model, fingerprint: folder.fingerprint), false, record)
+                case .changedDuringValidation, .deferred:
+                    throw RegistryError.notReady(version: version)
+                default:
+                    let why = (try? store.version(version))??.reason ?? "validation failed"
+                    throw RegistryError.rejected(version: version, reason: why)
+                }
+            }
             do {
-                let model = try validator.loadAndProbe(folder, precision: loadPrecision(record))
+                let model = try validator.load(folder, expecting: digests, whileServing: active != nil, watch: watch,
+                                               precision: loadPrecision(record))
                 return (ActiveModel(version: version, model: model, fingerprint: folder.fingerprint), false, record)
             } catch {
                 reject(version, fingerprint: folder.fingerprint, because: error)
@@ -76,6 +91,7 @@ extension ModelRegistry {
         guard let current = active else {
             throw RegistryError.nothingToRollBackTo(reason: "no version is active")
         }
+        TestHooks.pause("rolling back \(current.version)")
         if let target {
             guard target != current.version else { throw RegistryError.alreadyActive(version: target) }
             try activateOnQueue(target, reason: .rollback, uid: uid, rollingBack: current.version)
@@ -120,12 +136,16 @@ extension ModelRegistry {
     func commit(_ model: ActiveModel, reason: ActivationReason, uid: UInt32, clearingRolledBack: Bool = false,
                 rollingBack: String? = nil) throws {
         let previous = active?.version
+        TestHooks.pause("activating \(model.version)")
         try storeCall {
             try self.store.recordActivation(version: model.version, reason: reason.rawValue, uid: uid,
                                             fingerprint: model.fingerprint, clearingRolledBack: clearingRolledBack,
                                             markingRolledBack: rollingBack)
         }
+        TestHooks.pause("activated \(model.version)")
         install(ActiveModel(version: model.version, model: model.model, fingerprint: model.fingerprint, since: Date()))
+        // A start-up fallback is over once anything else is chosen.
+        if reason != .startup { state.withLock { $0.fallback = nil } }
         refreshRecords()
         logger.notice("model activated", metadata: [
             "version": "\(model.version)", "reason": "\(reason.rawValue)", "uid": "\(uid)",

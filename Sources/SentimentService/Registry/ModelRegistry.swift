@@ -1,7 +1,9 @@
 import Dispatch
 import Foundation
+import SentimentCheckpoint
 import Logging
 import SentimentEngine
+import SentimentProtocol
 import SentimentStore
 import SentimentCore
 #if canImport(Glibc)
@@ -23,17 +25,24 @@ import Glibc
 /// Fingerprints: see `CheckpointFolder` (size, mtime and inode of each file, cheap enough for every event). With a
 /// manifest `sentimentd.json`, each file's SHA-256 is verified when the files arrive (`CheckpointManifest`).
 ///
+/// Validation: new or changed files are checked in a validation process (`CheckpointValidator`, `ValidationProcess`),
+/// and this process loads only the bytes that were checked; the digests of a valid version's files are kept, so a
+/// restart restores it without a validation process. A validation the daemon dies in is counted when it next
+/// starts; the second such interruption rejects the version (`VersionStore.recoverInterruptedValidations`). If the
+/// version served before a restart cannot be served, the previous good one is, and `startupFallback` says so.
+/// `watch` tells the watchdog and `status` whether the queue makes progress.
+///
 /// Decisions worth knowing:
 /// - Changed files in a known version are a new arrival: re-validated; under `newest` a valid one becomes active,
 ///   under `manual` it is recorded and the copy loaded before keeps serving until `activate`. If the changed
 ///   files fail, the version is marked rejected and, if it was active, the copy loaded before keeps serving (a
-///   restart then serves the newest valid version). Publish a new folder by rename rather than
-///   overwriting the active version's files in place: today the loader copies the weights out of the file, but a
-///   loader that kept them memory-mapped could not survive its file being truncated under it.
+///   restart then serves the previous good version). Publish a new folder by rename rather than overwriting the
+///   active version's files in place: files are read with pread, never mapped, so a file truncated under a load
+///   fails that load and nothing else, but a folder renamed into place is validated once, complete.
 /// - A rolled-back version keeps its mark until an operator activates it (or rolls back to it) explicitly, even
 ///   if its files change; an arrival, rescan or restart never activates it.
-/// - Activating an unchanged (same fingerprint) valid version reloads it without re-hashing the manifest; the
-///   digests were checked when those files arrived.
+/// - Activating an unchanged (same fingerprint) valid version reloads it without a validation process, each file
+///   compared as it is read with the digest it had when it was validated.
 /// - A folder that disappears is marked removed; if it was active, the loaded copy keeps serving.
 final class ModelRegistry: Sendable {
     let modelsDirectory: URL
@@ -57,12 +66,19 @@ final class ModelRegistry: Sendable {
     /// fails; its fp32 copy is loaded unpacked, as it is expected to be replaced.
     let packAfterFailedCheck: Bool
 
-    /// `loader` loads a version folder in the precision given: fp32 for a version to validate or check, int8 for a
-    /// version whose recorded check passed. `int8Check` is required when `precision` is int8.
+    /// What the queue is doing, and whether it makes progress (the watchdog and `status` read it).
+    let watch: RegistryWatch
+
+    /// - precision, int8Check: `models.precision`; `int8Check` is required when `precision` is int8.
+    /// - validation: where arrivals are checked (`.process` in the daemon).
+    /// - validationTimeout: `models.validation_timeout`, seconds without progress that end a validation.
+    /// - loader: loads a version folder in the precision given (fp32 for a version to validate or check, int8 for a
+    ///   version whose recorded check passed); given digests, only files with those bytes (`ModelLoader`).
     init(modelsDirectory: URL, store: VersionStore, policy: ActivationPolicy, settleMilliseconds: Int,
-         loadPriority: LoadPriority = .idle, precision: Precision, int8Check: Int8Check?,
-         packAfterFailedCheck: Bool = false, logger: Logger,
-         loader: @escaping @Sendable (URL, Precision) throws -> SentimentModel) {
+         loadPriority: LoadPriority = .idle, precision: Precision = .fp32, int8Check: Int8Check? = nil,
+         packAfterFailedCheck: Bool = false, validation: ValidationIsolation = .inProcess,
+         validationTimeout: Double = 120, logger: Logger,
+         loader: @escaping @Sendable (URL, Precision, FolderDigests?) throws -> LoadedModel) {
         precondition(precision == .fp32 || int8Check != nil, "int8 serving needs an int8 check")
         self.modelsDirectory = modelsDirectory.standardizedFileURL
         self.store = store
@@ -74,17 +90,13 @@ final class ModelRegistry: Sendable {
         check?.priority = loadPriority
         self.int8Check = check
         self.packAfterFailedCheck = packAfterFailedCheck
-        self.validator = CheckpointValidator(loader: loader, priority: loadPriority)
+        self.watch = RegistryWatch(stallLimit: validationTimeout)
+        self.validator = CheckpointValidator(loader: loader, priority: loadPriority, isolation: validation,
+                                             stallLimit: validationTimeout)
     }
 
-    /// A registry that serves fp32 only.
-    public convenience init(modelsDirectory: URL, store: VersionStore, policy: ActivationPolicy, settleMilliseconds: Int,
-                            loadPriority: LoadPriority = .idle,
-                            logger: Logger, loader: @escaping @Sendable (URL) throws -> SentimentModel) {
-        self.init(modelsDirectory: modelsDirectory, store: store, policy: policy, settleMilliseconds: settleMilliseconds,
-                  loadPriority: loadPriority, precision: .fp32, int8Check: nil, logger: logger,
-                  loader: { url, _ in try loader(url) })
-    }
+    /// Set when the version active before this start could not be served (see `startupScan`).
+    var startupFallback: StartupFallbackStatus? { state.withLock { $0.fallback } }
 
     // MARK: Reading (any thread, cheap)
 
@@ -100,10 +112,12 @@ final class ModelRegistry: Sendable {
         defer { onDemandLoad.unlock() }
         if let hit = cached(version) { return hit }
         guard let record = state.withLock({ $0.records.first { $0.version == version } }), record.status == .valid,
+              let digests = FolderDigests(json: record.fileDigests),
               let folder = try? CheckpointFolder.read(version: version, in: modelsDirectory),
               folder.fingerprint == record.fingerprint else { return nil }
         do {
-            let model = try validator.loadAndProbe(folder, precision: loadPrecision(record))
+            let model = try validator.load(folder, expecting: digests, whileServing: false, watch: nil,
+                                           precision: loadPrecision(record))
             let loaded = ActiveModel(version: version, model: model, fingerprint: folder.fingerprint)
             state.withLock { $0.onDemand = loaded }
             logger.info("model loaded on demand", metadata: ["version": "\(version)"])
@@ -122,7 +136,7 @@ final class ModelRegistry: Sendable {
     /// then replaces the previous on-demand copy. Errors say why a version cannot be served.
     func loadModel(version: String) async throws -> ActiveModel {
         if let hit = cached(version) { return hit }
-        return try await onQueue {
+        return try await onQueue("loading \(version)") {
             try self.requireStarted()
             let (loaded, isActiveCopy, _) = try self.prepare(version)
             if !isActiveCopy { self.state.withLock { $0.onDemand = loaded } }
@@ -210,7 +224,7 @@ final class ModelRegistry: Sendable {
             throw RegistryError.modelsDirectoryUnavailable(path: modelsDirectory.path, reason: error.localizedDescription)
         }
         do {
-            try await onQueue {
+            try await onQueue("starting: restoring the active version") {
                 try self.startWatcher()
                 try self.startupScan()
             }
@@ -234,7 +248,7 @@ final class ModelRegistry: Sendable {
             return s.watcher
         }
         watcher?.stop()
-        _ = try? await onQueue {}
+        _ = try? await onQueue("stopping") {}
     }
 
     // MARK: Changing what is served
@@ -242,7 +256,7 @@ final class ModelRegistry: Sendable {
     /// Serves `version` (valid, present). Activating the version already active with unchanged files does nothing.
     /// `.manual` and `.rollback` clear a rolled-back mark.
     func activate(version: String, reason: ActivationReason, byUID uid: UInt32) async throws {
-        try await onQueue {
+        try await onQueue("activating \(version)") {
             try self.requireStarted()
             try self.activateOnQueue(version, reason: reason, uid: uid)
         }
@@ -252,7 +266,7 @@ final class ModelRegistry: Sendable {
     /// ones), or `version` when given, and marks the version rolled back from so nothing re-activates it
     /// automatically. Returns the version now active.
     func rollback(to version: String?, byUID uid: UInt32) async throws -> String {
-        try await onQueue {
+        try await onQueue("rolling back") {
             try self.requireStarted()
             return try self.rollbackOnQueue(to: version, uid: uid)
         }
@@ -260,7 +274,7 @@ final class ModelRegistry: Sendable {
 
     /// Looks at every folder again (SIGHUP, `reload`), as if each had just settled.
     func rescan() async {
-        _ = try? await onQueue {
+        _ = try? await onQueue("rescanning the models directory") {
             guard self.isRunning else { return }
             self.rescanOnQueue()
         }
@@ -268,13 +282,25 @@ final class ModelRegistry: Sendable {
 
     // MARK: Queue work
 
-    func onQueue<T>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    func onQueue<T>(_ task: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try body() }) }
+            enqueue(task) { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Every piece of the queue's work goes through here, so the watch knows what the queue is doing.
+    func enqueue(_ task: String, _ body: @escaping @Sendable () -> Void) {
+        queue.async {
+            self.watch.begin(task)
+            defer { self.watch.end() }
+            body()
         }
     }
 
     var isRunning: Bool { state.withLock { $0.phase == .running || $0.phase == .starting } }
+
+    /// True once `shutdown` began: a validation in progress is stopped (and not counted as interrupted).
+    var isStopping: Bool { state.withLock { $0.phase == .stopped } }
 
     func requireStarted() throws {
         guard isRunning else { throw RegistryError.notStarted }
@@ -285,11 +311,11 @@ final class ModelRegistry: Sendable {
             root: modelsDirectory, settleMilliseconds: settleMilliseconds, logger: logger,
             onSettled: { [weak self] name in
                 guard let self else { return }
-                self.queue.async { self.settled(name) }
+                self.enqueue("looking at \(name)") { self.settled(name) }
             },
             onOverflow: { [weak self] in
                 guard let self else { return }
-                self.queue.async { if self.isRunning { self.rescanOnQueue() } }
+                self.enqueue("rescanning the models directory") { if self.isRunning { self.rescanOnQueue() } }
             })
         do {
             try watcher.start()
@@ -333,6 +359,7 @@ final class RegistryStateBox: @unchecked Sendable {
         var validating: Set<String> = []
         /// Versions whose int8 check runs (or waits to run).
         var checking: Set<String> = []
+        var fallback: StartupFallbackStatus?
         var handlers: [@Sendable (String) -> Void] = []
         var rejectionHandlers: [@Sendable (String) -> Void] = []
         var watcher: DirectoryWatcher?

@@ -198,7 +198,7 @@ final class ModelRetention: @unchecked Sendable {
     private func pass() async {
         let trashed: [URL]
         do {
-            trashed = try await registry.onQueue { [self] () -> [URL] in
+            trashed = try await registry.onQueue("retention pass") { [self] () -> [URL] in
                 guard registry.isRunning else { return [] }
                 var out: [URL] = []
                 for entry in plan() where entry.action != .keep {
@@ -233,7 +233,7 @@ final class ModelRetention: @unchecked Sendable {
 
     /// `models.remove`: an admin removes one version.
     func remove(version: String, uid: UInt32) async throws -> ModelsRemoveMethod.Result {
-        let (folder, entry) = try await registry.onQueue { [self] () -> (URL, Entry) in
+        let (folder, entry) = try await registry.onQueue("remove \(version)") { [self] () -> (URL, Entry) in
             guard let entry = plan().first(where: { $0.version == version }) else {
                 let known = (try? versions.version(version)) ?? nil
                 throw known == nil ? VersionRemovalError.unknown(version: version) : VersionRemovalError.gone(version: version)

@@ -17,6 +17,15 @@ package protocol ModelCatalog: Sendable {
     func rollback(to version: String?, byUID: UInt32) async throws -> ActivationResult
     /// Look at the models directory again (SIGHUP, `reload`).
     func rescan() async
+    /// What the registry's queue is doing (nil: no registry).
+    var registryStatus: RegistryStatus? { get }
+    /// Set when the version active before the last start could not be served.
+    var startupFallback: StartupFallbackStatus? { get }
+}
+
+extension ModelCatalog {
+    public var registryStatus: RegistryStatus? { nil }
+    public var startupFallback: StartupFallbackStatus? { nil }
 }
 
 /// A catalog of one model that never changes: for `SENTIMENT_MODEL` pointing outside the models directory layered
@@ -132,4 +141,6 @@ final class PinnedCatalog: ModelCatalog, @unchecked Sendable {
     }
 
     func rescan() async { await base.rescan() }
+    var registryStatus: RegistryStatus? { base.registryStatus }
+    var startupFallback: StartupFallbackStatus? { base.startupFallback }
 }

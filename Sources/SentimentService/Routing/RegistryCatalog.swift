@@ -71,6 +71,9 @@ final class RegistryCatalog: ModelCatalog, @unchecked Sendable {
         await registry.rescan()
     }
 
+    public var registryStatus: RegistryStatus? { registry.watch.check() }
+    public var startupFallback: StartupFallbackStatus? { registry.startupFallback }
+
     static func map(_ error: Error, version: String) -> RPCError {
         switch error {
         case let RegistryError.unknownVersion(v):

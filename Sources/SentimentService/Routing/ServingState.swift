@@ -114,6 +114,7 @@ package final class ServingState: @unchecked Sendable {
             precision: active.map { active in
                 catalog.list().models.first { $0.version == active.version }?.precision
                     ?? PrecisionStatus(serving: active.model.precision.rawValue, configured: config.precision.rawValue)
-            })
+            },
+            registry: catalog.registryStatus, fallback: catalog.startupFallback)
     }
 }

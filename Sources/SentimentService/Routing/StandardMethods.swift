@@ -34,6 +34,7 @@ package enum StandardMethods {
             return try await action()
         }
         router.register(MetricsMethod.self) { _, _, reply in
+            state.metrics.registryStuck(state.catalog.registryStatus?.state == "stuck")
             reply(.success(MetricsMethod.Result(text: state.metrics.render(queued: state.batcher.queuedTexts))))
         }
     }
@@ -124,6 +125,8 @@ package enum StandardMethods {
             return .shuttingDown
         case let .modelFailed(reason):
             return .internalError(reason)
+        case let .nonFiniteOutput(version, index):
+            return .nonFiniteOutput(version: version, index: index)
         }
     }
 }

@@ -278,6 +278,7 @@ final class LabelService: @unchecked Sendable {
             throw RPCError.labelsRejected(problems: s.problems.sorted { $0.line < $1.line }, count: s.problemCount)
         }
         let summary: LabelWriteSummary
+        TestHooks.pause("importing \(params.importID)")
         do {
             summary = try labels.commitImport(batch: params.importID, policy: policy, skipProtected: s.skipInvalid)
         } catch let LabelStoreError.evalSplitProtected(lines) {

@@ -123,6 +123,12 @@ enum TrainWorkerError: Error, CustomStringConvertible {
 /// the daemon's recovery finds it and records the run as published.
 public enum TrainWorker {
     public static func run(_ options: TrainWorkerOptions, logger: Logger) -> Int32 {
+        TestHooks.role = "worker"
+        // The daemon and this worker share the unit's memory limit: if it runs out, the kernel kills this process,
+        // not the one serving (see ProcessLimits).
+        if !ProcessLimits.preferOOMKill() {
+            logger.warning("cannot raise the worker's oom_score_adj; an out-of-memory kill may hit the daemon instead")
+        }
         if options.nice > 0 {
             errno = 0
             if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(options.nice)) != 0 {
@@ -210,18 +216,6 @@ public enum TrainWorker {
             return
         }
         try run.publish(candidateFolder, data: data, verdict: verdict)
-    }
-
-    /// Test hook for the kill tests: when SENTIMENTD_TEST_WORKER_PAUSE names this point, write the file
-    /// SENTIMENTD_TEST_WORKER_PAUSE_FILE and wait there until killed. Points: before-publish (manifest written in
-    /// staging, not yet renamed), after-publish (renamed into models/, run not yet marked).
-    static func testPause(_ point: String) {
-        let env = ProcessInfo.processInfo.environment
-        guard env["SENTIMENTD_TEST_WORKER_PAUSE"] == point else { return }
-        if let file = env["SENTIMENTD_TEST_WORKER_PAUSE_FILE"] {
-            _ = FileManager.default.createFile(atPath: file, contents: Data(point.utf8))  // the test polls for it
-        }
-        while true { sleep(3600) }
     }
 
     /// A split no evaluation was recorded on yet (an admin grew or changed it) starts its record with the best

@@ -241,7 +241,7 @@ struct WorkerRun {
         guard try runs.run(id: id)?.status == .running else {
             throw TrainWorkerError.stopped("the run was ended by the daemon before publishing")
         }
-        TrainWorker.testPause("before-publish")
+        TestHooks.pause("before-publish")
         // Rollback wins: the candidate is a child of the base; if an admin made another version serve meanwhile,
         // it is not published (the daemon cancels the run too, and its registry would not activate it).
         let serving = try versions.latestActivation()?.version
@@ -257,7 +257,7 @@ struct WorkerRun {
         }
         let dir = open(models.path, O_RDONLY | O_DIRECTORY)
         if dir >= 0 { _ = fsync(dir); close(dir) }
-        TrainWorker.testPause("after-publish")
+        TestHooks.pause("after-publish")
         RunPaths.clean(models, run: id)
         // Published: from now on the version the gate's later runs must not fall below.
         try? runs.recordSplitEvaluation(SplitEvaluation(splitFingerprint: data.split, version: version, runID: id,

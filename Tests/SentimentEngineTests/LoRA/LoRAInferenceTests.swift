@@ -161,7 +161,7 @@ final class LoRAInferenceTests: XCTestCase {
             XCTAssertEqual(e, .targetMatchesNothing(path: path, targets: "[\"nothing\"]"))
         }
         try broken(config: { $0["r"] = .number(0) }) { e, path in
-            XCTAssertEqual(e, .badField(path: path, key: "r", expected: "an integer >= 1"))
+            XCTAssertEqual(e, .badField(path: path, key: "r", expected: "an integer from 1 to 4096"))
         }
         let name = "base_model.model.roberta.encoder.layer.1.intermediate.dense.lora_B.weight"
         try broken(tensors: { $0.removeValue(forKey: name) }) { e, _ in
