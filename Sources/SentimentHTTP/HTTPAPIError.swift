@@ -41,7 +41,8 @@ struct HTTPAPIError: Error, HTTPResponseError {
         case .modelNotFound, .notFound: status = .notFound
         case .noModelLoaded, .overloaded, .shuttingDown, .trainingBusy: status = .serviceUnavailable
         case .versionKept: status = .conflict
-        case .activationFailed, .configRejected, .internalError, .storeFailed: status = .internalServerError
+        case .activationFailed, .configRejected, .internalError, .storeFailed, .nonFiniteOutput:
+            status = .internalServerError
         }
         self.init(status, error.message)
     }

@@ -29,6 +29,7 @@ enum CheckpointRejection: Error, Equatable, CustomStringConvertible {
         case .manifestListsMissingFile, .fileNotInManifest: return "manifest_files"
         case .sizeMismatch, .digestMismatch: return "checksum"
         case .loadFailed: return "load_failed"
+        case .validationFailed: return "validation_failed"
         case .smokeTestFailed: return "smoke_test_failed"
         case .nonFiniteWeights: return "non_finite_weights"
         }
