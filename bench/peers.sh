@@ -15,10 +15,10 @@ copy_peers() {
     cp "$src"/*.py "$work"/
 }
 
-# copy_peers, the release sentimentd, and ONNX Runtime's models of the RoBERTa-base dims (bench_onnx.py export:
-# fp32, fused, and their quantize_dynamic int8 versions) in "$work".
+# copy_peers, the release sentimentd (built in $SCRATCH, default .build), and ONNX Runtime's models of the
+# RoBERTa-base dims (bench_onnx.py export: fp32, fused, and their quantize_dynamic int8 versions) in "$work".
 prepare_onnx_peers() {
     copy_peers
-    swift build -c release --product sentimentd >/dev/null
+    swift build --scratch-path "${SCRATCH:-.build}" -c release --product sentimentd >/dev/null
     (cd "$work" && "$py" bench_onnx.py export >/dev/null 2>&1)
 }

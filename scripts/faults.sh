@@ -19,9 +19,12 @@
 #   back        the daemon serves a prediction again (after a restart when it was the one killed)
 # and, to show the faults bit, how many operations the client saw refused or cut off (refused).
 # Kills are at a uniformly random moment of the operation (its length measured by a first, unfaulted run of the
-# kind), except publish: the worker is paused at the SENTIMENTD_TEST_WORKER_PAUSE seam points (before-publish:
-# manifest written in staging; after-publish: renamed into models/, run not yet marked) and killed there, since a
-# random moment almost never lands in that window.
+# kind), except where a random moment would almost never land in the window that matters: the process is then
+# paused at a point of the fault-injection seam (TestHooks: SENTIMENTD_TEST_PAUSE_AT) and killed there. Publish:
+# always, worker:before-publish (manifest written in staging) and worker:after-publish (renamed into models/, run
+# not yet marked) in turn; import, activation, rollback: every second run, at daemon:importing B (before the
+# commit's transaction), daemon:activating V / daemon:activated V (before the record; recorded, before the swap)
+# and daemon:rolling back V. The `seam` column counts those runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -143,7 +146,8 @@ kill_daemon() {
     daemon_pid=""
 }
 
-worker_pid() { pgrep -f "sentimentd train-worker" | head -1; }
+# The training worker of this script's daemon (its child): never another train-worker on the machine.
+worker_pid() { [[ -n $daemon_pid ]] && pgrep -P "$daemon_pid" -f train-worker | head -1; }
 
 labels_file() {   # TAG COUNT -> path of a JSON Lines file of COUNT distinct labels
     local f=$scratch/$1.jsonl
@@ -194,6 +198,13 @@ def complete(folder):
 active = db.execute("SELECT version FROM activation ORDER BY id DESC LIMIT 1").fetchone()
 if active and os.path.isdir(f"{models}/{active[0]}") and not complete(f"{models}/{active[0]}"): half += 1
 print(lost, half, integrity)
+EOF
+}
+
+sqlite_value() {   # SQL -> the first column of the first row, read-only
+    python3 - "$state/state.sqlite" "$1" <<'EOF'
+import sqlite3, sys
+print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=30).execute(sys.argv[2]).fetchone()[0])
 EOF
 }
 
@@ -294,18 +305,19 @@ silent_failure() {   # KIND
 }
 
 results=()
-record() {   # KIND RUNS REFUSED LOST HALF INTEGRITY SILENT BACK
-    results+=("$(printf '%-24s %5s %8s %5s %5s %10s %7s %6s' "$@")")
+record() {   # KIND RUNS SEAM REFUSED LOST HALF INTEGRITY SILENT BACK
+    results+=("$(printf '%-24s %5s %5s %8s %5s %5s %10s %7s %6s' "$@")")
+    echo "faults.sh: ${results[-1]}" >&2   # as each kind ends, in case the run is stopped before the table
 }
 
 run_kind() {
     local kind=$1
     if [[ $kind == disk-full-* && $mounted != 1 ]]; then
         echo "faults.sh: $kind skipped: needs root to mount a tmpfs" >&2
-        record "$kind" skipped - - - - - -
+        record "$kind" skipped - - - - - - -
         return
     fi
-    local lost=0 half=0 integrity=0 silent=0 back=0 done_runs=0 refused=0
+    local lost=0 half=0 integrity=0 silent=0 back=0 done_runs=0 refused=0 seam_runs=0
     fresh_state
     start_daemon || { echo "faults.sh: the daemon does not start (see $log)" >&2; tail -20 "$log" >&2; exit 1; }
     seed_labels "$kind"
@@ -332,9 +344,34 @@ run_kind() {
         [[ -n $daemon_pid ]] || start_daemon || { echo "faults.sh: the daemon does not come back (see $log)" >&2; break; }
         local pause_point="" daemon_killed=0
         case $kind in
-            kill-daemon-import|kill-daemon-training|kill-daemon-activation|kill-daemon-rollback)
+            kill-daemon-import|kill-daemon-activation|kill-daemon-rollback)
                 [[ $kind == *activation || $kind == *rollback ]] && prepare_history
-                [[ $kind == *training ]] && seed_labels "$kind-$run"
+                if ((run % 2 == 0)); then
+                    # Even runs: at the seam point just before the step's write (Sources/SentimentCore/TestHooks.swift).
+                    local point
+                    case $kind in
+                        *import) point="importing $(( $(sqlite_value "SELECT coalesce(max(id), 0) FROM import_batch") + 1 ))" ;;
+                        *activation)
+                            local to=v1; [[ $(served_version) == v1 ]] && to=v2
+                            point="activating $to"; ((run % 4 == 0)) && point="activated $to" ;;
+                        *rollback) point="rolling back $(served_version)" ;;
+                    esac
+                    seam_runs=$((seam_runs + 1))
+                    stop_daemon
+                    rm -f "$scratch/paused"
+                    start_daemon SENTIMENTD_TEST_PAUSE_AT="daemon:$point" SENTIMENTD_TEST_PAUSE_FILE="$scratch/paused"
+                    local p; p=$(start_op "$kind" "$run")
+                    local deadline=$((SECONDS + 120))
+                    until [[ -f $scratch/paused ]] || ((SECONDS > deadline)); do sleep 0.05; done
+                    [[ -f $scratch/paused ]] || echo "faults.sh: $kind run $run: the seam daemon:$point was not reached" >&2
+                else
+                    local p; p=$(start_op "$kind" "$run")
+                    sleep "$(random_delay "$kind")"
+                fi
+                kill_daemon; daemon_killed=1
+                wait_op "$p" ;;
+            kill-daemon-training)
+                seed_labels "$kind-$run"
                 local p; p=$(start_op "$kind" "$run")
                 sleep "$(random_delay "$kind")"
                 kill_daemon; daemon_killed=1
@@ -351,11 +388,13 @@ run_kind() {
                 pause_point=before-publish; ((run % 2 == 0)) && pause_point=after-publish
                 stop_daemon
                 rm -f "$scratch/paused"
-                start_daemon SENTIMENTD_TEST_WORKER_PAUSE=$pause_point SENTIMENTD_TEST_WORKER_PAUSE_FILE="$scratch/paused"
+                start_daemon SENTIMENTD_TEST_PAUSE_AT="worker:$pause_point" SENTIMENTD_TEST_PAUSE_FILE="$scratch/paused"
                 seed_labels "$kind-$run"
                 local p; p=$(start_op "$kind" "$run")
                 local deadline=$((SECONDS + 300))
                 until [[ -f $scratch/paused ]] || ((SECONDS > deadline)); do sleep 0.1; done
+                [[ -f $scratch/paused ]] || echo "faults.sh: $kind run $run: the seam worker:$pause_point was not reached" >&2
+                seam_runs=$((seam_runs + 1))
                 local w; w=$(worker_pid || true)
                 [[ -n $w ]] && kill -9 "$w"
                 wait_op "$p"
@@ -388,7 +427,7 @@ run_kind() {
     done
     echo >&2
     stop_daemon
-    record "$kind" "$done_runs" "$refused" "$lost" "$half" "$integrity" "$silent" "$back/$done_runs"
+    record "$kind" "$done_runs" "$seam_runs" "$refused" "$lost" "$half" "$integrity" "$silent" "$back/$done_runs"
 }
 
 started=$SECONDS
@@ -399,13 +438,13 @@ done
 
 {
     echo "# scripts/faults.sh --runs $runs --seed $seed ($(date -u +%Y-%m-%d), $((SECONDS - started)) s)"
-    printf '%-24s %5s %8s %5s %5s %10s %7s %6s\n' kind runs refused lost half integrity silent back
+    printf '%-24s %5s %5s %8s %5s %5s %10s %7s %6s\n' kind runs seam refused lost half integrity silent back
     printf '%s\n' "${results[@]}"
 } | tee ${table:+"$table"}
 
 # Exit status: 0 only when nothing was lost, half served, corrupted or silently refused, and the daemon came back.
 for r in "${results[@]}"; do
-    read -r _ n _ l h i s b <<<"$r"
+    read -r _ n _ _ l h i s b <<<"$r"
     [[ $n == skipped ]] && continue
     [[ $l == 0 && $h == 0 && $i == 0 && $s == 0 && ${b%/*} == "${b#*/}" ]] || exit 1
 done
