@@ -143,8 +143,14 @@ extension ModelConfig {
         /// naming the field and the value.
         func int(_ key: String, default def: Int? = nil, in accepted: ClosedRange<Int>) throws -> Int {
             guard let v = obj[key], v != .null else {
-                if let def { return def }
-                throw ConfigError.missingField(path: path, field: key)
+                guard let def else { throw ConfigError.missingField(path: path, field: key) }
+                // A default is held to the same bounds: a RoBERTa config without pad_token_id means 1, which a
+                // one-token vocabulary does not have (and the config written back, with the 1 in it, is refused).
+                guard accepted.contains(def) else {
+                    throw ConfigError.outOfRange(path: path, field: key, value: "\(def) (the default: the field is absent)",
+                                                 accepted: accepted)
+                }
+                return def
             }
             return try ModelConfig.size(v, field: key, path: path, in: accepted)
         }

@@ -39,4 +39,25 @@ final class ModelConfigTests: XCTestCase {
             guard case .badField(_, "layer_norm_eps", _)? = error as? ConfigError else { return XCTFail("\(error)") }
         }
     }
+
+    /// Found by fuzz/targets/model-config (fuzz/corpus/model-config/crash-pad-default-outside-vocab): a RoBERTa
+    /// config without pad_token_id takes 1, which was not checked against the vocabulary as an explicit value is;
+    /// with vocab_size 1 it loaded, and the config written back (pad_token_id 1) was refused.
+    func testDefaultPadTokenId_isCheckedAgainstTheVocabularyLikeAnExplicitOne() throws {
+        var obj: [String: JSONValue] = ["model_type": .string("roberta"), "vocab_size": .number(1),
+                                        "hidden_size": .number(8), "num_hidden_layers": .number(1),
+                                        "num_attention_heads": .number(2), "intermediate_size": .number(16)]
+        XCTAssertThrowsError(try ModelConfig(json: obj, path: "c.json")) { error in
+            guard case .outOfRange(_, "pad_token_id", _, _)? = error as? ConfigError else { return XCTFail("\(error)") }
+        }
+        obj["vocab_size"] = .number(2)
+        let loaded = try ModelConfig(json: obj, path: "c.json")
+        XCTAssertEqual(loaded.padTokenId, 1)
+        XCTAssertEqual(try ModelConfig(json: loaded.jsonObject(), path: "c.json").padTokenId, 1)
+        let input = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("fuzz/corpus/model-config/crash-pad-default-outside-vocab")
+        XCTAssertThrowsError(try ModelConfig.load(from: input)) { error in
+            guard case .outOfRange(_, "pad_token_id", _, _)? = error as? ConfigError else { return XCTFail("\(error)") }
+        }
+    }
 }
