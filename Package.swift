@@ -133,11 +133,20 @@ let package = Package(
             resources: [.embedInCode("openapi.yaml")],
             swiftSettings: strict
         ),
+        // The benchmarks `sentimentd bench` runs (inference, a training step, int8 accuracy and peak, the daemon
+        // through its socket); bench/README.md has the method and the results.
+        .target(
+            name: "SentimentBench",
+            dependencies: ["SentimentCore", "SentimentCheckpoint", "SentimentTokenizers", "SentimentEngine",
+                           "SentimentTraining", "SentimentService", "SentimentProtocol", "SentimentHTTP",
+                           "SentimentOpenInference"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sentimentd",
             dependencies: [
                 "SentimentCore", "SentimentCheckpoint", "SentimentTokenizers", "SentimentEngine", "SentimentTraining",
-                "SentimentService", "SentimentProtocol", "SentimentHTTP", "SentimentOpenInference",
+                "SentimentService", "SentimentProtocol", "SentimentHTTP", "SentimentOpenInference", "SentimentBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,10 +1,14 @@
 import ArgumentParser
 import Foundation
+import SentimentBench
 import SentimentCheckpoint
 import SentimentEngine
-import SentimentTraining
 
-/// `sentimentd bench`: inference (default) or training-step benchmarks at RoBERTa-base dimensions.
+/// `--precision fp32|int8` (bench, predict, train-worker).
+extension Precision: ExpressibleByArgument {}
+
+/// `sentimentd bench`: inference (default) or training-step benchmarks at RoBERTa-base dimensions. The options are
+/// read and checked here; the benchmarks themselves are SentimentBench's (ARCHITECTURE.md).
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -140,7 +144,11 @@ struct BenchCommand: ParsableCommand {
             return
         }
         if accuracy {
-            try runAccuracy()
+            do {
+                try accuracyBench().run()
+            } catch let error as AccuracyBenchError {
+                throw ValidationError(error.description)
+            }
             return
         }
         if gemm {
@@ -197,8 +205,7 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    /// RoBERTa-base, random weights, all 124.6M parameters trainable, dropout 0.1, clipping, AdamW:
-    /// the same step as shared/peers/bench_train.py "full".
+    /// A full fine-tuning step (`TrainingStepBench`) at the dimensions and lengths asked for.
     func runTraining() throws {
         let ls = lengths.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !ls.isEmpty, ls.allSatisfy({ $0 >= 2 && $0 <= 512 }) else {
@@ -210,22 +217,34 @@ struct BenchCommand: ParsableCommand {
         case "minilm": config = .miniLML6
         default: throw ValidationError("--train-dims must be roberta-base or minilm")
         }
-        for l in ls {
-            let measured = quick ? 1 : (profile ? 10 : 3)
-            let steps = TrainableModel.benchmarkStep(config: config, batch: batchSize, length: l, minLength: ragged ? l / 2 : nil,
-                                                     steps: measured, warmup: 1, profile: profile)
-            let sorted = steps.sorted { $0.total < $1.total }
-            let m = sorted[sorted.count / 2]
-            print(String(format: "train step b=%d L=%d: median %.2f s (fwd %.2f / bwd %.2f / clip+zero %.2f / AdamW %.2f) = %.2f seq/s",
-                         batchSize, l, m.total, m.forward, m.backward, m.gradientUpkeep, m.optimizer, Double(batchSize) / m.total))
-            if profile {
-                let kernels = steps.reduce(into: [String: Double]()) { sum, step in sum.merge(step.kernels, uniquingKeysWith: +) }
-                for (name, seconds) in kernels.sorted(by: { $0.value > $1.value }) {
-                    print("  " + name.padding(toLength: 28, withPad: " ", startingAt: 0)
-                          + String(format: " %7.1f ms/step", seconds * 1000 / Double(measured)))
-                }
-            }
+        var bench = TrainingStepBench(config: config, batchSize: batchSize, lengths: ls)
+        bench.ragged = ragged
+        bench.profile = profile
+        bench.quick = quick
+        bench.run()
+    }
+
+    /// `--accuracy`: int8 against fp32 on a real model (`AccuracyBench`).
+    func accuracyBench() throws -> AccuracyBench {
+        guard let model else { throw ValidationError("--accuracy needs --model DIR (a model folder or a LoRA adapter folder)") }
+        guard let tweets, let labels else {
+            throw ValidationError("--accuracy needs --tweets FILE (one text per line) and --labels FILE (one class index "
+                + "per line, e.g. TweetEval's val_text.txt and val_labels.txt; bench/run-int8.sh passes them)")
         }
-        print(String(format: "peak RSS: %.0f MiB", BenchMeasure.peakRSSMiB()))
+        var bench = AccuracyBench(modelFolder: URL(fileURLWithPath: model), tweetsFile: tweets, labelsFile: labels)
+        bench.loraUnmerged = loraUnmerged
+        bench.quick = quick
+        if let int8Scheme {
+            let parts = int8Scheme.split(separator: ":").compactMap { Int($0) }
+            guard parts.count == 2, (1...127).contains(parts[0]), (1...255).contains(parts[1]) else {
+                throw ValidationError("--int8-scheme takes WEIGHT_MAX:ACTIVATION_LEVELS, e.g. 127:255")
+            }
+            let scheme = Int8Scheme(weightMax: parts[0], activationLevels: parts[1])
+            if !scheme.isExactOnAVX2 && Int8KernelPath.active == .avx2 {
+                throw ValidationError("the AVX2 path cannot sum \(scheme) exactly: set SENTIMENTD_INT8_KERNELS=portable")
+            }
+            bench.scheme = scheme
+        }
+        return bench
     }
 }

@@ -5,15 +5,17 @@ import SentimentEngine
 
 /// The inference benchmark of `sentimentd bench`: RoBERTa-base dimensions, random weights made in
 /// process, shapes and padding as `shared/peers/bench_torch_infer.py` uses them.
-struct InferenceBench {
-    var quick = false
+public struct InferenceBench {
+    public var quick = false
     /// Only the batch-1 latencies (bench/run-latency.sh alternates them with ONNX Runtime's).
-    var latencyOnly = false
+    public var latencyOnly = false
     /// fp32: OpenBLAS + the AVX2 kernel over packed weights; int8: the quantized dense layers.
-    var precision: Precision = .fp32
-    var tweetsFile: URL?
-    var tokenizerFolder: URL?
+    public var precision: Precision = .fp32
+    public var tweetsFile: URL?
+    public var tokenizerFolder: URL?
     var print: (String) -> Void = { Swift.print($0); fflush(stdout) }
+
+    public init() {}
 
     /// Ids like the peer's: <s> random… </s>, real lengths uniform in [L/2, L] when padded
     /// (we drop the padding: padding removal is the point; the peer computes bs × L).
@@ -27,7 +29,7 @@ struct InferenceBench {
         }
     }
 
-    func run() throws {
+    public func run() throws {
         let config = ModelConfig.robertaBase
         let t0 = BenchClock.now()
         // int8: each layer quantized as it is made and its fp32 matrices dropped, as an int8 load does, so the
@@ -94,7 +96,7 @@ struct InferenceBench {
     /// `bench --gemm`: the four dense layers of RoBERTa-base at a range of row counts, OpenBLAS against the
     /// AVX2 kernel over packed weights. Each repetition walks the 12 layers' own weights, so they stream from
     /// memory as in a forward pass.
-    func runGemm() {
+    public func runGemm() {
         let config = ModelConfig.robertaBase
         let weights = RandomInit.weights(config: config, seed: 0)
         guard let packed = PackedEncoderLayer.packAll(weights.layers) else {

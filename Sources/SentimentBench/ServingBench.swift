@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// What can stop `sentimentd bench --serving`; each case says what to check.
-enum ServingBenchError: Error, CustomStringConvertible {
+public enum ServingBenchError: Error, CustomStringConvertible {
     case missingInput(path: String, what: String, option: String)
     case noTweets(path: String)
     case badOption(option: String, reason: String)
@@ -23,7 +23,7 @@ enum ServingBenchError: Error, CustomStringConvertible {
     case referenceFailed(reason: String)
     case badHTTPAnswer(status: Int, body: String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case let .missingInput(path, what, option): return "\(path): no \(what) here (pass \(option))"
         case let .noTweets(path): return "\(path): no tweets (expected one text per line)"
@@ -50,36 +50,42 @@ enum ServingBenchError: Error, CustomStringConvertible {
 /// Phases: write the model folder (or copy `--model`); in-process b1 latency and b32 throughput; cold starts
 /// (spawn to READY=1 on NOTIFY_SOCKET, and to the first answer; SIGTERM between them); load at each client count;
 /// hot reloads under load (a copy of the model renamed into models/ as a new version, K times).
-struct ServingBench {
-    var modelFolder: URL?
-    var tokenizerFolder: URL
-    var tweetsFile: URL
-    var clients: [Int] = [1, 8, 32]
-    var seconds = 10.0
-    var warmup = 1.0
-    var coldStarts = 3
-    var reloads = 5
-    var reloadClients = 8
-    var reloadEvery = 5.0
-    var layers = 12
-    var settleMs = 200
+public struct ServingBench {
+    public var modelFolder: URL?
+    public var tokenizerFolder: URL
+    public var tweetsFile: URL
+    public var clients: [Int] = [1, 8, 32]
+    public var seconds = 10.0
+    public var warmup = 1.0
+    public var coldStarts = 3
+    public var reloads = 5
+    public var reloadClients = 8
+    public var reloadEvery = 5.0
+    public var layers = 12
+    public var settleMs = 200
     /// The daemon's models.load_priority ("idle" or "low").
-    var loadPriority = "idle"
+    public var loadPriority = "idle"
     /// The daemon's models.precision. With int8, each version serves fp32 until its int8 check passes: the bench
     /// waits for that after the first start, and a hot reload's window lasts until the new version serves int8.
-    var precision = Precision.fp32
+    public var precision = Precision.fp32
     /// models.int8_min_agreement; nil: 0.5 for the random-weight model (its logits are near ties that int8
     /// rounding flips, which a real model's are not), the daemon's default for --model.
-    var int8MinAgreement: Double?
+    public var int8MinAgreement: Double?
     /// Longest wait for a version's int8 verdict.
-    var checkTimeout = 3600.0
-    var jsonFile: URL?
-    var keep = false
+    public var checkTimeout = 3600.0
+    public var jsonFile: URL?
+    public var keep = false
     var print: (String) -> Void = { Swift.print($0); fflush(stdout) }
 
     static let baseVersion = "base"
 
-    func run() throws {
+    public init(modelFolder: URL?, tokenizerFolder: URL, tweetsFile: URL) {
+        self.modelFolder = modelFolder
+        self.tokenizerFolder = tokenizerFolder
+        self.tweetsFile = tweetsFile
+    }
+
+    public func run() throws {
         try validate()
         let tweets = try Self.readTweets(tweetsFile)
         let workspace = try Self.makeWorkspace()

@@ -1,34 +1,43 @@
-import ArgumentParser
 import Foundation
 import SentimentEngine
 import SentimentService
 
-extension BenchCommand {
-    /// `bench --accuracy --model DIR`: the model in fp32 and in int8 over the labelled tweets and the built-in
-    /// probe set (`PrecisionCheck`, what a version's int8 check runs), with the time each precision took.
-    func runAccuracy() throws {
-        guard let model else { throw ValidationError("--accuracy needs --model DIR (a model folder or a LoRA adapter folder)") }
-        let folder = URL(fileURLWithPath: model).standardizedFileURL
+/// `sentimentd bench --accuracy --model DIR`: the model in fp32 and in int8 over the labelled tweets and the built-in
+/// probe set (`PrecisionCheck`, what a version's int8 check runs), with the time each precision took.
+public struct AccuracyBench {
+    /// A model folder or a LoRA adapter folder (its base looked up beside it and in vendor-models/).
+    public var modelFolder: URL
+    /// One text per line, and one class index per line for each of them.
+    public var tweetsFile: String
+    public var labelsFile: String
+    /// Another int8 scheme than `Int8Scheme.standard` (the experiment that chose it, bench/README.md).
+    public var scheme: Int8Scheme?
+    /// An adapter's low-rank path beside the quantized base in fp32 instead of merged before quantizing (the
+    /// measurement behind merging, bench/README.md).
+    public var loraUnmerged = false
+    public var quick = false
+
+    public init(modelFolder: URL, tweetsFile: String, labelsFile: String) {
+        self.modelFolder = modelFolder
+        self.tweetsFile = tweetsFile
+        self.labelsFile = labelsFile
+    }
+
+    public func run() throws {
+        let folder = modelFolder.standardizedFileURL
         let loader = ModelLoader(modelsDirectory: folder.deletingLastPathComponent(),
                                  baseDirectories: [URL(fileURLWithPath: "vendor-models").standardizedFileURL])
         let fp32 = try loader.load(folder, options: ModelLoadOptions(packWeights: true))
         let int8: SentimentModel
         var scheme = Int8Scheme.standard
         if loraUnmerged {
-            guard let lora = fp32.encoder.lora else { throw ValidationError("--lora-unmerged needs a LoRA adapter folder as --model") }
+            guard let lora = fp32.encoder.lora else { throw AccuracyBenchError.notAnAdapter(folder: folder.path) }
             int8 = SentimentModel(config: fp32.config, folder: fp32.folder, tokenizer: fp32.tokenizer, weights: fp32.encoder.weights,
                                   options: ModelLoadOptions(maxLength: fp32.maxLength, precision: .int8), lora: lora,
                                   quantized: QuantizedEncoderLayer.quantizeAll(fp32.encoder.weights.layers))
             print("int8: the base's dense layers quantized, the adapter's low-rank path beside them in fp32 (not merged)")
-        } else if let int8Scheme {
-            let parts = int8Scheme.split(separator: ":").compactMap { Int($0) }
-            guard parts.count == 2, (1...127).contains(parts[0]), (1...255).contains(parts[1]) else {
-                throw ValidationError("--int8-scheme takes WEIGHT_MAX:ACTIVATION_LEVELS, e.g. 127:255")
-            }
-            scheme = Int8Scheme(weightMax: parts[0], activationLevels: parts[1])
-            if !scheme.isExactOnAVX2 && Int8KernelPath.active == .avx2 {
-                throw ValidationError("the AVX2 path cannot sum \(scheme) exactly: set SENTIMENTD_INT8_KERNELS=portable")
-            }
+        } else if let other = self.scheme {
+            scheme = other
             let quantized = QuantizedEncoderLayer.quantizeAll(fp32.encoder.weights.layers, scheme: scheme)
             int8 = SentimentModel(config: fp32.config, folder: fp32.folder, tokenizer: fp32.tokenizer, weights: fp32.encoder.weights,
                                   options: ModelLoadOptions(maxLength: fp32.maxLength, precision: .int8),
@@ -39,14 +48,11 @@ extension BenchCommand {
         }
         print("model \(folder.path): \(fp32.labels.joined(separator: "/")), int8 \(scheme) on \(Int8KernelPath.active.rawValue)")
 
-        guard let textsFile = tweets, let labelsFile = labels else {
-            throw ValidationError("--accuracy needs --tweets FILE (one text per line) and --labels FILE (one class index "
-                + "per line, e.g. TweetEval's val_text.txt and val_labels.txt; bench/run-int8.sh passes them)")
-        }
+        let textsFile = tweetsFile
         let texts = try String(contentsOfFile: textsFile, encoding: .utf8).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         let classes = try String(contentsOfFile: labelsFile, encoding: .utf8).split(separator: "\n").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard classes.count == texts.count, classes.allSatisfy({ $0 != nil && (0..<fp32.labels.count).contains($0!) }) else {
-            throw ValidationError("\(labelsFile) must hold one class index (0..<\(fp32.labels.count)) per text of \(textsFile)")
+            throw AccuracyBenchError.labelsDoNotMatch(labels: labelsFile, texts: textsFile, classes: fp32.labels.count)
         }
         for (name, set, known) in [("labelled tweets", texts, classes), ("probe set", ProbeTexts.all, [Int?](repeating: nil, count: ProbeTexts.all.count))] {
             let c = try PrecisionCheck.compare(fp32: fp32, int8: int8, texts: set, labels: known)
@@ -73,5 +79,19 @@ extension BenchCommand {
                          r.median, Double(encoded.count) / r.median, r.otherCores))
         }
         print(String(format: "peak RSS: %.0f MiB", BenchMeasure.peakRSSMiB()))
+    }
+}
+
+/// What stops `bench --accuracy` once its options are understood.
+public enum AccuracyBenchError: Error, CustomStringConvertible {
+    case notAnAdapter(folder: String)
+    case labelsDoNotMatch(labels: String, texts: String, classes: Int)
+
+    public var description: String {
+        switch self {
+        case let .notAnAdapter(folder): return "--lora-unmerged needs a LoRA adapter folder as --model; \(folder) is a full model"
+        case let .labelsDoNotMatch(labels, texts, classes):
+            return "\(labels) must hold one class index (0..<\(classes)) per text of \(texts)"
+        }
     }
 }

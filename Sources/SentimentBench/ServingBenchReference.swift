@@ -41,7 +41,7 @@ extension ServingBench {
     }
 
     /// The child's side of `spawnReference`: measures on a thread of its own and writes the result as JSON.
-    func runReference(output: URL) throws {
+    public func runReference(output: URL) throws {
         guard let modelFolder else { throw ServingBenchError.badOption(option: "--serving-reference", reason: "needs --model") }
         let tweets = try Self.readTweets(tweetsFile)
         // Written by the thread before it signals, read after the wait.

@@ -1,15 +1,12 @@
-import ArgumentParser
 import Foundation
 import SentimentEngine
-
-extension Precision: ExpressibleByArgument {}
 
 extension InferenceBench {
     /// `bench --int8-peak`: the clock (dependent one-cycle adds), then each int8 path's multiply instructions on
     /// registers only (`Int8Kernels.peakProbe`), on one core and on every worker at once: the ceiling that
     /// `bench --gemm`'s int8 rates are read against. An "op" is a multiply or an add (2 per byte product), as
     /// GFLOP counts them for fp32.
-    func runInt8Peak() {
+    public func runInt8Peak() {
         let rounds = quick ? 20_000_000 : 100_000_000
         let clock = BenchMeasure.time(n: 3, warmup: 1) { _ = Int8Kernels.clockProbe(iterations: rounds) }
         let ghz = Double(8 * rounds) / clock.min / 1e9
