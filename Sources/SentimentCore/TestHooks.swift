@@ -45,8 +45,26 @@ public enum TestHooks {
               FileManager.default.createFile(atPath: file, contents: nil) else {
             while true { sleep(3600) }
         }
-        // Checked five times a second: next to no CPU, so the registry's watch sees a thread that makes no progress.
-        while FileManager.default.fileExists(atPath: file) { usleep(200_000) }
+        waitWhileExists(file)
+    }
+
+    /// Blocks until `file` is gone. The registry's watch must see a paused thread make no progress, and it counts a
+    /// thread found runnable as progress: a thread that polled (five wake-ups a second) was now and then caught
+    /// runnable on a loaded machine, and the watchdog pinged while the registry was meant to be stuck. So it sleeps in
+    /// the kernel on an inotify watch of the file (woken only when the file changes) and polls only when no watch can
+    /// be had (the validation process may be out of descriptors), once a second.
+    static func waitWhileExists(_ file: String) {
+        let fd = inotify_init1(Int32(IN_CLOEXEC))
+        defer { if fd >= 0 { close(fd) } }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while FileManager.default.fileExists(atPath: file) {
+            if fd >= 0, inotify_add_watch(fd, file, UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB)) >= 0,
+               FileManager.default.fileExists(atPath: file) {
+                _ = read(fd, &buffer, buffer.count)
+            } else {
+                sleep(1)
+            }
+        }
     }
 
     /// Waits while the int8-check hold file exists (see above); false when `isCancelled` says to stop waiting.
