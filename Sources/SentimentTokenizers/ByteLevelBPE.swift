@@ -7,7 +7,7 @@ import Foundation
 /// remaining run gets a leading space when `addPrefixSpace` and it does not start with one; the run is split
 /// by the GPT-2 regex; each piece's UTF-8 bytes become byte symbols (GPT-2's byte-to-unicode alphabet) and
 /// are merged by rank; the ids go between `<s>` and `</s>`.
-public struct ByteLevelBPE: Tokenizer {
+public struct ByteLevelBPE: ByteTokenizer {
     public let padTokenId: Int32
     public let clsTokenId: Int32
     public let sepTokenId: Int32
@@ -46,16 +46,8 @@ public struct ByteLevelBPE: Tokenizer {
     /// Id of a token string (in the byte-to-unicode alphabet: "Ġworld"), if the vocabulary has it.
     public func id(of token: String) -> Int32? { vocab.id(Array(token.utf8)) }
 
-    // `id(of:)` and `encode(_:maxLength:)` read the same in ByteLevelBPE and WordPiece: they are each public type's
-    // own witness of the public Tokenizer requirement (an internal protocol's extension cannot provide it); the work
-    // they share is AddedTokenSplitter.encode.
-    public func encode(_ text: String, maxLength: Int) -> [Int32] {
-        var text = text
-        return text.withUTF8 { encode(bytes: $0, maxLength: maxLength) }
-    }
-
     /// `maxLength` counts `<s>` and `</s>` (see `AddedTokenSplitter.encode`).
-    func encode(bytes b: UnsafeBufferPointer<UInt8>, maxLength: Int) -> [Int32] {
+    public func encode(bytes b: UnsafeBufferPointer<UInt8>, maxLength: Int) -> [Int32] {
         var scratch: [UInt8] = []
         return splitter.encode(b, maxLength: maxLength, cls: clsTokenId, sep: sepTokenId) { range, out, limit in
             if addPrefixSpace && b[range.lowerBound] != 0x20 {

@@ -24,6 +24,21 @@ extension Tokenizer {
     }
 }
 
+/// A tokenizer that works on a text's UTF-8 bytes (ByteLevelBPE, WordPiece): it is given the String's own storage,
+/// never a copy. The String entry point is written once, here, for both; the work they share below it is
+/// `AddedTokenSplitter.encode`.
+public protocol ByteTokenizer: Tokenizer {
+    /// `encode(_:maxLength:)` of the text whose UTF-8 bytes `bytes` are (valid UTF-8, as a String's are).
+    func encode(bytes: UnsafeBufferPointer<UInt8>, maxLength: Int) -> [Int32]
+}
+
+extension ByteTokenizer {
+    public func encode(_ text: String, maxLength: Int) -> [Int32] {
+        var text = text
+        return text.withUTF8 { encode(bytes: $0, maxLength: maxLength) }
+    }
+}
+
 /// Strict UTF-8 well-formedness (Unicode Table 3-7), the same rules as Rust's `str::from_utf8`.
 enum UTF8Validation {
     /// Length of the well-formed sequence that starts at `i`, or nil.

@@ -26,7 +26,7 @@ public struct BertNormalization: Sendable, Equatable {
 /// non-spacing marks removed, lower-cased), split on whitespace and around every punctuation character,
 /// and each word becomes the longest vocabulary prefixes with `##` continuations — or a single `[UNK]` when
 /// any part is missing or the word is longer than 100 characters. The ids go between `[CLS]` and `[SEP]`.
-public struct WordPiece: Tokenizer {
+public struct WordPiece: ByteTokenizer {
     public let padTokenId: Int32
     public let clsTokenId: Int32
     public let sepTokenId: Int32
@@ -58,16 +58,8 @@ public struct WordPiece: Tokenizer {
 
     public func id(of token: String) -> Int32? { vocab.id(Array(token.utf8)) }
 
-    // `id(of:)` and `encode(_:maxLength:)` read the same in ByteLevelBPE and WordPiece: they are each public type's
-    // own witness of the public Tokenizer requirement (an internal protocol's extension cannot provide it); the work
-    // they share is AddedTokenSplitter.encode.
-    public func encode(_ text: String, maxLength: Int) -> [Int32] {
-        var text = text
-        return text.withUTF8 { encode(bytes: $0, maxLength: maxLength) }
-    }
-
     /// `maxLength` counts `[CLS]` and `[SEP]` (see `AddedTokenSplitter.encode`).
-    func encode(bytes b: UnsafeBufferPointer<UInt8>, maxLength: Int) -> [Int32] {
+    public func encode(bytes b: UnsafeBufferPointer<UInt8>, maxLength: Int) -> [Int32] {
         var normalized: [UInt8] = []
         var scratch: [UInt8] = []
         return splitter.encode(b, maxLength: maxLength, cls: clsTokenId, sep: sepTokenId) { range, out, limit in
