@@ -362,11 +362,7 @@ final class TrainingCoordinator: @unchecked Sendable {
                                champion: EvalMetrics.decode(r.championMetrics),
                                candidate: EvalMetrics.decode(r.candidateMetrics), gateTolerance: plan?.gateTolerance)
         if let json = r.gate { detail.gate = try? JSONDecoder().decode(GateReport.self, from: Data(json.utf8)) }
-        if let curve = try? runs.curve(run: id), !curve.isEmpty {
-            detail.curve = curve.map {
-                TrainingCurvePoint(step: $0.step, epoch: $0.epoch, loss: $0.loss, learningRate: $0.lr, gradNorm: $0.gradNorm)
-            }
-        }
+        if let curve = try? runs.curve(run: id), !curve.isEmpty { detail.curve = curve }
         if let json = r.labelUIDs, let counts = try? JSONDecoder().decode([String: Int].self, from: Data(json.utf8)) {
             detail.labelAuthors = counts.compactMap { key, n in UInt32(key).map { LabelAuthorship(uid: $0, examples: n) } }
                 .sorted { ($0.examples, $1.uid) > ($1.examples, $0.uid) }

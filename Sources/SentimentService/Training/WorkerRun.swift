@@ -158,9 +158,10 @@ struct WorkerRun {
                 curveLoss += Double(p.loss)
                 curveSteps += 1
                 if p.step % RunStore.curveStride(totalSteps: p.totalSteps) == 0 || p.step == p.totalSteps {
-                    try? runs.recordCurvePoint(id: id, RunCurvePoint(step: p.step, epoch: p.epoch,
-                                                                     loss: curveLoss / Double(curveSteps),
-                                                                     lr: Double(p.learningRate), gradNorm: Double(p.gradNorm)))
+                    try? runs.recordCurvePoint(id: id, TrainingCurvePoint(step: p.step, epoch: p.epoch,
+                                                                         loss: curveLoss / Double(curveSteps),
+                                                                         learningRate: Double(p.learningRate),
+                                                                         gradNorm: Double(p.gradNorm)))
                     curveLoss = 0
                     curveSteps = 0
                 }
