@@ -138,30 +138,32 @@ public final class VersionStore: Sendable {
     /// Records that the files with `fingerprint` passed validation (`fileDigests`: what was read, for restarts).
     public func recordValid(version: String, fingerprint: String, manifestSHA256: String?, family: String?,
                             labels: [String]?, fileDigests: String? = nil, at date: Date = Date()) throws {
-        try update(version) { record in
-            record.status = .valid
-            record.reason = nil
-            record.validatedAt = date
-            record.fingerprint = fingerprint
+        try recordVerdict(version, .valid, reason: nil, fingerprint: fingerprint, fileDigests: fileDigests, at: date) { record in
             record.manifestSHA256 = manifestSHA256
             record.family = family
             record.labels = labels
-            record.fileDigests = fileDigests
-            record.validationStartedAt = nil
-            record.validationInterruptions = 0
         }
     }
 
     /// Records that the files with `fingerprint` failed validation, and why.
     public func recordRejected(version: String, fingerprint: String, reason: String, at date: Date = Date()) throws {
+        try recordVerdict(version, .rejected, reason: reason, fingerprint: fingerprint, fileDigests: nil, at: date)
+    }
+
+    /// A validation's verdict on the files with `fingerprint`: it ends the validation, so its mark and the count of
+    /// interrupted ones are cleared (`more` adds what only a passed validation knows).
+    private func recordVerdict(_ version: String, _ status: ModelVersionRecord.Status, reason: String?, fingerprint: String,
+                               fileDigests: String?, at date: Date,
+                               _ more: (inout ModelVersionRecord) -> Void = { _ in }) throws {
         try update(version) { record in
-            record.status = .rejected
+            record.status = status
             record.reason = reason
             record.validatedAt = date
             record.fingerprint = fingerprint
-            record.fileDigests = nil
+            record.fileDigests = fileDigests
             record.validationStartedAt = nil
             record.validationInterruptions = 0
+            more(&record)
         }
     }
 
