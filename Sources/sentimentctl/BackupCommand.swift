@@ -32,12 +32,7 @@ struct BackupCommand: ParsableCommand {
         }
         let client = try connection.connect()
         defer { client.close() }
-        let begun: BackupBeginMethod.Result
-        do {
-            begun = try client.call(BackupBeginMethod.self, NoParams())
-        } catch {
-            throw CtlFailure.from(error)
-        }
+        let begun = try client.checkedCall(BackupBeginMethod.self, NoParams())
         defer { _ = try? client.call(BackupEndMethod.self, .init(backupID: begun.backupID)) }
         let progress = StatusLine()
         let chunk = max(4096, min(begun.maxChunkBytes, 1 << 20))
@@ -46,13 +41,8 @@ struct BackupCommand: ParsableCommand {
                 var hasher = SHA256Hasher()
                 var offset: Int64 = 0
                 while offset < begun.bytes {
-                    let piece: BackupReadMethod.Result
-                    do {
-                        piece = try client.call(BackupReadMethod.self, .init(backupID: begun.backupID, offset: offset,
-                                                                               length: chunk))
-                    } catch {
-                        throw CtlFailure.from(error)
-                    }
+                    let piece = try client.checkedCall(BackupReadMethod.self, .init(backupID: begun.backupID, offset: offset,
+                                                                                      length: chunk))
                     guard !piece.data.isEmpty else {
                         throw CtlFailure.broken("the daemon's copy ended at \(offset) of \(begun.bytes) bytes")
                     }

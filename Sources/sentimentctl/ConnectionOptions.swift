@@ -34,8 +34,16 @@ struct ConnectionOptions: ParsableArguments {
     func call<M: RPCMethod>(_ method: M.Type, _ params: M.Params) throws -> M.Result {
         let client = try connect()
         defer { client.close() }
+        return try client.checkedCall(method, params)
+    }
+}
+
+extension UnixSocketClient {
+    /// `call`, with a failure sorted into the documented exit codes: for the commands that make several calls on
+    /// one connection.
+    func checkedCall<M: RPCMethod>(_ method: M.Type, _ params: M.Params) throws -> M.Result {
         do {
-            return try client.call(method, params)
+            return try call(method, params)
         } catch {
             throw CtlFailure.from(error)
         }

@@ -179,11 +179,7 @@ struct LabelsExportCommand: ParsableCommand {
         let client = try connection.connect()
         defer { client.close() }
         func page(after: Int64?) throws -> LabelsListMethod.Result {
-            do {
-                return try client.call(LabelsListMethod.self, .init(split: split, afterID: after))
-            } catch {
-                throw CtlFailure.from(error)
-            }
+            try client.checkedCall(LabelsListMethod.self, .init(split: split, afterID: after))
         }
         // The first page before anything is written: it brings the label names (class indexes of json, tweeteval)
         // and any refusal (an eval export by a non-admin) while no file exists yet.

@@ -47,12 +47,7 @@ struct PredictCommand: ParsableCommand {
         var start = 0
         while start < inputs.count {
             let chunk = Array(inputs[start..<min(start + batchSize, inputs.count)])
-            let result: PredictMethod.Result
-            do {
-                result = try client.call(PredictMethod.self, .init(texts: chunk, model: model))
-            } catch {
-                throw CtlFailure.from(error)
-            }
+            let result = try client.checkedCall(PredictMethod.self, .init(texts: chunk, model: model))
             if output.json {
                 if merged == nil { merged = result } else { merged!.predictions += result.predictions }
             } else {

@@ -92,12 +92,7 @@ struct TrainCommand: ParsableCommand {
         }
         let client = try connection.connect()
         defer { client.close() }
-        let started: RunSummary
-        do {
-            started = try client.call(TrainMethod.self, .init(recipe: recipe == RunRecipe() ? nil : recipe))
-        } catch {
-            throw CtlFailure.from(error)
-        }
+        let started = try client.checkedCall(TrainMethod.self, .init(recipe: recipe == RunRecipe() ? nil : recipe))
         guard follow else {
             if output.json { try printJSON(started); return }
             print("run \(started.id) \(started.status) (\(started.trigger), method \(started.method)"
