@@ -216,6 +216,8 @@ let package = Package(
             dependencies: [
                 "SentimentCore", "SentimentService", "SentimentProtocol", "SentimentCheckpoint", "SentimentEngine",
                 "SentimentTraining", "SentimentStore", "SentimentTestSupport", "SentimentOpenInference",
+                // The NOTIFY_SOCKET stand-in of the daemon tests is the bench's (`NotifyListener`).
+                "SentimentBench",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

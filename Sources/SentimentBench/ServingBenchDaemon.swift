@@ -58,6 +58,9 @@ final class ServingBenchNotifyListener: @unchecked Sendable {
 
     var count: Int { lock.withLock { messages.count } }
 
+    /// Every message so far, in order of arrival (the daemon tests' listener is this one).
+    var texts: [String] { lock.withLock { messages.map(\.text) } }
+
     /// The time of the first message from index `after` on whose lines include `line` exactly (e.g. READY=1).
     func firstTime(of line: String, after index: Int) -> Double? {
         lock.withLock {

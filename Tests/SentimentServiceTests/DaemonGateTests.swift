@@ -9,28 +9,14 @@ import Glibc
 /// The promotion gate in the real daemon with its real training worker: a walked-down sequence of candidates,
 /// each within the tolerance of the version it started from, is stopped by the best version published so far.
 final class DaemonGateTests: XCTestCase {
-    private func call<M: RPCMethod>(_ daemon: DaemonProcess, _ m: M.Type, _ p: M.Params) throws -> M.Result {
-        try daemon.client(timeout: 60).call(m, p)
-    }
-
     private func waitForRun(_ daemon: DaemonProcess, id: Int64, timeout: TimeInterval = 300) throws -> RunSummary {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            let run = try call(daemon, RunsShowMethod.self, .init(id: id)).run
-            if run.isFinished { return run }
-            usleep(100_000)
-        }
-        throw DaemonTestError.timeout("run \(id) did not finish; stderr:\n\(daemon.stderr.suffix(3000))")
+        try daemon.waitForRun(id: id, timeout: timeout) { $0.isFinished }
     }
 
     /// Waits until a published run's candidate serves (the next run starts from it).
     private func waitUntilServing(_ daemon: DaemonProcess, _ run: RunSummary) throws {
         guard run.status == "published", let version = run.candidateVersion else { return }
-        let deadline = Date().addingTimeInterval(120)
-        while try call(daemon, StatusMethod.self, NoParams()).activeModel != version {
-            guard Date() < deadline else { throw DaemonTestError.timeout("\(version) never served") }
-            usleep(50_000)
-        }
+        try daemon.waitForActive(version, timeout: 120)
     }
 
     /// Each step: new labels that all say "neutral" (train split only, so the eval split stays the same) and a
@@ -51,8 +37,8 @@ final class DaemonGateTests: XCTestCase {
         try daemon.start()
 
         // The best: a candidate that learns the template task.
-        _ = try call(daemon, LabelsAddMethod.self, .init(items: DaemonTrainingTests.examples(count: 450, tag: "good")))
-        let first = try waitForRun(daemon, id: try call(daemon, TrainMethod.self, .init()).id)
+        _ = try daemon.call(LabelsAddMethod.self, .init(items: DaemonTrainingTests.examples(count: 450, tag: "good")))
+        let first = try waitForRun(daemon, id: try daemon.call(TrainMethod.self, .init()).id)
         XCTAssertEqual(first.status, "published", "\(first)")
         try waitUntilServing(daemon, first)
         let bestF1 = try XCTUnwrap(first.candidateF1)
@@ -61,8 +47,8 @@ final class DaemonGateTests: XCTestCase {
         for step in 1...8 {
             let poison = DaemonTrainingTests.examples(count: 90, tag: "walk\(step)")
                 .map { LabelItem(text: $0.text, label: .name("neutral")) }
-            _ = try call(daemon, LabelsAddMethod.self, .init(items: poison, split: .train))
-            let started = try call(daemon, TrainMethod.self, .init(recipe: RunRecipe(epochs: 1, learningRate: 0.0001,
+            _ = try daemon.call(LabelsAddMethod.self, .init(items: poison, split: .train))
+            let started = try daemon.call(TrainMethod.self, .init(recipe: RunRecipe(epochs: 1, learningRate: 0.0001,
                                                                                       replayRatio: 0)))
             let run = try waitForRun(daemon, id: started.id)
             steps.append(run)
@@ -81,7 +67,7 @@ final class DaemonGateTests: XCTestCase {
         XCTAssertGreaterThan(steps.filter { $0.status == "published" }.count, 0, "no step was small: \(sequence)")
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(refused.candidateF1), try XCTUnwrap(refused.championF1) - tolerance,
                                     "the refused step was not within the tolerance of its champion: \(sequence)")
-        let detail = try call(daemon, RunsShowMethod.self, .init(id: refused.id))
+        let detail = try daemon.call(RunsShowMethod.self, .init(id: refused.id))
         let gate = try XCTUnwrap(detail.gate)
         let best = try XCTUnwrap(gate.comparisons.first { $0.role.contains("best") }, "\(gate)")
         XCTAssertEqual(best.version, first.candidateVersion)

@@ -14,15 +14,7 @@ final class DaemonModelLifecycleTests: XCTestCase {
     }
 
     private func waitForActive(_ version: String, _ daemon: DaemonProcess, timeout: TimeInterval = 30) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last: String?
-        while Date() < deadline {
-            last = try status(daemon).activeModel
-            if last == version { return }
-            usleep(20_000)
-        }
-        XCTFail("\(version) did not become active within \(timeout) s (active: \(last ?? "none")); stderr:\n\(daemon.stderr)")
-        throw DaemonTestError.timeout("waiting for \(version)")
+        try daemon.waitForActive(version, timeout: timeout)
     }
 
     private func summary(_ version: String, _ daemon: DaemonProcess) throws -> ModelVersionSummary? {

@@ -17,31 +17,31 @@ final class DaemonResilienceTests: XCTestCase {
         try daemon.client(timeout: 30).call(ModelsListMethod.self, NoParams()).models.first { $0.version == version }
     }
 
+    /// A daemon (not started yet) with v1 in its models directory, settle_ms 200 and `models` over it: where each
+    /// test starts from, before it breaks something.
+    private func daemonWithV1(models: [String: String] = [:]) throws -> DaemonProcess {
+        _ = try TestPaths.requireTinyRoberta()
+        let daemon = try DaemonProcess(models: ["settle_ms": "200"].merging(models) { $1 })
+        try daemon.installModel(version: "v1")
+        return daemon
+    }
+
     /// Waits (generously: idle-priority work may take minutes on a loaded box) until `condition` holds.
     private func waitUntil(_ what: String, _ daemon: DaemonProcess, timeout: TimeInterval = 240,
                            _ condition: () throws -> Bool) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try condition() { return }
-            usleep(50_000)
-        }
-        XCTFail("\(what) did not happen within \(timeout) s; stderr:\n\(daemon.stderr.suffix(4000))")
-        throw DaemonTestError.timeout(what)
+        try pollUntil(what, timeout: timeout, context: "; stderr:\n\(daemon.stderr.suffix(4000))", condition)
     }
 
     private func waitForFile(_ path: String, _ daemon: DaemonProcess, timeout: TimeInterval = 240) throws {
-        try waitUntil("\(path) appearing", daemon, timeout: timeout) { FileManager.default.fileExists(atPath: path) }
+        try daemon.waitUntilPaused(path, timeout: timeout)
     }
 
     /// A file truncated while the daemon reads it: the load fails (it used to be a SIGBUS on the mapped file, which
     /// killed the daemon), the version is rejected, the daemon goes on serving.
     func testFileTruncatedDuringALoad_neverKillsTheDaemon() throws {
-        _ = try TestPaths.requireTinyRoberta()
-        let daemon = try DaemonProcess(models: ["settle_ms": "200"])
-        try daemon.installModel(version: "v1")
-        let paused = daemon.directory.path("paused")
-        try daemon.start(environment: ["SENTIMENTD_TEST_PAUSE_AT": "daemon:opened v2/model.safetensors",
-                                       "SENTIMENTD_TEST_PAUSE_FILE": paused])
+        let daemon = try daemonWithV1()
+        let (hook, paused) = daemon.pauseHook(at: "daemon:opened v2/model.safetensors")
+        try daemon.start(environment: hook)
         let pid = daemon.pid
         try daemon.installModel(version: "v2")
         // The validation process accepted v2; the daemon has opened its weights and waits before reading them.
@@ -62,11 +62,8 @@ final class DaemonResilienceTests: XCTestCase {
     /// twice") instead of killing it at every start. A clean stop in the middle of a validation does not count,
     /// and after one interruption the version is tried once more.
     func testValidationInterruptedTwice_isRejected_aCleanStopDoesNotCount() throws {
-        _ = try TestPaths.requireTinyRoberta()
-        let daemon = try DaemonProcess(models: ["settle_ms": "200"])
-        try daemon.installModel(version: "v1")
-        let paused = daemon.directory.path("paused")
-        let hook = ["SENTIMENTD_TEST_PAUSE_AT": "validation:validating v2", "SENTIMENTD_TEST_PAUSE_FILE": paused]
+        let daemon = try daemonWithV1()
+        let (hook, paused) = daemon.pauseHook(at: "validation:validating v2")
         try daemon.start(environment: hook)
         try daemon.installModel(version: "v2")
 
@@ -106,9 +103,7 @@ final class DaemonResilienceTests: XCTestCase {
     /// was down, which used to abort every start): the previous good version serves, and status, the log and the
     /// metrics say so.
     func testStartupFallback_servesThePreviousGoodVersion_andSaysSo() throws {
-        _ = try TestPaths.requireTinyRoberta()
-        let daemon = try DaemonProcess(models: ["settle_ms": "200"])
-        try daemon.installModel(version: "v1")
+        let daemon = try daemonWithV1()
         try daemon.start()
         try daemon.installModel(version: "v2")
         try waitUntil("v2 active", daemon) { try self.status(daemon).activeModel == "v2" }
@@ -178,11 +173,9 @@ final class DaemonResilienceTests: XCTestCase {
     /// An arrival is validated in a process of its own, which limits itself (address space, CPU time, no file
     /// written), makes itself the OOM killer's first choice and, where the kernel lets it, leaves the network.
     func testValidationProcess_isLimited_andOffTheNetwork() throws {
-        _ = try TestPaths.requireTinyRoberta()
-        let daemon = try DaemonProcess(models: ["settle_ms": "200"])
-        try daemon.installModel(version: "v1")
-        let paused = daemon.directory.path("paused")
-        try daemon.start(environment: ["SENTIMENTD_TEST_PAUSE_AT": "validation:validating v2", "SENTIMENTD_TEST_PAUSE_FILE": paused])
+        let daemon = try daemonWithV1()
+        let (hook, paused) = daemon.pauseHook(at: "validation:validating v2")
+        try daemon.start(environment: hook)
         try daemon.installModel(version: "v2")
         try waitForFile(paused, daemon)
         // Children are listed by the thread that started them.
@@ -231,10 +224,8 @@ final class DaemonResilienceTests: XCTestCase {
     /// The validation process crashing, running out of its address space, or blocking forever: each a rejection
     /// that names the cause, while the serving version answers and the daemon lives.
     func testValidationProcessCrashLimitOrHang_isARejectionNamingTheCause() throws {
-        _ = try TestPaths.requireTinyRoberta()
         // "low": flat out at nice +10, so the test does not wait for a quiet machine (SCHED_IDLE would).
-        let daemon = try DaemonProcess(models: ["settle_ms": "200", "validation_timeout": "\"3s\"", "load_priority": "\"low\""])
-        try daemon.installModel(version: "v1")
+        let daemon = try daemonWithV1(models: ["validation_timeout": "\"3s\"", "load_priority": "\"low\""])
         try daemon.start(environment: ["SENTIMENTD_TEST_VALIDATION_FAULT": "crash:crashes,allocate:allocates,hang:hangs"])
         let pid = daemon.pid
         let expected = [
@@ -259,14 +250,10 @@ final class DaemonResilienceTests: XCTestCase {
     /// status says it is stuck, and WATCHDOG=1 stops, so systemd would restart the daemon; once it moves again, the
     /// pings come back.
     func testRegistryMakingNoProgress_stopsTheWatchdog_andStatusSaysSo() throws {
-        _ = try TestPaths.requireTinyRoberta()
-        let daemon = try DaemonProcess(models: ["settle_ms": "200", "validation_timeout": "\"2s\""])
-        try daemon.installModel(version: "v1")
-        let paused = daemon.directory.path("paused")
+        let daemon = try daemonWithV1(models: ["validation_timeout": "\"2s\""])
+        let (hook, paused) = daemon.pauseHook(at: "daemon:opened v2/model.safetensors")
         let listener = try NotifyListener(path: daemon.directory.path("notify.sock"))
-        try daemon.start(environment: ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "4000000",
-                                       "SENTIMENTD_TEST_PAUSE_AT": "daemon:opened v2/model.safetensors",
-                                       "SENTIMENTD_TEST_PAUSE_FILE": paused])
+        try daemon.start(environment: hook.merging(["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "4000000"]) { $1 })
         _ = try listener.wait(for: "READY=1")
         XCTAssertEqual(try status(daemon).registry?.state, "idle")
         try daemon.installModel(version: "v2")

@@ -11,10 +11,6 @@ import Glibc
 /// Rollback wins over a training run, and a rollback is recorded whole or not at all, with the real daemon and its
 /// real training worker.
 final class DaemonRollbackTests: XCTestCase {
-    private func call<M: RPCMethod>(_ daemon: DaemonProcess, _ m: M.Type, _ p: M.Params) throws -> M.Result {
-        try daemon.client(timeout: 60).call(m, p)
-    }
-
     /// v1 then v2 (served), training allowed to publish anything (gate_tolerance 1).
     private func makeDaemon() throws -> DaemonProcess {
         _ = try TestPaths.requireTinyRoberta()
@@ -27,26 +23,12 @@ final class DaemonRollbackTests: XCTestCase {
         try daemon.installModel(version: "v1")
         try daemon.start()
         try daemon.installModel(version: "v2")
-        try waitForActive(daemon, "v2")
+        try daemon.waitForActive("v2")
         return daemon
     }
 
-    private func waitForActive(_ daemon: DaemonProcess, _ version: String, timeout: TimeInterval = 60) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while try call(daemon, StatusMethod.self, NoParams()).activeModel != version {
-            guard Date() < deadline else { throw DaemonTestError.timeout("\(version) never served") }
-            usleep(50_000)
-        }
-    }
-
     private func waitForRun(_ daemon: DaemonProcess, id: Int64, until done: (RunSummary) -> Bool) throws -> RunSummary {
-        let deadline = Date().addingTimeInterval(600)
-        while Date() < deadline {
-            let run = try call(daemon, RunsShowMethod.self, .init(id: id)).run
-            if done(run) { return run }
-            usleep(50_000)
-        }
-        throw DaemonTestError.timeout("run \(id); stderr:\n\(daemon.stderr.suffix(3000))")
+        try daemon.waitForRun(id: id, timeout: 600, until: done)
     }
 
     private func published(_ daemon: DaemonProcess, run: Int64) throws -> [String] {
@@ -57,18 +39,18 @@ final class DaemonRollbackTests: XCTestCase {
     /// trains. The run must not publish a child of v2: it is cancelled, nothing of it reaches models/, v1 serves.
     func testRollbackDuringARun_cancelsTheRun_andItsChildNeverServes() throws {
         let daemon = try makeDaemon()
-        _ = try call(daemon, LabelsAddMethod.self, .init(items: DaemonTrainingTests.examples(count: 400, tag: "rb")))
-        let run = try call(daemon, TrainMethod.self, .init())
+        _ = try daemon.call(LabelsAddMethod.self, .init(items: DaemonTrainingTests.examples(count: 400, tag: "rb")))
+        let run = try daemon.call(TrainMethod.self, .init())
         _ = try waitForRun(daemon, id: run.id) { ($0.step ?? 0) > 0 }
-        XCTAssertEqual(try call(daemon, RunsShowMethod.self, .init(id: run.id)).run.baseVersion, "v2")
-        let back = try call(daemon, RollbackMethod.self, .init())
+        XCTAssertEqual(try daemon.call(RunsShowMethod.self, .init(id: run.id)).run.baseVersion, "v2")
+        let back = try daemon.call(RollbackMethod.self, .init())
         XCTAssertEqual(back.active, "v1")
 
         let ended = try waitForRun(daemon, id: run.id) { $0.isFinished }
         XCTAssertEqual(ended.status, "cancelled", "\(ended)")
         XCTAssertTrue(ended.reason?.contains("no longer serves") ?? false, ended.reason ?? "")
         XCTAssertEqual(try published(daemon, run: run.id), [], "the run published a child of the rolled-back version")
-        XCTAssertEqual(try call(daemon, StatusMethod.self, NoParams()).activeModel, "v1")
+        XCTAssertEqual(try daemon.call(StatusMethod.self, NoParams()).activeModel, "v1")
         XCTAssertEqual(try daemon.stop(), 0)
     }
 
@@ -84,14 +66,14 @@ final class DaemonRollbackTests: XCTestCase {
         var state: String?
         while state == nil || state == "loading" {
             guard Date() < deadline else { throw DaemonTestError.timeout("run-7-orphan was never validated") }
-            state = try call(daemon, ModelsListMethod.self, NoParams()).models.first { $0.version == "run-7-orphan" }?.state
+            state = try daemon.call(ModelsListMethod.self, NoParams()).models.first { $0.version == "run-7-orphan" }?.state
             usleep(50_000)
         }
         XCTAssertEqual(state, "available")
-        XCTAssertEqual(try call(daemon, StatusMethod.self, NoParams()).activeModel, "v2")
+        XCTAssertEqual(try daemon.call(StatusMethod.self, NoParams()).activeModel, "v2")
         XCTAssertTrue(daemon.stderr.contains("no longer serves"), daemon.stderr.suffix(2000).description)
         // An admin may still choose it.
-        XCTAssertEqual(try call(daemon, ModelsActivateMethod.self, .init(version: "run-7-orphan")).active, "run-7-orphan")
+        XCTAssertEqual(try daemon.call(ModelsActivateMethod.self, .init(version: "run-7-orphan")).active, "run-7-orphan")
         XCTAssertEqual(try daemon.stop(), 0)
     }
 
@@ -107,14 +89,14 @@ final class DaemonRollbackTests: XCTestCase {
                 """)
         }
         let activations = try database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM activation") }
-        XCTAssertThrowsError(try call(daemon, RollbackMethod.self, .init())) { error in
+        XCTAssertThrowsError(try daemon.call(RollbackMethod.self, .init())) { error in
             XCTAssertEqual((error as? RPCErrorObject)?.data?.kind, "activation_failed", "\(error)")
         }
-        XCTAssertEqual(try call(daemon, StatusMethod.self, NoParams()).activeModel, "v2", "a failed rollback swapped the model")
+        XCTAssertEqual(try daemon.call(StatusMethod.self, NoParams()).activeModel, "v2", "a failed rollback swapped the model")
         XCTAssertEqual(try database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM activation") }, activations,
                        "a failed rollback left an activation behind")
         try database.write { db in try db.execute(sql: "DROP TRIGGER refuse_rollback_mark") }
-        XCTAssertEqual(try call(daemon, RollbackMethod.self, .init()).active, "v1")
+        XCTAssertEqual(try daemon.call(RollbackMethod.self, .init()).active, "v1")
         let v2 = try VersionStore(pool: try StoreDatabase.open(path: URL(fileURLWithPath: daemon.directory.path("state.sqlite"))))
             .version("v2")
         XCTAssertNotNil(v2?.rolledBackAt)

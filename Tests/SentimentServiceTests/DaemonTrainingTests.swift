@@ -48,16 +48,12 @@ final class DaemonTrainingTests: XCTestCase {
         return daemon
     }
 
-    private func call<M: RPCMethod>(_ daemon: DaemonProcess, _ m: M.Type, _ p: M.Params) throws -> M.Result {
-        try daemon.client(timeout: 60).call(m, p)
-    }
-
     private func add(_ daemon: DaemonProcess, _ items: [LabelItem]) throws -> LabelWriteResult {
         var total = LabelWriteResult(added: 0, updated: 0, unchanged: 0, conflicts: [], rejected: [], rejectedCount: 0, evalSplit: 0)
         var start = 0
         while start < items.count {
             let chunk = Array(items[start..<min(start + 500, items.count)])
-            let r = try call(daemon, LabelsAddMethod.self, .init(items: chunk))
+            let r = try daemon.call(LabelsAddMethod.self, .init(items: chunk))
             total.added += r.added
             total.updated += r.updated
             total.unchanged += r.unchanged
@@ -69,20 +65,11 @@ final class DaemonTrainingTests: XCTestCase {
 
     private func waitForRun(_ daemon: DaemonProcess, id: Int64? = nil, until done: (RunSummary) -> Bool,
                             timeout: TimeInterval = 240) throws -> RunSummary {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last: RunSummary?
-        while Date() < deadline {
-            let runs = try call(daemon, RunsListMethod.self, .init(limit: 5)).runs
-            last = id.flatMap { i in runs.first { $0.id == i } } ?? runs.first
-            if let last, done(last) { return last }
-            usleep(100_000)
-        }
-        XCTFail("run did not reach the expected state; last: \(String(describing: last)); stderr:\n\(daemon.stderr.suffix(4000))")
-        throw DaemonTestError.timeout("run state")
+        try daemon.waitForRun(id: id, timeout: timeout, until: done)
     }
 
     private func active(_ daemon: DaemonProcess) throws -> String? {
-        try call(daemon, StatusMethod.self, NoParams()).activeModel
+        try daemon.call(StatusMethod.self, NoParams()).activeModel
     }
 
     private func waitForActive(_ daemon: DaemonProcess, _ predicate: (String?) -> Bool, timeout: TimeInterval = 30) throws -> String? {
@@ -114,19 +101,19 @@ final class DaemonTrainingTests: XCTestCase {
         let bad = [LabelItem(text: "fine", label: .name("positive")), LabelItem(text: "  \n ", label: .name("neutral")),
                    LabelItem(text: "ok", label: .name("postive")), LabelItem(text: "x", label: .index(3)),
                    LabelItem(text: String(repeating: "a", count: 20_001), label: .index(0))]
-        XCTAssertThrowsError(try call(daemon, LabelsAddMethod.self, .init(items: bad))) { error in
+        XCTAssertThrowsError(try daemon.call(LabelsAddMethod.self, .init(items: bad))) { error in
             guard let e = error as? RPCErrorObject else { return XCTFail("\(error)") }
             XCTAssertEqual(e.data?.kind, "labels_rejected")
             XCTAssertEqual(e.data?.problems?.map(\.line), [2, 3, 4, 5])
             XCTAssertTrue(e.message.contains("unknown label \"postive\""), e.message)
         }
-        XCTAssertEqual(try call(daemon, LabelsStatsMethod.self, NoParams()).total, 0, "a rejected request applied something")
+        XCTAssertEqual(try daemon.call(LabelsStatsMethod.self, NoParams()).total, 0, "a rejected request applied something")
         // With skip_invalid the good one lands and the others are reported.
-        let partial = try call(daemon, LabelsAddMethod.self, .init(items: bad, skipInvalid: true))
+        let partial = try daemon.call(LabelsAddMethod.self, .init(items: bad, skipInvalid: true))
         XCTAssertEqual(partial.added, 1)
         XCTAssertEqual(partial.rejectedCount, 4)
         // Names any case, indexes; the newest label wins; conflicts inside one request are reported.
-        let r = try call(daemon, LabelsAddMethod.self, .init(items: [
+        let r = try daemon.call(LabelsAddMethod.self, .init(items: [
             LabelItem(text: "FINE", label: .name("NEGATIVE")), LabelItem(text: "fine", label: .index(1)),
             LabelItem(text: "new   one", label: .name("positive")), LabelItem(text: "new one", label: .name("negative")),
         ]))
@@ -134,7 +121,7 @@ final class DaemonTrainingTests: XCTestCase {
         XCTAssertEqual(r.added, 2, "\(r)") // "FINE" is a different text from "fine"; "new one" once
         XCTAssertEqual(r.conflicts.count, 1)
         XCTAssertEqual(r.conflicts.first?.lines, [3, 4])
-        let stats = try call(daemon, LabelsStatsMethod.self, NoParams())
+        let stats = try daemon.call(LabelsStatsMethod.self, NoParams())
         XCTAssertEqual(stats.total, 3)
         XCTAssertEqual(stats.labels.map(\.label), ["negative", "neutral", "positive"])
         XCTAssertEqual(stats.labels.reduce(0) { $0 + $1.train + $1.eval }, 3)
@@ -147,47 +134,47 @@ final class DaemonTrainingTests: XCTestCase {
         let daemon = try makeDaemon()
         try daemon.start()
         let items = Self.examples(count: 1200, tag: "i")
-        let begin = try call(daemon, LabelsImportBeginMethod.self, .init(source: "test.jsonl", format: .jsonl))
+        let begin = try daemon.call(LabelsImportBeginMethod.self, .init(source: "test.jsonl", format: .jsonl))
         var line = 0
         for chunk in stride(from: 0, to: items.count, by: 400).map({ Array(items[$0..<min($0 + 400, items.count)]) }) {
             let numbered = chunk.map { item -> LabelItem in
                 line += 1
                 return LabelItem(text: item.text, label: item.label, line: line)
             }
-            _ = try call(daemon, LabelsImportChunkMethod.self, .init(importID: begin.importID, items: numbered))
-            XCTAssertEqual(try call(daemon, LabelsStatsMethod.self, NoParams()).total, 0, "staged rows became labels before the commit")
+            _ = try daemon.call(LabelsImportChunkMethod.self, .init(importID: begin.importID, items: numbered))
+            XCTAssertEqual(try daemon.call(LabelsStatsMethod.self, NoParams()).total, 0, "staged rows became labels before the commit")
         }
-        let done = try call(daemon, LabelsImportCommitMethod.self, .init(importID: begin.importID))
+        let done = try daemon.call(LabelsImportCommitMethod.self, .init(importID: begin.importID))
         XCTAssertEqual(done.summary.added, 1200)
         XCTAssertGreaterThan(done.summary.evalSplit, 60)
         XCTAssertLessThan(done.summary.evalSplit, 200)
-        let stats = try call(daemon, LabelsStatsMethod.self, NoParams())
+        let stats = try daemon.call(LabelsStatsMethod.self, NoParams())
         XCTAssertEqual(stats.total, 1200)
         XCTAssertEqual(stats.eval, done.summary.evalSplit)
         XCTAssertEqual(stats.newTrain, stats.train)
 
         // A bad line rejects the whole import (nothing applied), and names the line.
-        let b2 = try call(daemon, LabelsImportBeginMethod.self, .init(source: "bad.csv", format: .csv))
-        _ = try call(daemon, LabelsImportChunkMethod.self, .init(importID: b2.importID, items: [
+        let b2 = try daemon.call(LabelsImportBeginMethod.self, .init(source: "bad.csv", format: .csv))
+        _ = try daemon.call(LabelsImportChunkMethod.self, .init(importID: b2.importID, items: [
             LabelItem(text: "brand new text", label: .name("positive"), line: 2),
             LabelItem(text: "another", label: .name("happy"), line: 3),
         ], problems: [LabelProblem(line: 4, reason: "4 fields, expected 2")]))
-        XCTAssertThrowsError(try call(daemon, LabelsImportCommitMethod.self, .init(importID: b2.importID))) { error in
+        XCTAssertThrowsError(try daemon.call(LabelsImportCommitMethod.self, .init(importID: b2.importID))) { error in
             XCTAssertEqual((error as? RPCErrorObject)?.data?.problems?.map(\.line), [3, 4])
         }
-        XCTAssertEqual(try call(daemon, LabelsStatsMethod.self, NoParams()).total, 1200)
+        XCTAssertEqual(try daemon.call(LabelsStatsMethod.self, NoParams()).total, 1200)
         // The import is gone after its rejection.
-        XCTAssertThrowsError(try call(daemon, LabelsImportCommitMethod.self, .init(importID: b2.importID))) { error in
+        XCTAssertThrowsError(try daemon.call(LabelsImportCommitMethod.self, .init(importID: b2.importID))) { error in
             XCTAssertEqual((error as? RPCErrorObject)?.data?.kind, "not_found")
         }
         // An import left open by a client that went away is abandoned at the next start, never applied.
-        let b3 = try call(daemon, LabelsImportBeginMethod.self, .init(source: "left.jsonl", format: .jsonl))
-        _ = try call(daemon, LabelsImportChunkMethod.self, .init(importID: b3.importID, items: Self.examples(count: 10, tag: "left")))
+        let b3 = try daemon.call(LabelsImportBeginMethod.self, .init(source: "left.jsonl", format: .jsonl))
+        _ = try daemon.call(LabelsImportChunkMethod.self, .init(importID: b3.importID, items: Self.examples(count: 10, tag: "left")))
         daemon.signal(SIGKILL)
         _ = try? daemon.waitForExit()
         try daemon.start()
-        XCTAssertEqual(try call(daemon, LabelsStatsMethod.self, NoParams()).total, 1200)
-        XCTAssertThrowsError(try call(daemon, LabelsImportCommitMethod.self, .init(importID: b3.importID)))
+        XCTAssertEqual(try daemon.call(LabelsStatsMethod.self, NoParams()).total, 1200)
+        XCTAssertThrowsError(try daemon.call(LabelsImportCommitMethod.self, .init(importID: b3.importID)))
         XCTAssertEqual(try daemon.stop(), 0)
         XCTAssertEqual(try integrityCheck(daemon), ["ok"])
     }
@@ -218,7 +205,7 @@ final class DaemonTrainingTests: XCTestCase {
         // Below the threshold: nothing starts.
         _ = try add(daemon, Self.examples(count: 200, tag: "a"))
         Thread.sleep(forTimeInterval: 2.5)
-        XCTAssertTrue(try call(daemon, RunsListMethod.self, .init()).runs.isEmpty, "a run started below min_new_labels")
+        XCTAssertTrue(try daemon.call(RunsListMethod.self, .init()).runs.isEmpty, "a run started below min_new_labels")
         // Above it: the schedule starts one.
         let added = try add(daemon, Self.examples(count: 500, tag: "b"))
         XCTAssertEqual(added.added, 500)
@@ -226,7 +213,7 @@ final class DaemonTrainingTests: XCTestCase {
         XCTAssertEqual(run1.trigger, "schedule")
         XCTAssertEqual(run1.status, "published", "\(run1)")
         XCTAssertEqual(run1.baseVersion, "v1")
-        let stats = try call(daemon, LabelsStatsMethod.self, NoParams())
+        let stats = try daemon.call(LabelsStatsMethod.self, NoParams())
         XCTAssertEqual(run1.newExamples, stats.train, "the run trained on every train-split label")
         XCTAssertEqual(run1.evalExamples, stats.eval, "the champion and candidate were judged on the whole eval split")
         XCTAssertEqual(stats.newTrain, 0)
@@ -236,14 +223,14 @@ final class DaemonTrainingTests: XCTestCase {
         XCTAssertGreaterThan(c1, 0.8, "the tiny model did not learn the template task")
         let version1 = try XCTUnwrap(run1.candidateVersion)
         XCTAssertEqual(try waitForActive(daemon, { $0 == version1 }), version1)
-        let detail = try call(daemon, RunsShowMethod.self, .init(id: run1.id))
+        let detail = try daemon.call(RunsShowMethod.self, .init(id: run1.id))
         XCTAssertEqual(detail.epochs.count, 4)
         XCTAssertEqual(detail.recipe.learningRate, 0.001)
         XCTAssertEqual(detail.gateTolerance, 0)
         XCTAssertNotNil(detail.candidate?.macroF1)
         XCTAssertEqual(stagingEntries(daemon), [])
         // Served predictions come from the candidate.
-        let p = try call(daemon, PredictMethod.self, .init(texts: ["i love this camera so much #z1", "worst flight ever, sorry #z2"]))
+        let p = try daemon.call(PredictMethod.self, .init(texts: ["i love this camera so much #z1", "worst flight ever, sorry #z2"]))
         XCTAssertEqual(p.model, version1)
         XCTAssertEqual(p.predictions.map(\.label), ["positive", "negative"])
 
@@ -268,7 +255,7 @@ final class DaemonTrainingTests: XCTestCase {
         XCTAssertEqual(Set(dirs), ["v1", version1], "a rejected candidate reached models/")
 
         // Rollback undoes the published run.
-        let back = try call(daemon, RollbackMethod.self, .init())
+        let back = try daemon.call(RollbackMethod.self, .init())
         XCTAssertEqual(back.active, "v1")
         XCTAssertEqual(try active(daemon), "v1")
         XCTAssertEqual(try daemon.stop(), 0)
@@ -280,7 +267,7 @@ final class DaemonTrainingTests: XCTestCase {
         daemon.extraTables["training"]?["replay_ratio"] = "0.0"
         daemon.extraTables["training"]?["epochs"] = "6"
         try daemon.writeConfig()
-        _ = try call(daemon, ReloadMethod.self, NoParams())
+        _ = try daemon.call(ReloadMethod.self, NoParams())
     }
 
     /// method = "lora": the candidate is a PEFT adapter over the serving version; a second run trains that
@@ -289,7 +276,7 @@ final class DaemonTrainingTests: XCTestCase {
         let daemon = try makeDaemon(training: ["method": "\"lora\"", "learning_rate": "0.005", "epochs": "6", "lora_rank": "4"])
         try daemon.start()
         _ = try add(daemon, Self.examples(count: 450, tag: "l"))
-        let run1 = try call(daemon, TrainMethod.self, .init())
+        let run1 = try daemon.call(TrainMethod.self, .init())
         XCTAssertEqual(run1.method, "lora")
         let done1 = try waitForRun(daemon, id: run1.id, until: { $0.isFinished })
         XCTAssertEqual(done1.status, "published", "\(done1)\n\(daemon.stderr.suffix(2000))")
@@ -306,7 +293,7 @@ final class DaemonTrainingTests: XCTestCase {
 
         // The adapter is trained further: the new candidate names the same base.
         _ = try add(daemon, Self.examples(count: 150, tag: "m"))
-        let run2 = try call(daemon, TrainMethod.self, .init())
+        let run2 = try daemon.call(TrainMethod.self, .init())
         let done2 = try waitForRun(daemon, id: run2.id, until: { $0.isFinished })
         XCTAssertEqual(done2.baseVersion, v1)
         XCTAssertTrue(["published", "rejected"].contains(done2.status), "\(done2)\n\(daemon.stderr.suffix(2000))")
@@ -315,7 +302,7 @@ final class DaemonTrainingTests: XCTestCase {
                 .appendingPathComponent(v2).appendingPathComponent("adapter_config.json"))) as? [String: Any]
             XCTAssertEqual(c2?["base_model_name_or_path"] as? String, "v1")
             XCTAssertEqual(try waitForActive(daemon, { $0 == v2 }), v2)
-            XCTAssertEqual(try call(daemon, PredictMethod.self, .init(texts: ["i love this car so much #q"])).model, v2)
+            XCTAssertEqual(try daemon.call(PredictMethod.self, .init(texts: ["i love this car so much #q"])).model, v2)
         }
         XCTAssertEqual(try daemon.stop(), 0)
         XCTAssertEqual(try integrityCheck(daemon), ["ok"])
@@ -324,16 +311,16 @@ final class DaemonTrainingTests: XCTestCase {
     func testTrain_refusesWithoutNewLabelsOrEvalSplit_andOnlyOneAtATime() throws {
         let daemon = try makeDaemon(training: ["min_eval_labels": "1000", "epochs": "100"])
         try daemon.start()
-        XCTAssertThrowsError(try call(daemon, TrainMethod.self, .init())) { error in
+        XCTAssertThrowsError(try daemon.call(TrainMethod.self, .init())) { error in
             XCTAssertEqual((error as? RPCErrorObject)?.data?.kind, "nothing_to_train")
         }
         _ = try add(daemon, Self.examples(count: 300, tag: "c"))
-        XCTAssertThrowsError(try call(daemon, TrainMethod.self, .init())) { error in
+        XCTAssertThrowsError(try daemon.call(TrainMethod.self, .init())) { error in
             let e = error as? RPCErrorObject
             XCTAssertEqual(e?.data?.kind, "nothing_to_train")
             XCTAssertTrue(e?.message.contains("min_eval_labels") ?? false, "\(String(describing: e))")
         }
-        XCTAssertThrowsError(try call(daemon, TrainMethod.self, .init(recipe: RunRecipe(method: "half")))) { error in
+        XCTAssertThrowsError(try daemon.call(TrainMethod.self, .init(recipe: RunRecipe(method: "half")))) { error in
             XCTAssertEqual((error as? RPCErrorObject)?.data?.kind, "invalid_params")
         }
         XCTAssertEqual(try daemon.stop(), 0)
@@ -343,22 +330,22 @@ final class DaemonTrainingTests: XCTestCase {
         let daemon = try makeDaemon(training: ["epochs": "100"])
         try daemon.start()
         _ = try add(daemon, Self.examples(count: 400, tag: "d"))
-        let run = try call(daemon, TrainMethod.self, .init(recipe: RunRecipe(epochs: 100)))
+        let run = try daemon.call(TrainMethod.self, .init(recipe: RunRecipe(epochs: 100)))
         XCTAssertEqual(run.trigger, "manual")
-        XCTAssertThrowsError(try call(daemon, TrainMethod.self, .init())) { error in
+        XCTAssertThrowsError(try daemon.call(TrainMethod.self, .init())) { error in
             XCTAssertEqual((error as? RPCErrorObject)?.data?.kind, "training_busy")
         }
         _ = try waitForRun(daemon, id: run.id, until: { ($0.step ?? 0) > 0 })
         // Serving keeps answering while the worker trains.
-        for _ in 0..<5 { XCTAssertEqual(try call(daemon, PredictMethod.self, .init(texts: ["hello"])).model, "v1") }
-        let cancelled = try call(daemon, TrainCancelMethod.self, NoParams())
+        for _ in 0..<5 { XCTAssertEqual(try daemon.call(PredictMethod.self, .init(texts: ["hello"])).model, "v1") }
+        let cancelled = try daemon.call(TrainCancelMethod.self, NoParams())
         XCTAssertEqual(cancelled.status, "cancelled", "\(cancelled)")
         XCTAssertTrue(cancelled.reason?.contains("train.cancel") ?? false, "\(cancelled.reason ?? "")")
         XCTAssertEqual(stagingEntries(daemon), [])
         XCTAssertEqual(try active(daemon), "v1")
         // The labels were not consumed: a new run may start.
-        XCTAssertEqual(try call(daemon, LabelsStatsMethod.self, NoParams()).newTrain,
-                       try call(daemon, LabelsStatsMethod.self, NoParams()).train)
+        XCTAssertEqual(try daemon.call(LabelsStatsMethod.self, NoParams()).newTrain,
+                       try daemon.call(LabelsStatsMethod.self, NoParams()).train)
         XCTAssertEqual(try daemon.stop(), 0)
         XCTAssertEqual(try integrityCheck(daemon), ["ok"])
     }
@@ -386,12 +373,11 @@ final class DaemonTrainingTests: XCTestCase {
     /// version is complete and being served), not as failed.
     func testWorkerKilledAfterPublishing_runIsRecordedPublished() throws {
         let daemon = try makeDaemon()
-        let marker = daemon.directory.path("paused")
-        try daemon.start(environment: ["SENTIMENTD_TEST_PAUSE_AT": "worker:after-publish", "SENTIMENTD_TEST_PAUSE_FILE": marker])
+        let (hook, marker) = daemon.pauseHook(at: "worker:after-publish")
+        try daemon.start(environment: hook)
         _ = try add(daemon, Self.examples(count: 300, tag: "h"))
-        let run = try call(daemon, TrainMethod.self, .init())
-        let deadline = Date().addingTimeInterval(240)
-        while !FileManager.default.fileExists(atPath: marker) && Date() < deadline { usleep(50_000) }
+        let run = try daemon.call(TrainMethod.self, .init())
+        try daemon.waitUntilPaused(marker)
         kill(try workerPID(daemon, run: run.id), SIGKILL)
         let after = try waitForRun(daemon, id: run.id, until: { $0.isFinished })
         XCTAssertEqual(after.status, "published", "\(after)")
@@ -406,13 +392,13 @@ final class DaemonTrainingTests: XCTestCase {
         let daemon = try makeDaemon(training: ["epochs": "100"])
         try daemon.start()
         _ = try add(daemon, Self.examples(count: 400, tag: "e"))
-        let run = try call(daemon, TrainMethod.self, .init())
+        let run = try daemon.call(TrainMethod.self, .init())
         _ = try waitForRun(daemon, id: run.id, until: { ($0.step ?? 0) > 0 })
         kill(try workerPID(daemon, run: run.id), SIGKILL)
         let failed = try waitForRun(daemon, id: run.id, until: { $0.isFinished })
         XCTAssertEqual(failed.status, "failed")
         XCTAssertTrue(failed.reason?.contains("signal 9") ?? false, "\(failed.reason ?? "")")
-        XCTAssertEqual(try call(daemon, PredictMethod.self, .init(texts: ["still here"])).model, "v1")
+        XCTAssertEqual(try daemon.call(PredictMethod.self, .init(texts: ["still here"])).model, "v1")
         XCTAssertEqual(stagingEntries(daemon), [])
         XCTAssertEqual(try daemon.stop(), 0)
         XCTAssertEqual(try integrityCheck(daemon), ["ok"])
@@ -432,12 +418,12 @@ final class DaemonTrainingTests: XCTestCase {
         let group = MemoryCgroup()
         if let group {
             try group.add(pid)
-            for _ in 0..<20 { _ = try call(daemon, PredictMethod.self, .init(texts: ["warm up", "the limit"])) }
+            for _ in 0..<20 { _ = try daemon.call(PredictMethod.self, .init(texts: ["warm up", "the limit"])) }
             // What the daemon holds now plus a little: enough to serve, far too little for a training run (a whole
             // validation process of the tiny model peaks at ~5 MiB; one step of this run needs hundreds).
             try group.limit(group.usage + (24 << 20))
         }
-        let run = try call(daemon, TrainMethod.self, .init())
+        let run = try daemon.call(TrainMethod.self, .init())
         let worker = try workerPID(daemon, run: run.id)
         let adjust = (try? String(contentsOfFile: "/proc/\(worker)/oom_score_adj", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -454,7 +440,7 @@ final class DaemonTrainingTests: XCTestCase {
         if let group { XCTAssertGreaterThanOrEqual(group.oomKills, 1, "no out-of-memory kill happened in the group") }
         XCTAssertEqual(daemon.pid, pid)
         XCTAssertTrue(processExists(pid), "the daemon was killed instead of the worker")
-        for _ in 0..<5 { XCTAssertEqual(try call(daemon, PredictMethod.self, .init(texts: ["still here"])).model, "v1") }
+        for _ in 0..<5 { XCTAssertEqual(try daemon.call(PredictMethod.self, .init(texts: ["still here"])).model, "v1") }
         XCTAssertEqual(try daemon.stop(), 0)
         XCTAssertEqual(try integrityCheck(daemon), ["ok"])
     }
@@ -463,7 +449,7 @@ final class DaemonTrainingTests: XCTestCase {
         let daemon = try makeDaemon(training: ["epochs": "100"])
         try daemon.start()
         _ = try add(daemon, Self.examples(count: 400, tag: "f"))
-        let run = try call(daemon, TrainMethod.self, .init())
+        let run = try daemon.call(TrainMethod.self, .init())
         _ = try waitForRun(daemon, id: run.id, until: { ($0.step ?? 0) > 0 })
         let worker = try workerPID(daemon, run: run.id)
         daemon.signal(SIGKILL)
@@ -486,13 +472,11 @@ final class DaemonTrainingTests: XCTestCase {
     func testKillDuringPublish_neverServesHalfAndNeverLosesAPublishedRun() throws {
         for point in ["before-publish", "after-publish"] {
             let daemon = try makeDaemon()
-            let marker = daemon.directory.path("paused")
-            try daemon.start(environment: ["SENTIMENTD_TEST_PAUSE_AT": "worker:\(point)", "SENTIMENTD_TEST_PAUSE_FILE": marker])
+            let (hook, marker) = daemon.pauseHook(at: "worker:\(point)")
+            try daemon.start(environment: hook)
             _ = try add(daemon, Self.examples(count: 300, tag: "g"))
-            let run = try call(daemon, TrainMethod.self, .init())
-            let deadline = Date().addingTimeInterval(240)
-            while !FileManager.default.fileExists(atPath: marker) && Date() < deadline { usleep(50_000) }
-            XCTAssertTrue(FileManager.default.fileExists(atPath: marker), "\(point) not reached; stderr:\n\(daemon.stderr.suffix(3000))")
+            let run = try daemon.call(TrainMethod.self, .init())
+            try daemon.waitUntilPaused(marker)
             let worker = try workerPID(daemon, run: run.id)
             daemon.signal(SIGKILL)
             kill(worker, SIGKILL)

@@ -25,14 +25,9 @@ final class HTTPDaemonTests: XCTestCase {
         try RawHTTPConnection(unixPath: daemon.httpSocketPath)
     }
 
+    /// An error from `condition` counts as "not yet" (the listener may not be up).
     private func waitUntil(_ what: String, timeout: TimeInterval = 120, _ condition: () throws -> Bool) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if (try? condition()) == true { return }
-            usleep(50_000)
-        }
-        XCTFail("timed out waiting until \(what)")
-        throw DaemonTestError.timeout(what)
+        try pollUntil(what, timeout: timeout) { (try? condition()) == true }
     }
 
     private func jsonBody(_ object: Any) throws -> [UInt8] {

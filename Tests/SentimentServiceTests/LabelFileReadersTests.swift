@@ -49,7 +49,7 @@ final class LabelFileReadersTests: XCTestCase {
     }
 
     func testEveryFormat_readsIdenticallyThroughImportAndFinetune() throws {
-        let dir = try TemporaryDirectory(prefix: "readers")
+        let dir = try TemporaryDirectory("readers")
         func write(_ name: String, _ text: String) throws -> String {
             try Data(text.utf8).write(to: dir.url.appendingPathComponent(name))
             return dir.path(name)
@@ -75,7 +75,7 @@ final class LabelFileReadersTests: XCTestCase {
 
     func testJSONLinesInAJSONFile_failsTheSameWayInBothBinaries() throws {
         let base = try TestPaths.requireTinyRoberta()
-        let dir = try TemporaryDirectory(prefix: "readers")
+        let dir = try TemporaryDirectory("readers")
         let path = dir.path("lines.json")
         try Data("{\"text\": \"good\", \"label\": 2}\n{\"text\": \"bad\", \"label\": 0}\n".utf8).write(to: URL(fileURLWithPath: path))
         let expected = LabelFileError.jsonLinesInJSONFile(path: path).description

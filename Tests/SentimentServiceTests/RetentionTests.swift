@@ -61,19 +61,11 @@ final class RetentionTests: XCTestCase {
     }
 
     private func waitFor(_ what: String, timeout: TimeInterval = 60, _ condition: () throws -> Bool) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try condition() { return }
-            usleep(50_000)
-        }
-        XCTFail("timed out waiting for \(what)")
-        throw DaemonTestError.timeout(what)
+        try pollUntil(what, timeout: timeout, condition)
     }
 
     private func waitForActive(_ daemon: DaemonProcess, _ version: String) throws {
-        try waitFor("\(version) to be active") {
-            try daemon.client().call(StatusMethod.self, NoParams()).activeModel == version
-        }
+        try daemon.waitForActive(version)
     }
 
     /// `du -sB1` of a folder.

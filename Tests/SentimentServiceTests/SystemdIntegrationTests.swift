@@ -157,10 +157,8 @@ final class SystemdIntegrationTests: XCTestCase {
     }
 
     private func waitForClient(path: String, timeout: TimeInterval = 60) throws -> UnixSocketClient {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let c = try? UnixSocketClient(path: path, timeoutSeconds: 60) { return c }
-            usleep(20_000)
+        if let client = poll(timeout: timeout, every: 0.02, { try? UnixSocketClient(path: path, timeoutSeconds: 60) }) {
+            return client
         }
         throw DaemonTestError.timeout("no socket at \(path)")
     }
@@ -298,7 +296,7 @@ final class SystemdIntegrationTests: XCTestCase {
     }
 
     private func makeVerifyRoot() throws -> TemporaryDirectory {
-        let root = try TemporaryDirectory(prefix: "sd-units")
+        let root = try TemporaryDirectory("sd-units")
         let fm = FileManager.default
         let units = root.url.appendingPathComponent("etc/systemd/system")
         try fm.createDirectory(at: units, withIntermediateDirectories: true)

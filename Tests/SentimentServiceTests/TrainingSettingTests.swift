@@ -85,7 +85,7 @@ final class TrainingSettingTests: XCTestCase {
         }
 
         // sentimentctl train: the flag, before any call (no daemon listens on this socket).
-        let dir = try TemporaryDirectory(prefix: "settings")
+        let dir = try TemporaryDirectory("settings")
         let ctl = try runSentimentctl(["train", "--learning-rate", "1e-50"], socket: dir.path("none.sock"))
         XCTAssertNotEqual(ctl.status, 0)
         XCTAssertTrue(ctl.err.contains("--learning-rate must be in (0, 1]"), ctl.err)
@@ -99,7 +99,7 @@ final class TrainingSettingTests: XCTestCase {
 
     /// `sentimentctl train` checks the fields the RPC's recipe has (`RunRecipe.numericSettings`), each by its flag.
     func testSentimentctlTrain_refusesEachSettingByItsFlag() throws {
-        let dir = try TemporaryDirectory(prefix: "settings")
+        let dir = try TemporaryDirectory("settings")
         let cases: [(flag: String, setting: TrainingSetting, value: String)] = [
             ("--epochs", .epochs, "0"), ("--batch-size", .batchSize, "5000"), ("--learning-rate", .learningRate, "2"),
             ("--max-length", .maxLength, "2"), ("--warmup-ratio", .warmupRatio, "1.5"), ("--weight-decay", .weightDecay, "11"),
@@ -154,7 +154,7 @@ final class TrainingSettingTests: XCTestCase {
 
     /// The real command: the trainer's words, then the command's own flags.
     func testFinetune_saysTheTrainersWords_thenItsFlags() throws {
-        let dir = try TemporaryDirectory(prefix: "settings")
+        let dir = try TemporaryDirectory("settings")
         try FileManager.default.createDirectory(atPath: dir.path("out"), withIntermediateDirectories: true)
         let r = try runExecutable("sentimentd", ["finetune", "--base", dir.path("base"), "--train", dir.path("t.jsonl"),
                                                   "--val", dir.path("v.jsonl"), "--out", dir.path("out")])

@@ -3,19 +3,16 @@ import GRDB
 import XCTest
 @testable import SentimentStore
 
-final class RunStoreTests: StoreTestCase {
+final class RunStoreTests: PooledStoreTestCase {
     private var runs: RunStore!
-    private var pool: DatabasePool!
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        pool = try openPool()
         runs = RunStore(pool: pool)
     }
 
     override func tearDownWithError() throws {
         runs = nil
-        pool = nil
         try super.tearDownWithError()
     }
 

@@ -44,20 +44,33 @@ class StoreTestCase: XCTestCase {
     }
 }
 
-/// A `StoreTestCase` with a migrated pool and a `LabelStore` on it.
-class LabelStoreTestCase: StoreTestCase {
-    var store: LabelStore!
+/// A `StoreTestCase` with a migrated pool on `databaseURL`, closed at tear-down (XCTest keeps every test case
+/// object until the suite ends: a pool left open would keep its file open until then).
+class PooledStoreTestCase: StoreTestCase {
     var pool: DatabasePool!
 
     override func setUpWithError() throws {
         try super.setUpWithError()
         pool = try openPool()
+    }
+
+    override func tearDownWithError() throws {
+        pool = nil
+        try super.tearDownWithError()
+    }
+}
+
+/// A `PooledStoreTestCase` with a `LabelStore` on its pool.
+class LabelStoreTestCase: PooledStoreTestCase {
+    var store: LabelStore!
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
         store = LabelStore(pool: pool)
     }
 
     override func tearDownWithError() throws {
         store = nil
-        pool = nil
         try super.tearDownWithError()
     }
 }

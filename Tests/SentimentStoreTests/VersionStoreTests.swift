@@ -4,21 +4,7 @@ import XCTest
 import SentimentCore
 @testable import SentimentStore
 
-final class VersionStoreTests: XCTestCase {
-    private var folder: URL!
-
-    override func setUpWithError() throws {
-        folder = FileManager.default.temporaryDirectory
-            .appendingPathComponent("sentimentd-store-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: folder)
-    }
-
-    private var databaseURL: URL { folder.appendingPathComponent("state/sentimentd.sqlite") }
-
+final class VersionStoreTests: StoreTestCase {
     func testOpen_createsFolderAndMigratesAnEmptyFile() throws {
         // An empty file is what a crash between create and first write leaves behind.
         try FileManager.default.createDirectory(at: databaseURL.deletingLastPathComponent(),

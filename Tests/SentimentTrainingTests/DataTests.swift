@@ -28,7 +28,7 @@ final class TrainingDataTests: XCTestCase {
     // MARK: Formats
 
     func testJSONL_labelsAsIdsNamesAndNumericStrings_blankLinesAndCRLF() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let url = dir.write("train.jsonl", "{\"text\": \"I hate Mondays\", \"label\": 0}\r\n\n"
             + "{\"label\": \"POSITIVE\", \"text\": \"Café \\\"au lait\\\", yes!\\nsecond line\"}\n"
             + "   \n{\"text\":\"It is 3pm\",\"label\":\"1\", \"id\": 17}")
@@ -38,7 +38,7 @@ final class TrainingDataTests: XCTestCase {
     }
 
     func testJSONArray_customDataFile() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let url = dir.write("custom_data.json", """
         [
           {"text": "I hate Mondays", "label": "negative"},
@@ -59,7 +59,7 @@ final class TrainingDataTests: XCTestCase {
     /// sentimentctl import's rule, now finetune's too: a .json file is one array; objects one per line in it are
     /// an error that says to read the file as jsonl (before, finetune guessed JSON Lines from the first byte).
     func testJSONExtensionHoldingOneObjectPerLine_isAnErrorThatSaysToUseJSONL() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let url = dir.write("data.json", "{\"text\": \"a\", \"label\": 0}\n{\"text\": \"b\", \"label\": 1}\n")
         guard let e = error({ try TrainingDataLoader.load(url, labels: labels) }) else { return }
         XCTAssertEqual(e, .file(.jsonLinesInJSONFile(path: url.path)))
@@ -68,7 +68,7 @@ final class TrainingDataTests: XCTestCase {
     }
 
     func testCSV_quotingMultiLineFieldsColumnOrderAndExtraColumns() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         // BOM, CRLF records, columns in another order, an extra column, a quoted field with a comma,
         // doubled quotes and a line break, a quote inside an unquoted field kept literally.
         let csv = "\u{FEFF}id,Label,text\r\n1,negative,I hate Mondays\r\n"
@@ -83,7 +83,7 @@ final class TrainingDataTests: XCTestCase {
     }
 
     func testTweetEvalPair() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let text = dir.write("train_text.txt", "I hate Mondays\r\nCafé \"au lait\", yes!\nIt is 3pm \n")
         dir.write("train_labels.txt", "0\n2\n1\n")
         let labelsFile = dir.url.appendingPathComponent("train_labels.txt")
@@ -120,7 +120,7 @@ final class TrainingDataTests: XCTestCase {
                        "df3bdde9483f5e5f60b7984416b46c12fc4c3731e2a60e1e957119212f2d4690")
         XCTAssertEqual(DataFingerprint.of([], labels: labels),
                        "4d246dbbd5531e0ddd5e490714b0400e227c4cc9a57d6184f6b11789099c48c3")
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let jsonl = dir.write("a.jsonl", "{\"text\": \"I hate Mondays\", \"label\": \"0\"}\n"
             + "{\"text\": \"Café \\\"au lait\\\", yes!\\nsecond line\", \"label\": \"Positive\"}\n{\"text\": \"It is 3pm\", \"label\": 1}\n")
         let csv = dir.write("a.csv", "text,label\nI hate Mondays,negative\n\"Café \"\"au lait\"\", yes!\nsecond line\",2\nIt is 3pm,neutral\n")
@@ -138,8 +138,8 @@ final class TrainingDataTests: XCTestCase {
 
     // MARK: Bad input, each with file and line
 
-    func testUnknownLabel_namesFileLineAndAcceptedSpellings() {
-        let dir = TemporaryDirectory()
+    func testUnknownLabel_namesFileLineAndAcceptedSpellings() throws {
+        let dir = try TemporaryDirectory()
         let url = dir.write("t.jsonl", "{\"text\": \"a\", \"label\": 0}\n{\"text\": \"b\", \"label\": \"happy\"}\n")
         guard let e = error({ try TrainingDataLoader.load(url, labels: labels) }) else { return }
         XCTAssertEqual(e, .unknownLabel(path: url.path, line: 2, label: "happy", accepted: labels.accepted))
@@ -166,8 +166,8 @@ final class TrainingDataTests: XCTestCase {
         XCTAssertTrue(labelReason.contains("x_labels.txt") && labelReason.contains("\"meh\""), labelReason)
     }
 
-    func testEmptyText_inEveryFormat() {
-        let dir = TemporaryDirectory()
+    func testEmptyText_inEveryFormat() throws {
+        let dir = try TemporaryDirectory()
         let jsonl = dir.write("e.jsonl", "{\"text\": \"ok\", \"label\": 0}\n{\"text\": \"  \\t\", \"label\": 0}\n")
         XCTAssertEqual(error({ try TrainingDataLoader.load(jsonl, labels: labels) }), .emptyText(path: jsonl.path, line: 2))
         let csv = dir.write("e.csv", "text,label\nok,1\n\"\",1\n")
@@ -179,8 +179,8 @@ final class TrainingDataTests: XCTestCase {
         XCTAssertEqual(error({ try TrainingDataLoader.load(json, labels: labels) }), .emptyText(path: json.path, line: 2))
     }
 
-    func testTweetEval_lineCountMismatchAndMissingLabelsFile() {
-        let dir = TemporaryDirectory()
+    func testTweetEval_lineCountMismatchAndMissingLabelsFile() throws {
+        let dir = try TemporaryDirectory()
         let text = dir.write("val_text.txt", "a\nb\nc\n")
         let lab = dir.write("val_labels.txt", "0\n1\n")
         guard let e = error({ try TrainingDataLoader.load(text, labels: labels) }) else { return }
@@ -191,8 +191,8 @@ final class TrainingDataTests: XCTestCase {
                        .file(.tweetEvalSiblingMissing(path: lone.path, sibling: dir.url.appendingPathComponent("test_labels.txt").path)))
     }
 
-    func testCSV_withoutTheColumns_andBadRecords() {
-        let dir = TemporaryDirectory()
+    func testCSV_withoutTheColumns_andBadRecords() throws {
+        let dir = try TemporaryDirectory()
         let noLabel = dir.write("a.csv", "sentence,sentiment\nhello,0\n")
         guard case let .file(.csvHeader(path, reason))? = error({ try TrainingDataLoader.load(noLabel, labels: labels) }) else {
             return XCTFail("a header without the columns is an error for the whole file")
@@ -224,8 +224,8 @@ final class TrainingDataTests: XCTestCase {
 
     /// A line the reader cannot parse stops finetune with the file, the line and the reader's own words (the
     /// words sentimentctl import shows), plus how many other lines are bad.
-    func testMalformedJSON_lineNumbers() {
-        let dir = TemporaryDirectory()
+    func testMalformedJSON_lineNumbers() throws {
+        let dir = try TemporaryDirectory()
         func invalidLine(_ url: URL, format: LabelFileFormat? = nil) -> (line: Int, reason: String, more: Int)? {
             guard case let .invalidLine(path, line, reason, more)? = error({ try TrainingDataLoader.load(url, labels: labels, format: format) }),
                   path == url.path else { return nil }
@@ -252,8 +252,8 @@ final class TrainingDataTests: XCTestCase {
                        .file(.jsonLinesInJSONFile(path: object.path)))
     }
 
-    func testMissingAndMistypedFields() {
-        let dir = TemporaryDirectory()
+    func testMissingAndMistypedFields() throws {
+        let dir = try TemporaryDirectory()
         func reason(_ url: URL, line: Int) -> String? {
             guard case let .invalidLine(path, l, reason, _)? = error({ try TrainingDataLoader.load(url, labels: labels) }),
                   path == url.path, l == line else { return nil }
@@ -271,8 +271,8 @@ final class TrainingDataTests: XCTestCase {
         XCTAssertTrue(reason(notObject, line: 2)?.hasPrefix("expected an object") == true)
     }
 
-    func testUnreadableInvalidUTF8UnknownFormatAndEmptyFiles() {
-        let dir = TemporaryDirectory()
+    func testUnreadableInvalidUTF8UnknownFormatAndEmptyFiles() throws {
+        let dir = try TemporaryDirectory()
         let missing = dir.url.appendingPathComponent("nope.jsonl")
         guard case .file(.cannotRead(missing.path, _))? = error({ try TrainingDataLoader.load(missing, labels: labels) }) else {
             return XCTFail("a missing file is unreadable")

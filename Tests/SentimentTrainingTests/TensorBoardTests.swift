@@ -115,7 +115,7 @@ final class TensorBoardTests: XCTestCase {
     }
 
     func testWrittenFile_readsBackWithCRCsFileVersionAndScalars() throws {
-        let dir = TemporaryDirectory("tb")
+        let dir = try TemporaryDirectory("tb")
         let writer = try TensorBoardWriter(directory: dir.url.appendingPathComponent("logs"), wallTime: 1_700_000_000)
         for step in 1...5 {
             try writer.scalar("train/loss", 1 / Float(step), step: step, wallTime: 1_700_000_000 + Double(step))

@@ -109,7 +109,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     // MARK: End to end
 
     func testEndToEnd_tinyRoberta_lossFallsAndTheFolderReloadsWithTheSameLogits() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         var events: [TrainingEvent] = []
         var r = recipe(epochs: 4)
         r.classWeighting = .balanced
@@ -181,7 +181,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     }
 
     func testTestSetAndSubset() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         var r = recipe(epochs: 1)
         r.subset = 40
         var j = job(dir, recipe: r)
@@ -200,7 +200,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     func weightBytes(_ output: URL) throws -> Data { try Data(contentsOf: output.appendingPathComponent("model.safetensors")) }
 
     func testResumeAfterCancel_equalsAnUninterruptedRun() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let r = recipe(epochs: 3)   // dropout 0.1 from the config: the random streams must line up too
         guard let (outA, infoA, _) = completed(try job(dir, out: "a", recipe: r).run()) else { return }
 
@@ -233,7 +233,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     }
 
     func testResumeAfterCrash_fromTheLastCheckpoint_equalsAnUninterruptedRun() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let r = recipe(epochs: 3)
         let fm = FileManager.default
         // Run A to the end, but keep a copy of its work directory as it was at the step-15 checkpoint:
@@ -255,7 +255,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     }
 
     func testResume_refusedWithOtherOptionsOrData_andAFreshRunRefusesAnExistingCheckpoint() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let control = TrainingControl()
         let a = job(dir, recipe: recipe(epochs: 2))
         _ = try a.run(control: control) { if case let .progress(p) = $0, p.step == 2 { control.requestCancel() } }
@@ -287,7 +287,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     // MARK: Failures
 
     func testNaNLoss_stopsNamingTheStepAndKeepsTheLastGoodCheckpoint() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         var r = recipe(epochs: 2)
         r.warmupRatio = 0
         r.checkpointEvery = 1
@@ -319,7 +319,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
 
     /// A learning rate outside the one range of the setting never reaches training.
     func testLearningRateOutsideItsRange_isRefusedBeforeTraining() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let j = job(dir, recipe: recipe(epochs: 2, lr: 1e30))
         XCTAssertThrowsError(try j.run()) { error in
             XCTAssertEqual(error as? TrainingError, .badSetting(.learningRate, reason: "must be in (0, 1]"))
@@ -328,7 +328,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     }
 
     func testDiskFullDuringSave_leavesNoOutput_andResumeWritesItWithoutRetraining() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let r = recipe(epochs: 2)
         guard let (reference, _, _) = completed(try job(dir, out: "reference", recipe: r).run()) else { return }
 
@@ -360,7 +360,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     }
 
     func testStagingDebrisOfADeadWriter_isRemovedAtStart_aLiveOnesIsNot() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         var dead: Int32 = 4_000_000
         while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
         let fm = FileManager.default
@@ -378,7 +378,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     }
 
     func testOutputExists_refusedBeforeTraining_andOverwriteReplacesIt() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let out = dir.url.appendingPathComponent("out")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         try Data("old".utf8).write(to: out.appendingPathComponent("marker"))
@@ -396,7 +396,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     }
 
     func testOneRunPerWorkDirectory_andLabelsOutOfRange() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let j = job(dir, recipe: recipe(epochs: 1))
         try FileManager.default.createDirectory(at: j.resolvedWorkDirectory, withIntermediateDirectories: true)
         let held = try WorkDirectoryLock(j.resolvedWorkDirectory)
@@ -439,7 +439,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     }
 
     func testBareEncoder_getsANewHeadAndPooler_andTheOutputLoads() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let bare = try bareEncoder(dir)
         let base = try FineTuneBase.load(folder: bare, seed: 42)
         XCTAssertTrue(base.headCreated)
@@ -489,7 +489,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     // MARK: Stopping, freezing
 
     func testStopRequest_evaluatesThePartialEpochAndWritesTheOutput() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         let control = TrainingControl()
         guard let (out, info, _) = completed(try job(dir, recipe: recipe(epochs: 3)).run(control: control) { event in
             if case let .progress(p) = event, p.step == 11 { control.requestStop(reason: "enough") }
@@ -503,7 +503,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     }
 
     func testPatience_stopsWhenMacroF1StopsImproving() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         var r = recipe(epochs: 5, lr: 1e-12)   // the weights barely move: macro-F1 never improves after epoch 1
         r.patience = 2
         r.dropout = 0
@@ -514,7 +514,7 @@ final class TrainerTests: XCTestCase, FineTuneTesting {
     }
 
     func testFreezing_leavesFrozenParametersUnchanged() throws {
-        let dir = TemporaryDirectory()
+        let dir = try TemporaryDirectory()
         var r = recipe(epochs: 1)
         r.freezeEmbeddings = true
         r.freezeLayers = 1

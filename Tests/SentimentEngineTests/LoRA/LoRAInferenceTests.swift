@@ -102,7 +102,7 @@ final class LoRAInferenceTests: XCTestCase {
     }
 
     func testLabels_fromTrainingInfoWhenPresent() throws {
-        let dir = TemporaryDirectory("lora-labels")
+        let dir = try TemporaryDirectory("lora-labels")
         let folder = try LoRAFixtures.copyAdapter("roberta", to: dir.url)
         try Data(#"{"labels": ["bad", "meh", "good"], "method": "lora"}"#.utf8).write(to: folder.appendingPathComponent("training_info.json"))
         let base = try BaseModel.load(folder: LoRAFixtures.base("roberta"))
@@ -118,7 +118,7 @@ final class LoRAInferenceTests: XCTestCase {
     /// Each unsupported or broken setting fails with an error naming the key or tensor.
     func testBrokenAdapters_failWithTheKeyOrTensorNamed() throws {
         let base = try BaseModel.load(folder: LoRAFixtures.base("roberta"))
-        let dir = TemporaryDirectory("lora-broken")
+        let dir = try TemporaryDirectory("lora-broken")
         var n = 0
         func broken(config: ((inout [String: JSONValue]) -> Void)? = nil, tensors: ((inout [String: Tensor]) -> Void)? = nil,
                     line: UInt = #line, check: (LoRAError, String) -> Void) throws {

@@ -1,5 +1,7 @@
 import Foundation
+@testable import SentimentBench
 import SentimentProtocol
+import SentimentTestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -7,8 +9,7 @@ import Glibc
 
 /// Paths of the repository, the built executables and the test model.
 enum TestPaths {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repositoryRoot = TestFixtures.repositoryRoot
 
     /// The build products folder: the test bundle sits in it, next to the executables.
     static var productsDirectory: URL {
@@ -27,7 +28,7 @@ enum TestPaths {
     }
 
     /// The tiny RoBERTa checkpoint of the ML tests' fixtures.
-    static let tinyRoberta = repositoryRoot.appendingPathComponent("Tests/Fixtures/models/tiny-roberta")
+    static let tinyRoberta = TestFixtures.root.appendingPathComponent("models/tiny-roberta")
 
     static func requireTinyRoberta() throws -> URL {
         guard FileManager.default.fileExists(atPath: tinyRoberta.appendingPathComponent("config.json").path) else {
@@ -54,21 +55,9 @@ enum TestPaths {
     }
 }
 
-/// A temporary folder removed at deinit.
-final class TemporaryDirectory {
-    let url: URL
-
-    init(prefix: String = "sd") throws {
-        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
-        guard let p = mkdtemp(&template) else { throw POSIXError(.EIO) }
-        url = URL(fileURLWithPath: String(cString: p))
-        chmod(url.path, 0o755)
-    }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-}
+/// The test targets' one temporary folder (SentimentTestSupport), named here so that every file of these tests
+/// has it without importing the support module.
+typealias TemporaryDirectory = SentimentTestSupport.TemporaryDirectory
 
 /// A sentimentd process started from the built binary, with its own folder: config, models/, database, socket.
 final class DaemonProcess {
@@ -156,17 +145,14 @@ final class DaemonProcess {
     }
 
     func waitUntilServing(timeout: TimeInterval = 60) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        let answered = try poll(timeout: timeout, every: 0.02) { () throws -> Bool? in
             if let process, !process.isRunning {
                 throw DaemonTestError.exited(status: process.terminationStatus, stderr: stderr)
             }
-            if let client = try? UnixSocketClient(path: socketPath, timeoutSeconds: 5),
-               (try? client.call(StatusMethod.self, NoParams())) != nil {
-                return
-            }
-            usleep(20_000)
+            let client = try? UnixSocketClient(path: socketPath, timeoutSeconds: 5)
+            return (try? client?.call(StatusMethod.self, NoParams())) != nil ? true : nil
         }
+        guard answered == nil else { return }
         throw DaemonTestError.timeout("daemon did not answer on \(socketPath) within \(timeout) s; stderr:\n\(stderr)")
     }
 
@@ -222,6 +208,77 @@ enum DaemonTestError: Error, CustomStringConvertible {
     }
 }
 
+/// Asks `attempt` every `interval` seconds until it gives a value, for at most `timeout` seconds (nil then): the
+/// waiting loop of these tests, which wait for a verdict, never for a fixed time.
+func poll<T>(timeout: TimeInterval, every interval: TimeInterval = 0.05, _ attempt: () throws -> T?) rethrows -> T? {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if let value = try attempt() { return value }
+        usleep(useconds_t(interval * 1_000_000))
+    }
+    return nil
+}
+
+/// Waits until `condition` holds (see `poll`); otherwise fails the test, saying what did not happen and
+/// `context` (a daemon's stderr, say).
+func pollUntil(_ what: String, timeout: TimeInterval, context: @autoclosure () -> String = "",
+               _ condition: () throws -> Bool) throws {
+    if try poll(timeout: timeout, { try condition() ? true : nil }) != nil { return }
+    XCTFail("\(what) did not happen within \(timeout) s" + context())
+    throw DaemonTestError.timeout(what)
+}
+
+extension DaemonProcess {
+    /// The environment that holds the daemon (or its validation or training worker) at the test hooks' pause point
+    /// `point` (`<role>:<point>`, the table in Sources/SentimentCore/TestHooks.swift), and the file that exists
+    /// while it is held there: removing the file lets it go on.
+    func pauseHook(at point: String) -> (environment: [String: String], file: String) {
+        let file = directory.path("paused")
+        return (["SENTIMENTD_TEST_PAUSE_AT": point, "SENTIMENTD_TEST_PAUSE_FILE": file], file)
+    }
+
+    /// Waits until a process is held at its pause point (`pauseHook`'s file exists).
+    func waitUntilPaused(_ file: String, timeout: TimeInterval = 240) throws {
+        try pollUntil("the pause point (\(file))", timeout: timeout, context: "; stderr:\n\(stderr.suffix(4000))") {
+            FileManager.default.fileExists(atPath: file)
+        }
+    }
+
+    /// One call on a new connection, given a minute to answer (a loaded machine is slow).
+    func call<M: RPCMethod>(_ method: M.Type, _ params: M.Params) throws -> M.Result {
+        try client(timeout: 60).call(method, params)
+    }
+
+    /// Waits until `version` serves (`status`'s active model); the failure names the last one seen and the
+    /// daemon's stderr.
+    func waitForActive(_ version: String, timeout: TimeInterval = 60) throws {
+        var last: String?
+        let served = try poll(timeout: timeout) { () throws -> Bool? in
+            last = try call(StatusMethod.self, NoParams()).activeModel
+            return last == version ? true : nil
+        }
+        guard served == nil else { return }
+        XCTFail("\(version) did not become active within \(timeout) s (active: \(last ?? "none")); stderr:\n\(stderr.suffix(4000))")
+        throw DaemonTestError.timeout("waiting for \(version) to serve")
+    }
+
+    /// Waits until run `id` (nil: the newest run) is as `done` wants it, and returns it; the failure names the
+    /// run as last seen and the daemon's stderr.
+    @discardableResult
+    func waitForRun(id: Int64?, timeout: TimeInterval, until done: (RunSummary) -> Bool) throws -> RunSummary {
+        var last: RunSummary?
+        let reached = try poll(timeout: timeout, every: 0.1) { () throws -> RunSummary? in
+            last = try id.map { try call(RunsShowMethod.self, .init(id: $0)).run }
+                ?? call(RunsListMethod.self, .init(limit: 1)).runs.first
+            return last.flatMap { done($0) ? $0 : nil }
+        }
+        if let reached { return reached }
+        XCTFail("run \(id.map(String.init) ?? "(newest)") did not reach the expected state within \(timeout) s; last: "
+                + "\(String(describing: last)); stderr:\n\(stderr.suffix(4000))")
+        throw DaemonTestError.timeout("run state")
+    }
+}
+
 final class LockedData: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
@@ -229,63 +286,30 @@ final class LockedData: @unchecked Sendable {
     var value: Data { lock.lock(); defer { lock.unlock() }; return data }
 }
 
-/// A datagram socket standing in for systemd's NOTIFY_SOCKET: collects every state string the daemon sends.
+/// A datagram socket standing in for systemd's NOTIFY_SOCKET (or journald's): `sentimentd bench`'s listener, which
+/// times the daemon's READY=1 the same way, with what the tests wait on.
 final class NotifyListener {
-    let path: String
-    private let fd: Int32
-    private let lock = NSLock()
-    private var messages: [String] = []
-    private var thread: Thread?
-    private var running = true
+    private let socket: ServingBenchNotifyListener
 
-    init(path: String) throws {
-        self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        try bindUnixSocket(fd, to: path)
-        var tv = timeval(tv_sec: 0, tv_usec: 100_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let t = Thread { [unowned self] in self.receiveLoop() }
-        thread = t
-        t.start()
-    }
+    init(path: String) throws { socket = try ServingBenchNotifyListener(path: path) }
 
-    private func receiveLoop() {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while lock.withLock({ running }) {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n > 0 {
-                let message = String(decoding: buffer[..<n], as: UTF8.self)
-                lock.withLock { messages.append(message) }
-            }
-        }
-    }
+    var path: String { socket.path }
 
-    var received: [String] { lock.withLock { messages } }
+    /// Every message so far, in order of arrival.
+    var received: [String] { socket.texts }
 
-    /// Waits until some message contains `needle`; returns that message.
+    /// Waits until some message from index `index` on contains `needle`; returns that message.
     @discardableResult
     func wait(for needle: String, after index: Int = 0, timeout: TimeInterval = 30) throws -> String {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        let found = poll(timeout: timeout, every: 0.01) { () -> String? in
             let all = received
-            if index < all.count, let m = all[index...].first(where: { $0.contains(needle) }) { return m }
-            usleep(10_000)
+            return index < all.count ? all[index...].first(where: { $0.contains(needle) }) : nil
         }
+        if let found { return found }
         throw DaemonTestError.timeout("no notify message containing \(needle) within \(timeout) s; got: \(received)")
     }
 
-    func close() {
-        lock.withLock { running = false }
-        thread = nil
-    }
-
-    deinit {
-        lock.withLock { running = false }
-        usleep(150_000) // let the receive loop see the flag before the descriptor goes away
-        Glibc.close(fd)
-        unlink(path)
-    }
+    func close() { socket.close() }
 }
 
 /// Runs `body` on `count` threads at once and waits for all.

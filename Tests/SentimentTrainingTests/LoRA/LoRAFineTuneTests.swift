@@ -35,7 +35,7 @@ final class LoRAFineTuneTests: XCTestCase, FineTuneTesting {
     }
 
     func testNewAdapter_tinyRoberta_trainsOnlyTheAdapter_andTheFolderReloadsWithTheSameLogits() throws {
-        let dir = TemporaryDirectory("lora-job")
+        let dir = try TemporaryDirectory("lora-job")
         var j = job(dir, base: tinyRoberta, recipe: recipe())
         j.keepWorkDirectory = true
         let baseFiles = try FileManager.default.contentsOfDirectory(atPath: tinyRoberta.path).sorted()
@@ -81,7 +81,7 @@ final class LoRAFineTuneTests: XCTestCase, FineTuneTesting {
     }
 
     func testNewAdapter_tinyBert_savesThePoolerWithTheHead() throws {
-        let dir = TemporaryDirectory("lora-job-bert")
+        let dir = try TemporaryDirectory("lora-job-bert")
         var rec = recipe(epochs: 2)
         rec.lora?.targetModules = ["query", "value"]
         let j = job(dir, base: tinyBert, recipe: rec)
@@ -100,7 +100,7 @@ final class LoRAFineTuneTests: XCTestCase, FineTuneTesting {
     /// An adapter folder as the base: trained further over its base (found by the resolver), starting
     /// from exactly its weights.
     func testAdapterFolderAsBase_isTrainedFurtherOverItsBase() throws {
-        let dir = TemporaryDirectory("lora-continue")
+        let dir = try TemporaryDirectory("lora-continue")
         guard let (first, _, _) = completed(try job(dir, base: tinyRoberta, out: "first", recipe: recipe(epochs: 1)).run()) else { return }
         var asked: [String] = []
         var next = job(dir, base: first, out: "second", recipe: recipe(epochs: 1, lr: 1e-9))
@@ -138,7 +138,7 @@ final class LoRAFineTuneTests: XCTestCase, FineTuneTesting {
     /// method full from an adapter folder: the adapter is merged into a fresh copy of its base, which
     /// then trains every weight; the output is a whole model folder.
     func testFullFromAdapterFolder_mergesItIntoACopyOfTheBase() throws {
-        let dir = TemporaryDirectory("lora-merge")
+        let dir = try TemporaryDirectory("lora-merge")
         guard let (adapterFolder, _, _) = completed(try job(dir, base: tinyRoberta, out: "adapter", recipe: recipe(epochs: 1)).run()) else { return }
         let base = try BaseModel.load(folder: tinyRoberta)
         let adapted = try SentimentModel.load(adapterFolder: adapterFolder, base: base)
@@ -172,7 +172,7 @@ final class LoRAFineTuneTests: XCTestCase, FineTuneTesting {
     }
 
     func testResumeAfterCancel_equalsAnUninterruptedRun() throws {
-        let dir = TemporaryDirectory("lora-resume")
+        let dir = try TemporaryDirectory("lora-resume")
         let r = recipe(epochs: 2)
         guard let (outA, _, _) = completed(try job(dir, base: tinyRoberta, out: "a", recipe: r).run()) else { return }
         let control = TrainingControl()
@@ -240,7 +240,7 @@ final class LoRAFineTuneTests: XCTestCase, FineTuneTesting {
         // Targets naming the head are refused before training.
         var head = lora
         head.lora?.targetModules = ["dense"]
-        let dir = TemporaryDirectory("lora-recipe")
+        let dir = try TemporaryDirectory("lora-recipe")
         XCTAssertThrowsError(try job(dir, base: tinyRoberta, recipe: head).run()) { error in
             guard case .targetNotSupported? = error as? LoRAError else { return XCTFail("\(error)") }
         }
