@@ -123,21 +123,26 @@ public struct TrainingRecipe: Sendable, Equatable, Codable {
     private struct NumericField {
         let get: (TrainingRecipe) -> Double?
         let put: (inout TrainingRecipe, Double) -> Void
+        /// The value as written in its own type (2e-05, not the Double it widens to), for `resumeConflicts`.
+        let show: (TrainingRecipe) -> String
 
         static func int(_ k: WritableKeyPath<TrainingRecipe, Int>) -> NumericField {
-            NumericField(get: { Double($0[keyPath: k]) }, put: { $0[keyPath: k] = Int($1) })
+            NumericField(get: { Double($0[keyPath: k]) }, put: { $0[keyPath: k] = Int($1) }, show: { "\($0[keyPath: k])" })
         }
-        static func int(_ k: WritableKeyPath<TrainingRecipe, Int?>) -> NumericField {
-            NumericField(get: { $0[keyPath: k].map(Double.init) }, put: { $0[keyPath: k] = Int($1) })
+        /// `unset`: what nil means, as `resumeConflicts` shows it.
+        static func int(_ k: WritableKeyPath<TrainingRecipe, Int?>, unset: String) -> NumericField {
+            NumericField(get: { $0[keyPath: k].map(Double.init) }, put: { $0[keyPath: k] = Int($1) },
+                         show: { $0[keyPath: k].map { "\($0)" } ?? unset })
         }
         static func float(_ k: WritableKeyPath<TrainingRecipe, Float>) -> NumericField {
-            NumericField(get: { Double($0[keyPath: k]) }, put: { $0[keyPath: k] = Float($1) })
+            NumericField(get: { Double($0[keyPath: k]) }, put: { $0[keyPath: k] = Float($1) }, show: { "\($0[keyPath: k])" })
         }
-        static func float(_ k: WritableKeyPath<TrainingRecipe, Float?>) -> NumericField {
-            NumericField(get: { $0[keyPath: k].map(Double.init) }, put: { $0[keyPath: k] = Float($1) })
+        static func float(_ k: WritableKeyPath<TrainingRecipe, Float?>, unset: String) -> NumericField {
+            NumericField(get: { $0[keyPath: k].map(Double.init) }, put: { $0[keyPath: k] = Float($1) },
+                         show: { $0[keyPath: k].map { "\($0)" } ?? unset })
         }
         static func double(_ k: WritableKeyPath<TrainingRecipe, Double>) -> NumericField {
-            NumericField(get: { $0[keyPath: k] }, put: { $0[keyPath: k] = $1 })
+            NumericField(get: { $0[keyPath: k] }, put: { $0[keyPath: k] = $1 }, show: { "\($0[keyPath: k])" })
         }
     }
 
@@ -154,10 +159,10 @@ public struct TrainingRecipe: Sendable, Equatable, Codable {
         case .adamBeta2: return .float(\.adamBeta2)
         case .adamEpsilon: return .float(\.adamEpsilon)
         case .maxGradNorm: return .float(\.maxGradNorm)
-        case .subset: return .int(\.subset)
-        case .dropout: return .float(\.dropout)
+        case .subset: return .int(\.subset, unset: "all")
+        case .dropout: return .float(\.dropout, unset: "config")
         case .freezeLayers: return .int(\.freezeLayers)
-        case .patience: return .int(\.patience)
+        case .patience: return .int(\.patience, unset: "never")
         case .bucketWindow: return .int(\.bucketWindowBatches)
         case .evalBatchSize: return .int(\.evalBatchSize)
         case .checkpointEvery: return .int(\.checkpointEvery)
@@ -195,37 +200,45 @@ public struct TrainingRecipe: Sendable, Equatable, Codable {
         }
     }
 
-    /// The settings (by `TrainingSetting` key) a resumed run must share with the run that wrote the checkpoint (everything that
-    /// shapes the optimisation); the others (evaluation batch size, checkpoint interval, patience) may change.
+    /// The settings a resumed run may change: evaluation and bookkeeping, nothing that shapes the optimisation.
+    static let changeableOnResume: Set<TrainingSetting> = [.patience, .evalBatchSize, .checkpointEvery]
+
+    /// What a resumed run must share with the run that wrote the checkpoint: every setting of `TrainingSetting` the
+    /// recipe holds except `changeableOnResume`, and the seed; one line per difference, `key: checkpoint B, now A`.
     public func resumeConflicts(with other: TrainingRecipe) -> [String] {
         var out: [String] = []
-        func check<T: Equatable>(_ name: String, _ a: T, _ b: T) { if a != b { out.append("\(name): checkpoint \(b), now \(a)") } }
-        check("epochs", epochs, other.epochs)
-        check("batch_size", batchSize, other.batchSize)
-        check("gradient_accumulation", gradientAccumulation, other.gradientAccumulation)
-        check("learning_rate", learningRate, other.learningRate)
-        check("max_length", maxLength, other.maxLength)
-        check("warmup_ratio", warmupRatio, other.warmupRatio)
-        check("weight_decay", weightDecay, other.weightDecay)
-        check("adam_beta1", adamBeta1, other.adamBeta1)
-        check("adam_beta2", adamBeta2, other.adamBeta2)
-        check("adam_epsilon", adamEpsilon, other.adamEpsilon)
-        check("max_grad_norm", maxGradNorm, other.maxGradNorm)
-        check("seed", seed, other.seed)
-        check("subset", subset.map(String.init) ?? "all", other.subset.map(String.init) ?? "all")
-        check("dropout", dropout.map { "\($0)" } ?? "config", other.dropout.map { "\($0)" } ?? "config")
-        check("freeze_embeddings", freezeEmbeddings, other.freezeEmbeddings)
-        check("freeze_layers", freezeLayers, other.freezeLayers)
-        check("class_weights", "\(classWeighting)", "\(other.classWeighting)")
-        check("bucket_window", bucketWindowBatches, other.bucketWindowBatches)
-        check("normalize_tweets", normalizeTweets.map { "\($0)" } ?? "auto", other.normalizeTweets.map { "\($0)" } ?? "auto")
-        check("method", method.rawValue, other.method.rawValue)
+        for setting in TrainingSetting.allCases where !Self.changeableOnResume.contains(setting) {
+            if let now = shown(setting), let then = other.shown(setting), now != then {
+                out.append("\(setting.key): checkpoint \(then), now \(now)")
+            }
+        }
+        // The seed has no range to check, so it is not a TrainingSetting; it orders the data and initialises the head.
+        if seed != other.seed { out.append("seed: checkpoint \(other.seed), now \(seed)") }
+        // LoRA's settings are compared whole (the adapter's saved modules and base name too), shown by their numbers.
         if lora != other.lora {
             func text(_ l: LoRAConfig?) -> String {
                 l.map { "r \($0.r), alpha \($0.alpha), dropout \($0.dropout), targets \($0.targetModules)" } ?? "default"
             }
-            out.append("lora: checkpoint \(text(other.lora)), now \(text(lora))")
+            out.append("\(TrainingSetting.lora.key): checkpoint \(text(other.lora)), now \(text(lora))")
         }
         return out
+    }
+
+    /// A setting's value as `resumeConflicts` shows it; nil for one the recipe does not hold (the replay ratio and
+    /// the labels are the daemon's) or that it compares apart (`lora`, with the LoRA numbers in it).
+    private func shown(_ setting: TrainingSetting) -> String? {
+        if let field = Self.field(setting) { return field.show(self) }
+        switch setting {
+        case .freezeEmbeddings: return "\(freezeEmbeddings)"
+        case .classWeights: return "\(classWeighting)"
+        case .normalizeTweets: return normalizeTweets.map { "\($0)" } ?? "auto"
+        case .method: return method.rawValue
+        case .replayRatio, .labels, .lora, .loraRank, .loraAlpha, .loraDropout, .loraTargetModules:
+            return nil
+        case .epochs, .batchSize, .gradientAccumulation, .learningRate, .maxLength, .warmupRatio, .weightDecay,
+             .adamBeta1, .adamBeta2, .adamEpsilon, .maxGradNorm, .subset, .dropout, .freezeLayers, .patience,
+             .bucketWindow, .evalBatchSize, .checkpointEvery:
+            return nil  // numeric: `field` above
+        }
     }
 }

@@ -133,6 +133,45 @@ final class TrainingSettingTests: XCTestCase {
         XCTAssertEqual(try RunPlan.decode(plan.json()).trainingRecipe(runID: 3), expected, "a stored run trains the same recipe")
     }
 
+    /// A resumed run must keep every setting the recipe holds except evaluation and bookkeeping (patience, the
+    /// evaluation batch, the checkpoint interval); the check reads the table of settings, each conflict says the
+    /// setting's key, and a value is shown as it was set (2e-05, not the Double it widens to).
+    func testResumeConflicts_nameEverySettingThatShapesTheRun_byItsKey() throws {
+        let base = TrainingRecipe()
+        let changeable: Set<TrainingSetting> = [.patience, .evalBatchSize, .checkpointEvery]
+        for setting in TrainingRecipe.numericSettings {
+            let range = try XCTUnwrap(setting.range, setting.key)
+            let now = base.value(of: setting)
+            let value = try XCTUnwrap([range.bounds.lowerBound, range.bounds.upperBound, 2, 1, 0.5].first {
+                setting.problem($0) == nil && $0 != now
+            }, setting.key)
+            var changed = base
+            XCTAssertTrue(changed.assign(setting, value), setting.key)
+            let conflicts = changed.resumeConflicts(with: base)
+            if changeable.contains(setting) {
+                XCTAssertEqual(conflicts, [], setting.key)
+            } else {
+                XCTAssertEqual(conflicts.count, 1, "\(setting.key): \(conflicts)")
+                XCTAssertTrue(conflicts.first?.hasPrefix("\(setting.key): checkpoint ") == true, "\(conflicts)")
+            }
+        }
+        var other = base
+        other.learningRate = 3e-5
+        other.seed = 7
+        other.method = .lora
+        other.freezeEmbeddings = true
+        other.classWeighting = .balanced
+        other.normalizeTweets = false
+        other.lora = LoRAConfig(r: 4)
+        XCTAssertEqual(Set(other.resumeConflicts(with: base)), [
+            "learning_rate: checkpoint 2e-05, now 3e-05", "seed: checkpoint 42, now 7", "method: checkpoint full, now lora",
+            "freeze_embeddings: checkpoint false, now true", "class_weights: checkpoint none, now balanced",
+            "normalize_tweets: checkpoint auto, now false",
+            "lora: checkpoint default, now r 4, alpha 16.0, dropout 0.05, targets \(LoRAConfig.defaultTargetModules)",
+        ])
+        XCTAssertEqual(base.resumeConflicts(with: base), [])
+    }
+
     /// The trainer's messages name settings and actions, never a command's flags; `sentimentd finetune` adds its own.
     func testTrainerMessages_nameNoFlag_andFinetuneAddsItsOwn() {
         let errors: [TrainingError] = [
