@@ -112,7 +112,7 @@ public enum LabelFileError: Error, Sendable, Equatable, CustomStringConvertible 
     case notUTF8(path: String, byteOffset: Int, line: Int)
     /// The format cannot be told from the file name.
     case unknownFormat(path: String)
-    /// `--format tweeteval` on a file not named `*_text.txt` or `*_labels.txt`.
+    /// The tweeteval format named for a file not named `*_text.txt` or `*_labels.txt`.
     case notTweetEvalName(path: String)
     case tweetEvalSiblingMissing(path: String, sibling: String)
     case tweetEvalLineCounts(textPath: String, textLines: Int, labelsPath: String, labelLines: Int)
@@ -130,7 +130,7 @@ public enum LabelFileError: Error, Sendable, Equatable, CustomStringConvertible 
                 + "convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
         case let .unknownFormat(path):
             return "cannot tell the format of \(path) from its name (.jsonl, .json, .csv, or a TweetEval "
-                + "*_text.txt / *_labels.txt pair): give --format jsonl|json|csv|tweeteval"
+                + "*_text.txt / *_labels.txt pair): name its format (jsonl, json, csv or tweeteval)"
         case let .notTweetEvalName(path):
             return "\(path) is not part of a TweetEval pair: the files are named X_text.txt and X_labels.txt"
         case let .tweetEvalSiblingMissing(path, sibling):
@@ -141,9 +141,20 @@ public enum LabelFileError: Error, Sendable, Equatable, CustomStringConvertible 
         case let .csvHeader(path, reason):
             return "\(path): \(reason)"
         case let .jsonLinesInJSONFile(path):
-            // Both commands that read label files (sentimentctl import, sentimentd finetune) take --format.
             return "\(path) holds JSON objects one after another (JSON Lines), but a .json file is read as one JSON "
-                + "array [{\"text\": ..., \"label\": ...}, ...]: use --format jsonl, or rename the file to .jsonl"
+                + "array [{\"text\": ..., \"label\": ...}, ...]: read it as jsonl, or rename the file to .jsonl"
+        }
+    }
+
+    /// The formats to choose from when naming the file's format is the fix (jsonl for JSON Lines in a `.json` file;
+    /// any for a name that says none), else nil. The message names the setting, not a flag: each command that reads
+    /// label files (`sentimentctl import`, `sentimentd finetune`) says it with its own option.
+    public var formatsToName: [LabelFileFormat]? {
+        switch self {
+        case .unknownFormat: return LabelFileFormat.allCases
+        case .jsonLinesInJSONFile: return [.jsonl]
+        case .cannotRead, .notUTF8, .notTweetEvalName, .tweetEvalSiblingMissing, .tweetEvalLineCounts, .csvHeader:
+            return nil
         }
     }
 }

@@ -1,12 +1,14 @@
 import Foundation
 
-/// Every way a pull can fail, each with a message that names the repository, URL or file and says what to do.
+/// Every way a pull can fail, each with a message that names the repository, URL or file and says what to do. The
+/// messages name the pull's settings (the revision, the version name, ...), never a command's flags: `setting` says
+/// which one to change, and `sentimentctl pull` says it as its flag.
 public enum HubError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The repository id is not `name` or `namespace/name` in the hub's alphabet.
     case invalidRepositoryID(String, reason: String)
-    /// `--name` is not a usable version directory name.
+    /// The version name asked for is not a usable version directory name.
     case invalidVersionName(String, reason: String)
-    /// `--endpoint` / `HF_ENDPOINT` is not an http(s) URL.
+    /// The endpoint given (or `HF_ENDPOINT`) is not an http(s) URL.
     case invalidEndpoint(String)
     /// 404 (or the hub's `RepoNotFound`): no such repository, or a private one the token cannot see.
     case repositoryNotFound(repo: String, url: String, hadToken: Bool)
@@ -40,9 +42,9 @@ public enum HubError: Error, CustomStringConvertible, Equatable, Sendable {
     case pullInProgress(lock: String)
     /// A staging folder or file that is a symbolic link, not a plain file, or not the puller's own: never used.
     case unsafeStaging(path: String, reason: String)
-    /// The hub gave neither a SHA-256 nor a git blob id for a file, so it cannot be checked (`--no-verify`).
+    /// The hub gave neither a SHA-256 nor a git blob id for a file, so it cannot be checked (`requireDigests`).
     case noDigest(file: String, url: String)
-    /// An `http://` endpoint without `--insecure`.
+    /// An `http://` endpoint without `allowInsecureHTTP`.
     case insecureEndpoint(String)
 
     public var description: String {
@@ -53,12 +55,12 @@ public enum HubError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .invalidVersionName(name, reason):
             return "version name \"\(name)\" cannot be used: \(reason)"
         case let .invalidEndpoint(value):
-            return "endpoint \"\(value)\" is not an http:// or https:// URL (set by --endpoint or HF_ENDPOINT)"
+            return "endpoint \"\(value)\" is not an http:// or https:// URL (the endpoint given, else HF_ENDPOINT)"
         case let .repositoryNotFound(repo, url, hadToken):
             return "repository \(repo) not found (\(url)); check the name"
                 + (hadToken ? ", and that HF_TOKEN's account can see it" : "; if it is private, set HF_TOKEN")
         case let .revisionNotFound(repo, revision, url):
-            return "repository \(repo) has no revision \"\(revision)\" (\(url)); pass a branch, tag or commit with --revision"
+            return "repository \(repo) has no revision \"\(revision)\" (\(url)); name a branch, tag or commit it has"
         case let .fileNotFound(repo, file, url):
             return "repository \(repo) lists \(file) but the hub does not serve it (\(url))"
         case let .unauthorized(repo, url, status, gated, hadToken):
@@ -98,19 +100,47 @@ public enum HubError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .fileSystem(path, operation, reason):
             return "cannot \(operation) \(path): \(reason)"
         case let .modelsDirectoryMissing(path):
-            return "models directory \(path) does not exist; create it or pass --models DIR"
+            return "models directory \(path) does not exist; create it or name another"
         case let .versionExists(path):
-            return "\(path) already exists; pass --name to publish under another version name, or remove it first"
+            return "\(path) already exists; publish under another version name, or remove it first"
         case let .pullInProgress(lock):
             return "another pull of this version is running (it holds \(lock)); wait for it to finish"
         case let .unsafeStaging(path, reason):
             return "\(path): refusing to use it: \(reason)"
         case let .noDigest(file, url):
             return "\(file): the hub gives no SHA-256 or git blob id for it (\(url)), so the download cannot be "
-                + "verified; it was not kept (pass --no-verify to accept unverified files)"
+                + "verified; it was not kept (unverified files are kept only when digests are not required)"
         case let .insecureEndpoint(value):
             return "endpoint \(value) is plain http: anyone on the way can change the files and their checksums; "
-                + "use https, or pass --insecure for a mirror you trust on a network you trust"
+                + "use https, or allow plain http only for a mirror you trust on a network you trust"
+        }
+    }
+}
+
+extension HubError {
+    /// A setting of the pull that the user changes to get past the error.
+    public enum Setting: Sendable, Equatable {
+        case endpoint, revision, modelsDirectory, versionName
+        /// `PullSettings.requireDigests` (on by default).
+        case requireDigests
+        /// `PullSettings.allowInsecureHTTP` (off by default).
+        case allowInsecureHTTP
+    }
+
+    /// The setting whose change is the way past this error, when there is one (the message says what to change in
+    /// those words; a command adds its own flag for it).
+    public var setting: Setting? {
+        switch self {
+        case .invalidEndpoint: return .endpoint
+        case .revisionNotFound: return .revision
+        case .modelsDirectoryMissing: return .modelsDirectory
+        case .invalidVersionName, .versionExists: return .versionName
+        case .noDigest: return .requireDigests
+        case .insecureEndpoint: return .allowInsecureHTTP
+        case .invalidRepositoryID, .repositoryNotFound, .fileNotFound, .unauthorized, .httpStatus, .network, .stalled,
+             .protocolViolation, .missingConfig, .noWeights, .invalidShardIndex, .missingShard, .checksumMismatch,
+             .sizeMismatch, .commitMismatch, .diskFull, .fileSystem, .pullInProgress, .unsafeStaging:
+            return nil
         }
     }
 }

@@ -76,3 +76,11 @@ extension CtlFailure {
         }
     }
 }
+
+extension CtlFailure {
+    /// A label file that cannot be read (exit 2): the reader's message, and `--format` where naming the format is
+    /// the fix (the reader names the setting; the flag is this command's).
+    static func labelFile(_ error: LabelFileError) -> CtlFailure {
+        .usage("\(error)" + (error.formatsToName.map { "; use --format " + $0.map(\.rawValue).joined(separator: "|") } ?? ""))
+    }
+}

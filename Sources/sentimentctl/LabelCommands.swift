@@ -149,7 +149,7 @@ struct ImportCommand: ParsableCommand {
         do {
             parsed = try LabelFile.read(path: file, format: format)
         } catch let error as LabelFileError {
-            throw CtlFailure.usage("\(error)")
+            throw CtlFailure.labelFile(error)
         }
         let name = parsed.paths.map { ($0 as NSString).lastPathComponent }.joined(separator: " + ")
         if !parsed.problems.isEmpty && !skipInvalid {

@@ -171,7 +171,7 @@ struct LabelsExportCommand: ParsableCommand {
         } else if let detected = LabelFileFormat.detect(path: file!) {
             chosen = detected
         } else {
-            throw CtlFailure.usage(LabelFileError.unknownFormat(path: file!).description)
+            throw CtlFailure.labelFile(.unknownFormat(path: file!))
         }
         if chosen == .tweeteval && (toStdout || LabelFile.tweetEvalPair(for: file!) == nil) {
             throw CtlFailure.usage("tweeteval writes a pair of files: name one of them, X_text.txt or X_labels.txt")

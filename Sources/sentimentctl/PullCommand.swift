@@ -79,7 +79,7 @@ struct PullCommand: ParsableCommand {
                                  settings: PullSettings(allowInsecureHTTP: insecure, requireDigests: !noVerify),
                                  progress: progress.handle)
         } catch {
-            throw CtlFailure.usage("\(error)")
+            throw CtlFailure.usage(Self.message(error))
         }
         let interrupt = Self.reportInterruption(staging: modelsDirectory + "/" + ModelPull.stagingDirectoryName)
         defer { interrupt.cancel() }
@@ -89,9 +89,24 @@ struct PullCommand: ParsableCommand {
             print(result.path)
         } catch {
             progress.finish()
-            FileHandle.standardError.write(Data("sentimentctl pull: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("sentimentctl pull: \(Self.message(error))\n".utf8))
             throw ExitCode(1)
         }
+    }
+
+    /// The pull's message, then the flag that changes the setting it names (the library says the setting).
+    static func message(_ error: Error) -> String {
+        guard let setting = (error as? HubError)?.setting else { return "\(error)" }
+        let flag: String
+        switch setting {
+        case .endpoint: flag = "--endpoint URL, or HF_ENDPOINT"
+        case .revision: flag = "--revision"
+        case .modelsDirectory: flag = "--models DIR"
+        case .versionName: flag = "--name"
+        case .requireDigests: flag = "--no-verify accepts unverified files"
+        case .allowInsecureHTTP: flag = "--insecure allows plain http"
+        }
+        return "\(error) (\(flag))"
     }
 
     /// Ctrl-C ends the pull at once (the partial files are safe to resume); say so instead of dying mid-line.

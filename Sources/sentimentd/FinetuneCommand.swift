@@ -185,6 +185,9 @@ struct FinetuneCommand: ParsableCommand {
     /// settings and actions, never flags), or nil.
     static func hint(for error: Error) -> String? {
         if case ModelFolderWriter.WriteError.outputExists = error { return "choose another --out, or pass --overwrite to replace it" }
+        if case let TrainingDataError.file(fileError) = error, let formats = fileError.formatsToName {
+            return "use --format " + formats.map(\.rawValue).joined(separator: "|")
+        }
         guard let error = error as? TrainingError else { return nil }
         switch error {
         case .nonFiniteLoss(_, _, nil), .nonFiniteGradient(_, _, nil): return "try a lower --lr"

@@ -159,7 +159,9 @@ final class LabelFilesTests: XCTestCase {
             let path = try write(name, text)
             XCTAssertThrowsError(try LabelFile.read(path: path), name) { error in
                 XCTAssertEqual(error as? LabelFileError, .jsonLinesInJSONFile(path: path))
-                XCTAssertTrue("\(error)".contains("--format jsonl"), "\(error)")
+                XCTAssertTrue("\(error)".contains("read it as jsonl"), "\(error)")
+                XCTAssertFalse("\(error)".contains("--"), "the reader names the setting, the command its flag: \(error)")
+                XCTAssertEqual((error as? LabelFileError)?.formatsToName, [.jsonl])
             }
             XCTAssertEqual(try LabelFile.read(path: path, format: .jsonl).items.map(\.text).first, "a",
                            "the same file given as jsonl is read")
@@ -338,7 +340,8 @@ final class LabelFilesTests: XCTestCase {
         let path = try write("labels.txt", "{\"text\": \"a\", \"label\": 1}\n")
         XCTAssertThrowsError(try LabelFile.read(path: path)) { error in
             XCTAssertEqual(error as? LabelFileError, .unknownFormat(path: path))
-            XCTAssertTrue("\(error)".contains("--format"), "\(error)")
+            XCTAssertTrue("\(error)".contains("name its format (jsonl, json, csv or tweeteval)"), "\(error)")
+            XCTAssertEqual((error as? LabelFileError)?.formatsToName, LabelFileFormat.allCases)
         }
         XCTAssertEqual(try LabelFile.read(path: path, format: .jsonl).items, [LabelItem(text: "a", label: .index(1), line: 1)])
         XCTAssertThrowsError(try LabelFile.read(path: path, format: .tweeteval)) { error in

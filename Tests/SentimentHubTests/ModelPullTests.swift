@@ -301,7 +301,9 @@ final class ModelPullTests: XCTestCase {
     func testPull_unknownRevision_isRevisionNotFound() throws {
         XCTAssertThrowsError(try pull(revision: "v9")) { error in
             guard case .revisionNotFound(HubFixtures.repoID, "v9", _) = error as? HubError else { return XCTFail("\(error)") }
-            XCTAssertTrue("\(error)".contains("--revision"))
+            XCTAssertTrue("\(error)".contains("name a branch, tag or commit it has"), "\(error)")
+            XCTAssertFalse("\(error)".contains("--"), "the library names the setting, sentimentctl its flag: \(error)")
+            XCTAssertEqual((error as? HubError)?.setting, .revision)
         }
     }
 

@@ -132,7 +132,8 @@ final class LabelExportTests: XCTestCase {
         let file = daemon.directory.path("x.csv")
         let unknown = try runSentimentctl(["labels", "export", daemon.directory.path("x.txt")], socket: daemon.socketPath)
         XCTAssertEqual(unknown.status, 2, unknown.err)
-        XCTAssertTrue(unknown.err.contains("cannot tell the format"), unknown.err)
+        XCTAssertTrue(unknown.err.contains("cannot tell the format") && unknown.err.contains("use --format jsonl|json|csv|tweeteval"),
+                      unknown.err)
         let pairless = try runSentimentctl(["labels", "export", "--format", "tweeteval", file], socket: daemon.socketPath)
         XCTAssertEqual(pairless.status, 2, pairless.err)
         XCTAssertTrue(pairless.err.contains("X_text.txt or X_labels.txt"), pairless.err)

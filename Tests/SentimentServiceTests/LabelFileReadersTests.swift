@@ -6,7 +6,8 @@ import XCTest
 
 /// `sentimentd finetune` and `sentimentctl import` read label files through one reader (SentimentCore's
 /// `LabelFile`): each format gives the same texts, labels and lines through the function each command calls, and a
-/// `.json` file holding JSON Lines fails the same way in both real binaries, saying to use `--format jsonl`.
+/// `.json` file holding JSON Lines fails the same way in both real binaries: the reader's message (which names the
+/// setting), then each command's `--format jsonl`.
 final class LabelFileReadersTests: XCTestCase {
     private let labels = LabelSet(["negative", "neutral", "positive"])
 
@@ -79,7 +80,7 @@ final class LabelFileReadersTests: XCTestCase {
         let path = dir.path("lines.json")
         try Data("{\"text\": \"good\", \"label\": 2}\n{\"text\": \"bad\", \"label\": 0}\n".utf8).write(to: URL(fileURLWithPath: path))
         let expected = LabelFileError.jsonLinesInJSONFile(path: path).description
-        XCTAssertTrue(expected.contains("--format jsonl"), expected)
+        XCTAssertTrue(expected.contains("read it as jsonl"), expected)
 
         // The function each command calls.
         XCTAssertThrowsError(try LabelFile.read(path: path)) { XCTAssertEqual("\($0)", expected) }
@@ -91,11 +92,13 @@ final class LabelFileReadersTests: XCTestCase {
         let ctl = try runSentimentctl(["import", path], socket: dir.path("no-daemon.sock"))
         XCTAssertEqual(ctl.status, 2, ctl.err)
         XCTAssertTrue(ctl.err.contains(expected), ctl.err)
+        XCTAssertTrue(ctl.err.contains("use --format jsonl"), "each command says its flag: \(ctl.err)")
         let out = dir.path("out")
         let finetune = try runExecutable("sentimentd", ["finetune", "--base", base.path, "--train", path, "--val", path,
                                                          "--out", out, "--epochs", "1"])
         XCTAssertNotEqual(finetune.status, 0, finetune.err)
         XCTAssertTrue(finetune.err.contains(expected), finetune.err)
+        XCTAssertTrue(finetune.err.contains("use --format jsonl"), "each command says its flag: \(finetune.err)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing is written")
     }
 }

@@ -63,7 +63,8 @@ final class TrainingDataTests: XCTestCase {
         let url = dir.write("data.json", "{\"text\": \"a\", \"label\": 0}\n{\"text\": \"b\", \"label\": 1}\n")
         guard let e = error({ try TrainingDataLoader.load(url, labels: labels) }) else { return }
         XCTAssertEqual(e, .file(.jsonLinesInJSONFile(path: url.path)))
-        XCTAssertTrue(e.description.contains("--format jsonl"), e.description)
+        XCTAssertTrue(e.description.contains("read it as jsonl"), e.description)
+        XCTAssertFalse(e.description.contains("--"), "the reader names the setting, finetune its flag: \(e.description)")
         XCTAssertEqual(try TrainingDataLoader.load(url, labels: labels, format: .jsonl).map(\.label), [0, 1])
     }
 
