@@ -204,7 +204,7 @@ let package = Package(
         .testTarget(
             name: "SentimentHubTests",
             dependencies: [
-                "SentimentCore", "SentimentHub",
+                "SentimentCore", "SentimentHub", "SentimentTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -4,6 +4,7 @@ import XCTest
 import Glibc
 #endif
 @testable import SentimentHub
+import SentimentTestSupport
 
 /// `sentimentctl pull` run by root into a models directory another user (the service user) may write, with the
 /// real binary against the loopback fake hub: what that user plants in the staging area is never followed, plain
@@ -25,36 +26,10 @@ final class PullSafetyTests: XCTestCase {
         models?.remove()
     }
 
+    /// The real sentimentctl, with the hub settings of this machine's environment left out.
     private func sentimentctl(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            directory = bundle.bundleURL.deletingLastPathComponent()
-        }
-        let executable = directory.appendingPathComponent("sentimentctl")
-        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
-            throw XCTSkip("sentimentctl is not built next to the tests (\(executable.path))")
-        }
-        p.executableURL = executable
-        p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "HF_ENDPOINT")
-        env.removeValue(forKey: "HF_TOKEN")
-        p.environment = env
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let errData = LockedBytes()
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            errData.set(err.fileHandleForReading.readDataToEndOfFile())
-            done.signal()
-        }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        done.wait()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errData.value, as: UTF8.self))
+        let run = try runToEnd(try BuiltProducts.executable("sentimentctl"), arguments, removing: ["HF_ENDPOINT", "HF_TOKEN"])
+        return (run.status, run.out, run.err)
     }
 
     private func pull(_ extra: [String] = ["--insecure"]) throws -> (status: Int32, out: String, err: String) {
@@ -147,12 +122,4 @@ final class PullSafetyTests: XCTestCase {
         XCTAssertEqual(accepted.status, 0, "\(accepted)")
         XCTAssertTrue(models.exists(version + "/model.safetensors"))
     }
-}
-
-/// Bytes handed from a reading thread.
-private final class LockedBytes: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
-    var value: Data { lock.lock(); defer { lock.unlock() }; return data }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SentimentProtocol
+import SentimentTestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -109,37 +110,7 @@ final class DaemonHostileCheckpointTests: XCTestCase {
 /// Runs the real sentimentd with `args` (killed after `timeout` seconds: a hang is a failure, not a stuck test).
 func runSentimentd(_ args: [String], timeout: TimeInterval = 120,
                    environment extra: [String: String] = [:]) throws -> (status: Int32, signal: Int32?, out: String, err: String) {
-    let p = Process()
-    p.executableURL = try TestPaths.executable("sentimentd")
-    p.arguments = args
-    var env = ProcessInfo.processInfo.environment
-    env.removeValue(forKey: "SENTIMENT_MODEL")
-    env.merge(extra) { _, n in n }
-    p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    let outData = LockedData(), errData = LockedData()
-    let group = DispatchGroup()
-    for (pipe, box) in [(out, outData), (err, errData)] {
-        group.enter()
-        DispatchQueue.global().async {
-            box.append(pipe.fileHandleForReading.readDataToEndOfFile())
-            group.leave()
-        }
-    }
-    let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { usleep(20_000) }
-    if p.isRunning {
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        group.wait()
-        XCTFail("sentimentd \(args.joined(separator: " ")) did not finish within \(timeout) s")
-    }
-    p.waitUntilExit()
-    group.wait()
-    let signal = p.terminationReason == .uncaughtSignal ? p.terminationStatus : nil
-    return (p.terminationStatus, signal, String(decoding: outData.value, as: UTF8.self), String(decoding: errData.value, as: UTF8.self))
+    let run = try runToEnd(try TestPaths.executable("sentimentd"), args, environment: extra, removing: ["SENTIMENT_MODEL"],
+                           timeout: timeout)
+    return (run.status, run.signal, run.out, run.err)
 }

@@ -1,14 +1,11 @@
 import Foundation
 import XCTest
 @testable import SentimentHub
+import SentimentTestSupport
 
 enum HubFixtures {
     /// The tiny RoBERTa classifier of the committed fixtures (Tests/Fixtures), read in place.
-    static let tinyRobertaFolder = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()  // Support
-        .deletingLastPathComponent()  // SentimentHubTests
-        .deletingLastPathComponent()  // Tests
-        .appendingPathComponent("Fixtures/models/tiny-roberta", isDirectory: true)
+    static let tinyRobertaFolder = TestFixtures.root.appendingPathComponent("models/tiny-roberta", isDirectory: true)
 
     static let repoID = "sentimentd-tests/tiny-roberta"
     static let commit = "4ba3d4463bd152c9e4abd892b50844f30c646708"

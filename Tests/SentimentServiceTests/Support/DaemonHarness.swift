@@ -11,21 +11,8 @@ import Glibc
 enum TestPaths {
     static let repositoryRoot = TestFixtures.repositoryRoot
 
-    /// The build products folder: the test bundle sits in it, next to the executables.
-    static var productsDirectory: URL {
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            return bundle.bundleURL.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    }
-
-    static func executable(_ name: String) throws -> URL {
-        let url = productsDirectory.appendingPathComponent(name)
-        guard FileManager.default.isExecutableFile(atPath: url.path) else {
-            throw XCTSkip("\(name) is not built next to the tests (\(url.path)); run `swift build` first")
-        }
-        return url
-    }
+    /// A built executable (`BuiltProducts`); the test is skipped when it is not built.
+    static func executable(_ name: String) throws -> URL { try BuiltProducts.executable(name) }
 
     /// The tiny RoBERTa checkpoint of the ML tests' fixtures.
     static let tinyRoberta = TestFixtures.root.appendingPathComponent("models/tiny-roberta")
@@ -279,12 +266,7 @@ extension DaemonProcess {
     }
 }
 
-final class LockedData: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
-    var value: Data { lock.lock(); defer { lock.unlock() }; return data }
-}
+typealias LockedData = SentimentTestSupport.LockedData
 
 /// A datagram socket standing in for systemd's NOTIFY_SOCKET (or journald's): `sentimentd bench`'s listener, which
 /// times the daemon's READY=1 the same way, with what the tests wait on.
@@ -339,33 +321,11 @@ func runExecutable(_ name: String, _ args: [String], stdin: String? = nil,
     try runProgram(try TestPaths.executable(name), args, stdin: stdin, environment: extra)
 }
 
-/// Runs `program` to its end; returns its exit status, stdout and stderr.
+/// Runs `program` to its end (`runToEnd`); returns its exit status, stdout and stderr.
 func runProgram(_ program: URL, _ args: [String], stdin: String? = nil,
                 environment extra: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = program
-    p.arguments = args
-    var env = ProcessInfo.processInfo.environment
-    env.merge(extra) { _, n in n }
-    p.environment = env
-    let out = Pipe(), err = Pipe(), input = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = input
-    try p.run()
-    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-    try input.fileHandleForWriting.close()
-    // Read both pipes concurrently so a chatty stderr cannot block the child.
-    let errData = LockedData()
-    let errDone = DispatchSemaphore(value: 0)
-    DispatchQueue.global().async {
-        errData.append(err.fileHandleForReading.readDataToEndOfFile())
-        errDone.signal()
-    }
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    errDone.wait()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errData.value, as: UTF8.self))
+    let run = try runToEnd(program, args, stdin: stdin, environment: extra)
+    return (run.status, run.out, run.err)
 }
 
 /// Binds `fd` (an AF_UNIX socket) to `path`, creating the socket file there.
