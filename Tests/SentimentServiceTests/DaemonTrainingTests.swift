@@ -354,12 +354,18 @@ final class DaemonTrainingTests: XCTestCase {
 
     private func workerPID(_ daemon: DaemonProcess, run: Int64) throws -> pid_t {
         let db = try RunStore(path: URL(fileURLWithPath: daemon.directory.path("state.sqlite")))
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            if let pid = try db.run(id: run)?.workerPid, pid > 0 { return pid }
-            usleep(50_000)
-        }
+        if let pid = try poll(timeout: 60, { try db.run(id: run)?.workerPid.flatMap { $0 > 0 ? $0 : nil } }) { return pid }
         throw DaemonTestError.timeout("worker pid of run \(run)")
+    }
+
+    /// A started daemon whose run (100 epochs: it outlasts the test) has made its first step.
+    private func daemonInARun(tag: String) throws -> (daemon: DaemonProcess, run: RunSummary) {
+        let daemon = try makeDaemon(training: ["epochs": "100"])
+        try daemon.start()
+        _ = try add(daemon, Self.examples(count: 400, tag: tag))
+        let run = try daemon.call(TrainMethod.self, .init())
+        _ = try waitForRun(daemon, id: run.id, until: { ($0.step ?? 0) > 0 })
+        return (daemon, run)
     }
 
     private func processExists(_ pid: pid_t) -> Bool {
@@ -389,11 +395,7 @@ final class DaemonTrainingTests: XCTestCase {
     }
 
     func testKillWorkerDuringTraining_runFailsAndServingGoesOn() throws {
-        let daemon = try makeDaemon(training: ["epochs": "100"])
-        try daemon.start()
-        _ = try add(daemon, Self.examples(count: 400, tag: "e"))
-        let run = try daemon.call(TrainMethod.self, .init())
-        _ = try waitForRun(daemon, id: run.id, until: { ($0.step ?? 0) > 0 })
+        let (daemon, run) = try daemonInARun(tag: "e")
         kill(try workerPID(daemon, run: run.id), SIGKILL)
         let failed = try waitForRun(daemon, id: run.id, until: { $0.isFinished })
         XCTAssertEqual(failed.status, "failed")
@@ -446,11 +448,7 @@ final class DaemonTrainingTests: XCTestCase {
     }
 
     func testKillDaemonDuringTraining_workerStops_restartMarksRunFailed() throws {
-        let daemon = try makeDaemon(training: ["epochs": "100"])
-        try daemon.start()
-        _ = try add(daemon, Self.examples(count: 400, tag: "f"))
-        let run = try daemon.call(TrainMethod.self, .init())
-        _ = try waitForRun(daemon, id: run.id, until: { ($0.step ?? 0) > 0 })
+        let (daemon, run) = try daemonInARun(tag: "f")
         let worker = try workerPID(daemon, run: run.id)
         daemon.signal(SIGKILL)
         _ = try? daemon.waitForExit()
