@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SentimentCore
 
 /// Training runs in SQLite: the daemon creates and finishes them, the training worker (another process on
 /// the same file) writes its progress, epochs and evaluation.

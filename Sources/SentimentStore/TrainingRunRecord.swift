@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SentimentCore
 
 /// Where a training run is. `queued` and `running` are unfinished; the other four are final and never
 /// change again.
@@ -29,12 +30,6 @@ public enum RunTrigger: String, Codable, Sendable {
     case schedule
     /// `sentimentctl train`.
     case manual
-}
-
-/// Which weights a run trains.
-public enum TrainingMethod: String, Codable, Sendable {
-    case full
-    case lora
 }
 
 /// The promotion gate's verdict.
@@ -86,6 +81,7 @@ public struct TrainingRunRecord: Codable, Sendable, Equatable, FetchableRecord {
     public var baseVersion: String?
     /// The version directory the candidate was (or would have been) published as.
     public var candidateVersion: String?
+    /// Which weights the run trains (SentimentCore's `TrainingMethod`, the recipe's).
     public var method: TrainingMethod
     /// The recipe (hyper-parameters) as JSON; opaque to the store.
     public var recipe: String

@@ -176,7 +176,7 @@ final class TrainingCoordinator: @unchecked Sendable {
         let id: Int64
         do {
             id = try runs.createRun(trigger: RunTrigger(rawValue: trigger) ?? .manual, uid: uid,
-                                    method: SentimentStore.TrainingMethod(rawValue: plan.recipe.method ?? "full") ?? .full,
+                                    method: TrainingMethod(rawValue: plan.recipe.method ?? "full") ?? .full,
                                     recipeJSON: try plan.json())
         } catch let RunStoreError.runInProgress(other) {
             throw RPCError.trainingBusy(runID: other)
