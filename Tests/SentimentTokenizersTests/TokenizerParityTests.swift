@@ -25,12 +25,17 @@ final class TokenizerParityTests: XCTestCase {
         XCTAssertEqual(t.vocabularySize, 30522)
     }
 
-    func testRoberta_adversarial_matchesTransformers() throws {
+    /// The adversarial texts at max_length 128 and 512 give `name`'s fixture ids.
+    private func assertAdversarialParity(_ tokenizer: Tokenizer, _ name: String) throws {
         let texts = try F.strings("adversarial")
         for n in [128, 512] {
-            let want = try F.idLists("roberta/adversarial/\(n)")
-            F.assertSame(texts.map { F.roberta.encode($0, maxLength: n) }, want, texts: texts, label: "roberta max \(n)")
+            let want = try F.idLists("\(name)/adversarial/\(n)")
+            F.assertSame(texts.map { tokenizer.encode($0, maxLength: n) }, want, texts: texts, label: "\(name) max \(n)")
         }
+    }
+
+    func testRoberta_adversarial_matchesTransformers() throws {
+        try assertAdversarialParity(F.roberta, "roberta")
     }
 
     func testRoberta_adversarialTweetNormalised_matchesTransformers() throws {
@@ -41,11 +46,7 @@ final class TokenizerParityTests: XCTestCase {
     }
 
     func testMiniLM_adversarial_matchesTransformers() throws {
-        let texts = try F.strings("adversarial")
-        for n in [128, 512] {
-            let want = try F.idLists("minilm/adversarial/\(n)")
-            F.assertSame(texts.map { F.minilm.encode($0, maxLength: n) }, want, texts: texts, label: "minilm max \(n)")
-        }
+        try assertAdversarialParity(F.minilm, "minilm")
     }
 
     /// Seeded random mixtures (whitespace kinds, marks, scripts, controls, special-token strings) at random
