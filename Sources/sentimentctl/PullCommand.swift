@@ -94,19 +94,20 @@ struct PullCommand: ParsableCommand {
         }
     }
 
-    /// The pull's message, then the flag that changes the setting it names (the library says the setting).
+    /// The pull's message, then on a line of its own the flag that changes the setting it names (the library says
+    /// the setting, this command its flag).
     static func message(_ error: Error) -> String {
         guard let setting = (error as? HubError)?.setting else { return "\(error)" }
-        let flag: String
+        let hint: String
         switch setting {
-        case .endpoint: flag = "--endpoint URL, or HF_ENDPOINT"
-        case .revision: flag = "--revision"
-        case .modelsDirectory: flag = "--models DIR"
-        case .versionName: flag = "--name"
-        case .requireDigests: flag = "--no-verify accepts unverified files"
-        case .allowInsecureHTTP: flag = "--insecure allows plain http"
+        case .endpoint: hint = "give the hub's URL with --endpoint (or HF_ENDPOINT)"
+        case .revision: hint = "choose the revision with --revision"
+        case .modelsDirectory: hint = "name the models directory with --models DIR"
+        case .versionName: hint = "choose the version name with --name"
+        case .requireDigests: hint = "pass --no-verify to accept unverified files"
+        case .allowInsecureHTTP: hint = "pass --insecure to allow plain http"
         }
-        return "\(error) (\(flag))"
+        return "\(error)\n\(hint)"
     }
 
     /// Ctrl-C ends the pull at once (the partial files are safe to resume); say so instead of dying mid-line.
