@@ -149,7 +149,8 @@ final class ModelPullTests: XCTestCase {
 
         XCTAssertThrowsError(try pull(name: "tiny-v1")) { error in
             XCTAssertEqual(error as? HubError, .versionExists(path: models.path + "/tiny-v1"))
-            XCTAssertTrue("\(error)".contains("--name"))
+            XCTAssertTrue("\(error)".contains("publish under another version name"), "\(error)")
+            XCTAssertEqual((error as? HubError)?.setting, .versionName, "sentimentctl pull says it as --name")
         }
         XCTAssertFalse(server.requests.contains { $0.path.contains("/resolve/") }, "no file is downloaded for an existing version")
         try assertPublishedFolderIsTheFixture("tiny-v1")
