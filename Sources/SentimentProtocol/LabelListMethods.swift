@@ -9,28 +9,14 @@ import SentimentCore
 // shows the training split only (`Result.splits` says which splits a listing covers). Removing labels needs the
 // admin role.
 
-/// A split named in a filter.
-public enum LabelSplitName: String, Codable, Sendable, CaseIterable {
-    case train
-    case eval
-}
-
-/// Where a stored label's current value came from.
-public enum LabelSourceName: String, Codable, Sendable, CaseIterable {
-    /// labels.add (sentimentctl label).
-    case add
-    /// A committed import (sentimentctl import).
-    case `import`
-}
-
 /// One stored label. `text` is the stored (normalised) form: Unicode NFC, trimmed, every run of whitespace
 /// (newlines and tabs included) one space; that is the text a label is keyed by and what training reads.
 public struct StoredLabel: Codable, Sendable, Equatable {
     public var id: Int64
     public var text: String
     public var label: String
-    public var split: LabelSplitName
-    public var source: LabelSourceName
+    public var split: LabelSplit
+    public var source: LabelSource
     /// The import the current label came from (nil for labels.add).
     public var importID: Int64?
     /// The uid that wrote the current label.
@@ -46,7 +32,7 @@ public struct StoredLabel: Codable, Sendable, Equatable {
         case updatedAt = "updated_at"
     }
 
-    public init(id: Int64, text: String, label: String, split: LabelSplitName, source: LabelSourceName, importID: Int64?,
+    public init(id: Int64, text: String, label: String, split: LabelSplit, source: LabelSource, importID: Int64?,
                 uid: UInt32, createdAt: Date, updatedAt: Date) {
         self.id = id
         self.text = text
@@ -71,10 +57,10 @@ public enum LabelsListMethod: RPCMethod {
 
     public struct Params: Codable, Sendable, Equatable {
         /// Only this split (absent: every split the caller may read). `eval` needs the admin role.
-        public var split: LabelSplitName?
+        public var split: LabelSplit?
         /// Only this label (a name, any case, or a class index of labels.names).
         public var label: LabelValue?
-        public var source: LabelSourceName?
+        public var source: LabelSource?
         /// Only labels whose current value came from this import.
         public var importID: Int64?
         /// Only labels whose current value this uid wrote.
@@ -94,7 +80,7 @@ public enum LabelsListMethod: RPCMethod {
             case afterID = "after_id"
         }
 
-        public init(split: LabelSplitName? = nil, label: LabelValue? = nil, source: LabelSourceName? = nil,
+        public init(split: LabelSplit? = nil, label: LabelValue? = nil, source: LabelSource? = nil,
                     importID: Int64? = nil, uid: UInt32? = nil, since: Date? = nil, contains: String? = nil,
                     limit: Int? = nil, afterID: Int64? = nil) {
             self.split = split
@@ -114,7 +100,7 @@ public enum LabelsListMethod: RPCMethod {
         /// Pass as `after_id` for the next page; absent when this page is the last.
         public var nextAfterID: Int64?
         /// The splits this listing covers (a labeller's unfiltered listing covers the training split only).
-        public var splits: [LabelSplitName]
+        public var splits: [LabelSplit]
         /// The daemon's label names by class index (labels.names): what class indexes in a file mean.
         public var labelNames: [String]
 
@@ -124,7 +110,7 @@ public enum LabelsListMethod: RPCMethod {
             case labelNames = "label_names"
         }
 
-        public init(labels: [StoredLabel], nextAfterID: Int64?, splits: [LabelSplitName], labelNames: [String]) {
+        public init(labels: [StoredLabel], nextAfterID: Int64?, splits: [LabelSplit], labelNames: [String]) {
             self.labels = labels
             self.nextAfterID = nextAfterID
             self.splits = splits

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SentimentCore
 
 // MARK: - Reading labels back, and removing them
 //

@@ -33,14 +33,6 @@ public enum LabelStoreError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Where a label came from.
-public enum LabelSource: String, Codable, Sendable {
-    /// `labels.add` (sentimentctl label).
-    case add
-    /// A committed import.
-    case `import`
-}
-
 /// One label to write, already checked by the caller: `label` is a known class name, `text` is not empty
 /// once normalised and not too long. `line` is the line of the import file (or the position in a batch) and
 /// only serves to report conflicts; when nil, the position in the call (from 1) stands in.

@@ -1,4 +1,5 @@
 import Foundation
+import SentimentCore
 
 /// The form of a text that labels are keyed by: two texts that differ only in Unicode composition or in
 /// whitespace are the same example.
@@ -47,12 +48,6 @@ public enum LabelText {
         }
         return String(decoding: out, as: UTF8.self)
     }
-}
-
-/// Which split a label belongs to. The eval split is frozen: it is only ever used to compare models.
-public enum LabelSplit: String, Codable, Sendable, CaseIterable {
-    case train
-    case eval
 }
 
 /// Assigns a normalised text to the train or the eval split, from the text alone, so that the same text

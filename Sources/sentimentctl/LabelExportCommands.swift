@@ -3,8 +3,8 @@ import Foundation
 import SentimentCore
 import SentimentProtocol
 
-extension LabelSplitName: ExpressibleByArgument {}
-extension LabelSourceName: ExpressibleByArgument {}
+extension LabelSplit: ExpressibleByArgument {}
+extension LabelSource: ExpressibleByArgument {}
 
 /// `--format` of `labels export`: the import formats, with the guide's file name as another name of json.
 struct ExportFormat: ExpressibleByArgument {
@@ -45,13 +45,13 @@ struct SinceArgument: ExpressibleByArgument {
 /// The filters `labels list` takes (export takes the split only: it writes a split, whole).
 struct LabelFilterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Only this split: train or eval (eval: admin).", valueName: "split"))
-    var split: LabelSplitName?
+    var split: LabelSplit?
 
     @Option(name: .long, help: ArgumentHelp("Only this label (a name or a class index).", valueName: "label"))
     var label: String?
 
     @Option(name: .long, help: ArgumentHelp("Only labels last written by label (add) or by an import.", valueName: "add|import"))
-    var source: LabelSourceName?
+    var source: LabelSource?
 
     @Option(name: .customLong("import"), help: ArgumentHelp("Only labels whose current value came from this import.", valueName: "id"))
     var importID: Int64?
@@ -156,7 +156,7 @@ struct LabelsExportCommand: ParsableCommand {
     var file: String?
 
     @Option(name: .long, help: ArgumentHelp("The split to export: train (default) or eval (admin).", valueName: "split"))
-    var split: LabelSplitName = .train
+    var split: LabelSplit = .train
 
     @Option(name: .long, help: ArgumentHelp("jsonl, json (custom_data.json), csv or tweeteval.", valueName: "format"))
     var format: ExportFormat?

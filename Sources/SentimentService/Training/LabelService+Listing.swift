@@ -24,16 +24,16 @@ extension LabelService {
         guard (1...LabelsListMethod.maxLimit).contains(limit) else {
             throw RPCError.invalidParams("labels.list: limit \(limit) is out of range 1...\(LabelsListMethod.maxLimit)")
         }
-        let splits: [LabelSplitName] = params.split.map { [$0] } ?? (admin ? [.train, .eval] : [.train])
+        let splits: [LabelSplit] = params.split.map { [$0] } ?? (admin ? [.train, .eval] : [.train])
         var filter = LabelFilter()
-        filter.splits = Set(splits.map { $0 == .train ? LabelSplit.train : .eval })
+        filter.splits = Set(splits)
         if let value = params.label {
             switch Self.resolve(value, names: config.labelNames) {
             case let .name(name): filter.label = name
             case let .problem(reason): throw RPCError.invalidParams("labels.list: label: \(reason)")
             }
         }
-        filter.source = params.source.map { $0 == .add ? LabelSource.add : .import }
+        filter.source = params.source
         filter.importBatch = params.importID
         filter.uid = params.uid
         filter.updatedSince = params.since
@@ -76,8 +76,8 @@ extension LabelService {
     }
 
     static func stored(_ row: StoredLabelRow) -> StoredLabel {
-        StoredLabel(id: row.id, text: row.text, label: row.label, split: row.split == .eval ? .eval : .train,
-                    source: row.source == .add ? .add : .import, importID: row.importBatch, uid: row.uid,
+        StoredLabel(id: row.id, text: row.text, label: row.label, split: row.split, source: row.source,
+                    importID: row.importBatch, uid: row.uid,
                     createdAt: row.createdAt, updatedAt: row.updatedAt)
     }
 }
