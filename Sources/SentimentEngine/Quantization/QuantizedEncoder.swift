@@ -1,16 +1,5 @@
 import SentimentCore
 
-/// The precision a model's encoder serves in. Training is always fp32.
-///
-/// int8: the four dense layers of every encoder block (QKV, attention output, feed-forward up and down: about 95 %
-/// of a forward pass's arithmetic) run on int8 weights and per-token int8 activations (`Int8Scheme`). Embeddings,
-/// attention scores and softmax, LayerNorm, the pooler and the classification head stay fp32: together they are a
-/// few percent of the time, and the head decides the label.
-public enum Precision: String, CaseIterable, Sendable, Codable {
-    case fp32
-    case int8
-}
-
 /// The int8 dense weights of one encoder layer (biases and LayerNorms stay in `EncoderLayerParams`).
 public struct QuantizedEncoderLayer: @unchecked Sendable {
     public let qkv: QuantizedWeights
