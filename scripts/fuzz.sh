@@ -26,8 +26,12 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 # TARGET -> "our modules in dependency order | other sources compiled into the harness (fuzz/support and the
-# daemon's files a parser lives in) | third-party modules".
+# daemon's files a parser lives in) | third-party modules". A module is all of Sources/NAME, or NAME=PATH,PATH: only
+# those files or folders of it (paths inside Sources/NAME), for a parser that lives in a module whose other files
+# need what a harness cannot build (BLAS, NIO): the files named hold every type the parser uses, each defined once.
 S=fuzz/support
+E=SentimentEngine=Quantization/Precision.swift,LoRA/LoRAConfig.swift
+T=SentimentTraining=TrainingRecipe.swift,TrainingError.swift
 declare -A target_modules=(
     [label-files]="SentimentCore|$S/FuzzSupport.swift|"
     [manifest]="SentimentCore|$S/FuzzSupport.swift|"
@@ -39,11 +43,25 @@ declare -A target_modules=(
     [wordpiece-encode]="SentimentCore SentimentCheckpoint SentimentTokenizers|$S/FuzzSupport.swift $S/TokenizerSupport.swift|"
     [jsonrpc]="SentimentCore SentimentProtocol|$S/FuzzSupport.swift Sources/SentimentService/Server/LineFrameDecoder.swift|NIOCore"
     [hub-json]="SentimentCore SentimentHub|$S/FuzzSupport.swift|"
+    [sentimentd-conf]="SentimentCore SentimentCheckpoint $E $T SentimentService=Config|$S/FuzzSupport.swift|Logging TOMLKit"
+    [open-inference]="SentimentCore SentimentOpenInference|$S/FuzzSupport.swift|"
+)
+# ASAN_OPTIONS of one target. sentimentd-conf: TOMLKit's C wrapper hands Swift strdup'ed and malloc'ed buffers it
+# never frees (tableGetKeys for every table iterated, tableConvertToTOML), a leak of the dependency on every parse,
+# which LeakSanitizer would report as this target's crash on its first input; leak detection stays on elsewhere.
+declare -A target_asan=(
+    [sentimentd-conf]="detect_leaks=0"
 )
 # Third-party modules -> the SwiftPM targets whose objects they need (their own dependencies included).
 declare -A thirdparty_objects=(
     [Crypto]="Crypto CryptoBoringWrapper CCryptoBoringSSL CCryptoBoringSSLShims"
     [NIOCore]="NIOCore NIOConcurrencyHelpers CNIOAtomics _NIODataStructures _NIOBase64 CNIOLinux CNIODarwin CNIOWindows CNIOWASI CNIOOpenBSD CNIOFreeBSD Atomics _AtomicsShims DequeModule ContainersPreview InternalCollectionsUtilities"
+    [Logging]="Logging"
+    [TOMLKit]="TOMLKit CTOML"
+)
+# Libraries a third-party module's objects need at link time (TOMLKit wraps toml++, C++ with exceptions).
+declare -A thirdparty_libraries=(
+    [TOMLKit]="-lstdc++"
 )
 
 targets() { printf '%s\n' "${!target_modules[@]}" | sort; }
@@ -54,9 +72,13 @@ swiftc=${SWIFTC:-swiftc}
 out=$root/.build/fuzz
 mkdir -p "$out/obj"
 
-# The package's debug build directory (third-party objects and .swiftmodule files).
+# The package's debug build directory (third-party objects and .swiftmodule files): SwiftPM's .build/debug link
+# when there is one (asking `swift build` would wait for a build of the package that holds its lock), else asked.
 pm_bin() {
-    if [[ -z ${pm_bin_cache:-} ]]; then pm_bin_cache=$(swift build --show-bin-path); fi
+    if [[ -z ${pm_bin_cache:-} ]]; then
+        if [[ -d $root/.build/debug ]]; then pm_bin_cache=$(cd "$root/.build/debug" && pwd -P)
+        else pm_bin_cache=$(swift build --show-bin-path); fi
+    fi
     echo "$pm_bin_cache"
 }
 
@@ -88,25 +110,39 @@ thirdparty_objects_of() {
     done | sort -u
 }
 
-# Compiles one of our modules (all of Sources/NAME, whole-module, instrumented) unless its object is newer than
-# its sources and the modules it imports (the ones before it in the target's list); after a change of the flags
-# here, `rm -rf .build/fuzz/obj`.
-build_module() {
-    local name=$1; shift
-    local srcs; mapfile -t srcs < <(find "Sources/$name" -name '*.swift' | sort)
-    local obj=$out/obj/$name.o
-    if [[ -f $obj ]] && [[ -z $(find "Sources/$name" -newer "$obj" -name '*.swift') ]]; then
+# The Swift files of one of our modules as a target names it: NAME (all of Sources/NAME) or NAME=PATH,PATH.
+module_sources() {
+    local name=${1%%=*}
+    if [[ $1 != *=* ]]; then find "Sources/$name" -name '*.swift' | sort; return; fi
+    local parts p; IFS=',' read -r -a parts <<<"${1#*=}"
+    for p in "${parts[@]}"; do
+        [[ -e Sources/$name/$p ]] || { echo "fuzz.sh: Sources/$name/$p does not exist (scripts/fuzz.sh's target list)" >&2; exit 2; }
+        find "Sources/$name/$p" -name '*.swift'
+    done | sort
+}
+
+# Compiles one of our modules (whole-module, instrumented) into DIR unless its object is newer than its sources and
+# the modules it imports (the objects before it in the target's list) and was built from the same files; after a
+# change of the flags here, `rm -rf .build/fuzz/obj`.
+build_module() {   # ITEM DIR [OBJECTS OF THE MODULES BEFORE IT...]
+    local item=$1 dir=$2; shift 2
+    local name=${item%%=*}
+    local srcs; mapfile -t srcs < <(module_sources "$item")
+    local obj=$dir/$name.o
+    if [[ -f $obj && $(cat "$obj.sources" 2>/dev/null) == "${srcs[*]}" && -z $(find "${srcs[@]}" -newer "$obj") ]]; then
         local stale=0 dep
-        for dep in "$@"; do [[ $out/obj/$dep.o -nt $obj ]] && stale=1; done
+        for dep in "$@"; do [[ $dep -nt $obj ]] && stale=1; done
         [[ $stale == 0 ]] && return
     fi
-    echo "fuzz.sh: compiling $name" >&2
+    echo "fuzz.sh: compiling $name${srcs[*]:+ (${#srcs[@]} files)}" >&2
+    mkdir -p "$dir"
     # shellcheck disable=SC2046
     "$swiftc" -parse-as-library -module-name "$name" -package-name sentimentd -swift-version 5 -O -wmo \
         -enable-testing -sanitize=fuzzer,address -g \
-        -emit-module -emit-module-path "$out/obj/$name.swiftmodule" -I "$out/obj" $(thirdparty_flags) \
+        -emit-module -emit-module-path "$dir/$name.swiftmodule" -I "$dir" -I "$out/obj" $(thirdparty_flags) \
         -c "${srcs[@]}" -o "$obj.tmp"
     mv "$obj.tmp" "$obj"
+    echo "${srcs[*]}" >"$obj.sources"
 }
 
 build_target() {
@@ -120,16 +156,22 @@ build_target() {
     # One build at a time in .build/fuzz (two runs may start together).
     exec 9>"$out/build.lock"
     flock 9
-    local m built=()
-    for m in $ours; do build_module "$m" "${built[@]}"; built+=("$m"); done
-    local objs=()
-    for m in $ours; do objs+=("$out/obj/$m.o"); done
+    # Whole modules are shared by the targets (.build/fuzz/obj); a module built in part, and every module after it
+    # in the list (it imports the part), belongs to its target alone (.build/fuzz/obj/TARGET).
+    local m dir=$out/obj objs=()
+    for m in $ours; do
+        [[ $m == *=* ]] && dir=$out/obj/$target
+        build_module "$m" "$dir" "${objs[@]}"
+        objs+=("$dir/${m%%=*}.o")
+    done
     mapfile -t -O "${#objs[@]}" objs < <(thirdparty_objects_of "${deps[@]}")
+    local libs=() d
+    for d in "${deps[@]}"; do libs+=(${thirdparty_libraries[$d]:-}); done
     echo "fuzz.sh: linking $target" >&2
     # shellcheck disable=SC2046,SC2086
     "$swiftc" -parse-as-library -module-name "FuzzTarget" -package-name sentimentd -swift-version 5 -O -g \
-        -sanitize=fuzzer,address -use-ld=lld -warnings-as-errors -I "$out/obj" $(thirdparty_flags) \
-        "fuzz/targets/$target.swift" $extra "${objs[@]}" -o "$out/$target"
+        -sanitize=fuzzer,address -use-ld=lld -warnings-as-errors -I "$dir" -I "$out/obj" $(thirdparty_flags) \
+        "fuzz/targets/$target.swift" $extra "${objs[@]}" "${libs[@]}" -o "$out/$target"
     flock -u 9
     echo "$out/$target"
 }
@@ -144,7 +186,7 @@ run_target() {
     # The target's dictionary (fuzz/dict/NAME.dict) with the JSON one for the targets that read JSON.
     local dict=$out/$target.dict
     : >"$dict"
-    [[ $target == @(jsonrpc|manifest|model-config|hub-json|label-files|tokenizer-files|safetensors) ]] \
+    [[ $target == @(jsonrpc|manifest|model-config|hub-json|label-files|tokenizer-files|safetensors|open-inference) ]] \
         && cat fuzz/dict/json.dict >>"$dict"
     [[ -f fuzz/dict/$target.dict ]] && cat "fuzz/dict/$target.dict" >>"$dict"
     [[ -s $dict ]] && flags+=(-dict="$dict")
@@ -152,7 +194,9 @@ run_target() {
     echo "fuzz.sh: fuzzing $target for ${cpu_seconds:+$cpu_seconds CPU-s, at most }$seconds s (log: $log)" >&2
     local scratch; scratch=$(mktemp -d "$( [[ -d /dev/shm ]] && echo /dev/shm || echo /tmp)/sentimentd-fuzz-XXXXXX")
     # Fixtures the harnesses load (the tokenizers) are found through FUZZ_FIXTURES, relative to the repository.
-    FUZZ_FIXTURES=$root/Tests/Fixtures FUZZ_SCRATCH=$scratch "$bin" "${flags[@]}" "$@" "$corpus" "fuzz/corpus/$target" \
+    # SWIFT_BACKTRACE: a trap is libFuzzer's to report (its stack trace, the input written out); the Swift runtime's
+    # own backtracer would first spend up to 30 s symbolicating each crash.
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=${target_asan[$target]:-${ASAN_OPTIONS:-}} FUZZ_FIXTURES=$root/Tests/Fixtures FUZZ_SCRATCH=$scratch "$bin" "${flags[@]}" "$@" "$corpus" "fuzz/corpus/$target" \
         >"$log" 2>&1 &
     local pid=$!
     # Counts the fuzzer's CPU time (every 2 s, into $out/TARGET.cpu) and, with --cpu-seconds, stops it there rather
