@@ -349,6 +349,23 @@ public enum ConfigFile {
 
     /// Parses configuration text. `path` only names the source in errors.
     static func parse(_ text: String, path: String, baseDirectory: URL? = nil) throws -> DaemonConfig {
+        // TOMLKit hands the text to toml++ as a C string, which a NUL ends: what follows one would be ignored
+        // without a word. TOML allows no NUL anywhere, so it is a syntax error, at its place.
+        if text.utf8.contains(0) {
+            var line = 1, column = 1
+            for byte in text.utf8.prefix(while: { $0 != 0 }) {
+                if byte == 0x0A { line += 1; column = 1 } else { column += 1 }
+            }
+            throw DaemonConfigError.syntax(path: path, line: line, column: column,
+                                           message: "a NUL character (TOML allows none; is this a text file?)")
+        }
+        let lines = KeyLines(text)
+        // toml++ 3.4 asserts (aborts a debug build; undefined behaviour in a release one) on a table header whose
+        // name starts with a character no key starts with, such as `[#`: said here, as the syntax error it is.
+        if let bad = lines.badHeader {
+            throw DaemonConfigError.syntax(path: path, line: bad.line, column: bad.column,
+                                           message: "a table header's name must start with a letter, a digit, _, - or a quote, not \(bad.found)")
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -356,7 +373,6 @@ public enum ConfigFile {
             throw DaemonConfigError.syntax(path: path, line: error.source.begin.line, column: error.source.begin.column,
                                            message: error.description)
         }
-        let lines = KeyLines(text)
         let tables = Dictionary(grouping: settings, by: \.table)
         let tableOrder = ["server", "batching", "models", "store", "log", "labels", "training"]
         var config = DaemonConfig()
@@ -389,44 +405,199 @@ public enum ConfigFile {
     }
 }
 
-/// Finds the line of a table header or a key in TOML text. TOMLKit's values carry no positions; this covers
-/// the shapes a configuration file has (`[table]` headers, `key = value` lines, `table.key = value` at top).
+/// Finds the line of a table header or a key in TOML text. TOMLKit's values carry no positions, so the text is read
+/// once more, with just enough of TOML to know where each key starts: strings (basic and literal, one-line and
+/// multi-line) and comments are skipped, a line that continues a multi-line string or array is not taken for a
+/// header or a key, and quoted key parts are unquoted (escapes decoded) so they compare equal to TOMLKit's keys.
+/// A key with no line of its own (one inside an inline table, or a table made by a dotted key) is placed at the
+/// line that opens what holds it, so every key of the file gets a line.
 struct KeyLines {
     private var tables: [String: Int] = [:]
     private var keys: [String: Int] = [:]
+    /// The first table header whose name starts with a character no key can start with (`[#`, `[=`, `[` alone).
+    private(set) var badHeader: (line: Int, column: Int, found: String)?
 
     init(_ text: String) {
-        var current = ""
-        for (i, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
-            if line.hasPrefix("[") && !line.hasPrefix("[[") {
-                if let close = line.firstIndex(of: "]") {
-                    current = Self.unquote(String(line[line.index(after: line.startIndex)..<close]))
-                    if tables[current] == nil { tables[current] = i + 1 }
+        var scanner = Scanner(bytes: Array(text.utf8))
+        var current: [String] = []
+        while !scanner.atEnd {
+            // At the start of a line that is not inside a value.
+            scanner.skipBlanks()
+            let line = scanner.line
+            let first = scanner.peek()
+            if first == UInt8(ascii: "[") {
+                let array = scanner.peek(1) == UInt8(ascii: "[")
+                scanner.advance(array ? 2 : 1)
+                scanner.skipBlanks()
+                if badHeader == nil, let found = scanner.notAKeyStart() {
+                    badHeader = (line: scanner.line, column: scanner.column, found: found)
                 }
-                continue
+                if let path = scanner.keyPath(until: UInt8(ascii: "]")) {
+                    current = path
+                    // [a.b] makes table a too (when nothing before did).
+                    for n in 1...path.count { record(table: Array(path[..<n]), line: line) }
+                }
+            } else if first != UInt8(ascii: "#"), first != UInt8(ascii: "\n"),
+                      let path = scanner.keyPath(until: UInt8(ascii: "=")) {
+                let full = current + path
+                for n in current.count + 1..<full.count { record(table: Array(full[..<n]), line: line) }
+                let name = full.joined(separator: ".")
+                if keys[name] == nil { keys[name] = line }
             }
-            guard !line.hasPrefix("#"), let eq = line.firstIndex(of: "=") else { continue }
-            let key = Self.unquote(String(line[..<eq]))
-            let full = current.isEmpty ? key : current + "." + key
-            if keys[full] == nil { keys[full] = i + 1 }
-            // `server.socket = ...` at the top level also defines table "server".
-            if current.isEmpty, let dot = key.firstIndex(of: ".") {
-                let t = String(key[..<dot])
-                if tables[t] == nil { tables[t] = i + 1 }
-            }
+            scanner.skipValue()
         }
     }
 
-    private static func unquote(_ s: String) -> String {
-        s.split(separator: ".").map {
-            $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
-        }.joined(separator: ".")
+    private mutating func record(table path: [String], line: Int) {
+        let name = path.joined(separator: ".")
+        if tables[name] == nil { tables[name] = line }
     }
 
-    func tableLine(_ table: String) -> Int? { tables[table] }
+    /// The line of `[table]` (or of the key that makes it: `table = { ... }`, `table.key = ...`).
+    func tableLine(_ table: String) -> Int? { tables[table] ?? keys[table] }
 
+    /// The line of `key` in `table` ("" for the top level); for a key without a line of its own, its table's.
     func keyLine(table: String, key: String) -> Int? {
-        keys[table.isEmpty ? key : table + "." + key]
+        let full = table.isEmpty ? key : table + "." + key
+        return keys[full] ?? tables[full] ?? (table.isEmpty ? nil : tableLine(table))
+    }
+
+    /// A cursor over the text's UTF-8 bytes that counts lines.
+    private struct Scanner {
+        let bytes: [UInt8]
+        var i = 0
+        var line = 1
+        var lineStart = 0
+
+        /// The column of the cursor (bytes from the line's start, from 1).
+        var column: Int { i - lineStart + 1 }
+
+        var atEnd: Bool { i >= bytes.count }
+        func peek(_ ahead: Int = 0) -> UInt8? { i + ahead < bytes.count ? bytes[i + ahead] : nil }
+        mutating func advance(_ n: Int = 1) {
+            for _ in 0..<n where i < bytes.count {
+                if bytes[i] == UInt8(ascii: "\n") { line += 1; lineStart = i + 1 }
+                i += 1
+            }
+        }
+        mutating func skipBlanks() {
+            while let c = peek(), c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") || c == UInt8(ascii: "\r") { advance() }
+        }
+
+        /// A dotted key (`a`, `a.b`, `"a b".'c'`) ending at `end` (`=` for a key, `]` for a header), left just after
+        /// `end`; nil (the rest of the line left to `skipValue`) when the line is not one.
+        mutating func keyPath(until end: UInt8) -> [String]? {
+            var parts: [String] = []
+            while true {
+                skipBlanks()
+                guard let c = peek(), c != UInt8(ascii: "\n") else { return nil }
+                if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") {
+                    guard let part = quotedKey(c) else { return nil }
+                    parts.append(part)
+                } else {
+                    let start = i
+                    while let d = peek(), !Self.keyStop.contains(d) { advance() }
+                    guard i > start else { return nil }
+                    parts.append(String(decoding: bytes[start..<i], as: UTF8.self))
+                }
+                skipBlanks()
+                guard let next = peek() else { return nil }
+                if next == UInt8(ascii: ".") { advance(); continue }
+                guard next == end else { return nil }
+                advance()
+                return parts
+            }
+        }
+
+        /// What is at the cursor when no key (nor a header's closing `]`) can start there, said for a message.
+        func notAKeyStart() -> String? {
+            guard let c = peek() else { return "the end of the file" }
+            if c == UInt8(ascii: "\n") || c == UInt8(ascii: "\r") { return "the end of the line" }
+            let bare = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+                || c == UInt8(ascii: "_") || c == UInt8(ascii: "-")
+            if bare || c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") || c == UInt8(ascii: "]") { return nil }
+            let character = String(decoding: bytes[i..<min(i + 4, bytes.count)], as: UTF8.self).first.map(String.init) ?? "?"
+            return "'\(character)'"
+        }
+
+        /// Bytes that end a bare key.
+        static let keyStop: Set<UInt8> = Set(" \t\r\n.=[]\"'#".utf8)
+
+        /// A quoted key part on one line: a literal one as written, a basic one with its escapes decoded.
+        mutating func quotedKey(_ quote: UInt8) -> String? {
+            advance()
+            var out: [UInt8] = []
+            while let c = peek(), c != UInt8(ascii: "\n") {
+                advance()
+                if c == quote { return String(decoding: out, as: UTF8.self) }
+                if c == UInt8(ascii: "\\") && quote == UInt8(ascii: "\"") {
+                    guard let e = peek() else { return nil }
+                    advance()
+                    switch e {
+                    case UInt8(ascii: "b"): out.append(0x08)
+                    case UInt8(ascii: "t"): out.append(0x09)
+                    case UInt8(ascii: "n"): out.append(0x0A)
+                    case UInt8(ascii: "f"): out.append(0x0C)
+                    case UInt8(ascii: "r"): out.append(0x0D)
+                    case UInt8(ascii: "e"): out.append(0x1B)
+                    case UInt8(ascii: "x"), UInt8(ascii: "u"), UInt8(ascii: "U"):
+                        let n = e == UInt8(ascii: "x") ? 2 : e == UInt8(ascii: "u") ? 4 : 8
+                        guard i + n <= bytes.count, let v = UInt32(String(decoding: bytes[i..<i + n], as: UTF8.self), radix: 16),
+                              let scalar = Unicode.Scalar(v) else { return nil }
+                        advance(n)
+                        out.append(contentsOf: Array(String(Character(scalar)).utf8))
+                    default: out.append(e)
+                    }
+                } else {
+                    out.append(c)
+                }
+            }
+            return nil
+        }
+
+        /// Skips the rest of a line's value: its strings (a multi-line one may end lines later), comments, and an
+        /// array or inline table that spans lines; leaves the cursor at the start of the next line.
+        mutating func skipValue() {
+            var depth = 0
+            while let c = peek() {
+                if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'"), peek(1) == c, peek(2) == c {
+                    let quote = c
+                    advance(3)
+                    while !atEnd {
+                        if peek() == UInt8(ascii: "\\") && quote == UInt8(ascii: "\"") { advance(2); continue }
+                        if peek() == quote && peek(1) == quote && peek(2) == quote {
+                            // A closing delimiter may carry up to two more quotes of the string's own.
+                            advance(3)
+                            while peek() == quote { advance() }
+                            break
+                        }
+                        advance()
+                    }
+                    continue
+                }
+                switch c {
+                case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                    advance()
+                    while let d = peek(), d != UInt8(ascii: "\n") {
+                        advance()
+                        if d == c { break }
+                        if d == UInt8(ascii: "\\") && c == UInt8(ascii: "\""), peek() != UInt8(ascii: "\n") { advance() }
+                    }
+                case UInt8(ascii: "#"):
+                    while let d = peek(), d != UInt8(ascii: "\n") { advance() }
+                case UInt8(ascii: "["), UInt8(ascii: "{"):
+                    depth += 1
+                    advance()
+                case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                    depth = max(0, depth - 1)
+                    advance()
+                case UInt8(ascii: "\n"):
+                    advance()
+                    if depth == 0 { return }
+                default:
+                    advance()
+                }
+            }
+        }
     }
 }

@@ -201,6 +201,10 @@ public struct TCPAddress: Sendable, Equatable, CustomStringConvertible {
             return .failure(ParseError(reason: "\"\(text)\": write an IPv6 address in brackets, like \"[::1]:\(port)\""))
         }
         guard !host.isEmpty else { return .failure(ParseError(reason: "\"\(text)\" names no host (e.g. \"127.0.0.1:\(port)\")")) }
+        // "[[::1]]:80" would be host "[::1]", which no listener can bind and `description` writes as another address.
+        guard !host.contains("["), !host.contains("]") else {
+            return .failure(ParseError(reason: "\"\(text)\": a host has no brackets but the one pair around an IPv6 address, like \"[::1]:\(port)\""))
+        }
         return .success(TCPAddress(host: host, port: port))
     }
 
