@@ -419,6 +419,8 @@ struct KeyLines {
 
     init(_ text: String) {
         var scanner = Scanner(bytes: Array(text.utf8))
+        // A UTF-8 byte order mark is not part of the first line (toml++ skips it too).
+        if scanner.bytes.starts(with: [0xEF, 0xBB, 0xBF]) { scanner.i = 3; scanner.lineStart = 3 }
         var current: [String] = []
         while !scanner.atEnd {
             // At the start of a line that is not inside a value.
