@@ -3,9 +3,12 @@
 # training run, a publish, an activation and a rollback, and fill the disk during an import, a publish and an
 # activation; after each fault it checks the state the daemon comes back with.
 #
-#   scripts/faults.sh [--runs N] [--kinds K1,K2,...] [--table FILE] [--seed S]
+#   scripts/faults.sh [--runs N] [--kinds K1,K2,...] [--table FILE] [--seed S] [--budget SECONDS]
 #
-# N runs of each kind (default 20). Loopback only: the daemon listens on a Unix socket in a scratch folder on a
+# N runs of each kind (default 20). It prints the expected total at the start; --budget stops starting runs once
+# that many seconds have passed (the table then says how many ran), so a run always ends in bounded time: the
+# budget plus one run, each of whose waits is bounded too. Each kind's daemon log is kept in .build/faults/.
+# Loopback only: the daemon listens on a Unix socket in a scratch folder on a
 # small tmpfs this script mounts (root needed for the disk-full kinds; they are skipped, and said so, without it).
 # Uses the debug binaries of `swift build` and the committed tiny RoBERTa fixture as the model.
 #
@@ -30,6 +33,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 runs=20
+budget=""
 kinds_all="kill-daemon-import kill-daemon-training kill-worker-training kill-worker-publish kill-daemon-activation kill-daemon-rollback disk-full-import disk-full-publish disk-full-activation"
 kinds=$kinds_all
 table=""
@@ -40,7 +44,8 @@ while [[ $# -gt 0 ]]; do
         --kinds) kinds=${2//,/ }; shift 2 ;;
         --table) table=$2; shift 2 ;;
         --seed) seed=$2; shift 2 ;;
-        -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --budget) budget=$2; shift 2 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "faults.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -60,6 +65,7 @@ mounted=0
 if [[ $(id -u) == 0 ]] && mount -t tmpfs -o size=48m,mode=755 sentimentd-faults "$scratch/disk"; then mounted=1; fi
 daemon_pid=""
 cleanup() {
+    [[ -s $scratch/daemon.log ]] && { mkdir -p "$logs"; cp "$scratch/daemon.log" "$logs/last.log"; } || true
     [[ -n $daemon_pid ]] && kill -9 "$daemon_pid" 2>/dev/null || true
     pkill -9 -P "$$" 2>/dev/null || true
     if [[ $mounted == 1 ]]; then umount -l "$scratch/disk" || true; fi
@@ -73,6 +79,7 @@ sock=$state/sentimentd.sock
 conf=$scratch/sentimentd.conf
 log=$scratch/daemon.log
 acks=$scratch/acks   # one line per import the client saw acknowledged: TAG COUNT
+logs=$root/.build/faults   # each kind's daemon log, kept after the run
 # Copies of the binaries: a rebuild during the run must not change them under it.
 cp "$bin/sentimentd" "$bin/sentimentctl" "$scratch/"
 sentimentd=$scratch/sentimentd
@@ -116,6 +123,14 @@ install_model() {   # VERSION
 
 ctl() { timeout 120 "$ctl" --socket "$sock" "$@"; }
 
+# Epochs of the runs the training kinds kill at a random moment. With the configuration's 2, the tiny model's run
+# (about 200 labels) is over in a fraction of a second, most of the worker's life is start-up and evaluation, and a
+# uniform moment of the operation almost never lands in training: more epochs make the training steps most of the
+# worker's life (a few seconds), so random kills hit the steps, the epoch-end evaluations and the publish in
+# proportion to their length. (A pause point per step would also hit the steps, but always between two, never
+# inside one or inside a write.)
+train_epochs=40
+
 start_daemon() {   # [ENV=VALUE...]
     env "$@" "$sentimentd" serve --config "$conf" >>"$log" 2>&1 &
     daemon_pid=$!
@@ -148,6 +163,25 @@ kill_daemon() {
 
 # The training worker of this script's daemon (its child): never another train-worker on the machine.
 worker_pid() { [[ -n $daemon_pid ]] && pgrep -P "$daemon_pid" -f train-worker | head -1; }
+
+# Waits until the worker of the run the client PID started is there (prints its pid), or the client ended first
+# (prints nothing): a run refused at once never has a worker.
+wait_worker_start() {   # CLIENT-PID
+    local deadline=$((SECONDS + 120)) w=""
+    until w=$(worker_pid) && [[ -n $w ]]; do
+        kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)) || return 0
+        sleep 0.02
+    done
+    echo "$w"
+}
+
+wait_gone() {   # PID: waits (bounded) until the process has exited
+    local deadline=$((SECONDS + 300))
+    while kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.02; done
+}
+
+now() { date +%s.%N; }
+since() { python3 -c "print(f'{max(0.0, $(now) - $1):.2f}')"; }
 
 labels_file() {   # TAG COUNT -> path of a JSON Lines file of COUNT distinct labels
     local f=$scratch/$1.jsonl
@@ -259,6 +293,10 @@ random_delay() {   # KIND -> a uniform moment of the operation
 }
 
 # Runs the operation of KIND in the background, writing the client's exit code to $scratch/op.rc; prints its pid.
+# Callers take the pid with $(start_op ...), so the background client must not keep that substitution's pipe as
+# its standard output (>/dev/null): it did, and every caller waited for the operation to end before going on, so
+# each "random moment" kill landed after the operation was over (no training run was ever cut off) and each pause
+# at a seam point lasted until the client's own 120 s timeout gave up (the ~2 min of every publish run).
 start_op() {   # KIND RUN
     local kind=$1 run=$2
     rm -f "$scratch/op.rc"
@@ -266,16 +304,18 @@ start_op() {   # KIND RUN
         *import)
             local tag="imp-$kind-$run-1500"
             local f; f=$(labels_file "$tag" 1500)
-            ( if ctl import "$f" >"$scratch/op.out" 2>"$scratch/op.err"; then echo "$tag 1500" >>"$acks"; echo 0; else echo 1; fi >"$scratch/op.rc" ) &
+            ( if ctl import "$f" >"$scratch/op.out" 2>"$scratch/op.err"; then echo "$tag 1500" >>"$acks"; echo 0; else echo 1; fi >"$scratch/op.rc" ) >/dev/null &
             ;;
-        *training|*publish)
-            ( if ctl train --follow >"$scratch/op.out" 2>"$scratch/op.err"; then echo 0; else echo 1; fi >"$scratch/op.rc" ) & ;;
+        *training)
+            ( if ctl train --follow --epochs "$train_epochs" >"$scratch/op.out" 2>"$scratch/op.err"; then echo 0; else echo 1; fi >"$scratch/op.rc" ) >/dev/null & ;;
+        *publish)
+            ( if ctl train --follow >"$scratch/op.out" 2>"$scratch/op.err"; then echo 0; else echo 1; fi >"$scratch/op.rc" ) >/dev/null & ;;
         *activation)
             local to=v1; [[ $(served_version) == v1 ]] && to=v2
             echo "$to" >"$scratch/op.target"
-            ( if ctl activate "$to" >"$scratch/op.out" 2>"$scratch/op.err"; then echo 0; else echo 1; fi >"$scratch/op.rc" ) & ;;
+            ( if ctl activate "$to" >"$scratch/op.out" 2>"$scratch/op.err"; then echo 0; else echo 1; fi >"$scratch/op.rc" ) >/dev/null & ;;
         *rollback)
-            ( if ctl rollback >"$scratch/op.out" 2>"$scratch/op.err"; then echo 0; else echo 1; fi >"$scratch/op.rc" ) & ;;
+            ( if ctl rollback >"$scratch/op.out" 2>"$scratch/op.err"; then echo 0; else echo 1; fi >"$scratch/op.rc" ) >/dev/null & ;;
     esac
     echo $!
 }
@@ -324,10 +364,19 @@ run_kind() {
     # Calibration: the operation once, unfaulted.
     if [[ $kind != disk-full-* && $kind != kill-worker-publish ]]; then
         [[ $kind == *activation || $kind == *rollback ]] && prepare_history
-        local t0; t0=$(date +%s.%N)
+        local t0; t0=$(now)
         local p; p=$(start_op "$kind" 0)
+        if [[ $kind == *training ]]; then
+            # A training operation lasts until its worker is gone (the client notices up to a second later); the
+            # worker kills count from the worker's start.
+            local w; w=$(wait_worker_start "$p")
+            local tw; tw=$(now)
+            [[ -n $w ]] && wait_gone "$w"
+            duration[$kind]=$(since "$t0")
+            [[ $kind == kill-worker-* ]] && duration[$kind]=$(since "$tw")
+        fi
         wait_op "$p"
-        duration[$kind]=$(python3 -c "print(round(max(0.05, $(date +%s.%N) - $t0), 2))")
+        [[ $kind == *training ]] || duration[$kind]=$(since "$t0")
         # The unfaulted operation must succeed, or the runs would test nothing.
         if [[ $(cat "$scratch/op.rc" 2>/dev/null) != 0 ]]; then
             echo "faults.sh: $kind: the unfaulted operation failed:" >&2
@@ -341,6 +390,12 @@ run_kind() {
     echo "faults.sh: $kind: operation takes ~${duration[$kind]:-?} s; $runs runs" >&2
     local run
     for ((run = 1; run <= runs; run++)); do
+        if [[ -n $budget ]] && ((SECONDS - started >= budget)); then
+            echo "faults.sh: $kind: the budget of $budget s is spent; stopping after $done_runs runs" >&2
+            budget_spent=1
+            break
+        fi
+        local t_run; t_run=$(now)
         [[ -n $daemon_pid ]] || start_daemon || { echo "faults.sh: the daemon does not come back (see $log)" >&2; break; }
         local pause_point="" daemon_killed=0
         case $kind in
@@ -379,10 +434,11 @@ run_kind() {
             kill-worker-training)
                 seed_labels "$kind-$run"
                 local p; p=$(start_op "$kind" "$run")
-                local deadline=$((SECONDS + 120)) w=""
-                until w=$(worker_pid) && [[ -n $w ]] || ((SECONDS > deadline)); do sleep 0.05; done
-                sleep "$(random_delay "$kind")"
-                w=$(worker_pid) && [[ -n $w ]] && kill -9 "$w" 2>/dev/null || true
+                local w; w=$(wait_worker_start "$p")
+                if [[ -n $w ]]; then
+                    sleep "$(random_delay "$kind")"
+                    kill -9 "$w" 2>/dev/null || true
+                fi
                 wait_op "$p" ;;
             kill-worker-publish)
                 pause_point=before-publish; ((run % 2 == 0)) && pause_point=after-publish
@@ -409,35 +465,59 @@ run_kind() {
                 unfill_disk ;;
         esac
         [[ $(cat "$scratch/op.rc" 2>/dev/null) == 0 ]] || refused=$((refused + 1))
+        local t_op; t_op=$(since "$t_run")
         # Before any restart: the running daemon (if it was not the one killed) still serves a complete version.
         if [[ -n $daemon_pid ]]; then
             half=$((half + $(check_served)))
             ctl predict "still there?" >/dev/null 2>&1 || { kill_daemon; }
         fi
         # Then a restart, and the state it comes back with.
+        local t_stop; t_stop=$(now)
         stop_daemon
+        t_stop=$(since "$t_stop")
         read -r l h i < <(check_state)
         lost=$((lost + l)); half=$((half + h)); integrity=$((integrity + i))
+        local t_start; t_start=$(now)
         if start_daemon; then
             back=$((back + 1))
             half=$((half + $(check_served)))
         fi
+        t_start=$(since "$t_start")
         done_runs=$((done_runs + 1))
-        printf '.' >&2
+        echo "faults.sh: $kind run $run: $(since "$t_run") s (operation and fault $t_op s, stop $t_stop s, restart $t_start s)" >&2
     done
-    echo >&2
     stop_daemon
+    mkdir -p "$logs"
+    cp "$log" "$logs/$kind.log"
     record "$kind" "$done_runs" "$seam_runs" "$refused" "$lost" "$half" "$integrity" "$silent" "$back/$done_runs"
 }
 
-started=$SECONDS
+# Seconds one run of each kind took on this machine (2 cores, measured 2026-12-08 with other work beside it), and
+# the set-up of a kind (fresh state, the daemon's start, labels, the unfaulted operation): what the expected total
+# printed at the start is made of.
+declare -A per_run=(
+    [kill-daemon-import]=12 [kill-daemon-training]=15 [kill-worker-training]=15 [kill-worker-publish]=15
+    [kill-daemon-activation]=10 [kill-daemon-rollback]=10 [disk-full-import]=10 [disk-full-publish]=12
+    [disk-full-activation]=10
+)
+kind_setup=25
+expected=0
 for kind in $kinds; do
     [[ " $kinds_all " == *" $kind "* ]] || { echo "faults.sh: unknown kind $kind (known: $kinds_all)" >&2; exit 2; }
+    expected=$((expected + kind_setup + runs * per_run[$kind]))
+done
+echo "faults.sh: $(wc -w <<<"$kinds") kinds x $runs runs: expected ~$(( (expected + 59) / 60 )) min (as measured;" \
+    "longer on a busier machine)${budget:+; no run starts after $budget s}" >&2
+
+started=$SECONDS
+budget_spent=0
+for kind in $kinds; do
     run_kind "$kind"
 done
 
 {
-    echo "# scripts/faults.sh --runs $runs --seed $seed ($(date -u +%Y-%m-%d), $((SECONDS - started)) s)"
+    echo "# scripts/faults.sh --runs $runs --seed $seed${budget:+ --budget $budget} ($(date -u +%Y-%m-%d), $((SECONDS - started)) s)"
+    [[ $budget_spent == 1 ]] && echo "# the budget was spent: the runs column says how many runs each kind got"
     printf '%-24s %5s %5s %8s %5s %5s %10s %7s %6s\n' kind runs seam refused lost half integrity silent back
     printf '%s\n' "${results[@]}"
 } | tee ${table:+"$table"}
