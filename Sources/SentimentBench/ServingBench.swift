@@ -65,8 +65,9 @@ public struct ServingBench {
     public var settleMs = 200
     /// The daemon's models.load_priority ("idle" or "low").
     public var loadPriority = "idle"
-    /// The daemon's models.precision. With int8, each version serves fp32 until its int8 check passes: the bench
-    /// waits for that after the first start, and a hot reload's window lasts until the new version serves int8.
+    /// The daemon's models.precision. With int8, the first version serves fp32 until its int8 check passes (the
+    /// bench waits for that after the first start); a reloaded version is checked before it is activated, and a hot
+    /// reload's window lasts until it serves int8 (or its check failed).
     public var precision = Precision.fp32
     /// models.int8_min_agreement; nil: 0.5 for the random-weight model (its logits are near ties that int8
     /// rounding flips, which a real model's are not), the daemon's default for --model.
@@ -434,18 +435,22 @@ public struct ServingBench {
             let tc = BenchClock.now()
             let copy = try Self.deploy(from: base, to: models.appendingPathComponent(version))
             var seen = sightings.firstSeen(version)
+            // int8: the new version is checked before it is activated, so its first answer comes after its check.
+            let answerTimeout = precision == .int8 ? max(timeout, checkTimeout) : timeout
             while seen == nil {
-                if BenchClock.now() - tc > timeout {
+                if BenchClock.now() - tc > answerTimeout {
                     load.stop()
                     stopped = true
-                    throw ServingBenchError.reloadNotServed(version: version, seconds: timeout,
+                    throw ServingBenchError.reloadNotServed(version: version, seconds: answerTimeout,
                                                             state: Self.registryState(socket: socket, version: version),
                                                             log: daemon.logTail())
                 }
                 usleep(1_000)
                 seen = sightings.firstSeen(version)
             }
-            // int8: the window lasts while the new version serves fp32 and its check runs, until it serves int8.
+            // int8: the window lasts until the new version serves int8 (or its check failed). The daemon checks a new
+            // version before activating it, so this is its first answer; a daemon that activated it first served an
+            // fp32 copy meanwhile (`duringCheck`).
             var verdictAt: Double?
             if precision == .int8 {
                 _ = try waitForPrecision(socket: socket, version: version, daemon: daemon)

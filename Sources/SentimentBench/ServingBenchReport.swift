@@ -102,8 +102,9 @@ struct ServingBenchReport: Codable {
         var p99Ratio: Double?
         /// p99 of `afterRename` against steady: the reload as the daemon does it, without the deploy's copy.
         var afterRenameP99Ratio: Double?
-        /// precision int8: requests overlapping [first answer from the new version, its int8 verdict], served by its
-        /// fp32 copy while its check runs, and their p99 against steady (int8).
+        /// precision int8: requests overlapping [first answer from the new version, its int8 verdict]: served by an
+        /// unchecked fp32 copy, had the daemon activated the version before its check (it checks first now, so this
+        /// spans only the poll that sees the verdict), and their p99 against steady (int8).
         var duringCheck: ServingBenchLatency?
         var duringCheckP99Ratio: Double?
         var errors: Int
@@ -238,7 +239,7 @@ enum ServingBenchFormat {
             "    of which during the copy:       \(latency(h.duringCopy))  (n=\(h.duringCopy?.count ?? 0))",
             "    of which rename to answer + 1 s: \(latency(h.afterRename))  (n=\(h.afterRename?.count ?? 0))",
         ] + (h.duringCheck == nil ? [] : [
-            "    of which the int8 check (fp32 serving): \(latency(h.duringCheck))  (n=\(h.duringCheck?.count ?? 0))"
+            "    of which from the first answer to the int8 verdict: \(latency(h.duringCheck))  (n=\(h.duringCheck?.count ?? 0))"
                 + (h.duringCheckP99Ratio.map { ", p99 \(n($0))x steady" } ?? ""),
         ])
     }

@@ -131,6 +131,8 @@ struct ModelsUnpinCommand: ParsableCommand {
 extension PrecisionStatus {
     /// The PRECISION column: what the version computes in, and where its int8 check stands.
     var column: String {
+        // Not in memory for serving, and checked: a version checked before its activation (a hot reload in int8).
+        if self.serving == nil, check == "checking" { return "int8 check running before activation" }
         let serving = self.serving ?? (check == "passed" ? "int8" : "fp32") + " when loaded"
         switch check {
         case "checking"?: return serving + ", int8 check running"

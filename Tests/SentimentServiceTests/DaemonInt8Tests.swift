@@ -7,9 +7,10 @@ import SentimentStore
 import SentimentTraining
 import XCTest
 
-/// `[models] precision = "int8"` with the real daemon and the tiny RoBERTa: a version serves fp32 while its int8
-/// check runs, then int8 when the check passes (and a restart loads it straight into int8), or fp32 with the reason
-/// when it fails; the figures are kept with the version and shown by `models` and `status`.
+/// `[models] precision = "int8"` with the real daemon and the tiny RoBERTa: a first version serves fp32 while its
+/// int8 check runs, then int8 when the check passes (and a restart loads it straight into int8), or fp32 with the
+/// reason when it fails; a hot reload checks the new version before activating it while the previous one serves; the
+/// figures are kept with the version and shown by `models` and `status`.
 ///
 /// The tiny model (random weights, near-tied logits) gives fp32's label in int8 on 98.4 % of the probe set: a
 /// tolerance of 95 % passes it and one of 99.9 % fails it, whatever the machine (int8 gives the same bits on every
@@ -46,6 +47,21 @@ final class DaemonInt8Tests: XCTestCase {
         }
         XCTFail("\(version): \(what) did not happen; last: \(String(describing: last)); stderr:\n\(daemon.stderr.suffix(3000))")
         throw DaemonTestError.timeout(what)
+    }
+
+    /// `entry` serves fp32 after an int8 check failed under `int8_min_agreement = 0.999`, and says why; its figures.
+    @discardableResult
+    private func assertFailedCheck(_ entry: ModelVersionSummary, file: StaticString = #filePath, line: UInt = #line) throws
+        -> Int8CheckRecord {
+        XCTAssertEqual(entry.precision?.serving, "fp32", file: file, line: line)
+        XCTAssertEqual(entry.precision?.check, "failed", file: file, line: line)
+        let reason = try XCTUnwrap(entry.precision?.reason, file: file, line: line)
+        XCTAssertTrue(reason.hasPrefix("int8 check failed: int8 gave fp32's label on") && reason.contains("int8_min_agreement 99.90 %"),
+                      reason, file: file, line: line)
+        let figures = try XCTUnwrap(entry.precision?.figures, file: file, line: line)
+        XCTAssertFalse(figures.passed, file: file, line: line)
+        XCTAssertLessThan(figures.agreement, 0.999, file: file, line: line)
+        return figures
     }
 
     /// The daemon's probabilities for `texts`, and which reference they are (bit for bit up to batch rounding).
@@ -132,18 +148,12 @@ final class DaemonInt8Tests: XCTestCase {
 
         let failed = try waitFor(daemon, "v1", "a failed check") { $0.precision?.check == "failed" }
         XCTAssertEqual(failed.state, "active")
-        XCTAssertEqual(failed.precision?.serving, "fp32")
-        let reason = try XCTUnwrap(failed.precision?.reason)
-        XCTAssertTrue(reason.hasPrefix("int8 check failed: int8 gave fp32's label on") && reason.contains("int8_min_agreement 99.90 %"),
-                      reason)
-        let figures = try XCTUnwrap(failed.precision?.figures)
-        XCTAssertFalse(figures.passed)
+        let figures = try assertFailedCheck(failed)
         XCTAssertEqual(figures.evalTexts, 240)
         XCTAssertEqual(figures.labelled, 240)
         XCTAssertEqual(figures.texts, 240 + ProbeTexts.all.count)
         XCTAssertNotNil(figures.fp32MacroF1)
         XCTAssertNotNil(figures.int8MacroF1)
-        XCTAssertLessThan(figures.agreement, 0.999)
 
         let status = try daemon.client().call(StatusMethod.self, NoParams())
         XCTAssertEqual(status.activeModel, "v1")
@@ -166,18 +176,124 @@ final class DaemonInt8Tests: XCTestCase {
         XCTAssertEqual(daemon.stderr.components(separatedBy: "int8 check queued").count - 1, 1, "checked again after the restart")
     }
 
-    /// A check stops when its version no longer serves: a rollback to a version that passed its check serves that one
-    /// in int8 at once, and the stopped version is checked again when it serves again.
-    func testRollbackDuringACheck_stopsIt_andTheCheckedVersionServesInt8() throws {
-        let daemon = try makeDaemon(["int8_min_agreement": "0.95"])
+    // MARK: hot reload: checked before activation
+
+    /// A daemon whose first version v1 serves (once `v1Served` holds for it), then v2 dropped in with int8 checks
+    /// held: returns once v2's check runs before its activation (listed as loading; v1 still active). The test
+    /// removes `hold` to let the check go on.
+    private func reloadWithHeldCheck(minAgreement: String, _ v1Served: (ModelVersionSummary) -> Bool) throws
+        -> (daemon: DaemonProcess, hold: String, waiting: ModelVersionSummary) {
+        let daemon = try makeDaemon(["int8_min_agreement": minAgreement])
         let hold = daemon.directory.path("hold-int8-check")
         try daemon.installModel(version: "v1")
         try daemon.start(environment: ["SENTIMENTD_TEST_HOLD_INT8_CHECK": hold])
-        try waitFor(daemon, "v1", "int8 serving") { $0.precision?.serving == "int8" }
-
+        try waitFor(daemon, "v1", "v1's int8 verdict", v1Served)
         XCTAssertTrue(FileManager.default.createFile(atPath: hold, contents: Data()))
         try daemon.installModel(version: "v2")
-        try waitFor(daemon, "v2", "v2 checking") { $0.state == "active" && $0.precision?.check == "checking" }
+        let waiting = try waitFor(daemon, "v2", "v2's check before its activation") { $0.precision?.check == "checking" }
+        XCTAssertEqual(waiting.state, "loading", "not active while it is checked")
+        XCTAssertEqual(try daemon.client().call(ModelsListMethod.self, NoParams()).active, "v1")
+        return (daemon, hold, waiting)
+    }
+
+    /// A hot reload in int8 mode: the new version is checked before it is activated, while the version that serves
+    /// keeps answering in int8; once its check passes, it is activated straight in int8 (no fp32 phase of its own).
+    func testHotReload_theNewVersionIsCheckedBeforeActivation_whileThePreviousServesInt8() throws {
+        let fp32 = try reference(.fp32).predict(texts).map(\.probabilities)
+        let int8 = try reference(.int8).predict(texts).map(\.probabilities)
+        XCTAssertGreaterThan(distance(fp32, int8), 1e-3, "the texts must tell the precisions apart")
+        let (daemon, hold, waiting) = try reloadWithHeldCheck(minAgreement: "0.95") { $0.precision?.serving == "int8" }
+        // Not active anywhere while it is checked: v1 answers, in int8, and status says what the registry waits for.
+        XCTAssertNil(waiting.precision?.serving)
+        XCTAssertTrue(waiting.precision?.reason?.contains("before it is activated; the active version v1 serves meanwhile") ?? false,
+                      "\(String(describing: waiting.precision))")
+        let status = try daemon.client().call(StatusMethod.self, NoParams())
+        XCTAssertEqual(status.activeModel, "v1")
+        XCTAssertEqual(status.precision?.serving, "int8")
+        XCTAssertTrue(status.registry?.task?.contains("int8 check of v2 before its activation") ?? false,
+                      "\(String(describing: status.registry))")
+        for _ in 0..<3 {
+            let answer = try served(daemon)
+            XCTAssertEqual(answer.version, "v1", "the previous version answers while the new one is checked")
+            XCTAssertLessThan(distance(answer.probabilities, int8), 1e-5, "in int8")
+        }
+        let models = try runSentimentctl(["models"], socket: daemon.socketPath)
+        XCTAssertTrue(models.out.contains("int8 check running before activation"), models.out)
+        let shownStatus = try runSentimentctl(["status"], socket: daemon.socketPath)
+        XCTAssertTrue(shownStatus.out.contains("int8 check of v2 before its activation"), shownStatus.out)
+
+        // The check passes: from v2's first answer on, v2 answers in int8.
+        try FileManager.default.removeItem(atPath: hold)
+        var answers: [String: Int] = [:]
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline && (answers["v2"] ?? 0) < 3 {
+            let answer = try served(daemon)
+            answers[answer.version, default: 0] += 1
+            XCTAssertTrue(["v1", "v2"].contains(answer.version), answer.version)
+            XCTAssertLessThan(distance(answer.probabilities, int8), 1e-5, "\(answer.version) answered in fp32")
+            usleep(20_000)
+        }
+        XCTAssertGreaterThanOrEqual(answers["v2"] ?? 0, 3, "v2 never answered; stderr:\n\(daemon.stderr.suffix(3000))")
+        let active = try XCTUnwrap(try entry(daemon, "v2"))
+        XCTAssertEqual(active.state, "active")
+        XCTAssertEqual(active.precision?.serving, "int8")
+        XCTAssertEqual(active.precision?.check, "passed")
+        XCTAssertNil(active.precision?.reason)
+        XCTAssertTrue(active.precision?.figures?.passed ?? false)
+        let after = try daemon.client().call(StatusMethod.self, NoParams())
+        XCTAssertEqual(after.activeModel, "v2")
+        XCTAssertEqual(after.precision?.serving, "int8")
+        XCTAssertEqual(try daemon.stop(), 0)
+        // One activation of v2, and no fp32 phase: no check while it served, no swap to int8 after its activation.
+        let lines = logLines(daemon, version: "v2")
+        XCTAssertEqual(lines.filter { $0.contains("model activated") }.count, 1, lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.contains { $0.contains("int8 check before activation queued") }, lines.joined(separator: "\n"))
+        XCTAssertFalse(lines.contains { $0.contains("the version serves in fp32 meanwhile") || $0.contains("model version serves in int8")
+                || $0.contains("serves its int8 copy") }, lines.joined(separator: "\n"))
+    }
+
+    /// A hot reload whose check fails: the new version is checked before it is activated while the previous one
+    /// serves, then activated in fp32 (never int8), with the reason in `models` and `status`.
+    func testHotReload_aFailedCheckBeforeActivation_activatesTheVersionInFP32WithTheReason() throws {
+        let fp32 = try reference(.fp32).predict(texts).map(\.probabilities)
+        // The first version serves at once and fails its check while it serves: fp32.
+        let (daemon, hold, _) = try reloadWithHeldCheck(minAgreement: "0.999") { $0.state == "active" && $0.precision?.check == "failed" }
+        XCTAssertEqual(try served(daemon).version, "v1", "the previous version answers while the new one is checked")
+
+        try FileManager.default.removeItem(atPath: hold)
+        let failed = try waitFor(daemon, "v2", "v2's activation after its failed check") { $0.state == "active" }
+        try assertFailedCheck(failed)
+        let answer = try served(daemon)
+        XCTAssertEqual(answer.version, "v2")
+        XCTAssertLessThan(distance(answer.probabilities, fp32), 1e-5, "fp32 serves after a failed check")
+        let status = try daemon.client().call(StatusMethod.self, NoParams())
+        XCTAssertEqual(status.activeModel, "v2")
+        XCTAssertEqual(status.precision?.serving, "fp32")
+        XCTAssertEqual(status.precision?.check, "failed")
+        let shownStatus = try runSentimentctl(["status"], socket: daemon.socketPath)
+        XCTAssertTrue(shownStatus.out.contains("int8 check failed"), shownStatus.out)
+        XCTAssertEqual(try daemon.stop(), 0)
+        let lines = logLines(daemon, version: "v2")
+        XCTAssertEqual(lines.filter { $0.contains("model activated") }.count, 1, lines.joined(separator: "\n"))
+        XCTAssertFalse(lines.contains { $0.contains("the version serves in fp32 meanwhile") }, "checked once, before its activation")
+    }
+
+    /// An operator does not wait for a check: `activate` of a version whose check runs before its activation serves
+    /// it at once (fp32 while it is checked, as a first version does); a rollback stops that check and serves the
+    /// version whose check passed in int8 at once; the stopped version is checked again when it serves again.
+    func testActivateAndRollbackDuringACheck_areImmediate_andStopIt() throws {
+        let fp32 = try reference(.fp32).predict(texts).map(\.probabilities)
+        let (daemon, _, _) = try reloadWithHeldCheck(minAgreement: "0.95") { $0.precision?.serving == "int8" }
+        XCTAssertEqual(try daemon.client().call(ModelsActivateMethod.self, .init(version: "v2")).active, "v2")
+        let serving = try XCTUnwrap(try entry(daemon, "v2"))
+        XCTAssertEqual(serving.state, "active")
+        XCTAssertEqual(serving.precision?.serving, "fp32")
+        XCTAssertEqual(serving.precision?.check, "checking")
+        XCTAssertTrue(serving.precision?.reason?.contains("it serves in fp32 meanwhile") ?? false, "\(String(describing: serving.precision))")
+        let answer = try served(daemon)
+        XCTAssertEqual(answer.version, "v2")
+        XCTAssertLessThan(distance(answer.probabilities, fp32), 1e-5)
+
         let back = try daemon.client().call(RollbackMethod.self, .init())
         XCTAssertEqual(back.active, "v1")
         let v1 = try XCTUnwrap(try entry(daemon, "v1"))
@@ -185,8 +301,13 @@ final class DaemonInt8Tests: XCTestCase {
         let v2 = try waitFor(daemon, "v2", "the check to stop") { $0.precision?.check == nil }
         XCTAssertNil(v2.precision?.figures)
         XCTAssertTrue(v2.precision?.reason?.contains("not checked") ?? false, "\(String(describing: v2.precision))")
-        XCTAssertTrue(daemon.stderr.contains("int8 check stopped"), daemon.stderr.suffix(2000).description)
         XCTAssertEqual(try daemon.stop(), 0)
+        XCTAssertTrue(daemon.stderr.contains("int8 check stopped"), daemon.stderr.suffix(2000).description)
+    }
+
+    /// The daemon's log lines about `version` (its `version=` metadata).
+    private func logLines(_ daemon: DaemonProcess, version: String) -> [String] {
+        daemon.stderr.split(separator: "\n").map(String.init).filter { $0.contains("version=\(version)") }
     }
 
     // MARK: training

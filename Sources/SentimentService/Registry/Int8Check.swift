@@ -8,15 +8,17 @@ import SentimentStore
 /// enough and, when the split holds enough labels, its macro-F1 is not too far below fp32's (`PrecisionTolerance`,
 /// `[models] int8_*`). Otherwise it serves in fp32, and `models` / `status` say why.
 ///
-/// When: after the version has been validated and serves in fp32, so the check never delays a version going live
-/// and a failed check changes nothing users see. Its figures are kept with the version (`Int8CheckRecord`), so a
-/// restart serves a checked version in the precision its check decided without checking it again.
+/// When: after the version has been validated, before it is activated when another version serves (a hot reload:
+/// the serving version keeps answering, in its own precision, so no request waits on an unchecked fp32 copy), or
+/// while it serves in fp32 when nothing else could (see `ModelRegistry+Precision`). Its figures are kept with the
+/// version (`Int8CheckRecord`), so a restart serves a checked version in the precision its check decided without
+/// checking it again.
 ///
 /// Cost, bounded and paced like the rest of a hot reload: at most `maxEvalTexts` texts of the split (an even
 /// sample of a larger one) plus the probe set, each cut to `maxTokens` tokens, through both precisions, on one
 /// thread at `models.load_priority` (`CheckpointValidator.inBackground`). RoBERTa-base at `"idle"` on a quiet
 /// 2-core machine: the probe set alone is about a minute of CPU, about four minutes of wall time. The check stops
-/// between batches when the version stops serving.
+/// between batches when the version is no longer to serve.
 public struct Int8Check: Sendable {
     /// Texts of the split compared at most.
     static let maxEvalTexts = 2000
@@ -44,7 +46,7 @@ public struct Int8Check: Sendable {
 
     enum Stop: Error { case cancelled }
 
-    /// Checks `fp32` (the model serving the version) on the calling thread, or in the background at `priority` when
+    /// Checks `fp32` (the version's fp32 copy) on the calling thread, or in the background at `priority` when
     /// `paced`. Throws `Stop.cancelled` when `isCancelled` turns true; an evaluation split that cannot be read
     /// is an error (the check is tried again the next time the version is activated).
     func run(_ fp32: SentimentModel, fingerprint: String, paced: Bool,
@@ -79,7 +81,8 @@ public struct Int8Check: Sendable {
     }
 
     /// Test hook (`TestHooks.holdInt8Check`): a check waits before it compares while the test holds it (the tests
-    /// watch a version serve fp32 while its check runs, and stop a check by a rollback).
+    /// watch a version serve fp32 while its check runs, or the previous version serve while a new one's runs, and
+    /// stop a check by an activation or a rollback).
     static func testHold(_ isCancelled: () -> Bool) throws {
         guard TestHooks.holdInt8Check(unless: isCancelled) else { throw Stop.cancelled }
     }

@@ -52,12 +52,13 @@ extension ModelRegistry {
             } catch {
                 throw RegistryError.rejected(version: version, reason: "\(error)")
             }
-            let (current, onDemand) = state.withLock { ($0.active, $0.onDemand) }
+            let (current, onDemand, waiting) = state.withLock { ($0.active, $0.onDemand, $0.awaitingCheck) }
             if let current, current.version == version, current.fingerprint == folder.fingerprint {
                 return (current, true, record)
             }
-            if let onDemand, onDemand.version == version, onDemand.fingerprint == folder.fingerprint {
-                return (onDemand, false, record)
+            // A copy in memory: loaded on demand, or waiting for its int8 check (an operator's activation does not wait).
+            for copy in [onDemand, waiting] {
+                if let copy, copy.version == version, copy.fingerprint == folder.fingerprint { return (copy, false, record) }
             }
             guard let digests = FolderDigests(json: record.fileDigests) else {
                 // Validated by a sentimentd that kept no digests: validated again, in the validation process.
@@ -132,9 +133,11 @@ extension ModelRegistry {
     }
 
     /// Records the activation (with the rolled-back marks it implies, one transaction), then swaps the pointer. A
-    /// failed write leaves the old model serving and nothing recorded.
+    /// failed write leaves the old model serving and nothing recorded. Any activation ends the wait of a version whose
+    /// int8 check runs before its activation: an operator's choice or a newer version wins over it (its check stops),
+    /// and that version's own activation ends it too. `followingPrecision`: see `install`.
     func commit(_ model: ActiveModel, reason: ActivationReason, uid: UInt32, clearingRolledBack: Bool = false,
-                rollingBack: String? = nil) throws {
+                rollingBack: String? = nil, followingPrecision: Bool = true) throws {
         let previous = active?.version
         TestHooks.pause("activating \(model.version)")
         try storeCall {
@@ -143,7 +146,16 @@ extension ModelRegistry {
                                             markingRolledBack: rollingBack)
         }
         TestHooks.pause("activated \(model.version)")
-        install(ActiveModel(version: model.version, model: model.model, fingerprint: model.fingerprint, since: Date()))
+        let dropped = state.withLock { s -> ActiveModel? in
+            defer { s.awaitingCheck = nil }
+            return s.awaitingCheck
+        }
+        if let dropped, dropped.version != model.version {
+            logger.notice("the version whose int8 check runs before its activation will not be activated: another version is",
+                          metadata: ["version": "\(dropped.version)", "activated": "\(model.version)"])
+        }
+        install(ActiveModel(version: model.version, model: model.model, fingerprint: model.fingerprint, since: Date()),
+                followingPrecision: followingPrecision)
         // A start-up fallback is over once anything else is chosen.
         if reason != .startup { state.withLock { $0.fallback = nil } }
         refreshRecords()

@@ -38,9 +38,14 @@ extension ModelRegistry {
             return
         }
         if policy == .newest && !rolledBack {
+            let arrived = ActiveModel(version: version, model: checkpoint.model, fingerprint: checkpoint.folder.fingerprint)
+            // int8 while another version serves: checked first, then activated in the precision it earned.
+            if checksBeforeActivation(arrived) {
+                activateAfterCheck(arrived)
+                return
+            }
             do {
-                try commit(ActiveModel(version: version, model: checkpoint.model, fingerprint: checkpoint.folder.fingerprint),
-                           reason: .arrival, uid: ownUID)
+                try commit(arrived, reason: .arrival, uid: ownUID)
             } catch {
                 logger.error("activation failed", metadata: ["version": "\(version)", "error": "\(error)"])
             }
@@ -248,7 +253,10 @@ extension ModelRegistry {
                     }
                     refreshRecords()
                 }
-                state.withLock { if $0.onDemand?.version == name { $0.onDemand = nil } }
+                state.withLock { s in
+                    if s.onDemand?.version == name { s.onDemand = nil }
+                    if s.awaitingCheck?.version == name { s.awaitingCheck = nil }   // its check stops; never activated
+                }
                 return .gone
             }
             let folder: CheckpointFolder
@@ -274,6 +282,8 @@ extension ModelRegistry {
             state.withLock { s in
                 s.validating.insert(name)
                 if s.onDemand?.version == name { s.onDemand = nil }
+                // A copy of its former files waiting for its int8 check is not activated: the new files decide.
+                if s.awaitingCheck?.version == name { s.awaitingCheck = nil }
             }
             // The mark goes in before a byte of the files is read: a daemon that dies validating them leaves it.
             try store.beginValidation(version: name)

@@ -128,8 +128,8 @@ final class ModelRegistry: Sendable {
         }
     }
 
-    /// A version only if it is already in memory (the active one or the one loaded on demand); never loads, so it
-    /// is safe on an event loop.
+    /// A version only if it is already in memory (the active one, the one loaded on demand, or the fp32 copy of one
+    /// whose int8 check runs before its activation); never loads, so it is safe on an event loop.
     func loadedModel(version: String) -> ActiveModel? { cached(version) }
 
     /// A version by name, loading it on the registry's queue (off the caller's thread) when it is not in memory; it
@@ -148,14 +148,15 @@ final class ModelRegistry: Sendable {
         state.withLock { s in
             if let a = s.active, a.version == version { return a }
             if let o = s.onDemand, o.version == version { return o }
+            if let w = s.awaitingCheck, w.version == version { return w }
             return nil
         }
     }
 
     /// Every version ever seen, oldest arrival first.
     func list() -> [ModelVersionInfo] {
-        let (records, active, validating, lastActivated, onDemand, checking) = state.withLock {
-            ($0.records, $0.active, $0.validating, $0.lastActivated, $0.onDemand, $0.checking)
+        let (records, active, validating, lastActivated, onDemand, checking, waiting) = state.withLock {
+            ($0.records, $0.active, $0.validating, $0.lastActivated, $0.onDemand, $0.checking, $0.awaitingCheck)
         }
         return records.map { r in
             var reason = r.reason
@@ -168,7 +169,7 @@ final class ModelRegistry: Sendable {
                         : "its files changed since it was loaded"
                     reason = "serving the copy loaded before; \(why)"
                 }
-            } else if validating.contains(r.version) || r.status == .pending {
+            } else if validating.contains(r.version) || r.status == .pending || waiting?.version == r.version {
                 state = .loading
             } else {
                 switch r.status {
@@ -183,7 +184,9 @@ final class ModelRegistry: Sendable {
                                     rolledBackAt: r.rolledBackAt, fingerprint: r.fingerprint,
                                     manifestSHA256: r.manifestSHA256, family: r.family, labels: r.labels,
                                     precision: precisionInfo(r, loaded: [active, onDemand].compactMap { $0 }.first { $0.version == r.version },
-                                                             checking: checking.contains(r.version)))
+                                                             checking: checking.contains(r.version),
+                                                             waiting: waiting.map { $0.version == r.version && $0.fingerprint == r.fingerprint } ?? false,
+                                                             activeVersion: active?.version))
         }
     }
 
@@ -357,8 +360,13 @@ final class RegistryStateBox: @unchecked Sendable {
         var records: [ModelVersionRecord] = []
         var lastActivated: [String: Date] = [:]
         var validating: Set<String> = []
-        /// Versions whose int8 check runs (or waits to run).
+        /// Versions whose int8 check runs (or waits to run) while they serve.
         var checking: Set<String> = []
+        /// The version whose int8 check runs before it is activated (a hot reload in int8 mode), its fp32 copy; it
+        /// serves nothing meanwhile (`ModelRegistry+Precision`). `since`: when its check was queued.
+        var awaitingCheck: ActiveModel?
+        /// Why a version's int8 check could not run, until it is checked again.
+        var checkErrors: [String: String] = [:]
         var fallback: StartupFallbackStatus?
         var handlers: [@Sendable (String) -> Void] = []
         var rejectionHandlers: [@Sendable (String) -> Void] = []

@@ -49,7 +49,8 @@ struct ModelVersionInfo: Sendable, Codable, Equatable {
         case rejected
         /// Valid, but rolled back from: an arrival or restart never activates it; `activate` or `rollback --to` can.
         case rolledBack
-        /// New or changed files being validated.
+        /// New or changed files being validated (with int8 configured, and another version serving: or checked for
+        /// int8 before they are activated).
         case loading
         /// The folder is gone.
         case removed

@@ -71,7 +71,7 @@ final class RegistryCatalog: ModelCatalog, @unchecked Sendable {
         await registry.rescan()
     }
 
-    public var registryStatus: RegistryStatus? { registry.watch.check() }
+    public var registryStatus: RegistryStatus? { registry.workStatus() }
     public var startupFallback: StartupFallbackStatus? { registry.startupFallback }
 
     static func map(_ error: Error, version: String) -> RPCError {
