@@ -199,7 +199,7 @@ final class DaemonConfigTests: XCTestCase {
     func testTableHeaderNotStartingWithAKey_isASyntaxError() {
         for (text, line, column) in [("[models]\nkeep = 1\n[#(odels]\nprecision = 8\n", 3, 2), ("[[ =x]]\n", 1, 4),
                                      ("# [x\n[\n", 2, 2), ("a = '''\n[#'''\n[ ?]\n", 3, 3),
-                                     ("\u{FEFF}[`labels]\n", 1, 2)] {
+                                     ("\u{FEFF}[`labels]\n", 1, 2), ("[ \r\rmodels]\n", 1, 3)] {
             guard case let .syntax(_, l, c, message)? = error(text) else { return XCTFail(text) }
             XCTAssertEqual([l, c], [line, column], text)
             XCTAssertTrue(message.contains("table header"), message)

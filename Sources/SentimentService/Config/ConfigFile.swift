@@ -430,7 +430,8 @@ struct KeyLines {
             if first == UInt8(ascii: "[") {
                 let array = scanner.peek(1) == UInt8(ascii: "[")
                 scanner.advance(array ? 2 : 1)
-                scanner.skipBlanks()
+                // Spaces and tabs only: toml++ takes a carriage return here for the key's first character.
+                while scanner.peek() == UInt8(ascii: " ") || scanner.peek() == UInt8(ascii: "\t") { scanner.advance() }
                 if badHeader == nil, let found = scanner.notAKeyStart() {
                     badHeader = (line: scanner.line, column: scanner.column, found: found)
                 }
