@@ -118,22 +118,32 @@ final class RunningClient {
     private let err = LockedData()
     private let outPipe = Pipe()
     private let errPipe = Pipe()
+    /// Left when its pipe reached end of file.
+    private var readers: [DispatchGroup] = []
 
     init(_ process: Process) throws {
         self.process = process
         process.standardOutput = outPipe
         process.standardError = errPipe
         process.standardInput = FileHandle.nullDevice
-        let out = self.out, err = self.err
-        outPipe.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            if !d.isEmpty { out.append(d) }
-        }
-        errPipe.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            if !d.isEmpty { err.append(d) }
-        }
         try process.run()
+        // One thread per pipe reads to the end of file (the client and whatever inherited its output closed it), so
+        // `wait` can wait for the last byte instead of guessing how long the reader needs: a readability handler
+        // plus a short sleep cut the JSON of `labels list --json` off on a loaded machine.
+        for (pipe, sink) in [(outPipe, out), (errPipe, err)] {
+            let reading = DispatchGroup()
+            reading.enter()
+            let handle = pipe.fileHandleForReading
+            Thread.detachNewThread {
+                while true {
+                    let d = handle.availableData
+                    if d.isEmpty { break }
+                    sink.append(d)
+                }
+                reading.leave()
+            }
+            readers.append(reading)
+        }
     }
 
     var output: String { String(decoding: out.value, as: UTF8.self) }
@@ -145,7 +155,11 @@ final class RunningClient {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if output.contains(needle) { return }
-            if !process.isRunning { usleep(50_000); if output.contains(needle) { return }; break }
+            if !process.isRunning {
+                for reader in readers { _ = reader.wait(timeout: .now() + max(1, deadline.timeIntervalSinceNow)) }
+                if output.contains(needle) { return }
+                break
+            }
             usleep(20_000)
         }
         throw DaemonTestError.timeout("no \"\(needle)\" from the client within \(timeout) s; output:\n\(output)\nerrors:\n\(errors)")
@@ -158,7 +172,9 @@ final class RunningClient {
             stop()
             throw DaemonTestError.timeout("client did not exit within \(timeout) s; output:\n\(output)\nerrors:\n\(errors)")
         }
-        usleep(20_000) // the last bytes of the pipes
+        for reader in readers where reader.wait(timeout: .now() + max(1, deadline.timeIntervalSinceNow)) == .timedOut {
+            throw DaemonTestError.timeout("the client exited but its output did not reach end of file (a child holds it?); output:\n\(output)\nerrors:\n\(errors)")
+        }
     }
 
     func stop() {
@@ -170,8 +186,6 @@ final class RunningClient {
 
     deinit {
         stop()
-        outPipe.fileHandleForReading.readabilityHandler = nil
-        errPipe.fileHandleForReading.readabilityHandler = nil
     }
 }
 
