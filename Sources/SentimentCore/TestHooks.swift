@@ -21,12 +21,14 @@ import Foundation
 /// | `worker` | `before-publish` | the training worker: manifest written in staging, not yet renamed into models/ |
 /// | `worker` | `after-publish` | the candidate renamed into models/ and fsynced, the run not yet marked published |
 ///
-/// The daemon's points other than `opened` run on the registry's queue or a request's task: a pause there longer
-/// than `models.validation_timeout` is seen by the registry's watch, as a real stall would be.
+/// The registry's points (`activating`, `activated`, `rolling back`) run on the registry's queue: a pause there
+/// longer than `models.validation_timeout` is seen by the registry's watch, as a real stall would be. `importing B`
+/// runs on the request's task and holds only that import (and its client) while it waits.
 ///
 /// **Holding an int8 check.** While the file `SENTIMENTD_TEST_HOLD_INT8_CHECK` names exists, a version's int8 check
-/// (`models.precision = "int8"`) waits before it compares, so a test sees the version serve fp32 meanwhile, or stops
-/// the check by a rollback.
+/// (`models.precision = "int8"`) waits before it compares, so a test sees what serves meanwhile (the version itself
+/// in fp32 when nothing else could answer; the previous version during a hot reload, the new one not yet active), or
+/// stops the check by a rollback or an activation.
 ///
 /// **Validation faults.** `SENTIMENTD_TEST_VALIDATION_FAULT` lists `fault:V` pairs, comma-separated: the validation
 /// process of version `V` then crashes (a wild write), allocates without end (until its address-space limit stops
