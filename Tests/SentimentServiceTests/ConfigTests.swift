@@ -206,6 +206,22 @@ final class DaemonConfigTests: XCTestCase {
         }
     }
 
+    /// toml++ 3.4 asserts when an array meets `}` where it expects a value (`server = { max_texts = [ }`: the debug
+    /// daemon aborted; in a release build it is undefined behaviour): a closing bracket of the wrong kind is a syntax
+    /// error at its place. Found by fuzz/targets/sentimentd-conf in a CI smoke run. A valid file with arrays inside
+    /// inline tables and inline tables inside arrays is not refused by the check.
+    func testClosingBracketOfTheWrongKind_isASyntaxError() {
+        for (text, line, column, word) in [("# c\nserver = { max_texts = [ }\n", 2, 26, "}"),
+                                           ("[server]\nmax_texts = [\n  1,\n  }\n", 4, 3, "}"),
+                                           ("[server]\nx = { a = 1 ]\n", 2, 13, "]")] {
+            guard case let .syntax(_, l, c, message)? = error(text) else { return XCTFail(text) }
+            XCTAssertEqual([l, c], [line, column], text)
+            XCTAssertTrue(message.contains("closed by \(word)"), message)
+        }
+        let nested = "[server]\nx = [ { a = [1, 2] }, { b = \"}]\" } ] # ] }\n"
+        if case .syntax? = error(nested) { XCTFail("a valid nesting was refused as a syntax error") }
+    }
+
     /// Every shape of TOML key gets its line in an error: an inline table, a key after a multi-line string that
     /// holds a header-like line, an array of tables, a quoted key with an escape, a dotted key making a sub-table,
     /// keys after multi-line arrays and strings. (Before, the line scanner knew only `[table]` and `key = value`

@@ -366,6 +366,12 @@ public enum ConfigFile {
             throw DaemonConfigError.syntax(path: path, line: bad.line, column: bad.column,
                                            message: "a table header's name must start with a letter, a digit, _, - or a quote, not \(bad.found)")
         }
+        // toml++ 3.4 also asserts on a `}` where an array expects a value (`x = [ }`); a closing bracket of the wrong
+        // kind is never valid TOML, so it is said here.
+        if let bad = lines.badBracket {
+            let kind = bad.found == "}" ? "an array ([...]) closed by }" : "an inline table ({...}) closed by ]"
+            throw DaemonConfigError.syntax(path: path, line: bad.line, column: bad.column, message: "\(kind)")
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -416,6 +422,8 @@ struct KeyLines {
     private var keys: [String: Int] = [:]
     /// The first table header whose name starts with a character no key can start with (`[#`, `[=`, `[` alone).
     private(set) var badHeader: (line: Int, column: Int, found: String)?
+    /// The first closing bracket of the wrong kind in a value: `}` in an array, `]` in an inline table.
+    private(set) var badBracket: (line: Int, column: Int, found: String)?
 
     init(_ text: String) {
         var scanner = Scanner(bytes: Array(text.utf8))
@@ -449,6 +457,7 @@ struct KeyLines {
             }
             scanner.skipValue()
         }
+        badBracket = scanner.mismatch
     }
 
     private mutating func record(table path: [String], line: Int) {
@@ -469,6 +478,9 @@ struct KeyLines {
     private struct Scanner {
         let bytes: [UInt8]
         var i = 0
+        /// The first `}` that would close an array or `]` that would close an inline table (never valid TOML), with
+        /// where it stands: toml++ 3.4 asserts on a `}` where an array expects a value.
+        var mismatch: (line: Int, column: Int, found: String)?
         var line = 1
         var lineStart = 0
 
@@ -561,7 +573,7 @@ struct KeyLines {
         /// Skips the rest of a line's value: its strings (a multi-line one may end lines later), comments, and an
         /// array or inline table that spans lines; leaves the cursor at the start of the next line.
         mutating func skipValue() {
-            var depth = 0
+            var open: [UInt8] = []
             while let c = peek() {
                 if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'"), peek(1) == c, peek(2) == c {
                     let quote = c
@@ -589,14 +601,16 @@ struct KeyLines {
                 case UInt8(ascii: "#"):
                     while let d = peek(), d != UInt8(ascii: "\n") { advance() }
                 case UInt8(ascii: "["), UInt8(ascii: "{"):
-                    depth += 1
+                    open.append(c)
                     advance()
                 case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                    depth = max(0, depth - 1)
+                    if let top = open.popLast(), (top == UInt8(ascii: "[")) != (c == UInt8(ascii: "]")), mismatch == nil {
+                        mismatch = (line: line, column: column, found: String(UnicodeScalar(c)))
+                    }
                     advance()
                 case UInt8(ascii: "\n"):
                     advance()
-                    if depth == 0 { return }
+                    if open.isEmpty { return }
                 default:
                     advance()
                 }
